@@ -1,0 +1,344 @@
+"""Server side of one WebSocket connection (picows listeners): streams and WS API.
+
+Binance's connection rules live here: server pings and the pong deadline, the incoming
+message budget, the connection lifetime, ``serverShutdown``. Data frames are built by the
+simulator itself (header + payload) and written in one batch per tick straight to the
+underlying transport; control frames go through picows.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Optional
+
+import orjson
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+
+from fastws.sim import payloads as P
+from fastws.sim.control import ControlState, handle_control
+from fastws.sim.streams import DEPTH_DIFF
+
+if TYPE_CHECKING:
+    from fastws.sim.exchange import Exchange
+
+__all__ = ["BaseConn", "StreamConn", "ApiConn"]
+
+log = logging.getLogger("fastws.sim.conn")
+
+
+class BaseConn(WSListener):  # type: ignore[misc]
+    """Shared machinery: batching writes, pings, rate limit, lifetime, faults."""
+
+    kind = "base"
+
+    def __init__(self, ex: "Exchange", path: str) -> None:
+        super().__init__()
+        self.ex = ex
+        self.id = ex._next_conn_id()
+        self.path = path
+        self.transport: Optional[WSTransport] = None
+        self.out: list[bytes] = []
+        self.delay = 0.0
+        self.closed = False
+        self.combined = False
+        self.hub_names: set[str] = set()
+        self._incoming: deque[float] = deque()
+        self._pings: dict[bytes, float] = {}
+        self._timers: list[asyncio.TimerHandle] = []
+        self.connected_at = 0.0
+        self.frames_sent = 0
+        self._stall_until = 0.0
+        self._stall_symbol: Optional[str] = None
+        self._stall_hold = False
+        self._stall_buf: list[bytes] = []
+        self._held: dict[str, bytes] = {}
+        self.received: list[bytes] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id} path={self.path!r}>"
+
+    # -- picows callbacks ---------------------------------------------------------------------
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.connected_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        limits = self.ex.limits
+        self._timers.append(loop.call_later(limits.ping_interval, self._ping))
+        self._timers.append(loop.call_later(limits.connection_lifetime, self._expire))
+        self.ex._register(self)
+        log.info("= conn %d open %s", self.id, self.path)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.closed = True
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        self.ex._unregister(self)
+        log.info("= conn %d closed", self.id)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        t = frame.msg_type
+        if t == WSMsgType.CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+            return
+        if not self._count_incoming():
+            return
+        if t == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif t == WSMsgType.PONG:
+            self._pong(frame.get_payload_as_bytes())
+        elif t == WSMsgType.TEXT:
+            self.on_text(frame.get_payload_as_bytes())
+        elif t == WSMsgType.BINARY:
+            self.on_binary(frame.get_payload_as_bytes())
+
+    # -- rules --------------------------------------------------------------------------------
+    def _count_incoming(self) -> bool:
+        now = time.monotonic()
+        q = self._incoming
+        q.append(now)
+        while q and q[0] <= now - 1.0:
+            q.popleft()
+        if len(q) > self.ex.limits.max_incoming_per_second:
+            log.warning("= conn %d over %d incoming messages/s: dropped", self.id,
+                        self.ex.limits.max_incoming_per_second)
+            self._close_now(WSCloseCode.POLICY_VIOLATION, "Too many messages")
+            return False
+        return True
+
+    def _ping(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        payload = str(self.ex.now_ms()).encode()
+        self._pings[payload] = time.monotonic()
+        self.transport.send_ping(payload)
+        loop = asyncio.get_running_loop()
+        limits = self.ex.limits
+        self._timers.append(loop.call_later(limits.pong_timeout, self._check_pong, payload))
+        self._timers.append(loop.call_later(limits.ping_interval, self._ping))
+        if len(self._timers) > 64:
+            self._timers = [t for t in self._timers if not t.cancelled()][-16:]
+
+    def _pong(self, payload: bytes) -> None:
+        if payload in self._pings:
+            sent = self._pings[payload]
+            for p, s in list(self._pings.items()):
+                if s <= sent:
+                    del self._pings[p]
+        elif self.ex.limits.unsolicited_pong_keeps_alive:
+            self._pings.clear()
+        # spot: an unsolicited pong does not keep the connection alive (SPEC §2.2)
+
+    def _check_pong(self, payload: bytes) -> None:
+        if not self.closed and payload in self._pings:
+            log.warning("= conn %d: no pong within %.1f s, disconnecting", self.id,
+                        self.ex.limits.pong_timeout)
+            self._close_now(WSCloseCode.POLICY_VIOLATION, "Pong timeout")
+
+    def _expire(self) -> None:
+        log.info("= conn %d reached its lifetime, closing", self.id)
+        self._close_now(WSCloseCode.OK, "Connection lifetime reached")
+
+    def _close_now(self, code: WSCloseCode = WSCloseCode.OK, reason: str = "") -> None:
+        if self.closed or self.transport is None:
+            return
+        self.flush()
+        tr = self.transport
+        if not tr.is_close_frame_sent:
+            tr.send_close(code, reason.encode())
+        tr.disconnect()
+        self.closed = True
+
+    # -- output -------------------------------------------------------------------------------
+    def send_payload(self, payload: bytes) -> None:
+        """Queue one text frame (written at the next flush)."""
+        self.out.append(P.frame(payload))
+        self.ex._hub.dirty.add(self)
+
+    def send_now(self, payload: bytes) -> None:
+        self.out.append(P.frame(payload))
+        self.flush()
+
+    def flush(self) -> None:
+        if self._stall_buf and time.monotonic() >= self._stall_until:
+            self.out[:0] = self._stall_buf
+            self._stall_buf = []
+        if not self.out or self.closed or self.transport is None:
+            self.out.clear()
+            return
+        data = b"".join(self.out)
+        self.frames_sent += len(self.out)
+        self.out.clear()
+        if self.delay > 0:
+            asyncio.get_running_loop().call_later(self.delay, self._write, data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.underlying_transport.write(data)
+
+    # -- faults -------------------------------------------------------------------------------
+    def stall(self, until: float, symbol: Optional[str], hold: bool) -> None:
+        self._stall_until = until
+        self._stall_symbol = symbol
+        self._stall_hold = hold
+
+    def fault_close(self, how: str, code: int, reason: str) -> None:
+        if self.closed or self.transport is None:
+            return
+        if how == "clean":
+            self._close_now(WSCloseCode(code), reason)
+        elif how == "reset":
+            self.out.clear()
+            self.transport.disconnect(graceful=False)
+            self.closed = True
+        else:
+            self.flush()
+            whole = P.frame(b'{"e":"trade","E":1,"s":"X","t":1,"p":"1.0","q":"1.0","T":1,'
+                            b'"m":true,"M":true}')
+            self._write(whole[: len(whole) // 2])
+            self.transport.underlying_transport.abort()
+            self.closed = True
+
+    def send_bad(self, kind: str) -> None:
+        if kind == "malformed":
+            self.out.append(P.frame(b'{"e":"trade","E":16,"s":BTCUSDT,"t":]'))
+        elif kind == "truncated":
+            self.out.append(P.frame(b'{"e":"depthUpdate","E":1700000000000,"s":"BTCUSDT","U":1,'
+                                    b'"u":2,"b":[["1.00","2'))
+        else:
+            self.out.append(P.frame(b'{"e":"trade"}', opcode=0x2))
+        self.flush()
+
+    def server_shutdown(self, close_after: float) -> None:
+        if self.closed:
+            return
+        self.send_now(self.shutdown_payload())
+        asyncio.get_running_loop().call_later(close_after, self._close_now,
+                                              WSCloseCode.GOING_AWAY, "Server shutdown")
+
+    def shutdown_payload(self) -> bytes:
+        body = P.dumps(P.server_shutdown(self.ex.now_ms()))
+        return P.combined("!serverShutdown", body) if self.combined else body
+
+    # -- to override --------------------------------------------------------------------------
+    def on_text(self, data: bytes) -> None:
+        pass
+
+    def on_binary(self, data: bytes) -> None:
+        pass
+
+
+class StreamConn(BaseConn):
+    """A market-stream connection (``/ws...`` or ``/stream...``, USDⓈ-M on a route)."""
+
+    kind = "stream"
+
+    def __init__(self, ex: "Exchange", path: str, streams: list[str], combined: bool,
+                 route: Optional[str]) -> None:
+        super().__init__(ex, path)
+        self.state = ControlState(subscriptions=[], combined=combined, market=ex.market,
+                                  max_streams=ex.limits.max_streams_per_connection)
+        self.combined = combined
+        self.route = route
+        self._initial = streams
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        super().on_ws_connected(transport)
+        self.state.subscriptions.extend(dict.fromkeys(self._initial))
+        for name in self.state.subscriptions:
+            self._hub_add(name)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        super().on_ws_disconnected(transport)
+        self.ex._hub.drop_conn(self)
+
+    def deliverable(self, name: str) -> bool:
+        """Whether this connection's route carries ``name`` (SPEC §4.1)."""
+        if self.ex.market == "spot":
+            return self.route is None
+        if self.route is None or self.route == "legacy":
+            return False                         # retired USD-M paths: data withheld
+        from fastws.venues import usdm_route
+        return usdm_route(name) == self.route
+
+    def _hub_add(self, name: str) -> None:
+        if self.deliverable(name):
+            self.hub_names.add(name)
+            self.ex._hub.subscribe(self, name)
+
+    def on_text(self, data: bytes) -> None:
+        self.received.append(data)
+        res = handle_control(data, self.state)
+        for name in res.added:
+            self._hub_add(name)
+        for name in res.removed:
+            if name in self.hub_names:
+                self.hub_names.discard(name)
+                self.ex._hub.unsubscribe(self, name)
+        self.combined = self.state.combined
+        self.send_now(res.response)
+
+    def deliver(self, name: str, data: bytes, kind: str, symbol: Optional[str]) -> None:
+        """Queue one event of stream ``name`` (already wrapped if combined)."""
+        if self._stall_until:
+            if time.monotonic() < self._stall_until:
+                if self._stall_symbol is None or self._stall_symbol == symbol or (
+                        symbol is None and name.upper().startswith(self._stall_symbol)):
+                    if self._stall_hold:
+                        self._stall_buf.append(P.frame(data))
+                    return
+            else:
+                self._stall_until = 0.0
+        if kind == DEPTH_DIFF and symbol is not None and self.ex.faults.conn_faults:
+            action = self.ex.faults.take_depth(symbol, self.id)
+            if action == "drop":
+                return
+            if action == "reorder":
+                self._held[name] = data
+                return
+            if action == "duplicate":
+                self.out.append(P.frame(data))
+            self.out.append(P.frame(data))
+            held = self._held.pop(name, None)
+            if held is not None:
+                self.out.append(P.frame(held))
+            return
+        self.out.append(P.frame(data))
+
+
+class ApiConn(BaseConn):
+    """A WebSocket API connection (``/ws-api/v3`` or ``/ws-fapi/v1``)."""
+
+    kind = "api"
+
+    def __init__(self, ex: "Exchange", path: str, return_rate_limits: bool) -> None:
+        super().__init__(ex, path)
+        self.return_rate_limits = return_rate_limits
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        super().on_ws_connected(transport)
+
+    def on_text(self, data: bytes) -> None:
+        self.received.append(data)
+        self.send_now(self.ex._api.handle(data, self.return_rate_limits))
+
+    def on_binary(self, data: bytes) -> None:
+        self.send_now(orjson.dumps({"id": None, "status": 400, "error": {
+            "code": -1135, "msg": "Invalid JSON"}}))
+
+    def _count_incoming(self) -> bool:
+        # The WS API counts requests by weight, not by a per-second frame budget; only its
+        # ping/pong frames are capped (USDⓈ-M: 5/s, SPEC §5.6). Keep the frame budget off.
+        return True
+
+    def deliver(self, name: str, data: bytes, kind: str, symbol: Optional[str]) -> None:
+        pass
+
+    def shutdown_payload(self) -> bytes:
+        return self.ex._api.shutdown_event(self.ex.now_ms())

@@ -1,0 +1,448 @@
+"""The in-process exchange: WebSocket server (picows), REST server (aiohttp), market, faults.
+
+>>> async with Exchange(symbols=["BTCUSDT"]) as ex:          # doctest: +SKIP
+...     url = ex.venue.raw_stream_url(["btcusdt@depth@100ms"])
+...     ex.faults.drop_next_depth("BTCUSDT")
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any, Iterable, Optional, Sequence, Union
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener, \
+    ws_create_server
+
+from fastws.sim import payloads as P
+from fastws.sim.clock import Clock, ManualClock, WallClock
+from fastws.sim.conns import ApiConn, BaseConn, StreamConn
+from fastws.sim.faults import Faults
+from fastws.sim.hub import Hub
+from fastws.sim.market import SymbolMarket, SymbolSpec, default_spec
+from fastws.sim.tls import TLSFiles, generate_tls, server_context
+from fastws.sim.wsapi import WeightLimiter, WsApi
+from fastws.venues import SPOT_LIMITS, USDM_LIMITS, Limits, Venue
+
+__all__ = ["Exchange"]
+
+log = logging.getLogger("fastws.sim")
+
+_USDM_ROUTES = ("public", "market", "private")
+
+
+class Exchange:
+    """A local Binance-compatible exchange (spot or USDⓈ-M) with fault injection.
+
+    Use it as an async context manager; it listens on loopback with free ports by default.
+
+    Parameters
+    ----------
+    symbols : sequence of str or SymbolSpec
+        Symbols to simulate (``"BTCUSDT"``, or a :class:`SymbolSpec` for exact tick/lot sizes).
+    market : {"spot", "usdm"}
+        Protocol dialect: spot (``/ws``, ``/stream``, ``/ws-api/v3``, ``/api/v3``) or USDⓈ-M
+        (``/public``, ``/market``, ``/private`` routes, ``/ws-fapi/v1``, ``/fapi/v1``).
+    host : str
+        Address to listen on (loopback by default).
+    port, rest_port : int
+        WebSocket and REST ports; 0 picks free ones.
+    seed : int
+        Seed of the synthetic market (same seed, same market).
+    rate : float
+        Mean engine steps per second per symbol (book changes and trades).
+    clock : Clock, optional
+        :class:`WallClock` (default) or :class:`ManualClock`; with a manual clock nothing
+        moves until :meth:`advance`.
+    tick : float
+        Seconds between two pushes of the real-time driver (wall clock only).
+    limits : Limits, optional
+        Connection rules (ping interval, pong deadline, message rate, streams, attempts,
+        lifetime); defaults to the venue's (SPEC §2.2, §4.2). Shorten them in tests.
+    tls : bool
+        Serve ``wss://`` and ``https://`` with a generated self-signed certificate.
+    tls_files : TLSFiles, optional
+        Use this certificate instead of generating one.
+    rest : bool
+        Start the REST server.
+    replay : str or path, optional
+        Serve a recorded capture instead of the synthetic market (see :mod:`fastws.sim.replay`).
+    replay_speed : float
+        1.0 recorded pace, 2.0 twice as fast, 0 as fast as possible.
+    """
+
+    def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
+                 market: str = "spot", host: str = "127.0.0.1", port: int = 0,
+                 rest_port: int = 0, seed: int = 1, rate: float = 50.0,
+                 clock: Optional[Clock] = None, tick: float = 0.01,
+                 limits: Optional[Limits] = None, tls: bool = False,
+                 tls_files: Optional[TLSFiles] = None, rest: bool = True,
+                 replay: Optional[str] = None, replay_speed: float = 1.0,
+                 book_levels: int = 200) -> None:
+        if market not in ("spot", "usdm"):
+            raise ValueError("market must be 'spot' or 'usdm'")
+        self.market = market
+        self.host = host
+        self._port = port
+        self._rest_port = rest_port
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.tick = tick
+        self.limits: Limits = limits or (SPOT_LIMITS if market == "spot" else USDM_LIMITS)
+        self._tls = tls or tls_files is not None
+        self.tls_files = tls_files
+        self._with_rest = rest
+        self.faults = Faults(self)
+        start = self.clock.now_ms()
+        self._replay = None
+        if replay is not None:
+            from fastws.sim.replay import Replay
+            self._replay = Replay(replay, speed=replay_speed, market=market)
+            symbols = self._replay.symbols
+            self.market = market = self._replay.market
+            self.limits = limits or (SPOT_LIMITS if market == "spot" else USDM_LIMITS)
+        specs = [s if isinstance(s, SymbolSpec) else default_spec(s, market) for s in symbols]
+        if not specs:
+            raise ValueError("at least one symbol is needed")
+        self._markets: dict[str, SymbolMarket] = {
+            s.symbol: SymbolMarket(s, market, seed=seed, start_ms=start, rate=rate,
+                                   levels=book_levels) for s in specs}
+        self._hub = Hub(self._markets, market, self.faults, start)
+        if self._replay is not None:
+            self._hub.frozen = True
+        self._api = WsApi(self)
+        self.weights = WeightLimiter(self.limits.request_weight_per_minute, self.now_ms)
+        self._conn_seq = 0
+        self.connections: list[StreamConn] = []
+        self.api_connections: list[ApiConn] = []
+        self._attempts: deque[float] = deque()
+        self._server: Optional[asyncio.base_events.Server] = None
+        self._rest_runner: Any = None
+        self._driver: Optional[asyncio.Task[None]] = None
+        self._started = False
+        self.port = 0
+        self.rest_port = 0
+        self.refused = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> "Exchange":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start listening (WebSocket and REST) and, on a wall clock, the market driver."""
+        if self._started:
+            return
+        ssl_ctx = None
+        if self._tls:
+            if self.tls_files is None:
+                self.tls_files = await asyncio.to_thread(generate_tls)
+            ssl_ctx = server_context(self.tls_files)
+        self._server = await ws_create_server(
+            self._route, self.host, self._port, ssl=ssl_ctx, enable_auto_ping=False,
+            enable_auto_pong=False, websocket_handshake_timeout=5,
+            max_frame_size=1 << 20, logger_name="fastws.sim.picows")
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self._with_rest:
+            from aiohttp import web
+
+            from fastws.sim.rest import make_app
+            runner = web.AppRunner(make_app(self), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, self.host, self._rest_port, ssl_context=ssl_ctx)
+            await site.start()
+            self._rest_runner = runner
+            self.rest_port = runner.addresses[0][1]
+        self._started = True
+        if self._replay is not None:
+            self._replay.attach(self)
+            self._driver = asyncio.create_task(self._replay.run(), name="fastws-sim-replay")
+        elif not self.clock.manual:
+            self._driver = asyncio.create_task(self._drive(), name="fastws-sim-driver")
+        log.info("= simulator (%s) listening on %s", self.market, self.venue.stream_url)
+
+    async def close(self, shutdown_notice: bool = True, grace: float = 0.05) -> None:
+        """Stop: optionally send ``serverShutdown`` to every client, then close everything."""
+        if not self._started:
+            return
+        self._started = False
+        if self._driver is not None:
+            self._driver.cancel()
+            try:
+                await self._driver
+            except (asyncio.CancelledError, Exception):
+                pass
+        conns = list(self.all_connections)
+        if shutdown_notice and conns:
+            for c in conns:
+                if not c.closed:
+                    c.send_now(c.shutdown_payload())
+            await asyncio.sleep(grace)
+        for c in conns:
+            c._close_now()
+        if self._server is not None:
+            self._server.close()
+            # Do not wait for half-dead clients longer than a moment.
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
+        if self._rest_runner is not None:
+            await self._rest_runner.cleanup()
+        log.info("= simulator stopped")
+
+    async def _drive(self) -> None:
+        hub = self._hub
+        while True:
+            hub.advance_to(self.clock.now_ms())
+            hub.flush()
+            await asyncio.sleep(self.tick)
+
+    async def advance(self, ms: int) -> None:
+        """Move a :class:`ManualClock` forward by ``ms`` and deliver everything that happened.
+
+        With a wall clock it only pushes out whatever is due.
+        """
+        if isinstance(self.clock, ManualClock):
+            self.clock.advance(ms)
+        self._hub.advance_to(self.clock.now_ms())
+        self._hub.flush()
+        await asyncio.sleep(0)
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def venue(self) -> Venue:
+        """A :class:`~fastws.venues.Venue` pointing at this simulator."""
+        ws = "wss" if self._tls else "ws"
+        http = "https" if self._tls else "http"
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        base = f"{ws}://{host}:{self.port}"
+        return Venue(
+            name=f"sim-{self.market}", market=self.market,  # type: ignore[arg-type]
+            stream_url=base,
+            ws_api_url=base + ("/ws-api/v3" if self.market == "spot" else "/ws-fapi/v1"),
+            rest_url=f"{http}://{host}:{self.rest_port}", limits=self.limits,
+            split_routes=self.market == "usdm", testnet=True,
+            ca_file=self.tls_files.ca_file if self.tls_files else None)
+
+    @property
+    def ca_file(self) -> Optional[str]:
+        """PEM file of the CA that signed the simulator's certificate (TLS only)."""
+        return self.tls_files.ca_file if self.tls_files else None
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._markets)
+
+    @property
+    def all_connections(self) -> list[BaseConn]:
+        return [*self.connections, *self.api_connections]
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    # -- market state (the oracle for tests) --------------------------------------------------
+    def market_of(self, symbol: str) -> SymbolMarket:
+        """The :class:`SymbolMarket` of ``symbol`` (its book is the truth)."""
+        return self._markets[symbol.upper()]
+
+    def book(self, symbol: str, depth: Optional[int] = None) -> tuple[list, list]:
+        """Current book of ``symbol`` as decimal strings ``([[price, qty], ...] bids, asks)``,
+        best first, as the diff stream has described it so far."""
+        m = self.market_of(symbol)
+        n = depth or (len(m.bids) + len(m.asks))
+        bids, asks = m.top(n)
+        return ([[m.px(t), m.qty(q)] for t, q in bids], [[m.px(t), m.qty(q)] for t, q in asks])
+
+    def update_id(self, symbol: str) -> int:
+        return self.market_of(symbol).update_id
+
+    def _snapshot(self, m: SymbolMarket, limit: int) -> dict:
+        if self.faults.take_stale(m.symbol):
+            snaps = self._hub.snapshots.get(m.symbol)
+            if snaps:
+                t, uid, bids, asks, tt = snaps[0]
+                lv = lambda items: [[m.px(a), m.qty(b)] for a, b in items[:limit]]  # noqa: E731
+                d = {"lastUpdateId": uid, "bids": lv(bids), "asks": lv(asks)}
+                if self.market == "usdm":
+                    d = {"lastUpdateId": uid, "E": t, "T": tt, "bids": d["bids"],
+                         "asks": d["asks"]}
+                return d
+        if self._replay is not None:
+            snap = self._replay.snapshot(m.symbol, limit)
+            if snap is not None:
+                return snap
+        now = self.now_ms()
+        return P.snapshot(m, limit, E=now, T=m.time)
+
+    def exchange_info(self, symbols: Optional[Iterable[str]] = None) -> dict:
+        """exchangeInfo body with PRICE_FILTER, LOT_SIZE and NOTIONAL / MIN_NOTIONAL filters."""
+        lim = self.limits
+        rate_limits = [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": lim.request_weight_per_minute},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+             "limit": 50 if self.market == "spot" else 300},
+            {"rateLimitType": "ORDERS", "interval": "DAY" if self.market == "spot" else "MINUTE",
+             "intervalNum": 1, "limit": 160000 if self.market == "spot" else 1200},
+            {"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 5,
+             "limit": lim.max_connection_attempts},
+        ]
+        if self.market == "spot":
+            rate_limits.append({"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE",
+                                "intervalNum": 5, "limit": 300000})
+        wanted = list(symbols) if symbols is not None else list(self._markets)
+        out = []
+        for sym in wanted:
+            s = self._markets[sym].spec
+            if self.market == "spot":
+                out.append({
+                    "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base_asset,
+                    "baseAssetPrecision": 8, "quoteAsset": s.quote_asset, "quotePrecision": 8,
+                    "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+                    "quoteCommissionPrecision": 8,
+                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
+                                   "TAKE_PROFIT_LIMIT"],
+                    "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
+                    "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
+                    "cancelReplaceAllowed": True, "amendAllowed": False,
+                    "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+                    "filters": [
+                        {"filterType": "PRICE_FILTER", "minPrice": _pad(s.tick_size),
+                         "maxPrice": "1000000.00000000", "tickSize": _pad(s.tick_size)},
+                        {"filterType": "LOT_SIZE", "minQty": _pad(s.step_size),
+                         "maxQty": "9000.00000000", "stepSize": _pad(s.step_size)},
+                        {"filterType": "NOTIONAL", "minNotional": _pad(s.min_notional),
+                         "applyMinToMarket": True, "maxNotional": "9000000.00000000",
+                         "applyMaxToMarket": False, "avgPriceMins": 5},
+                    ],
+                    "permissions": [], "permissionSets": [["SPOT"]],
+                    "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                    "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
+                                                        "EXPIRE_BOTH"]})
+            else:
+                out.append({
+                    "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL",
+                    "deliveryDate": 4133404800000, "onboardDate": 1569398400000,
+                    "status": "TRADING", "baseAsset": s.base_asset, "quoteAsset": s.quote_asset,
+                    "marginAsset": s.quote_asset, "pricePrecision": s.price_decimals,
+                    "quantityPrecision": s.qty_decimals, "baseAssetPrecision": 8,
+                    "quotePrecision": 8, "underlyingType": "COIN",
+                    "filters": [
+                        {"filterType": "PRICE_FILTER", "minPrice": s.tick_size,
+                         "maxPrice": "4529764", "tickSize": s.tick_size},
+                        {"filterType": "LOT_SIZE", "minQty": s.step_size, "maxQty": "1000",
+                         "stepSize": s.step_size},
+                        {"filterType": "MIN_NOTIONAL", "notional": s.min_notional},
+                    ],
+                    "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
+                                   "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX"]})
+        body: dict[str, Any] = {"timezone": "UTC", "serverTime": self.now_ms(),
+                                "rateLimits": rate_limits, "exchangeFilters": [],
+                                "symbols": out}
+        if self.market == "usdm":
+            body["futuresType"] = "U_MARGINED"
+            body["assets"] = []
+        return body
+
+    # -- connections --------------------------------------------------------------------------
+    def _next_conn_id(self) -> int:
+        self._conn_seq += 1
+        return self._conn_seq
+
+    def _register(self, conn: BaseConn) -> None:
+        if isinstance(conn, StreamConn):
+            self.connections.append(conn)
+        elif isinstance(conn, ApiConn):
+            self.api_connections.append(conn)
+            try:
+                self.weights.charge(self.limits.ws_api_connect_weight)
+            except Exception:
+                pass
+
+    def _unregister(self, conn: BaseConn) -> None:
+        for lst in (self.connections, self.api_connections):
+            if conn in lst:
+                lst.remove(conn)  # type: ignore[arg-type]
+
+    def connection(self, index: int = -1) -> StreamConn:
+        """An open stream connection by position (default: the newest)."""
+        return self.connections[index]
+
+    async def wait_connections(self, n: int, timeout: float = 5.0) -> None:
+        """Wait until at least ``n`` stream connections are open."""
+        deadline = time.monotonic() + timeout
+        while len(self.connections) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.connections)} of {n} connections after {timeout}s")
+            await asyncio.sleep(0.005)
+
+    def _refuse(self, status: int, text: str) -> WSUpgradeResponseWithListener:
+        self.refused += 1
+        body = b'{"code":-1003,"msg":"' + text.encode() + b'"}'
+        return WSUpgradeResponseWithListener(
+            WSUpgradeResponse.create_error_response(status, body,
+                                                    {"Content-Type": "application/json"}),
+            None)
+
+    def _route(self, request: WSUpgradeRequest) -> Any:
+        """picows listener factory: pick the listener for the request path (None -> 404)."""
+        now = time.monotonic()
+        att = self._attempts
+        att.append(now)
+        window = self.limits.connection_attempts_window
+        while att and att[0] <= now - window:
+            att.popleft()
+        status = self.faults.refusing()
+        if status is not None:
+            return self._refuse(status, "Connection refused by fault injection.")
+        if len(att) > self.limits.max_connection_attempts:
+            return self._refuse(429, "Too many connection attempts.")
+        raw_path = request.path.decode("latin-1")
+        parts = urlsplit(raw_path)
+        path = parts.path
+        query = parse_qs(parts.query)
+        if path in ("/ws-api/v3", "/ws-fapi/v1"):
+            if (path == "/ws-api/v3") != (self.market == "spot"):
+                return None
+            rl = query.get("returnRateLimits", ["true"])[0].lower() != "false"
+            return ApiConn(self, raw_path, rl)
+        if path.startswith("/firehose"):
+            from fastws.sim.firehose import FirehoseConn
+            return FirehoseConn.from_request(self, raw_path, parts.path, query)
+        route: Optional[str] = None
+        if self.market == "usdm":
+            seg = path.split("/", 2)
+            if len(seg) > 1 and seg[1] in _USDM_ROUTES:
+                route = seg[1]
+                path = "/" + (seg[2] if len(seg) > 2 else "")
+            else:
+                route = "legacy"
+        streams: list[str]
+        if path in ("/ws", "/ws/"):
+            streams, combined = [], False
+        elif path.startswith("/ws/"):
+            streams = [unquote(s) for s in path[4:].split("/") if s]
+            combined = False
+        elif path in ("/stream", "/stream/"):
+            combined = True
+            q = query.get("streams", [""])[0]
+            streams = [s for s in q.split("/") if s]
+        else:
+            return None
+        if route == "private" and streams and not query.get("listenKey"):
+            # user data needs a listenKey; the simulator has no user data yet
+            pass
+        if len(streams) > self.limits.max_streams_per_connection:
+            return self._refuse(400, "Too many streams requested.")
+        return StreamConn(self, raw_path, streams, combined, route)
+
+
+def _pad(s: str) -> str:
+    from decimal import Decimal
+    return str(Decimal(s).quantize(Decimal("0.00000001")))

@@ -1,0 +1,329 @@
+"""The stream hub: runs the markets forward in time and routes each stream's events.
+
+Events are produced only for streams somebody is subscribed to. Each payload is encoded once
+(orjson) and handed to every subscribed connection, which frames it, wraps it for combined
+streams, and batches it into one socket write per tick.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from fastws.sim import payloads as P
+from fastws.sim.market import SymbolMarket
+from fastws.sim.streams import DEPTH_DIFF, DEPTH_PARTIAL, REALTIME, StreamSpec, parse_stream
+
+if TYPE_CHECKING:
+    from fastws.sim.faults import Faults
+
+__all__ = ["Hub", "DepthAggregator"]
+
+log = logging.getLogger("fastws.sim")
+
+_GRANULARITY = 50  # ms; every stream period is a multiple of it
+
+
+class DepthAggregator:
+    """Collects level changes of one symbol over one push period (final quantity per price).
+
+    ``U``/``u`` are the first and last update ids of the window, ``pu`` the ``u`` of the
+    previous pushed window (USDⓈ-M), ``T`` the time of the last change.
+    """
+
+    __slots__ = ("bids", "asks", "U", "u", "pu", "T")
+
+    def __init__(self, last_id: int) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.U = -1
+        self.u = last_id
+        self.pu = last_id
+        self.T = 0
+
+    def add(self, changes: list, t: int) -> None:
+        for is_bid, tick, lots, uid in changes:
+            (self.bids if is_bid else self.asks)[tick] = lots
+            if self.U < 0:
+                self.U = uid
+            self.u = uid
+        if changes:
+            self.T = t
+
+    def take(self) -> Optional[tuple]:
+        """(U, u, pu, T, bids, asks) of the window, or None if nothing changed."""
+        if self.U < 0:
+            return None
+        out = (self.U, self.u, self.pu,
+               self.T, sorted(self.bids.items(), reverse=True), sorted(self.asks.items()))
+        self.pu = self.u
+        self.U = -1
+        self.bids = {}
+        self.asks = {}
+        return out
+
+
+class Hub:
+    """Stream registry and event router.
+
+    Parameters
+    ----------
+    markets : dict
+        ``SYMBOL -> SymbolMarket``.
+    market : {"spot", "usdm"}
+        Protocol dialect.
+    faults : Faults
+        Fault switchboard consulted on every depth event.
+    """
+
+    def __init__(self, markets: dict[str, SymbolMarket], market: str, faults: "Faults",
+                 start_ms: int) -> None:
+        self.markets = markets
+        self.market = market
+        self.faults = faults
+        self.now = start_ms
+        self.subs: dict[str, set] = {}
+        self.specs: dict[str, StreamSpec] = {}
+        self.realtime: dict[str, dict[str, StreamSpec]] = {s: {} for s in markets}
+        self.periodic: dict[str, StreamSpec] = {}
+        self.aggs: dict[tuple[str, int], DepthAggregator] = {}
+        self.next_boundary = (start_ms // _GRANULARITY + 1) * _GRANULARITY
+        self.dirty: set = set()
+        self.held: dict[str, bytes] = {}            # reorder faults, per stream
+        self.on_step: Optional[Callable[[SymbolMarket, Any], None]] = None
+        self.snapshots: dict[str, list] = {s: [] for s in markets}   # (time, uid, bids, asks)
+        self.frozen = False                      # replay mode: no synthetic engine
+
+    # -- subscriptions ------------------------------------------------------------------------
+    def spec(self, name: str) -> Optional[StreamSpec]:
+        spec = self.specs.get(name)
+        if spec is None:
+            spec = parse_stream(name, self.market)
+            if spec is not None and spec.symbol is not None and spec.symbol not in self.markets:
+                spec = None
+        return spec
+
+    def subscribe(self, conn: Any, name: str) -> None:
+        """Deliver ``name`` to ``conn`` from now on (silently nothing for unknown names)."""
+        spec = self.spec(name)
+        if spec is None:
+            return
+        subs = self.subs.setdefault(name, set())
+        subs.add(conn)
+        if name in self.specs:
+            return
+        self.specs[name] = spec
+        if spec.kind in (DEPTH_DIFF, DEPTH_PARTIAL) and not (
+                spec.kind == DEPTH_PARTIAL and self.market == "spot"):
+            for sym in self._symbols(spec):
+                key = (sym, spec.period)
+                if key not in self.aggs:
+                    self.aggs[key] = DepthAggregator(self.markets[sym].update_id)
+        if spec.kind == "kline":
+            for sym in self._symbols(spec):
+                self.markets[sym].watch_kline(spec.interval, spec.offset_ms)
+        if spec.period == REALTIME and spec.symbol is not None:
+            self.realtime[spec.symbol][name] = spec
+        else:
+            self.periodic[name] = spec
+
+    def unsubscribe(self, conn: Any, name: str) -> None:
+        subs = self.subs.get(name)
+        if not subs:
+            return
+        subs.discard(conn)
+        if not subs:
+            del self.subs[name]
+            spec = self.specs.pop(name)
+            if spec.period == REALTIME and spec.symbol is not None:
+                self.realtime[spec.symbol].pop(name, None)
+            else:
+                self.periodic.pop(name, None)
+
+    def drop_conn(self, conn: Any) -> None:
+        for name in list(conn.hub_names):
+            self.unsubscribe(conn, name)
+        self.dirty.discard(conn)
+
+    def _symbols(self, spec: StreamSpec) -> list[str]:
+        return list(self.markets) if spec.symbol is None else [spec.symbol]
+
+    # -- time ---------------------------------------------------------------------------------
+    def advance_to(self, now: int) -> None:
+        """Run every engine step and periodic push due up to ``now`` (ms)."""
+        markets = list(self.markets.values())
+        while True:
+            nb = self.next_boundary
+            m = min(markets, key=lambda x: x.next_time) if markets and not self.frozen else None
+            ts = m.next_time if m is not None else nb + 1
+            if min(ts, nb) > now:
+                break
+            if ts <= nb:
+                self._step(m)
+            else:
+                self.now = nb
+                self._boundary(nb)
+                self.next_boundary = nb + _GRANULARITY
+        self.now = max(self.now, now)
+
+    def _step(self, m: SymbolMarket) -> None:
+        res = m.step()
+        self.now = res.time
+        sym = m.symbol
+        if res.changes:
+            for (s, period), agg in self.aggs.items():
+                if s == sym:
+                    agg.add(res.changes, res.time)
+        if self.on_step is not None:
+            self.on_step(m, res)
+        rt = self.realtime[sym]
+        if rt:
+            self._realtime(m, res, rt)
+
+    def _realtime(self, m: SymbolMarket, res: Any, rt: dict) -> None:
+        E = res.time + 1
+        for name, spec in list(rt.items()):
+            kind = spec.kind
+            if kind == "trade":
+                for f in res.fills:
+                    self.emit(name, P.dumps(P.trade(m, E, f)))
+            elif kind == "aggTrade":
+                for a in res.agg:
+                    self.emit(name, P.dumps(P.agg_trade(m, E, a)))
+            elif kind == "bookTicker":
+                if res.top_changed:
+                    self.emit(name, P.dumps(P.book_ticker(m, E)))
+            elif kind == "blockTrade":
+                if res.block is not None:
+                    self.emit(name, P.dumps(P.block_trade(m, E, res.block)))
+            elif kind == DEPTH_DIFF and spec.period == 0:
+                self._push_depth(m, spec, E)
+
+    def _boundary(self, b: int) -> None:
+        if b % 1000 == 0:
+            for sym, m in self.markets.items():
+                snaps = self.snapshots[sym]
+                if not snaps or b - snaps[-1][0] >= 5000:
+                    bids, asks = m.top(1000)
+                    snaps.append((b, m.update_id, bids, asks, m.time))
+                    if len(snaps) > 12:
+                        del snaps[0]
+        due = [s for s in self.periodic.values() if s.period and b % s.period == 0]
+        if not due:
+            return
+        flushed: dict[tuple[str, int], Optional[tuple]] = {}
+        for spec in due:
+            if spec.all:
+                self._push_all(spec, b)
+                continue
+            for sym in self._symbols(spec):
+                m = self.markets[sym]
+                self._periodic(m, spec, b, flushed)
+
+    def _window(self, sym: str, period: int, flushed: dict) -> Optional[tuple]:
+        key = (sym, period)
+        if key not in flushed:
+            agg = self.aggs.get(key)
+            flushed[key] = agg.take() if agg is not None else None
+        return flushed[key]
+
+    def _periodic(self, m: SymbolMarket, spec: StreamSpec, b: int, flushed: dict) -> None:
+        kind = spec.kind
+        name = spec.name
+        E = b
+        if kind == DEPTH_DIFF:
+            self._push_depth(m, spec, E, self._window(m.symbol, spec.period, flushed))
+        elif kind == DEPTH_PARTIAL:
+            if self.market == "spot":
+                self.emit(name, P.dumps(P.partial_depth(m, spec.levels)), kind=DEPTH_PARTIAL)
+            else:
+                w = self._window(m.symbol, spec.period, flushed)
+                if w is not None:
+                    U, u, pu, T, _b, _a = w
+                    bids, asks = m.top(spec.levels)
+                    self.emit(name, P.dumps(P.depth_diff(m, E, U, u, bids, asks, pu, T)),
+                              kind=DEPTH_PARTIAL)
+        elif kind == "kline":
+            closed, cur = m.kline_at(spec.interval, spec.offset_ms, b)
+            if closed is not None:
+                self.emit(name, P.dumps(P.kline(m, E, closed, spec.interval, spec.offset_ms, True)))
+            self.emit(name, P.dumps(P.kline(m, E, cur, spec.interval, spec.offset_ms, False)))
+        elif kind == "miniTicker":
+            self.emit(name, P.dumps(P.mini_ticker(m, E)))
+        elif kind == "ticker":
+            self.emit(name, P.dumps(P.ticker(m, E)))
+        elif kind == "windowTicker":
+            self.emit(name, P.dumps(P.window_ticker(m, E, spec.interval)))
+        elif kind == "avgPrice":
+            self.emit(name, P.dumps(P.avg_price(m, E)))
+        elif kind == "referencePrice":
+            self.emit(name, P.dumps(P.reference_price(m, E)))
+        elif kind == "markPrice":
+            self.emit(name, P.dumps(P.mark_price(m, E)))
+        # forceOrder: the synthetic market has no liquidations, and Binance sends nothing then.
+
+    def _push_all(self, spec: StreamSpec, E: int) -> None:
+        ms = list(self.markets.values())
+        kind = spec.kind
+        if kind == "miniTicker":
+            arr = [P.mini_ticker(m, E) for m in ms]
+        elif kind == "ticker":
+            arr = [P.ticker(m, E) for m in ms]
+        elif kind == "windowTicker":
+            arr = [P.window_ticker(m, E, spec.interval) for m in ms]
+        elif kind == "markPrice":
+            arr = [P.mark_price(m, E) for m in ms]
+        elif kind == "bookTicker":
+            for m in ms:
+                self.emit(spec.name, P.dumps(P.book_ticker(m, E)))
+            return
+        else:
+            return
+        self.emit(spec.name, P.dumps(arr))
+
+    def _push_depth(self, m: SymbolMarket, spec: StreamSpec, E: int,
+                    window: Optional[tuple] = None) -> None:
+        if window is None:
+            if spec.period != 0:
+                return
+            window = self.aggs[(m.symbol, 0)].take()
+            if window is None:
+                return
+        U, u, pu, T, bids, asks = window
+        if self.faults.take_symbol_gap(m.symbol, self.market):
+            return                                   # USDⓈ-M gap: this event is lost
+        raw = P.dumps(P.depth_diff(m, E, U, u, bids, asks, pu, T))
+        action = self.faults.take_depth(m.symbol, None)
+        if action == "drop":
+            return
+        if action == "reorder":
+            self.held[spec.name] = raw
+            return
+        self.emit(spec.name, raw, kind=DEPTH_DIFF, symbol=m.symbol)
+        if action == "duplicate":
+            self.emit(spec.name, raw, kind=DEPTH_DIFF, symbol=m.symbol)
+        held = self.held.pop(spec.name, None)
+        if held is not None:
+            self.emit(spec.name, held, kind=DEPTH_DIFF, symbol=m.symbol)
+
+    # -- delivery -----------------------------------------------------------------------------
+    def emit(self, name: str, raw: bytes, kind: str = "", symbol: Optional[str] = None) -> None:
+        """Hand one encoded payload of stream ``name`` to every subscriber."""
+        subs = self.subs.get(name)
+        if not subs:
+            return
+        env: Optional[bytes] = None
+        for conn in subs:
+            if conn.combined:
+                if env is None:
+                    env = P.combined(name, raw)
+                conn.deliver(name, env, kind, symbol)
+            else:
+                conn.deliver(name, raw, kind, symbol)
+            self.dirty.add(conn)
+
+    def flush(self) -> None:
+        """Write every connection's batch of frames (one write per connection)."""
+        if self.dirty:
+            dirty, self.dirty = self.dirty, set()
+            for conn in dirty:
+                conn.flush()

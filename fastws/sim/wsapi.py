@@ -1,0 +1,219 @@
+"""WebSocket API (``/ws-api/v3``, ``/ws-fapi/v1``) and the request-weight accounting shared with
+REST (SPEC §3.3, §5.2, §5.3, §5.6). Pure request -> response logic; the connection layer only
+moves bytes.
+
+Methods served: ``ping``, ``time``, ``exchangeInfo``, ``depth`` (a ``v3/`` or ``v1/`` prefix
+is accepted). Trading methods come with a later issue.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import orjson
+
+from fastws.sim import payloads as P
+
+if TYPE_CHECKING:
+    from fastws.sim.exchange import Exchange
+
+__all__ = ["WeightLimiter", "WsApi", "depth_weight", "ApiError"]
+
+SPOT_DEPTH_LIMIT_MAX = 5000
+USDM_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+class ApiError(Exception):
+    """A Binance error answer: HTTP-like ``status``, negative ``code``, ``msg``."""
+
+    def __init__(self, status: int, code: int, msg: str, data: Optional[dict] = None) -> None:
+        super().__init__(code, msg)
+        self.status, self.code, self.msg, self.data = status, code, msg, data
+
+    def body(self) -> dict:
+        d: dict[str, Any] = {"code": self.code, "msg": self.msg}
+        if self.data:
+            d["data"] = self.data
+        return d
+
+
+def depth_weight(market: str, limit: int) -> int:
+    """Request weight of a depth snapshot (SPEC §3.3)."""
+    if market == "spot":
+        if limit <= 100:
+            return 5
+        if limit <= 500:
+            return 25
+        if limit <= 1000:
+            return 50
+        return 250
+    if limit <= 50:
+        return 2
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 10
+    return 20
+
+
+class WeightLimiter:
+    """``REQUEST_WEIGHT`` per calendar minute, shared by REST and WS API (one IP: loopback)."""
+
+    def __init__(self, limit: int, now_ms: Callable[[], int]) -> None:
+        self.limit = limit
+        self._now = now_ms
+        self._minute = -1
+        self.used = 0
+
+    def _roll(self) -> None:
+        minute = self._now() // 60_000
+        if minute != self._minute:
+            self._minute = minute
+            self.used = 0
+
+    def charge(self, weight: int) -> int:
+        """Add ``weight``; raise :class:`ApiError` 429 when the minute's budget is spent."""
+        self._roll()
+        if self.used + weight > self.limit:
+            retry = (self._minute + 1) * 60_000
+            raise ApiError(429, -1003,
+                           f"Too much request weight used; current limit is {self.limit} "
+                           "request weight per 1 MINUTE. Please use WebSocket Streams for live "
+                           "updates to avoid polling the API.",
+                           {"retryAfter": retry})
+        self.used += weight
+        return self.used
+
+    def count(self) -> int:
+        self._roll()
+        return self.used
+
+    def rate_limits(self) -> list[dict]:
+        return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": self.limit, "count": self.count()}]
+
+
+def _int_param(params: dict, name: str, default: Optional[int]) -> Optional[int]:
+    if name not in params or params[name] is None:
+        return default
+    v = params[name]
+    if isinstance(v, bool):
+        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
+                                   "legal range is '^[0-9]{1,20}$'.")
+    if isinstance(v, str) and v.isdigit():
+        return int(v)
+    if isinstance(v, int):
+        return v
+    raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range "
+                               "is '^[0-9]{1,20}$'.")
+
+
+class WsApi:
+    """Answers WS API and REST market-data requests from an :class:`~fastws.sim.Exchange`."""
+
+    def __init__(self, exchange: "Exchange") -> None:
+        self.ex = exchange
+
+    # -- shared by REST and WS API ------------------------------------------------------------
+    def _symbol(self, params: dict) -> Any:
+        sym = params.get("symbol")
+        if sym is None or sym == "":
+            raise ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/"
+                                       "null, or malformed.")
+        if not isinstance(sym, str):
+            raise ApiError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/"
+                                       "null, or malformed.")
+        m = self.ex._markets.get(sym)
+        if m is None:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return m
+
+    def depth(self, params: dict) -> tuple[int, dict]:
+        """(weight, result) of a depth snapshot request."""
+        market = self.ex.market
+        m = self._symbol(params)
+        status = params.get("symbolStatus")
+        if status is not None and status != "TRADING":
+            raise ApiError(400, -1220, "The symbol's status does not match the requested "
+                                       "symbolStatus.")
+        if market == "spot":
+            limit = _int_param(params, "limit", 100)
+            assert limit is not None
+            if limit < 1:
+                raise ApiError(400, -1130, "Data sent for parameter 'limit' is not valid.")
+            limit = min(limit, SPOT_DEPTH_LIMIT_MAX)
+        else:
+            limit = _int_param(params, "limit", 500)
+            if limit not in USDM_DEPTH_LIMITS:
+                raise ApiError(400, -1130, "Data sent for parameter 'limit' is not valid.")
+            assert limit is not None
+        weight = depth_weight(market, limit)
+        return weight, self.ex._snapshot(m, limit)
+
+    def exchange_info(self, params: dict) -> tuple[int, dict]:
+        syms = None
+        if params.get("symbol"):
+            syms = [params["symbol"]]
+        elif params.get("symbols"):
+            s = params["symbols"]
+            if isinstance(s, str):
+                try:
+                    s = orjson.loads(s)
+                except orjson.JSONDecodeError:
+                    s = None
+            if not isinstance(s, list):
+                raise ApiError(400, -1100, "Illegal characters found in parameter 'symbols'.")
+            syms = s
+        if syms is not None:
+            for s in syms:
+                if s not in self.ex._markets:
+                    raise ApiError(400, -1121, "Invalid symbol.")
+        return (20 if self.ex.market == "spot" else 1), self.ex.exchange_info(syms)
+
+    # -- WS API -------------------------------------------------------------------------------
+    def handle(self, data: bytes, return_rate_limits: bool) -> bytes:
+        """Answer one WS API text frame; always returns one response frame."""
+        try:
+            req = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return orjson.dumps({"id": None, "status": 400, "error": {
+                "code": -1135, "msg": "Invalid JSON"}})
+        if not isinstance(req, dict):
+            return orjson.dumps({"id": None, "status": 400, "error": {
+                "code": -1135, "msg": "Invalid JSON"}})
+        id_ = req.get("id")
+        method = req.get("method")
+        params = req.get("params") or {}
+        rl = return_rate_limits
+        try:
+            if not isinstance(params, dict):
+                raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was "
+                                           "empty/null, or malformed.")
+            if "returnRateLimits" in params:
+                rl = bool(params.pop("returnRateLimits"))
+            if not isinstance(method, str) or not method:
+                raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was "
+                                           "empty/null, or malformed.")
+            name = method.split("/", 1)[1] if "/" in method else method
+            if name == "ping":
+                weight, result = 1, {}
+            elif name == "time":
+                weight, result = 1, {"serverTime": self.ex.now_ms()}
+            elif name == "exchangeInfo":
+                weight, result = self.exchange_info(params)
+            elif name == "depth":
+                weight, result = self.depth(params)
+            else:
+                # Binance's text for an unknown method is undocumented; -1000 UNKNOWN fits.
+                raise ApiError(400, -1000, f"Unknown method '{method}'.")
+            self.ex.weights.charge(weight)
+            out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
+        except ApiError as e:
+            out = {"id": id_, "status": e.status, "error": e.body()}
+        if rl:
+            out["rateLimits"] = self.ex.weights.rate_limits()
+        return orjson.dumps(out)
+
+    @staticmethod
+    def shutdown_event(E: int) -> bytes:
+        """WS API ``serverShutdown`` connection event (SPEC §5.1)."""
+        return orjson.dumps({"event": P.server_shutdown(E)})
