@@ -160,6 +160,7 @@ cdef class PartialDepth(Event):
     cdef readonly int64_t last_update_id
     cdef readonly object bids
     cdef readonly object asks
+    cdef readonly int64_t transaction_time   # "T" of the USD-M REST snapshot; -1 where absent
 
 
 cdef class DepthUpdate(Event):

@@ -1,0 +1,36 @@
+# cython: language_level=3
+"""C-level API of the frame parser, for Cython code that wants to skip Python entirely.
+
+``Parser.parse_buffer(buf, n, payload, raw)`` decodes ``n`` bytes at ``buf`` (no NUL needed)
+and returns the same object ``Parser.parse`` would; ``payload`` is only used in ``ParseError``
+(may be None) and ``raw`` becomes ``event.raw``. The buffer must stay alive during the call.
+"""
+
+cdef enum:
+    STR_CACHE_SIZE = 16
+    STR_CACHE_WIDTH = 48
+
+
+cdef class _StrCache:
+    """A tiny cache of decoded short strings (symbols, stream names, intervals)."""
+    cdef char keys[STR_CACHE_SIZE][STR_CACHE_WIDTH]
+    cdef Py_ssize_t lens[STR_CACHE_SIZE]
+    cdef list objs
+    cdef int next
+    cdef int last
+    cdef object get(self, const char *s, Py_ssize_t n)
+
+
+cdef class Parser:
+    cdef readonly str market
+    cdef readonly bint keep_raw
+    cdef bint _usdm
+    cdef object _payload
+    cdef object _raw
+    cdef const char *_base
+    cdef _StrCache _symbols
+    cdef _StrCache _streams
+    cdef _StrCache _texts
+
+    cpdef object parse(self, object payload)
+    cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw)

@@ -1,0 +1,992 @@
+# cython: language_level=3
+"""Binance stream frames (bytes, bytearray, memoryview or str) -> typed events, in one pass.
+
+How a frame is decoded
+----------------------
+1. The top-level object is scanned once: every key's value span (offset, length, kind) goes
+   into a small fixed table on the C stack; values are validated as they are skipped, so a
+   frame is either fully valid JSON or a ``ParseError``. In a combined-stream envelope the
+   ``data`` object is scanned the same way during that pass.
+2. The event kind comes from ``e`` (or, where Binance sends none, the stream name and the
+   keys, as SPEC §9 says); only the spans that event needs are converted.
+3. Decimal strings become float64 bit-identical to ``float(s)`` (exact fast path for up to 19
+   significant digits and small exponents, CPython's own correctly rounded ``strtod``
+   otherwise); integers become int64 (overflow is an error); depth levels are written straight
+   into a fresh numpy float64 (n, 2) array, counted before they are parsed.
+
+Anything else that is valid JSON (unknown ``e``, WS API frames, user data...) comes back as
+what ``orjson.loads`` returns (a dict, usually). Control frames come back as
+:class:`~fastws.events.ControlResponse` / :class:`~fastws.events.ControlError`.
+"""
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
+from libc.math cimport NAN
+from libc.stdint cimport int64_t
+from libc.string cimport memcmp, memcpy, memset
+
+cimport numpy as cnp
+
+from fastws.events cimport (
+    AggTrade, AvgPrice, BlockTrade, BookTicker, ContinuousKline, ControlError,
+    ControlResponse, DepthUpdate, Event, EventType, ForceOrder, Kline, MarkPrice, MiniTicker,
+    PartialDepth, ReferencePrice, ServerShutdown, Ticker, Trade, WindowTicker,
+)
+from fastws.includes.fwjson cimport (
+    fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number_end,
+    fw_skip, fw_string_end, fw_unescape, fw_ws,
+)
+
+import orjson
+
+from fastws.exceptions import ParseError
+
+cnp.import_array()
+
+__all__ = ["Parser", "parse", "MARKETS"]
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+
+MARKETS = ("spot", "usdm")
+
+# value kinds recorded by the scan
+cdef enum:
+    K_STR = 1
+    K_STR_ESC = 2
+    K_INT = 3
+    K_FLOAT = 4
+    K_OBJ = 5
+    K_ARR = 6
+    K_TRUE = 7
+    K_FALSE = 8
+    K_NULL = 9
+
+cdef enum:
+    MAXK = 40          # keys recorded per object (more are validated and skipped)
+    KBUF = 256         # room for keys that hold escapes, decoded
+
+# decimal field flags
+cdef enum:
+    D_REQ = 0
+    D_NULL = 1         # null -> nan
+    D_EMPTY = 2        # "" -> nan
+    D_OPT = 4          # missing -> nan
+
+cdef struct Entry:
+    const char *key
+    Py_ssize_t klen
+    const char *val     # strings: first byte after the quote; other kinds: first byte
+    Py_ssize_t vlen     # strings: body length; other kinds: the value's length
+    Py_ssize_t count    # arrays: number of elements
+    int kind
+
+cdef struct Obj:
+    int n
+    bint sub_found
+    unsigned char idx1[128]
+    Entry ent[MAXK]
+    Py_ssize_t kused
+    char kbuf[KBUF]
+
+
+cdef str _KIND_NAMES = "?sSifoatfn"
+
+
+cdef inline bint _eq(const Entry *en, const char *s, Py_ssize_t n):
+    return en.kind == K_STR and en.vlen == n and memcmp(en.val, s, n) == 0
+
+
+cdef inline int _find(Obj *o, const char *key, Py_ssize_t klen):
+    """Index+1 of the last entry named ``key`` (duplicate keys: the last wins, as in orjson)."""
+    cdef int i
+    for i in range(o.n - 1, -1, -1):
+        if o.ent[i].klen == klen and memcmp(o.ent[i].key, key, klen) == 0:
+            return i + 1
+    return 0
+
+
+cdef inline int _k1(Obj *o, char c):
+    return o.idx1[<unsigned char>c]
+
+
+cdef class _StrCache:
+    def __cinit__(self):
+        self.objs = [None] * STR_CACHE_SIZE
+        self.next = 0
+        self.last = 0
+        memset(self.lens, 0, sizeof(self.lens))
+
+    cdef object get(self, const char *s, Py_ssize_t n):
+        cdef int i, j
+        if n > STR_CACHE_WIDTH:
+            return PyUnicode_DecodeUTF8(s, n, NULL)
+        # the last hit first: one symbol per connection is the common case
+        i = self.last
+        if self.lens[i] == n and self.objs[i] is not None and memcmp(self.keys[i], s, n) == 0:
+            return self.objs[i]
+        for j in range(STR_CACHE_SIZE):
+            if self.lens[j] == n and self.objs[j] is not None and memcmp(self.keys[j], s, n) == 0:
+                self.last = j
+                return self.objs[j]
+        obj = PyUnicode_DecodeUTF8(s, n, NULL)
+        i = self.next
+        self.next = (i + 1) % STR_CACHE_SIZE
+        memcpy(self.keys[i], s, n)
+        self.lens[i] = n
+        self.objs[i] = obj
+        self.last = i
+        return obj
+
+
+cdef int _fail(Parser self, str reason, const char *pos, str path) except -1:
+    cdef Py_ssize_t off = -1
+    if pos != NULL and self._base != NULL:
+        off = pos - self._base
+    raise ParseError(reason, off, path, self._payload)
+
+
+cdef int _fail_err(Parser self, fw_err *err, str path) except -1:
+    if err.msg != NULL and memcmp(err.msg, b"python error", 12) == 0:
+        raise  # a Python exception is already set (MemoryError)
+    reason = (<bytes>err.msg).decode() if err.msg != NULL else "invalid JSON"
+    _fail(self, reason, err.pos, path)
+    return -1
+
+
+cdef inline str _sub(str path, str key):
+    return path + "." + key
+
+
+cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, str path,
+                           Obj *sub) except NULL:
+    """Scan the object at ``p`` ('{') into ``o``; return the position after its '}'.
+
+    When ``sub`` is given, an object value under the key ``data`` is scanned into ``sub`` in
+    the same pass (the combined-stream envelope)."""
+    cdef fw_err err
+    cdef int esc = 0, isint = 0, kind = 0
+    cdef const char *q
+    cdef const char *kp
+    cdef const char *vstart = NULL
+    cdef Py_ssize_t klen, vlen = 0, count
+    cdef Entry *en
+    cdef bint is_data
+    err.msg = NULL
+    o.n = 0
+    o.kused = 0
+    o.sub_found = False
+    memset(o.idx1, 0, sizeof(o.idx1))
+    p = fw_ws(p + 1, end)
+    if p < end and p[0] == b'}':
+        return p + 1
+    while True:
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        if p[0] != b'"':
+            _fail(self, "expected a key string", p, path)
+        q = fw_string_end(p + 1, end, &esc, &err)
+        if q == NULL:
+            _fail_err(self, &err, path)
+        kp = p + 1
+        klen = q - kp
+        if esc:
+            if o.kused + klen <= KBUF:
+                klen = fw_unescape(kp, klen, o.kbuf + o.kused)
+                kp = o.kbuf + o.kused
+                o.kused += klen
+            else:
+                klen = -1  # never matches: an absurdly long escaped key
+        p = fw_ws(q + 1, end)
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        if p[0] != b':':
+            _fail(self, "expected ':'", p, path)
+        p = fw_ws(p + 1, end)
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        count = 0
+        c = p[0]
+        if c == b'"':
+            q = fw_string_end(p + 1, end, &esc, &err)
+            if q == NULL:
+                _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
+            kind = K_STR_ESC if esc else K_STR
+            vstart = p + 1
+            vlen = q - vstart
+            p = q + 1
+        elif c == b'{':
+            is_data = sub != NULL and klen == 4 and memcmp(kp, b"data", 4) == 0
+            vstart = p
+            if is_data:
+                q = _scan_obj(self, sub, p, end, path + ".data", NULL)
+                o.sub_found = True
+            else:
+                q = fw_skip(p, end, NULL, &err)
+                if q == NULL:
+                    _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
+            kind = K_OBJ
+            vlen = q - p
+            p = q
+        elif c == b'[':
+            q = fw_skip(p, end, &count, &err)
+            if q == NULL:
+                _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
+            kind = K_ARR
+            vstart = p
+            vlen = q - p
+            p = q
+        elif c == b'-' or (c >= b'0' and c <= b'9'):
+            q = fw_number_end(p, end, &isint, &err)
+            if q == NULL:
+                _fail_err(self, &err, path)
+            kind = K_INT if isint else K_FLOAT
+            vstart = p
+            vlen = q - p
+            p = q
+        elif c == b't':
+            q = fw_literal(p, end, b"true", 4, &err)
+            if q == NULL:
+                _fail_err(self, &err, path)
+            kind = K_TRUE
+            vstart = p
+            vlen = 4
+            p = q
+        elif c == b'f':
+            q = fw_literal(p, end, b"false", 5, &err)
+            if q == NULL:
+                _fail_err(self, &err, path)
+            kind = K_FALSE
+            vstart = p
+            vlen = 5
+            p = q
+        elif c == b'n':
+            q = fw_literal(p, end, b"null", 4, &err)
+            if q == NULL:
+                _fail_err(self, &err, path)
+            kind = K_NULL
+            vstart = p
+            vlen = 4
+            p = q
+        else:
+            _fail(self, "expected a JSON value", p, path)
+        if o.n < MAXK:
+            en = &o.ent[o.n]
+            en.key = kp
+            en.klen = klen
+            en.val = vstart
+            en.vlen = vlen
+            en.count = count
+            en.kind = kind
+            if klen == 1 and <unsigned char>kp[0] < 128:
+                o.idx1[<unsigned char>kp[0]] = o.n + 1
+            o.n += 1
+        p = fw_ws(p, end)
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        if p[0] == b',':
+            p = fw_ws(p + 1, end)
+            continue
+        if p[0] == b'}':
+            return p + 1
+        _fail(self, "expected ',' or '}'", p, path)
+
+
+# ---------------------------------------------------------------------------- field getters
+
+cdef str _missing(str key):
+    return f"missing required field {key!r}"
+
+
+cdef int64_t _int(Parser self, Obj *o, int i, str path, str key) except? -1:
+    cdef int64_t v = 0
+    cdef int r
+    cdef Entry *en
+    if i == 0:
+        _fail(self, _missing(key), NULL, _sub(path, key))
+    en = &o.ent[i - 1]
+    if en.kind != K_INT:
+        _fail(self, "expected an integer", en.val, _sub(path, key))
+    r = fw_int64(en.val, en.vlen, &v)
+    if r:
+        _fail(self, "integer out of int64 range", en.val, _sub(path, key))
+    return v
+
+
+cdef int64_t _int_opt(Parser self, Obj *o, int i, str path, str key) except? -2:
+    if i == 0:
+        return -1
+    return _int(self, o, i, path, key)
+
+
+cdef double _dec(Parser self, Obj *o, int i, str path, str key, int flags) except? -1.0:
+    cdef double v = 0.0
+    cdef int r = 1
+    cdef Entry *en
+    if i == 0:
+        if flags & D_OPT:
+            return NAN
+        _fail(self, _missing(key), NULL, _sub(path, key))
+    en = &o.ent[i - 1]
+    if en.kind == K_STR:
+        if en.vlen == 0 and flags & D_EMPTY:
+            return NAN
+        r = fw_decimal(en.val, en.vlen, &v)
+    elif en.kind == K_STR_ESC:
+        r = fw_decimal_esc(en.val, en.vlen, &v)
+    elif en.kind == K_NULL and flags & D_NULL:
+        return NAN
+    else:
+        _fail(self, "expected a decimal string", en.val, _sub(path, key))
+    if r < 0:
+        raise  # MemoryError from the slow path
+    if r:
+        _fail(self, "invalid decimal string", en.val, _sub(path, key))
+    return v
+
+
+cdef bint _bool(Parser self, Obj *o, int i, str path, str key) except? -1:
+    cdef Entry *en
+    if i == 0:
+        _fail(self, _missing(key), NULL, _sub(path, key))
+    en = &o.ent[i - 1]
+    if en.kind == K_TRUE:
+        return True
+    if en.kind == K_FALSE:
+        return False
+    _fail(self, "expected true or false", en.val, _sub(path, key))
+
+
+cdef object _decode_str(const Entry *en):
+    cdef char *buf
+    cdef Py_ssize_t m
+    if en.kind == K_STR:
+        return PyUnicode_DecodeUTF8(en.val, en.vlen, NULL)
+    buf = <char *>PyMem_Malloc(en.vlen + 1)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        m = fw_unescape(en.val, en.vlen, buf)
+        return PyUnicode_DecodeUTF8(buf, m, NULL)
+    finally:
+        PyMem_Free(buf)
+
+
+cdef object _text(Parser self, Obj *o, int i, str path, str key, _StrCache cache):
+    cdef Entry *en
+    if i == 0:
+        _fail(self, _missing(key), NULL, _sub(path, key))
+    en = &o.ent[i - 1]
+    if en.kind == K_STR:
+        return cache.get(en.val, en.vlen)
+    if en.kind == K_STR_ESC:
+        return _decode_str(en)
+    _fail(self, "expected a string", en.val, _sub(path, key))
+
+
+cdef object _levels(Parser self, Obj *o, int i, str path, str key):
+    cdef Entry *en
+    cdef fw_err err
+    cdef cnp.npy_intp dims[2]
+    cdef const char *q
+    if i == 0:
+        _fail(self, _missing(key), NULL, _sub(path, key))
+    en = &o.ent[i - 1]
+    if en.kind != K_ARR:
+        _fail(self, "expected an array of [price, quantity] levels", en.val, _sub(path, key))
+    dims[0] = en.count
+    dims[1] = 2
+    arr = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT64, 0)
+    err.msg = NULL
+    q = fw_levels(en.val, en.val + en.vlen, <double *>cnp.PyArray_DATA(arr), en.count, &err)
+    if q == NULL:
+        p = _sub(path, key)
+        if err.index >= 0:
+            p = f"{p}[{err.index}]"
+            if err.sub >= 0:
+                p = f"{p}[{err.sub}]"
+        _fail_err(self, &err, p)
+    return arr
+
+
+cdef object _json_value(const Entry *en):
+    """Any value span -> Python object (off the hot path: control frames)."""
+    if en.kind == K_STR or en.kind == K_STR_ESC:
+        return _decode_str(en)
+    return orjson.loads(PyBytes_FromStringAndSize(en.val, en.vlen))
+
+
+cdef inline void _base(Event ev, Parser self, object stream):
+    ev.stream = stream
+    ev.raw = self._raw
+
+
+# ---------------------------------------------------------------------------- event builders
+
+cdef object _depth_update(Parser self, Obj *o, object stream, str path):
+    cdef DepthUpdate ev = DepthUpdate.__new__(DepthUpdate)
+    _base(ev, self, stream)
+    ev.type = EventType.DEPTH_UPDATE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.first_update_id = _int(self, o, _k1(o, c'U'), path, "U")
+    ev.final_update_id = _int(self, o, _k1(o, c'u'), path, "u")
+    if self._usdm:
+        ev.transaction_time = _int(self, o, _k1(o, c'T'), path, "T")
+        ev.prev_final_update_id = _int(self, o, _find(o, b"pu", 2), path, "pu")
+    else:
+        ev.transaction_time = _int_opt(self, o, _k1(o, c'T'), path, "T")
+        ev.prev_final_update_id = _int_opt(self, o, _find(o, b"pu", 2), path, "pu")
+    ev.bids = _levels(self, o, _k1(o, c'b'), path, "b")
+    ev.asks = _levels(self, o, _k1(o, c'a'), path, "a")
+    return ev
+
+
+cdef object _partial_depth(Parser self, Obj *o, object stream, str path):
+    cdef PartialDepth ev = PartialDepth.__new__(PartialDepth)
+    _base(ev, self, stream)
+    ev.type = EventType.PARTIAL_DEPTH
+    ev.symbol = None if stream is None else (<str>stream).partition("@")[0].upper()
+    ev.last_update_id = _int(self, o, _find(o, b"lastUpdateId", 12), path, "lastUpdateId")
+    ev.event_time = _int_opt(self, o, _k1(o, c'E'), path, "E")
+    ev.transaction_time = _int_opt(self, o, _k1(o, c'T'), path, "T")
+    ev.bids = _levels(self, o, _find(o, b"bids", 4), path, "bids")
+    ev.asks = _levels(self, o, _find(o, b"asks", 4), path, "asks")
+    return ev
+
+
+cdef object _book_ticker(Parser self, Obj *o, object stream, str path):
+    cdef BookTicker ev = BookTicker.__new__(BookTicker)
+    _base(ev, self, stream)
+    ev.type = EventType.BOOK_TICKER
+    ev.update_id = _int(self, o, _k1(o, c'u'), path, "u")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.best_bid_price = _dec(self, o, _k1(o, c'b'), path, "b", D_REQ)
+    ev.best_bid_quantity = _dec(self, o, _k1(o, c'B'), path, "B", D_REQ)
+    ev.best_ask_price = _dec(self, o, _k1(o, c'a'), path, "a", D_REQ)
+    ev.best_ask_quantity = _dec(self, o, _k1(o, c'A'), path, "A", D_REQ)
+    if self._usdm:
+        ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+        ev.transaction_time = _int(self, o, _k1(o, c'T'), path, "T")
+    else:
+        ev.event_time = _int_opt(self, o, _k1(o, c'E'), path, "E")
+        ev.transaction_time = _int_opt(self, o, _k1(o, c'T'), path, "T")
+    return ev
+
+
+cdef object _trade(Parser self, Obj *o, object stream, str path):
+    cdef Trade ev = Trade.__new__(Trade)
+    _base(ev, self, stream)
+    ev.type = EventType.TRADE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.trade_id = _int(self, o, _k1(o, c't'), path, "t")
+    ev.price = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.quantity = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    ev.trade_time = _int(self, o, _k1(o, c'T'), path, "T")
+    ev.is_buyer_maker = _bool(self, o, _k1(o, c'm'), path, "m")
+    return ev
+
+
+cdef object _agg_trade(Parser self, Obj *o, object stream, str path):
+    cdef AggTrade ev = AggTrade.__new__(AggTrade)
+    _base(ev, self, stream)
+    ev.type = EventType.AGG_TRADE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.agg_trade_id = _int(self, o, _k1(o, c'a'), path, "a")
+    ev.price = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.quantity = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    ev.first_trade_id = _int(self, o, _k1(o, c'f'), path, "f")
+    ev.last_trade_id = _int(self, o, _k1(o, c'l'), path, "l")
+    ev.trade_time = _int(self, o, _k1(o, c'T'), path, "T")
+    ev.is_buyer_maker = _bool(self, o, _k1(o, c'm'), path, "m")
+    return ev
+
+
+cdef object _block_trade(Parser self, Obj *o, object stream, str path):
+    cdef BlockTrade ev = BlockTrade.__new__(BlockTrade)
+    _base(ev, self, stream)
+    ev.type = EventType.BLOCK_TRADE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.block_trade_id = _int(self, o, _k1(o, c't'), path, "t")
+    ev.price = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.quantity = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    ev.trade_time = _int(self, o, _k1(o, c'T'), path, "T")
+    ev.is_buyer_maker = _bool(self, o, _k1(o, c'm'), path, "m")
+    return ev
+
+
+cdef int _fill_kline(Parser self, Kline ev, Obj *o, str path) except -1:
+    """Fields of the ``k`` object of a kline / continuous_kline event."""
+    cdef Obj k
+    cdef int i = _k1(o, c'k')
+    cdef Entry *en
+    if i == 0:
+        _fail(self, _missing("k"), NULL, _sub(path, "k"))
+    en = &o.ent[i - 1]
+    if en.kind != K_OBJ:
+        _fail(self, "expected an object", en.val, _sub(path, "k"))
+    kp = _sub(path, "k")
+    _scan_obj(self, &k, en.val, en.val + en.vlen, kp, NULL)
+    ev.start_time = _int(self, &k, _k1(&k, c't'), kp, "t")
+    ev.close_time = _int(self, &k, _k1(&k, c'T'), kp, "T")
+    ev.interval = _text(self, &k, _k1(&k, c'i'), kp, "i", self._texts)
+    ev.first_trade_id = _int(self, &k, _k1(&k, c'f'), kp, "f")
+    ev.last_trade_id = _int(self, &k, _k1(&k, c'L'), kp, "L")
+    ev.open = _dec(self, &k, _k1(&k, c'o'), kp, "o", D_REQ)
+    ev.close = _dec(self, &k, _k1(&k, c'c'), kp, "c", D_REQ)
+    ev.high = _dec(self, &k, _k1(&k, c'h'), kp, "h", D_REQ)
+    ev.low = _dec(self, &k, _k1(&k, c'l'), kp, "l", D_REQ)
+    ev.volume = _dec(self, &k, _k1(&k, c'v'), kp, "v", D_REQ)
+    ev.trade_count = _int(self, &k, _k1(&k, c'n'), kp, "n")
+    ev.is_closed = _bool(self, &k, _k1(&k, c'x'), kp, "x")
+    ev.quote_volume = _dec(self, &k, _k1(&k, c'q'), kp, "q", D_REQ)
+    ev.taker_buy_base_volume = _dec(self, &k, _k1(&k, c'V'), kp, "V", D_REQ)
+    ev.taker_buy_quote_volume = _dec(self, &k, _k1(&k, c'Q'), kp, "Q", D_REQ)
+    return 0
+
+
+cdef object _kline(Parser self, Obj *o, object stream, str path):
+    cdef Kline ev = Kline.__new__(Kline)
+    _base(ev, self, stream)
+    ev.type = EventType.KLINE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    _fill_kline(self, ev, o, path)
+    return ev
+
+
+cdef object _continuous_kline(Parser self, Obj *o, object stream, str path):
+    cdef ContinuousKline ev = ContinuousKline.__new__(ContinuousKline)
+    _base(ev, self, stream)
+    ev.type = EventType.CONTINUOUS_KLINE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.pair = _text(self, o, _find(o, b"ps", 2), path, "ps", self._symbols)
+    ev.symbol = ev.pair
+    ev.contract_type = _text(self, o, _find(o, b"ct", 2), path, "ct", self._texts)
+    _fill_kline(self, ev, o, path)
+    return ev
+
+
+cdef object _mini_ticker(Parser self, Obj *o, object stream, str path):
+    cdef MiniTicker ev = MiniTicker.__new__(MiniTicker)
+    _base(ev, self, stream)
+    ev.type = EventType.MINI_TICKER
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.close = _dec(self, o, _k1(o, c'c'), path, "c", D_REQ)
+    ev.open = _dec(self, o, _k1(o, c'o'), path, "o", D_REQ)
+    ev.high = _dec(self, o, _k1(o, c'h'), path, "h", D_REQ)
+    ev.low = _dec(self, o, _k1(o, c'l'), path, "l", D_REQ)
+    ev.volume = _dec(self, o, _k1(o, c'v'), path, "v", D_REQ)
+    ev.quote_volume = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    return ev
+
+
+cdef object _ticker(Parser self, Obj *o, object stream, str path):
+    cdef Ticker ev = Ticker.__new__(Ticker)
+    _base(ev, self, stream)
+    ev.type = EventType.TICKER
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.price_change = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.price_change_percent = _dec(self, o, _k1(o, c'P'), path, "P", D_REQ)
+    ev.weighted_avg_price = _dec(self, o, _k1(o, c'w'), path, "w", D_REQ)
+    ev.prev_close_price = _dec(self, o, _k1(o, c'x'), path, "x", D_OPT)
+    ev.last_price = _dec(self, o, _k1(o, c'c'), path, "c", D_REQ)
+    ev.last_quantity = _dec(self, o, _k1(o, c'Q'), path, "Q", D_REQ)
+    ev.best_bid_price = _dec(self, o, _k1(o, c'b'), path, "b", D_OPT)
+    ev.best_bid_quantity = _dec(self, o, _k1(o, c'B'), path, "B", D_OPT)
+    ev.best_ask_price = _dec(self, o, _k1(o, c'a'), path, "a", D_OPT)
+    ev.best_ask_quantity = _dec(self, o, _k1(o, c'A'), path, "A", D_OPT)
+    ev.open = _dec(self, o, _k1(o, c'o'), path, "o", D_REQ)
+    ev.high = _dec(self, o, _k1(o, c'h'), path, "h", D_REQ)
+    ev.low = _dec(self, o, _k1(o, c'l'), path, "l", D_REQ)
+    ev.volume = _dec(self, o, _k1(o, c'v'), path, "v", D_REQ)
+    ev.quote_volume = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    ev.open_time = _int(self, o, _k1(o, c'O'), path, "O")
+    ev.close_time = _int(self, o, _k1(o, c'C'), path, "C")
+    ev.first_trade_id = _int(self, o, _k1(o, c'F'), path, "F")
+    ev.last_trade_id = _int(self, o, _k1(o, c'L'), path, "L")
+    ev.trade_count = _int(self, o, _k1(o, c'n'), path, "n")
+    return ev
+
+
+cdef object _window_ticker(Parser self, Obj *o, object stream, str path, const Entry *e):
+    cdef WindowTicker ev = WindowTicker.__new__(WindowTicker)
+    _base(ev, self, stream)
+    ev.type = EventType.WINDOW_TICKER
+    ev.window = self._texts.get(e.val, 2)
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.price_change = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.price_change_percent = _dec(self, o, _k1(o, c'P'), path, "P", D_REQ)
+    ev.open = _dec(self, o, _k1(o, c'o'), path, "o", D_REQ)
+    ev.high = _dec(self, o, _k1(o, c'h'), path, "h", D_REQ)
+    ev.low = _dec(self, o, _k1(o, c'l'), path, "l", D_REQ)
+    ev.last_price = _dec(self, o, _k1(o, c'c'), path, "c", D_REQ)
+    ev.weighted_avg_price = _dec(self, o, _k1(o, c'w'), path, "w", D_REQ)
+    ev.volume = _dec(self, o, _k1(o, c'v'), path, "v", D_REQ)
+    ev.quote_volume = _dec(self, o, _k1(o, c'q'), path, "q", D_REQ)
+    ev.open_time = _int(self, o, _k1(o, c'O'), path, "O")
+    ev.close_time = _int(self, o, _k1(o, c'C'), path, "C")
+    ev.first_trade_id = _int(self, o, _k1(o, c'F'), path, "F")
+    ev.last_trade_id = _int(self, o, _k1(o, c'L'), path, "L")
+    ev.trade_count = _int(self, o, _k1(o, c'n'), path, "n")
+    return ev
+
+
+cdef object _avg_price(Parser self, Obj *o, object stream, str path):
+    cdef AvgPrice ev = AvgPrice.__new__(AvgPrice)
+    _base(ev, self, stream)
+    ev.type = EventType.AVG_PRICE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.interval = _text(self, o, _k1(o, c'i'), path, "i", self._texts)
+    ev.price = _dec(self, o, _k1(o, c'w'), path, "w", D_REQ)
+    ev.last_trade_time = _int(self, o, _k1(o, c'T'), path, "T")
+    return ev
+
+
+cdef object _reference_price(Parser self, Obj *o, object stream, str path):
+    cdef ReferencePrice ev = ReferencePrice.__new__(ReferencePrice)
+    _base(ev, self, stream)
+    ev.type = EventType.REFERENCE_PRICE
+    ev.event_time = _int_opt(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.price = _dec(self, o, _k1(o, c'r'), path, "r", D_NULL)
+    ev.engine_time = _int(self, o, _k1(o, c't'), path, "t")
+    return ev
+
+
+cdef object _server_shutdown(Parser self, Obj *o, object stream, str path):
+    cdef ServerShutdown ev = ServerShutdown.__new__(ServerShutdown)
+    _base(ev, self, stream)
+    ev.type = EventType.SERVER_SHUTDOWN
+    ev.symbol = None
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    return ev
+
+
+cdef object _mark_price(Parser self, Obj *o, object stream, str path):
+    cdef MarkPrice ev = MarkPrice.__new__(MarkPrice)
+    _base(ev, self, stream)
+    ev.type = EventType.MARK_PRICE
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
+    ev.mark_price = _dec(self, o, _k1(o, c'p'), path, "p", D_REQ)
+    ev.index_price = _dec(self, o, _k1(o, c'i'), path, "i", D_EMPTY)
+    ev.estimated_settle_price = _dec(self, o, _k1(o, c'P'), path, "P", D_EMPTY)
+    ev.funding_rate = _dec(self, o, _k1(o, c'r'), path, "r", D_EMPTY)
+    ev.next_funding_time = _int(self, o, _k1(o, c'T'), path, "T")
+    return ev
+
+
+cdef object _force_order(Parser self, Obj *o, object stream, str path):
+    cdef ForceOrder ev = ForceOrder.__new__(ForceOrder)
+    cdef Obj so
+    cdef int i = _k1(o, c'o')
+    cdef Entry *en
+    _base(ev, self, stream)
+    ev.type = EventType.FORCE_ORDER
+    ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
+    if i == 0:
+        _fail(self, _missing("o"), NULL, _sub(path, "o"))
+    en = &o.ent[i - 1]
+    if en.kind != K_OBJ:
+        _fail(self, "expected an object", en.val, _sub(path, "o"))
+    op = _sub(path, "o")
+    _scan_obj(self, &so, en.val, en.val + en.vlen, op, NULL)
+    ev.symbol = _text(self, &so, _k1(&so, c's'), op, "s", self._symbols)
+    ev.side = _text(self, &so, _k1(&so, c'S'), op, "S", self._texts)
+    ev.order_type = _text(self, &so, _k1(&so, c'o'), op, "o", self._texts)
+    ev.time_in_force = _text(self, &so, _k1(&so, c'f'), op, "f", self._texts)
+    ev.orig_quantity = _dec(self, &so, _k1(&so, c'q'), op, "q", D_REQ)
+    ev.price = _dec(self, &so, _k1(&so, c'p'), op, "p", D_REQ)
+    ev.avg_price = _dec(self, &so, _find(&so, b"ap", 2), op, "ap", D_REQ)
+    ev.order_status = _text(self, &so, _k1(&so, c'X'), op, "X", self._texts)
+    ev.last_filled_quantity = _dec(self, &so, _k1(&so, c'l'), op, "l", D_REQ)
+    ev.filled_quantity = _dec(self, &so, _k1(&so, c'z'), op, "z", D_REQ)
+    ev.trade_time = _int(self, &so, _k1(&so, c'T'), op, "T")
+    return ev
+
+
+# ---------------------------------------------------------------------------- dispatch
+
+cdef bint _stream_has(object stream, str part):
+    return stream is not None and part in <str>stream
+
+
+cdef bint _is_partial_depth_stream(object stream):
+    """``<symbol>@depth<N>[@100ms]``: "@depth" followed by a digit."""
+    cdef str s
+    cdef Py_ssize_t i
+    if stream is None:
+        return False
+    s = <str>stream
+    i = s.find("@depth")
+    return i >= 0 and i + 6 < len(s) and s[i + 6].isdigit()
+
+
+cdef object _event(Parser self, Obj *o, object stream, str path):
+    """The typed event for a scanned object, or None when it is not a known event."""
+    cdef int i = _k1(o, c'e')
+    cdef const Entry *e
+    if i:
+        e = &o.ent[i - 1]
+        if e.kind != K_STR:
+            return None
+        n = e.vlen
+        if n == 11 and _eq(e, b"depthUpdate", 11):
+            return _depth_update(self, o, stream, path)
+        if n == 5 and _eq(e, b"trade", 5):
+            return _trade(self, o, stream, path)
+        if n == 10 and _eq(e, b"bookTicker", 10):
+            return _book_ticker(self, o, stream, path)
+        if n == 8 and _eq(e, b"aggTrade", 8):
+            return _agg_trade(self, o, stream, path)
+        if n == 15 and _eq(e, b"markPriceUpdate", 15):
+            return _mark_price(self, o, stream, path)
+        if n == 5 and _eq(e, b"kline", 5):
+            return _kline(self, o, stream, path)
+        if n == 16 and _eq(e, b"continuous_kline", 16):
+            return _continuous_kline(self, o, stream, path)
+        if n == 10 and _eq(e, b"24hrTicker", 10):
+            return _ticker(self, o, stream, path)
+        if n == 14 and _eq(e, b"24hrMiniTicker", 14):
+            return _mini_ticker(self, o, stream, path)
+        if n == 8 and (_eq(e, b"1hTicker", 8) or _eq(e, b"4hTicker", 8)
+                       or _eq(e, b"1dTicker", 8)):
+            return _window_ticker(self, o, stream, path, e)
+        if n == 10 and _eq(e, b"blockTrade", 10):
+            return _block_trade(self, o, stream, path)
+        if n == 8 and _eq(e, b"avgPrice", 8):
+            return _avg_price(self, o, stream, path)
+        if n == 14 and _eq(e, b"referencePrice", 14):
+            return _reference_price(self, o, stream, path)
+        if n == 10 and _eq(e, b"forceOrder", 10):
+            return _force_order(self, o, stream, path)
+        if n == 14 and _eq(e, b"serverShutdown", 14):
+            return _server_shutdown(self, o, stream, path)
+        return None
+    # no "e": spot bookTicker and partial depth (SPEC §9), by stream name, then by keys
+    if stream is not None:
+        if _stream_has(stream, "@bookTicker"):
+            return _book_ticker(self, o, stream, path)
+        if _is_partial_depth_stream(stream):
+            return _partial_depth(self, o, stream, path)
+    if _find(o, b"lastUpdateId", 12):
+        return _partial_depth(self, o, stream, path)
+    if _k1(o, c'u') and _k1(o, c'b') and _k1(o, c'a'):
+        return _book_ticker(self, o, stream, path)
+    return None
+
+
+cdef object _control(Parser self, Obj *o, str path):
+    """``{"result", "id"}`` -> ControlResponse, ``{"code", "msg"[, "id"]}`` -> ControlError."""
+    cdef int ir, ii, ic, im
+    cdef ControlError err
+    ii = _find(o, b"id", 2)
+    ir = _find(o, b"result", 6)
+    if ir and ii and o.n == 2:
+        return ControlResponse(_json_value(&o.ent[ii - 1]), _json_value(&o.ent[ir - 1]))
+    ic = _find(o, b"code", 4)
+    im = _find(o, b"msg", 3)
+    if ic and im and (o.n == 2 or (o.n == 3 and ii)):
+        err = ControlError.__new__(ControlError)
+        err.code = _int(self, o, ic, path, "code")
+        err.msg = _text(self, o, im, path, "msg", self._texts)
+        err.id = _json_value(&o.ent[ii - 1]) if ii else None
+        return err
+    return None
+
+
+cdef object _array(Parser self, const char *p, const char *end, object stream, str path,
+                   const char **endp):
+    """An array of events (``!...@arr``); None when an element is not a known event."""
+    cdef Obj o
+    cdef Py_ssize_t i = 0
+    cdef list out = []
+    p = fw_ws(p + 1, end)
+    if p < end and p[0] == b']':
+        endp[0] = p + 1
+        return out
+    while True:
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        if p[0] != b'{':
+            return None
+        ep = f"{path}[{i}]"
+        p = _scan_obj(self, &o, p, end, ep, NULL)
+        ev = _event(self, &o, stream, ep)
+        if ev is None:
+            return None
+        out.append(ev)
+        i += 1
+        p = fw_ws(p, end)
+        if p >= end:
+            _fail(self, "unexpected end of data", p, path)
+        if p[0] == b',':
+            p = fw_ws(p + 1, end)
+            continue
+        if p[0] == b']':
+            endp[0] = p + 1
+            return out
+        _fail(self, "expected ',' or ']'", p, path)
+
+
+cdef object _fallback(Parser self):
+    """Any other valid JSON: what orjson.loads returns."""
+    try:
+        return orjson.loads(self._payload)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg}", exc.pos, "$", self._payload) from None
+
+
+cdef class Parser:
+    """Reusable Binance stream frame decoder: the hot-path object.
+
+    Parameters
+    ----------
+    market : {"spot", "usdm"}
+        Which venue the frames come from. On ``"usdm"`` the USD-M-only fields are required
+        (``depthUpdate`` ``T``/``pu``, ``bookTicker`` ``E``/``T``); on ``"spot"`` they are
+        read when present and -1 otherwise.
+    keep_raw : bool
+        For ``bytearray`` / ``memoryview`` input, keep a ``bytes`` copy of the payload as
+        ``event.raw`` (needed by ``event.decimal()``). ``bytes`` / ``str`` input is always
+        kept by reference, with no copy.
+
+    Notes
+    -----
+    ``parse`` returns a typed event, a list of events (``!...@arr`` streams), a
+    ``ControlResponse`` / ``ControlError``, or, for any other valid JSON, what
+    ``orjson.loads`` returns. Malformed frames, and known events with a missing field or a
+    wrong type, raise ``ParseError`` with the offset and JSON path of the problem.
+
+    A parser keeps small caches (symbol and stream name strings); it is not meant to be
+    shared between threads that run Python code concurrently (free-threaded builds).
+    """
+
+    def __init__(self, market="spot", keep_raw=False):
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+        self.market = market
+        self._usdm = market == "usdm"
+        self.keep_raw = bool(keep_raw)
+        self._symbols = _StrCache()
+        self._streams = _StrCache()
+        self._texts = _StrCache()
+
+    def __repr__(self):
+        return f"Parser(market={self.market!r}, keep_raw={self.keep_raw!r})"
+
+    cpdef object parse(self, object payload):
+        """Decode one frame.
+
+        Parameters
+        ----------
+        payload : bytes, bytearray, memoryview or str
+            The WebSocket message, a raw payload or a combined-stream envelope. Buffers are
+            read in place (no copy) and need no NUL terminator.
+
+        Returns
+        -------
+        Event, list of Event, ControlResponse, ControlError, or a plain JSON value (dict).
+
+        Raises
+        ------
+        ParseError
+            The frame is not valid JSON, or it is a known event with a missing field or a
+            field of the wrong type.
+        TypeError
+            ``payload`` is not bytes-like or str.
+        """
+        cdef Py_buffer view
+        cdef Py_ssize_t n
+        cdef const char *buf
+        if PyBytes_Check(payload):
+            return self.parse_buffer(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload),
+                                     payload, payload)
+        if PyUnicode_Check(payload):
+            buf = PyUnicode_AsUTF8AndSize(payload, &n)
+            return self.parse_buffer(buf, n, payload, payload)
+        try:
+            PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+        except (TypeError, BufferError) as exc:
+            raise TypeError(
+                f"payload must be bytes, bytearray, a contiguous memoryview or str, "
+                f"not {type(payload).__name__}") from exc
+        try:
+            raw = PyBytes_FromStringAndSize(<const char *>view.buf, view.len) if self.keep_raw else None
+            return self.parse_buffer(<const char *>view.buf, view.len, payload, raw)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw):
+        cdef Obj top
+        cdef Obj data
+        cdef const char *end = buf + n
+        cdef const char *p
+        cdef const char *q = NULL
+        cdef Entry *en
+        cdef int i_stream, i_data
+        self._payload = payload
+        self._raw = raw
+        self._base = buf
+        try:
+            p = fw_ws(buf, end)
+            if p >= end:
+                _fail(self, "empty payload", p, "$")
+            if p[0] == b'{':
+                p = _scan_obj(self, &top, p, end, "$", &data)
+                if fw_ws(p, end) != end:
+                    _fail(self, "trailing data after the JSON document", fw_ws(p, end), "$")
+                i_stream = _find(&top, b"stream", 6)
+                i_data = _find(&top, b"data", 4)
+                if i_stream and i_data and top.ent[i_stream - 1].kind == K_STR:
+                    en = &top.ent[i_stream - 1]
+                    stream = self._streams.get(en.val, en.vlen)
+                    en = &top.ent[i_data - 1]
+                    if en.kind == K_OBJ and top.sub_found:
+                        result = _event(self, &data, stream, "$.data")
+                    elif en.kind == K_ARR:
+                        result = _array(self, en.val, en.val + en.vlen, stream, "$.data", &q)
+                    else:
+                        result = None
+                else:
+                    result = _event(self, &top, None, "$")
+                    if result is None:
+                        result = _control(self, &top, "$")
+            elif p[0] == b'[':
+                result = _array(self, p, end, None, "$", &q)
+                if result is not None and fw_ws(q, end) != end:
+                    _fail(self, "trailing data after the JSON document", fw_ws(q, end), "$")
+            else:
+                result = None
+            if result is None:
+                result = _fallback(self)
+            return result
+        finally:
+            self._payload = None
+            self._raw = None
+            self._base = NULL
+
+
+_default_parsers = {}
+
+
+def parse(payload, market="spot"):
+    """Decode one frame with a shared :class:`Parser` for ``market`` (``"spot"``/``"usdm"``).
+
+    Convenience for scripts; hot loops should keep their own ``Parser``. See
+    :meth:`Parser.parse` for inputs, results and errors.
+    """
+    p = _default_parsers.get(market)
+    if p is None:
+        p = _default_parsers[market] = Parser(market)
+    return (<Parser>p).parse(payload)
