@@ -252,7 +252,7 @@ class ConnectionBudget:
         Window length in seconds (default :data:`CONNECTION_ATTEMPT_WINDOW`).
     """
 
-    __slots__ = ("limit", "window", "_attempts", "_blocked_until")
+    __slots__ = ("limit", "window", "_attempts", "_blocked_until", "_last")
 
     def __init__(
         self, limit: int = CONNECTION_ATTEMPT_LIMIT, window: float = CONNECTION_ATTEMPT_WINDOW
@@ -265,6 +265,7 @@ class ConnectionBudget:
         self.window = window
         self._attempts: deque[float] = deque()
         self._blocked_until = float("-inf")
+        self._last = float("-inf")
 
     def __repr__(self) -> str:
         return f"ConnectionBudget(limit={self.limit}, window={self.window}, recent={len(self._attempts)})"
@@ -303,10 +304,9 @@ class ConnectionBudget:
         InvalidUsage
             If ``now`` is earlier than the last recorded attempt (clock misuse).
         """
-        if self._attempts and now < self._attempts[-1]:
-            raise InvalidUsage(
-                f"connection attempts must be recorded in time order ({now} < {self._attempts[-1]})"
-            )
+        if now < self._last:
+            raise InvalidUsage(f"connection attempts must be recorded in time order ({now} < {self._last})")
+        self._last = now
         self._expire(now)
         self._attempts.append(now)
 
