@@ -295,7 +295,8 @@ class StreamConn(BaseConn):
                     return
             else:
                 self._stall_until = 0.0
-        if kind == DEPTH_DIFF and symbol is not None and self.ex.faults.conn_faults:
+        if kind == DEPTH_DIFF and symbol is not None and (self.ex.faults.conn_faults
+                                                          or self._held):
             action = self.ex.faults.take_depth(symbol, self.id)
             if action == "drop":
                 return

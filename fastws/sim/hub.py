@@ -90,7 +90,12 @@ class Hub:
         self.dirty: set = set()
         self.held: dict[str, bytes] = {}            # reorder faults, per stream
         self.on_step: Optional[Callable[[SymbolMarket, Any], None]] = None
-        self.snapshots: dict[str, list] = {s: [] for s in markets}   # (time, uid, bids, asks)
+        # Books kept every 5 s (about a minute back) for the stale-snapshot fault:
+        # (time, update id, bids, asks, last change time); the starting book comes first.
+        self.snapshots: dict[str, list] = {}
+        for sym, m in markets.items():
+            bids, asks = m.top(1000)
+            self.snapshots[sym] = [(start_ms, m.update_id, bids, asks, m.time)]
         self.frozen = False                      # replay mode: no synthetic engine
 
     # -- subscriptions ------------------------------------------------------------------------
