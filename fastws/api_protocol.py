@@ -572,6 +572,10 @@ class ApiRequest:
 class ApiResponse:
     """An answer: ``{"id", "status", "result" | "error", "rateLimits"?}``.
 
+    A few methods answer status 200 with an error-shaped ``result`` (``referencePrice`` with
+    ``{"code": -2043, ...}``, SPEC §5.5 samples); that stays a result for the method's client to
+    interpret.
+
     Attributes
     ----------
     id : object

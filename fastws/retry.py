@@ -22,12 +22,21 @@ only :func:`retry_after_hint` speaks epoch milliseconds because Binance does.
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Final
+
+try:  # picows is a core dependency; only its exception classes are used here
+    from picows import WSError as _WSError
+    from picows import WSHandshakeError as _WSHandshakeError
+    from picows import WSInvalidURL as _WSInvalidURL
+    from picows import WSProtocolError as _WSProtocolError
+except ImportError:  # pragma: no cover
+    _WSError = _WSHandshakeError = _WSInvalidURL = _WSProtocolError = None  # type: ignore[assignment,misc]
 
 from fastws.exceptions import (
     ApiError,
@@ -155,15 +164,18 @@ def is_retryable(exc: BaseException) -> bool:
 
     Retryable (transient, remote or network): :class:`~fastws.exceptions.ConnectionClosed`
     (including a clean close, which is how the 24 h cut arrives), ``OSError`` (refused, reset,
-    unreachable, DNS failure), ``TimeoutError``, ``EOFError``, a WebSocket handshake answered
-    with 5xx or 429, and an :class:`~fastws.exceptions.ApiError` whose ``should_retry`` is
-    true (a 429 rate limit: wait, then retry).
+    unreachable, DNS failure), ``TimeoutError`` (and ``asyncio.TimeoutError``), ``EOFError``,
+    a WebSocket handshake answered with 5xx or 429 or with a malformed response, a picows
+    ``WSProtocolError`` (the peer broke the framing), and an
+    :class:`~fastws.exceptions.ApiError` whose ``should_retry`` is true (a 429 rate limit:
+    wait, then retry; see :func:`retry_after_hint`).
 
     Fatal (retrying cannot help and may make things worse): a TLS certificate that does not
     verify (never silently downgraded), any other 4xx handshake answer (403 WAF block, 404
-    wrong path, 418 ban), :class:`~fastws.exceptions.IPBannedError`, any other
+    wrong path, 418 ban), a bad URL, :class:`~fastws.exceptions.IPBannedError`, any other
     :class:`~fastws.exceptions.ApiError`, :class:`~fastws.exceptions.InvalidUsage` and other
-    fastws errors, and every other exception (programming errors are not masked by retries).
+    fastws errors, and every other exception (programming errors are not masked by retries;
+    ``asyncio.CancelledError`` is never retried).
 
     Parameters
     ----------
@@ -191,8 +203,13 @@ def is_retryable(exc: BaseException) -> bool:
     status = _handshake_status(exc)
     if status is not None:
         return status >= 500 or status == 429
-    if isinstance(exc, (OSError, TimeoutError, EOFError)):
+    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, EOFError)):
         return True
+    if _WSError is not None:
+        if isinstance(exc, _WSInvalidURL):
+            return False
+        if isinstance(exc, (_WSProtocolError, _WSHandshakeError)):
+            return True
     return False
 
 

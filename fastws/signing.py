@@ -21,7 +21,7 @@ How values are written (the text signed is exactly the text sent):
 Python value           sent in the JSON request as         signed as
 =====================  ==================================  ===================================
 ``str``                JSON string                         the string, raw UTF-8
-``int``                JSON number                         decimal digits (``recvWindow=100``)
+``int`` (any integral)  JSON number                         decimal digits (``recvWindow=100``)
 ``decimal.Decimal``    JSON **string**, plain notation     same text (``price=52000.00``;
                                                            trailing zeros kept, no exponent)
 ``bool``               JSON ``true`` / ``false``           ``true`` / ``false`` (our choice:
@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import numbers
 from collections import deque
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -323,8 +324,9 @@ def format_value(name: str, value: object) -> tuple[object, str]:
         return value, value
     if isinstance(value, bool):
         return value, "true" if value else "false"
-    if isinstance(value, int):
-        return value, str(value)
+    if isinstance(value, numbers.Integral):  # int, numpy integers
+        as_int = int(value)
+        return as_int, str(as_int)
     if isinstance(value, Decimal):
         text = _decimal_text(value)
         return text, text
@@ -578,6 +580,12 @@ class ClockOffset:
     def samples(self) -> int:
         """How many samples are held."""
         return len(self._samples)
+
+    @property
+    def newest_ms(self) -> float | None:
+        """Local time (epoch ms) of the newest sample's answer, or None: resample when old,
+        since clocks drift."""
+        return self._samples[-1][2] if self._samples else None
 
     @property
     def offset_ms(self) -> float:

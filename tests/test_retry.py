@@ -155,6 +155,16 @@ def test_not_retryable(exc):
     assert not is_retryable(exc)
 
 
+def test_picows_errors():
+    picows = pytest.importorskip("picows")
+    assert is_retryable(picows.WSProtocolError(1002, "bad frame"))
+    assert is_retryable(picows.WSInvalidMessageError("malformed upgrade response"))
+    assert not is_retryable(picows.WSInvalidURL("ftp://x", "bad scheme"))
+    import asyncio
+
+    assert not is_retryable(asyncio.CancelledError())
+
+
 def test_retry_after_hint():
     now = 1_700_000_000_000
     assert retry_after_hint(IPBannedError(-1003, "ban", 418, retry_after=now + 120_000), now) == 120.0

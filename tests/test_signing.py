@@ -233,6 +233,8 @@ def test_payload_value_formatting_and_choices():
     assert format_value("p", Decimal("52000.00")) == ("52000.00", "52000.00")
     assert format_value("p", Decimal("1E-7")) == ("0.0000001", "0.0000001")
     assert format_value("t", 1645423376532) == (1645423376532, "1645423376532")
+    np = pytest.importorskip("numpy")
+    assert format_value("t", np.int64(7)) == (7, "7")
     assert format_value("b", True) == (True, "true")
     assert format_value("b", False) == (False, "false")
     assert format_value("s", ["BTCUSDT", "ETHUSDT"]) == (["BTCUSDT", "ETHUSDT"], '["BTCUSDT","ETHUSDT"]')
@@ -392,6 +394,7 @@ def test_clock_offset_prefers_shortest_round_trip():
     assert clock.uncertainty_ms == pytest.approx(5.0)
     assert clock.server_time(10_000) == 12_010
     assert clock.timestamp(10_000) == 12_005  # the lower bound: never ahead of the server
+    assert clock.newest_ms == 3400 and ClockOffset().newest_ms is None
     with pytest.raises(InvalidUsage):
         clock.add_sample(sent=10, server=0, received=5)
 
