@@ -39,6 +39,7 @@ __all__ = [
     "MAX_STREAMS_PER_CONNECTION",
     "SPOT_CONTROL_MESSAGES_PER_SECOND",
     "USDM_CONTROL_MESSAGES_PER_SECOND",
+    "WS_API_CONTROL_MESSAGES_PER_SECOND",
     "SPOT_KLINE_INTERVALS",
     "USDM_KLINE_INTERVALS",
     "CONTINUOUS_KLINE_INTERVALS",
@@ -85,6 +86,8 @@ MAX_STREAMS_PER_CONNECTION: Final = 1024
 SPOT_CONTROL_MESSAGES_PER_SECOND: Final = 5
 #: The same limit on a USD-M stream connection (SPEC §4.2).
 USDM_CONTROL_MESSAGES_PER_SECOND: Final = 10
+#: Ping/pong/control frames per second on a WS API connection, spot and USD-M (SPEC §2.2, §5.6).
+WS_API_CONTROL_MESSAGES_PER_SECOND: Final = 5
 #: Kline intervals of spot ``<symbol>@kline_<interval>``; case-sensitive (SPEC §2.5).
 SPOT_KLINE_INTERVALS: Final = (
     "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
@@ -966,6 +969,12 @@ class ControlPacer:
         """A pacer with the market's limit: 5/s spot, 10/s USD-M."""
         limit = SPOT_CONTROL_MESSAGES_PER_SECOND if market == "spot" else USDM_CONTROL_MESSAGES_PER_SECOND
         return cls(limit, 1.0, **kwargs)
+
+    @classmethod
+    def for_ws_api(cls, **kwargs: int) -> ControlPacer:
+        """A pacer for a WS API connection, spot or USD-M: 5 messages/s (SPEC §2.2 numbers apply
+        to the spot WS API; §5.6 caps USD-M WS API ping/pong frames at 5/s)."""
+        return cls(WS_API_CONTROL_MESSAGES_PER_SECOND, 1.0, **kwargs)
 
     def __repr__(self) -> str:
         return f"ControlPacer(limit={self.limit}/{self.window}s, capacity={self.capacity}, controls={self.control_capacity})"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 
 import orjson
@@ -83,6 +84,20 @@ def test_signed_request_hides_secrets_in_repr(samples_dir):
     assert sent["signature"] == vec["wsapi_vectors_verified"][0]["signature"]
     assert vec["apiKey"] not in repr(req) and sent["signature"] not in repr(req)
     assert req.weight == 1 and req.orders == 1
+
+
+def test_debug_logs_carry_no_secrets(samples_dir, caplog):
+    vec = load(samples_dir, "signing_test_vectors.json")["hmac_sha256"]
+    with caplog.at_level(logging.DEBUG, logger="fastws.api"):
+        api = ApiProtocol(clock=Clock())  # caches isEnabledFor(DEBUG) at construction
+        req = api.signed_request("account.status", {}, HmacSigner(vec["secretKey"]), vec["apiKey"],
+                                 timestamp=1660801839480)
+        api.receive({"id": req.id, "status": 400, "error": {"code": -2015, "msg": "Invalid API-key"}})
+        api.receive({"id": None, "status": 401, "error": {"code": -2015, "msg": "revoked"}})
+    assert "account.status" in caplog.text
+    signature = orjson.loads(req.data)["params"]["signature"]
+    for secret in (vec["apiKey"], vec["secretKey"], signature):
+        assert secret not in caplog.text
 
 
 # -- responses -------------------------------------------------------------------------------

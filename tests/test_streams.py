@@ -409,6 +409,7 @@ def test_pacer_for_markets():
     usdm = ControlPacer.for_market("usdm")
     assert (spot.limit, spot.capacity, spot.control_capacity) == (5, 4, 3)
     assert (usdm.limit, usdm.capacity, usdm.control_capacity) == (10, 9, 8)
+    assert ControlPacer.for_ws_api().limit == 5
     with pytest.raises(InvalidUsage):
         ControlPacer(2, headroom=1, pong_reserve=1)
 
