@@ -249,6 +249,21 @@ def test_parser_events_are_accepted():
     assert subs.receive(Err()).error_code == 2
 
 
+def test_real_parser_control_events_are_accepted():
+    parser = pytest.importorskip("fastws.parser")
+    subs = SubscriptionManager("spot")
+    subs.subscribe("btcusdt@trade")
+    subs.requests_to_send()
+    assert subs.receive(parser.parse(b'{"result":null,"id":1}')).ok
+    subs.subscribe("ethusdt@trade")
+    subs.requests_to_send()
+    out = subs.receive(parser.parse(b'{"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}'))
+    assert out.error_code == 3 and out.request.params == ("ethusdt@trade",)
+    listing = subs.list_subscriptions()
+    out = subs.receive(parser.parse(b'{"result":["btcusdt@trade"],"id":%d}' % listing.id))
+    assert out.listing.ok and subs.settled
+
+
 # -- subscription manager: behaviour ---------------------------------------------------------
 
 
