@@ -778,6 +778,12 @@ class ApiProtocol:
         signed = sign_params(params or {}, signer, api_key, timestamp=timestamp, recv_window=recv_window)
         return self.request(method, signed, weight=weight, now_ms=now_ms)
 
+    def overdue(self, timeout_ms: int, *, now_ms: int | None = None) -> list[ApiRequest]:
+        """Requests in flight for longer than ``timeout_ms`` (oldest first); the I/O layer
+        decides what to do with them (usually :meth:`abandon`, and for orders: query them)."""
+        now = self._clock() if now_ms is None else now_ms
+        return [r for r in self._pending.values() if now - r.sent_at > timeout_ms]
+
     def abandon(self, request_id: int, *, now_ms: int | None = None) -> ApiRequest | None:
         """Stop waiting for a request (timed out). A late answer is then ignored (its
         ``rateLimits`` still count). Its weight stays charged: the server may have counted it."""

@@ -204,8 +204,11 @@ def test_abandon_and_connection_lost():
     clock = Clock(T0 + 10)
     api = ApiProtocol(clock=clock)
     a = api.request("ping")
+    clock.t += 5_000
     b = api.request("order.place", {"symbol": "X"})
     assert api.limits.in_flight_weight == 2
+    assert api.overdue(4_000) == [a] and api.overdue(10_000) == []
+    assert api.overdue(1_000, now_ms=clock.t + 2_000) == [a, b]
     assert api.abandon(a.id) is a and api.abandon(a.id) is None
     assert api.receive({"id": a.id, "status": 200, "result": {}}).request is None  # late answer
     assert api.connection_lost() == [b] and api.in_flight == ()
