@@ -522,3 +522,16 @@ def test_sharding_stable_and_within_limits(steps, market):
         assert added == set(current) - set(previous)
         assert removed == set(previous) - set(current)
         previous = current
+
+
+def test_route_agrees_with_venues():
+    """fastws.venues builds the URLs, fastws.streams shards by route: they must never disagree."""
+    venues = pytest.importorskip("fastws.venues")
+    names = [
+        "btcusdt@depth", "btcusdt@depth5@100ms", "btcusdt@depth@500ms", "btcusdt@bookTicker",
+        "!bookTicker", "btcusdt@aggTrade", "btcusdt@markPrice@1s", "!markPrice@arr",
+        "btcusdt_perpetual@continuousKline_1m", "!miniTicker@arr", "!ticker@arr", "btcusdt@ticker",
+        "btcusdt@miniTicker", "btcusdt@kline_1m", "!forceOrder@arr", "btcusdt@forceOrder",
+        "btcusdt@rpiDepth@500ms", "someListenKey0123",
+    ]
+    assert {n: venues.usdm_route(n) for n in names} == {n: usdm_route(n) for n in names}
