@@ -65,6 +65,8 @@ class SymbolReport:
     syncs: int = 0
     gaps: int = 0
     crossed: int = 0
+    rejected: int = 0
+    rejected_example: str | None = None
     book_tickers: int = 0
     compared: int = 0
     matched: int = 0
@@ -123,10 +125,10 @@ class ReplayReport:
 
     @property
     def ok(self) -> bool:
-        """No parse error, no crossing, and every symbol that had a snapshot is synced."""
+        """No parse error, no crossing or rejected event, every symbol with a snapshot synced."""
         return (
             self.parse_errors == 0
-            and all(s.crossed == 0 for s in self.symbols.values())
+            and all(s.crossed == 0 and s.rejected == 0 for s in self.symbols.values())
             and all(s.synced for s in self.symbols.values() if s.snapshots)
         )
 
@@ -167,6 +169,8 @@ class ReplayReport:
                 f"{'yes' if s.synced else 'no':>6}"
             )
         for s in self.symbols.values():
+            if s.rejected:
+                lines.append(f"  {s.symbol}: {s.rejected} event(s) rejected ({s.rejected_example})")
             for m in s.mismatch_examples:
                 lines.append(
                     f"  {s.symbol} mismatch at u={m.update_id}: book {m.book} vs bookTicker "
@@ -243,6 +247,8 @@ class _SymbolState:
         rep.syncs = st.syncs
         rep.gaps = st.gaps
         rep.crossed = st.crossed
+        rep.rejected = st.rejected
+        rep.rejected_example = str(sync.last_error) if sync.last_error else None
         rep.synced = book.is_synced
         rep.update_id = book.update_id
         rep.tick_size = book.tick_size
@@ -322,7 +328,13 @@ def replay(
 
     def snapshot(st: _SymbolState, doc: dict[str, Any]) -> None:
         st.report.snapshots += 1
-        action = st.sync.on_snapshot(doc["lastUpdateId"], doc.get("bids", ()), doc.get("asks", ()))
+        try:
+            action = st.sync.on_snapshot(doc["lastUpdateId"], doc.get("bids", ()), doc.get("asks", ()))
+        except ValueError as exc:
+            report.parse_errors += 1
+            if len(report.parse_error_examples) < _MAX_EXAMPLES:
+                report.parse_error_examples.append(f"{st.report.symbol}: bad snapshot ({exc})")
+            return
         if action is SyncAction.SYNCED:
             st.after_depth()
 

@@ -32,7 +32,8 @@ Procedure (what the machine enforces)
    holds (``u <= update_id``: duplicates, replays after a reconnect) are ``IGNORED``.
 4. A gap marks the book stale (readable, ``is_synced`` False), answers ``GAP`` and restarts
    at step 1 with the offending event as the first buffered one. A crossed book answers
-   ``CROSSED`` and restarts the same way.
+   ``CROSSED`` and restarts the same way. An event the book refuses (off-grid price or
+   invalid quantity, ``ValueError``) answers ``REJECTED`` and restarts without it.
 
 The buffer is bounded (``max_buffer`` events); when full the oldest event is dropped, which
 only means the next snapshot must be newer than the oldest kept event.
@@ -77,6 +78,9 @@ class SyncAction(enum.Enum):
     STALE_SNAPSHOT = "stale snapshot"
     #: An update crossed the book: it is stale; fetch a new snapshot (events are buffered).
     CROSSED = "crossed: resync"
+    #: The book refused an event's levels (off-grid price, invalid quantity: see
+    #: ``BookSync.last_error``). The book is stale; fetch a new snapshot.
+    REJECTED = "rejected: resync"
 
     @property
     def needs_snapshot(self) -> bool:
@@ -85,7 +89,13 @@ class SyncAction(enum.Enum):
 
 
 _NEEDS_SNAPSHOT = frozenset(
-    {SyncAction.NEED_SNAPSHOT, SyncAction.GAP, SyncAction.STALE_SNAPSHOT, SyncAction.CROSSED}
+    {
+        SyncAction.NEED_SNAPSHOT,
+        SyncAction.GAP,
+        SyncAction.STALE_SNAPSHOT,
+        SyncAction.CROSSED,
+        SyncAction.REJECTED,
+    }
 )
 
 
@@ -112,6 +122,7 @@ class SyncStats:
     syncs: int = 0
     gaps: int = 0
     crossed: int = 0
+    rejected: int = 0
 
     @property
     def resyncs(self) -> int:
@@ -171,6 +182,8 @@ class BookSync:
         self.stats = SyncStats()
         #: The last gap seen (expected / got ids), or None.
         self.last_gap: SequenceGap | None = None
+        #: Why the last REJECTED event was refused, or None.
+        self.last_error: ValueError | None = None
         self._buffer: Deque[DepthUpdate] = deque(maxlen=max_buffer)
         self._max_buffer = max_buffer
         self._requested = False
@@ -198,10 +211,14 @@ class BookSync:
     def on_snapshot(self, last_update_id: int, bids: Any, asks: Any) -> SyncAction:
         """Feed a depth snapshot (``lastUpdateId``, ``bids``, ``asks`` of a REST response).
 
-        Returns ``SYNCED`` (possibly followed by the outcome of the buffered events, reported
-        as ``GAP``/``CROSSED`` if one of them breaks the chain), ``STALE_SNAPSHOT`` when the
-        snapshot is older than the buffered events, or ``IGNORED`` when the book is already
-        synced (an unrequested snapshot is not applied over a healthy book).
+        Returns ``SYNCED`` (or ``GAP``/``CROSSED``/``REJECTED`` if one of the buffered
+        events applied after it breaks the chain), ``STALE_SNAPSHOT`` when the snapshot is
+        older than the buffered events, ``CROSSED`` for a crossed snapshot, or ``IGNORED``
+        when the book is already synced (an unrequested snapshot is not applied over a healthy
+        book).
+
+        Raises ``ValueError`` for malformed rows (off-grid price, bad quantity, wrong shape);
+        nothing changes then and the machine keeps waiting for a usable snapshot.
         """
         self.stats.snapshots += 1
         if self.state is SyncState.SYNCED:
@@ -209,11 +226,14 @@ class BookSync:
         L = int(last_update_id)
         spot = self.market == "spot"
         buf = self._buffer
-        # drop what the snapshot covers
-        while buf and (buf[0].final_update_id <= L if spot else buf[0].final_update_id < L):
-            buf.popleft()
-        if buf:
-            first = buf[0]
+        # skip what the snapshot covers (the buffer itself changes only once it is applied)
+        covered = 0
+        for ev in buf:
+            if ev.final_update_id > L if spot else ev.final_update_id >= L:
+                break
+            covered += 1
+        if covered < len(buf):
+            first = buf[covered]
             if first.first_update_id > (L + 1 if spot else L):
                 self.stats.stale_snapshots += 1
                 self._requested = True
@@ -232,9 +252,9 @@ class BookSync:
         self.state = SyncState.SYNCED
         self._requested = False
         self.stats.syncs += 1
-        self._log.info("= %s synced at %d (%d buffered events to apply)", self.symbol, L, len(buf))
-        pending = list(buf)
+        pending = list(buf)[covered:]
         buf.clear()
+        self._log.info("= %s synced at %d (%d buffered events to apply)", self.symbol, L, len(pending))
         for i, ev in enumerate(pending):
             action = self._apply(ev)
             if action.needs_snapshot:
@@ -277,13 +297,22 @@ class BookSync:
             self._log.warning("= %s %s; book stale, resync", self.symbol, exc)
             self._restart(ev)
             return SyncAction.CROSSED
+        except ValueError as exc:
+            # the book is untouched, but it now misses this event: resync past it
+            self.stats.rejected += 1
+            self.last_error = exc
+            self._log.warning("= %s event u=%d rejected (%s); book stale, resync",
+                              self.symbol, ev.final_update_id, exc)
+            self._restart(None)
+            return SyncAction.REJECTED
 
-    def _restart(self, ev: DepthUpdate) -> None:
+    def _restart(self, ev: DepthUpdate | None) -> None:
         self.book.mark_stale()
         self.state = SyncState.WAITING
         self._requested = True
         self._buffer.clear()
-        self._push(ev)
+        if ev is not None:
+            self._push(ev)
 
     # ------------------------------------------------------------------ views
 

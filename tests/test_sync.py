@@ -150,6 +150,28 @@ def test_crossed_snapshot_and_crossing_event():
     assert s.book.update_id == 103 and s.book.is_synced
 
 
+def test_rejected_event_marks_stale_and_resyncs_past_it():
+    s = new_sync()
+    s.on_snapshot(100, SNAP_B, SNAP_A)
+    assert s.on_event(ev(101, 101, bids=[[100.005, 1.0]])) is A.REJECTED  # off the 0.01 grid
+    assert A.REJECTED.needs_snapshot and s.book.is_stale and s.stats.rejected == 1
+    assert "tick grid" in str(s.last_error)
+    assert s.book.best_bid() == (100.0, 1.0)  # untouched
+    assert s.on_event(ev(102, 102)) is A.BUFFERED
+    assert s.on_snapshot(101, SNAP_B, SNAP_A) is A.SYNCED and s.book.update_id == 102
+
+
+def test_bad_snapshot_rows_raise_and_keep_waiting():
+    s = new_sync()
+    s.on_event(ev(101, 101))
+    s.on_event(ev(102, 102))
+    with pytest.raises(ValueError):
+        s.on_snapshot(101, [["100.005", "1"]], SNAP_A)
+    assert s.needs_snapshot and s.buffered == 2  # nothing dropped for a refused snapshot
+    assert s.on_snapshot(100, SNAP_B, SNAP_A) is A.SYNCED
+    assert s.book.update_id == 102
+
+
 def test_buffer_is_bounded_and_drops_the_oldest():
     s = new_sync(max_buffer=3)
     for i in range(5):
@@ -191,7 +213,8 @@ def test_default_book_infers_tick():
 
 @pytest.mark.parametrize("action", list(SyncAction))
 def test_needs_snapshot_flags(action):
-    assert action.needs_snapshot == (action in {A.NEED_SNAPSHOT, A.GAP, A.STALE_SNAPSHOT, A.CROSSED})
+    assert action.needs_snapshot == (
+        action in {A.NEED_SNAPSHOT, A.GAP, A.STALE_SNAPSHOT, A.CROSSED, A.REJECTED})
 
 
 # ---------------------------------------------------------------- USD-M procedure
