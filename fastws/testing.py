@@ -56,14 +56,14 @@ class ReferenceBook:
         self.update_id: Optional[int] = None
         self._first = True
 
-    def apply_snapshot(self, snap: dict) -> None:
+    def apply_snapshot(self, snap: dict[str, Any]) -> None:
         """Reset the book to a REST / WS API ``depth`` result."""
         self.bids = {Decimal(p): Decimal(q) for p, q in snap["bids"] if Decimal(q)}
         self.asks = {Decimal(p): Decimal(q) for p, q in snap["asks"] if Decimal(q)}
         self.update_id = int(snap["lastUpdateId"])
         self._first = True
 
-    def apply(self, ev: dict) -> bool:
+    def apply(self, ev: dict[str, Any]) -> bool:
         """Apply one ``depthUpdate``; returns False if it was skipped as too old."""
         if self.update_id is None:
             raise RuntimeError("apply_snapshot() first")

@@ -21,7 +21,9 @@ _ERR_ID = "Invalid request: request ID must be an unsigned integer"
 _ERR_PROP_NAME = "Invalid request: property name must be a string"
 _ERR_TOO_MANY = "Invalid request: too many parameters"
 _ERR_BOOL = "Invalid value type: expected Boolean"
-_ID_STR = re.compile(r"^[A-Za-z0-9]{1,36}$")
+# The docs say "alphanumeric, at most 36 characters"; Binance's own SDK sends UUIDs (with
+# hyphens) as ids, so hyphens are accepted too.
+_ID_STR = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
