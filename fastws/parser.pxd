@@ -18,7 +18,10 @@ cdef class _StrCache:
     cdef list objs
     cdef int next
     cdef int last
+    cdef int tags[STR_CACHE_SIZE]
+    cdef bint classify
     cdef object get(self, const char *s, Py_ssize_t n)
+    cdef object get_tagged(self, const char *s, Py_ssize_t n, int *tag)
 
 
 cdef class Parser:
@@ -31,6 +34,9 @@ cdef class Parser:
     cdef _StrCache _symbols
     cdef _StrCache _streams
     cdef _StrCache _texts
+    cdef double *_lv             # scratch for depth levels parsed during the scan
+    cdef Py_ssize_t _lv_cap      # in levels
+    cdef Py_ssize_t _lv_used
 
     cpdef object parse(self, object payload)
     cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw)

@@ -21,7 +21,7 @@ what ``orjson.loads`` returns (a dict, usually). Control frames come back as
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.math cimport NAN
 from libc.stdint cimport int64_t
@@ -81,6 +81,7 @@ cdef struct Entry:
     const char *val     # strings: first byte after the quote; other kinds: first byte
     Py_ssize_t vlen     # strings: body length; other kinds: the value's length
     Py_ssize_t count    # arrays: number of elements
+    Py_ssize_t lv       # depth levels already parsed into Parser._lv at this level index, or -1
     int kind
 
 cdef struct Obj:
@@ -112,24 +113,52 @@ cdef inline int _k1(Obj *o, char c):
     return o.idx1[<unsigned char>c]
 
 
+# stream name classes (SPEC §9: payloads without "e" are told apart by their stream)
+cdef enum:
+    S_OTHER = 0
+    S_BOOK_TICKER = 1
+    S_PARTIAL_DEPTH = 2
+
+
+cdef int _stream_tag(str s):
+    cdef Py_ssize_t i
+    if "@bookTicker" in s:
+        return S_BOOK_TICKER
+    i = s.find("@depth")  # <symbol>@depth<N>[@100ms]: "@depth" followed by a digit
+    if i >= 0 and i + 6 < len(s) and s[i + 6].isdigit():
+        return S_PARTIAL_DEPTH
+    return S_OTHER
+
+
 cdef class _StrCache:
-    def __cinit__(self):
+    def __cinit__(self, bint classify=False):
         self.objs = [None] * STR_CACHE_SIZE
         self.next = 0
         self.last = 0
-        memset(self.lens, 0, sizeof(self.lens))
+        self.classify = classify
+        memset(self.lens, 0xff, sizeof(self.lens))  # -1: empty slot
+        memset(self.tags, 0, sizeof(self.tags))
 
     cdef object get(self, const char *s, Py_ssize_t n):
+        cdef int tag
+        return self.get_tagged(s, n, &tag)
+
+    cdef object get_tagged(self, const char *s, Py_ssize_t n, int *tag):
+        """The str of the UTF-8 bytes s[:n] (validated), reused while it stays cached."""
         cdef int i, j
         if n > STR_CACHE_WIDTH:
-            return PyUnicode_DecodeUTF8(s, n, NULL)
+            obj = PyUnicode_DecodeUTF8(s, n, NULL)
+            tag[0] = _stream_tag(obj) if self.classify else 0
+            return obj
         # the last hit first: one symbol per connection is the common case
         i = self.last
-        if self.lens[i] == n and self.objs[i] is not None and memcmp(self.keys[i], s, n) == 0:
+        if self.lens[i] == n and memcmp(self.keys[i], s, n) == 0:
+            tag[0] = self.tags[i]
             return self.objs[i]
         for j in range(STR_CACHE_SIZE):
-            if self.lens[j] == n and self.objs[j] is not None and memcmp(self.keys[j], s, n) == 0:
+            if self.lens[j] == n and memcmp(self.keys[j], s, n) == 0:
                 self.last = j
+                tag[0] = self.tags[j]
                 return self.objs[j]
         obj = PyUnicode_DecodeUTF8(s, n, NULL)
         i = self.next
@@ -137,7 +166,9 @@ cdef class _StrCache:
         memcpy(self.keys[i], s, n)
         self.lens[i] = n
         self.objs[i] = obj
+        self.tags[i] = _stream_tag(obj) if self.classify else 0
         self.last = i
+        tag[0] = self.tags[i]
         return obj
 
 
@@ -160,6 +191,35 @@ cdef inline str _sub(str path, str key):
     return path + "." + key
 
 
+cdef const char *_try_levels(Parser self, const char *p, const char *end, Py_ssize_t *count,
+                             Py_ssize_t *off) except? NULL:
+    """Parse a depth level array into the parser's scratch during the scan (one pass).
+
+    NULL when the value is not a clean level array (the caller validates it generically and
+    ``_levels`` reports the precise problem if the event needs it)."""
+    cdef fw_err err
+    cdef const char *q
+    cdef Py_ssize_t cap
+    cdef double *grown
+    while True:
+        q = fw_levels(p, end, self._lv + 2 * self._lv_used, self._lv_cap - self._lv_used,
+                      count, &err)
+        if q != NULL:
+            off[0] = self._lv_used
+            self._lv_used += count[0]
+            return q
+        if err.msg != NULL:
+            if memcmp(err.msg, b"python error", 12) == 0:
+                raise  # MemoryError from the slow decimal path
+            return NULL
+        cap = max(2 * self._lv_cap, self._lv_used + 2 * count[0] + 64)
+        grown = <double *>PyMem_Realloc(self._lv, cap * 2 * sizeof(double))
+        if grown == NULL:
+            raise MemoryError()
+        self._lv = grown
+        self._lv_cap = cap
+
+
 cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, str path,
                            Obj *sub) except NULL:
     """Scan the object at ``p`` ('{') into ``o``; return the position after its '}'.
@@ -171,7 +231,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     cdef const char *q
     cdef const char *kp
     cdef const char *vstart = NULL
-    cdef Py_ssize_t klen, vlen = 0, count
+    cdef Py_ssize_t klen, vlen = 0, count, lv = -1
     cdef Entry *en
     cdef bint is_data
     err.msg = NULL
@@ -221,7 +281,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             is_data = sub != NULL and klen == 4 and memcmp(kp, b"data", 4) == 0
             vstart = p
             if is_data:
-                q = _scan_obj(self, sub, p, end, path + ".data", NULL)
+                q = _scan_obj(self, sub, p, end, "$.data", NULL)
                 o.sub_found = True
             else:
                 q = fw_skip(p, end, NULL, &err)
@@ -231,9 +291,15 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             vlen = q - p
             p = q
         elif c == b'[':
-            q = fw_skip(p, end, &count, &err)
+            q = NULL
+            if ((klen == 1 and (kp[0] == b'b' or kp[0] == b'a')) or
+                    (klen == 4 and (memcmp(kp, b"bids", 4) == 0 or memcmp(kp, b"asks", 4) == 0))):
+                q = _try_levels(self, p, end, &count, &lv)
             if q == NULL:
-                _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
+                lv = -1
+                q = fw_skip(p, end, &count, &err)
+                if q == NULL:
+                    _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
             kind = K_ARR
             vstart = p
             vlen = q - p
@@ -279,6 +345,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             en.val = vstart
             en.vlen = vlen
             en.count = count
+            en.lv = lv if kind == K_ARR else -1
             en.kind = kind
             if klen == 1 and <unsigned char>kp[0] < 128:
                 o.idx1[<unsigned char>kp[0]] = o.n + 1
@@ -391,6 +458,7 @@ cdef object _levels(Parser self, Obj *o, int i, str path, str key):
     cdef fw_err err
     cdef cnp.npy_intp dims[2]
     cdef const char *q
+    cdef Py_ssize_t count = 0
     if i == 0:
         _fail(self, _missing(key), NULL, _sub(path, key))
     en = &o.ent[i - 1]
@@ -399,9 +467,15 @@ cdef object _levels(Parser self, Obj *o, int i, str path, str key):
     dims[0] = en.count
     dims[1] = 2
     arr = cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT64, 0)
-    err.msg = NULL
-    q = fw_levels(en.val, en.val + en.vlen, <double *>cnp.PyArray_DATA(arr), en.count, &err)
+    if en.lv >= 0:  # parsed during the scan
+        memcpy(cnp.PyArray_DATA(arr), self._lv + 2 * en.lv, en.count * 2 * sizeof(double))
+        return arr
+    # not a clean level array: parse again here for the precise error
+    q = fw_levels(en.val, en.val + en.vlen, <double *>cnp.PyArray_DATA(arr), en.count, &count,
+                  &err)
     if q == NULL:
+        if err.msg == NULL:
+            err.msg = b"a level must be [price, quantity]"
         p = _sub(path, key)
         if err.index >= 0:
             p = f"{p}[{err.index}]"
@@ -717,22 +791,7 @@ cdef object _force_order(Parser self, Obj *o, object stream, str path):
 
 # ---------------------------------------------------------------------------- dispatch
 
-cdef bint _stream_has(object stream, str part):
-    return stream is not None and part in <str>stream
-
-
-cdef bint _is_partial_depth_stream(object stream):
-    """``<symbol>@depth<N>[@100ms]``: "@depth" followed by a digit."""
-    cdef str s
-    cdef Py_ssize_t i
-    if stream is None:
-        return False
-    s = <str>stream
-    i = s.find("@depth")
-    return i >= 0 and i + 6 < len(s) and s[i + 6].isdigit()
-
-
-cdef object _event(Parser self, Obj *o, object stream, str path):
+cdef object _event(Parser self, Obj *o, object stream, str path, int stag):
     """The typed event for a scanned object, or None when it is not a known event."""
     cdef int i = _k1(o, c'e')
     cdef const Entry *e
@@ -774,11 +833,10 @@ cdef object _event(Parser self, Obj *o, object stream, str path):
             return _server_shutdown(self, o, stream, path)
         return None
     # no "e": spot bookTicker and partial depth (SPEC §9), by stream name, then by keys
-    if stream is not None:
-        if _stream_has(stream, "@bookTicker"):
-            return _book_ticker(self, o, stream, path)
-        if _is_partial_depth_stream(stream):
-            return _partial_depth(self, o, stream, path)
+    if stag == S_BOOK_TICKER:
+        return _book_ticker(self, o, stream, path)
+    if stag == S_PARTIAL_DEPTH:
+        return _partial_depth(self, o, stream, path)
     if _find(o, b"lastUpdateId", 12):
         return _partial_depth(self, o, stream, path)
     if _k1(o, c'u') and _k1(o, c'b') and _k1(o, c'a'):
@@ -806,7 +864,7 @@ cdef object _control(Parser self, Obj *o, str path):
 
 
 cdef object _array(Parser self, const char *p, const char *end, object stream, str path,
-                   const char **endp):
+                   const char **endp, int stag):
     """An array of events (``!...@arr``); None when an element is not a known event."""
     cdef Obj o
     cdef Py_ssize_t i = 0
@@ -821,8 +879,9 @@ cdef object _array(Parser self, const char *p, const char *end, object stream, s
         if p[0] != b'{':
             return None
         ep = f"{path}[{i}]"
+        self._lv_used = 0
         p = _scan_obj(self, &o, p, end, ep, NULL)
-        ev = _event(self, &o, stream, ep)
+        ev = _event(self, &o, stream, ep, stag)
         if ev is None:
             return None
         out.append(ev)
@@ -879,8 +938,19 @@ cdef class Parser:
         self._usdm = market == "usdm"
         self.keep_raw = bool(keep_raw)
         self._symbols = _StrCache()
-        self._streams = _StrCache()
+        self._streams = _StrCache(True)
         self._texts = _StrCache()
+
+    def __cinit__(self, *args, **kwargs):
+        self._lv_cap = 256
+        self._lv_used = 0
+        self._lv = <double *>PyMem_Malloc(self._lv_cap * 2 * sizeof(double))
+        if self._lv == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self._lv)
+        self._lv = NULL
 
     def __repr__(self):
         return f"Parser(market={self.market!r}, keep_raw={self.keep_raw!r})"
@@ -934,10 +1004,11 @@ cdef class Parser:
         cdef const char *p
         cdef const char *q = NULL
         cdef Entry *en
-        cdef int i_stream, i_data
+        cdef int i_stream, i_data, stag = 0
         self._payload = payload
         self._raw = raw
         self._base = buf
+        self._lv_used = 0
         try:
             p = fw_ws(buf, end)
             if p >= end:
@@ -950,20 +1021,21 @@ cdef class Parser:
                 i_data = _find(&top, b"data", 4)
                 if i_stream and i_data and top.ent[i_stream - 1].kind == K_STR:
                     en = &top.ent[i_stream - 1]
-                    stream = self._streams.get(en.val, en.vlen)
+                    stream = self._streams.get_tagged(en.val, en.vlen, &stag)
                     en = &top.ent[i_data - 1]
                     if en.kind == K_OBJ and top.sub_found:
-                        result = _event(self, &data, stream, "$.data")
+                        result = _event(self, &data, stream, "$.data", stag)
                     elif en.kind == K_ARR:
-                        result = _array(self, en.val, en.val + en.vlen, stream, "$.data", &q)
+                        result = _array(self, en.val, en.val + en.vlen, stream, "$.data", &q,
+                                        stag)
                     else:
                         result = None
                 else:
-                    result = _event(self, &top, None, "$")
+                    result = _event(self, &top, None, "$", S_OTHER)
                     if result is None:
                         result = _control(self, &top, "$")
             elif p[0] == b'[':
-                result = _array(self, p, end, None, "$", &q)
+                result = _array(self, p, end, None, "$", &q, S_OTHER)
                 if result is not None and fw_ws(q, end) != end:
                     _fail(self, "trailing data after the JSON document", fw_ws(q, end), "$")
             else:

@@ -71,6 +71,36 @@ def test_decimal_bit_identical_to_float(text):
     assert _bits(lv[0, 0]) == _bits(lv[0, 1]) == _bits(float(text)), text
 
 
+@st.composite
+def long_mantissa(draw):
+    """15-19 significant digits, exponent within +-27: the extended-precision fast path,
+    including exact midpoints between two doubles (which must take the slow path)."""
+    if draw(st.booleans()):
+        e = draw(st.integers(0, 10))
+        m = (2**53 + 2 * draw(st.integers(0, 10**5)) + 1) * 2**e  # an odd multiple: midpoint
+        text = str(m)
+    else:
+        nd = draw(st.integers(15, 19))
+        text = str(draw(st.integers(10 ** (nd - 1), 10**nd - 1)))
+    k = draw(st.integers(0, len(text)))
+    form = draw(st.integers(0, 2))
+    if form == 0:
+        return text[:k] + "." + text[k:]
+    if form == 1:
+        return text + "e" + str(draw(st.integers(-27, 27)))
+    return "-" + text
+
+
+@settings(deadline=None, max_examples=1000)
+@given(long_mantissa())
+def test_long_mantissas_bit_identical(text):
+    payload = (b'{"u":1,"s":"A","b":"' + text.encode() + b'","B":"1","a":"1","A":"1"}')
+    assert _bits(Parser().parse(payload).best_bid_price) == _bits(float(text)), text
+    depth = (b'{"e":"depthUpdate","E":1,"s":"A","U":1,"u":2,"b":[["' + text.encode()
+             + b'","1"]],"a":[]}')
+    assert _bits(Parser().parse(depth).bids[0, 0]) == _bits(float(text)), text
+
+
 @SETTINGS
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_repr_of_any_double_roundtrips(x):

@@ -18,6 +18,7 @@
 #define FASTWS_FWJSON_H
 
 #include <Python.h>
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -57,8 +58,30 @@ static inline int fw_hex4(const char *p) {
 
 /* p: first byte after the opening quote. Returns a pointer to the closing quote.
  * *has_esc is set to 1 when the body holds a backslash escape. */
-static inline const char *fw_string_end(const char *p, const char *end, int *has_esc,
-                                        fw_err *e) {
+#if defined(__GNUC__)
+#define FW_NOINLINE __attribute__((noinline))
+#define FW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define FW_NOINLINE
+#define FW_LIKELY(x) (x)
+#define FW_UNLIKELY(x) (x)
+#endif
+
+/* 1 for bytes that may appear as-is in a JSON string and need no further look:
+ * printable ASCII except '"' and '\\'. */
+static const unsigned char fw_plain[256] = {
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0};
+
+static FW_NOINLINE const char *fw_string_end_slow(const char *p, const char *end, int *has_esc,
+                                                  fw_err *e) {
     int esc = 0;
     while (p < end) {
         unsigned char c = (unsigned char)*p;
@@ -127,6 +150,18 @@ static inline const char *fw_string_end(const char *p, const char *end, int *has
     return fw_fail(e, p, "unterminated string");
 bad_utf8:
     return fw_fail(e, p, "invalid UTF-8 in string");
+}
+
+/* p: first byte after the opening quote. Returns a pointer to the closing quote.
+ * *has_esc is set to 1 when the body holds a backslash escape. */
+static inline const char *fw_string_end(const char *p, const char *end, int *has_esc,
+                                        fw_err *e) {
+    while (p < end && fw_plain[(unsigned char)*p]) p++;
+    if (FW_LIKELY(p < end && *p == '"')) {
+        *has_esc = 0;
+        return p;
+    }
+    return fw_string_end_slow(p, end, has_esc, e);
 }
 
 static inline char *fw_put_utf8(char *o, unsigned int cp) {
@@ -321,11 +356,117 @@ static int fw_decimal_slow(const char *s, Py_ssize_t n, double *out) {
     return 0;
 }
 
+/* SWAR: are the 8 bytes of v all ASCII digits? (little-endian load) */
+static inline int fw_is8digits(uint64_t v) {
+    return (((v & 0xF0F0F0F0F0F0F0F0ULL) |
+             (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
+            0x3333333333333333ULL);
+}
+
+/* SWAR: the value of 8 ASCII digits (first byte most significant). */
+static inline uint32_t fw_parse8(uint64_t v) {
+    const uint64_t mask = 0x000000FF000000FFULL;
+    const uint64_t mul1 = 0x000F424000000064ULL;  /* 100 + (1000000ULL << 32) */
+    const uint64_t mul2 = 0x0000271000000001ULL;  /* 1 + (10000ULL << 32) */
+    v -= 0x3030303030303030ULL;
+    v = (v * 10) + (v >> 8);
+    v = (((v & mask) * mul1) + (((v >> 16) & mask) * mul2)) >> 32;
+    return (uint32_t)v;
+}
+
+static inline uint64_t fw_load8(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+
+/* 19-digit mantissas above 2^53: one x87 extended-precision op (64-bit mantissa, so m and
+ * 10^k <= 10^27 are exact and the result is correctly rounded to 64 bits), then rounded to
+ * double. That double rounding is only wrong when the extended result sits exactly on a
+ * double midpoint (low 11 bits == 0x400); those few go to the slow path. */
+#if (defined(__x86_64__) || defined(__i386__)) && LDBL_MANT_DIG == 64 && defined(__GNUC__)
+#define FW_HAVE_LD 1
+static const long double fw_pow10l[28] = {
+    1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L, 1e12L, 1e13L,
+    1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L,
+    1e26L, 1e27L};
+
+static inline int fw_dec_ld(uint64_t m, int64_t e10, int neg, double *out) {
+    long double r;
+    uint64_t mant;
+    double d;
+    if (e10 < -27 || e10 > 27) return 0;
+    r = e10 < 0 ? (long double)m / fw_pow10l[-e10] : (long double)m * fw_pow10l[e10];
+    memcpy(&mant, &r, 8);
+    if ((mant & 0x7FF) == 0x400) return 0;
+    d = (double)r;
+    *out = neg ? -d : d;
+    return 1;
+}
+#else
+#define FW_HAVE_LD 0
+static inline int fw_dec_ld(uint64_t m, int64_t e10, int neg, double *out) {
+    (void)m; (void)e10; (void)neg; (void)out;
+    return 0;
+}
+#endif
+
+/* The fast path shared by every decimal conversion: [-] digits [. digits], at most 19
+ * digits, value exact in a double op (m <= 2^53, 10^k with k <= 22). Returns 1 with *out set
+ * and *stop at the first byte not consumed; 0 when the general path must decide. */
+static inline int fw_dec_fast(const char *s, const char *end, double *out, const char **stop) {
+    const char *p = s, *frac;
+    uint64_t m = 0;
+    int neg = 0, nd = 0;
+    int64_t e10 = 0;
+    if (p < end && *p == '-') { neg = 1; p++; }
+    while (p < end && (unsigned)(*p - '0') < 10) {
+        if (++nd > 19) return 0;
+        m = m * 10 + (unsigned)(*p - '0');
+        p++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        frac = p;
+        while (end - p >= 8 && nd + 8 <= 19) {
+            uint64_t v = fw_load8(p);
+            if (!fw_is8digits(v)) break;
+            m = m * 100000000ULL + fw_parse8(v);
+            nd += 8;
+            p += 8;
+        }
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            if (++nd > 19) return 0;
+            m = m * 10 + (unsigned)(*p - '0');
+            p++;
+        }
+        e10 = -(int64_t)(p - frac);
+    }
+    if (nd == 0) return 0;
+    *stop = p;
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    if (m <= (1ULL << 53) && e10 >= -22) {
+        double v = (double)m;
+        v = e10 ? v / fw_pow10[-e10] : v;
+        *out = neg ? -v : v;
+        return 1;
+    }
+    return fw_dec_ld(m, e10, neg, out);
+}
+
 /* Decimal text (no quotes) -> double, bit-identical to float(text).
  * Grammar: [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?
  * Returns 0 on success, 1 when the text is not a plain decimal, -1 on a Python error. */
 static inline int fw_decimal(const char *s, Py_ssize_t n, double *out) {
-    const char *p = s, *end = s + n;
+    const char *p = s, *end = s + n, *stop;
+    if (FW_LIKELY(fw_dec_fast(s, end, out, &stop) && stop == end)) return 0;
     int neg = 0, nd = 0, trunc = 0, ndigits = 0;
     uint64_t m = 0;
     int64_t e10 = 0;
@@ -396,6 +537,7 @@ static inline int fw_decimal(const char *s, Py_ssize_t n, double *out) {
             }
         }
     }
+    if (!trunc && fw_dec_ld(m, e10, neg, out)) return 0;
     return fw_decimal_slow(s, n, out);
 }
 
@@ -435,64 +577,72 @@ static inline int fw_int64(const char *s, Py_ssize_t n, int64_t *out) {
     return 0;
 }
 
-/* One "decimal" string inside a level: p at the opening quote. Returns past the closing
- * quote. The common case (plain digits) is parsed in the same pass that finds the quote. */
-static inline const char *fw_level_decimal(const char *p, const char *end, double *out,
-                                           fw_err *e) {
-    const char *s, *q;
+/* A decimal string body starting at s (just after the opening quote): parse it in the same
+ * pass that finds the closing quote. Common Binance text ("61837.63000000": optional '-',
+ * digits, '.', digits, at most 19 digits) takes the SWAR fast path; anything else is handed
+ * to fw_string_end + fw_decimal. Returns the closing quote, or NULL with e set. */
+static inline const char *fw_decimal_q(const char *s, const char *end, double *out, fw_err *e) {
+    const char *q, *stop;
     int esc, r;
-    if (p >= end || *p != '"') return fw_fail(e, p, "expected a decimal string");
-    s = p + 1;
-    q = s;
-    /* fast scan: decimal characters only */
-    while (q < end && (((unsigned)(*q - '0') < 10) || *q == '.')) q++;
-    if (q < end && *q == '"') {
-        r = fw_decimal(s, q - s, out);
-        if (r == 0) return q + 1;
-        if (r < 0) return fw_fail(e, s, "python error");
-        return fw_fail(e, s, "invalid decimal string");
-    }
+    if (FW_LIKELY(fw_dec_fast(s, end, out, &stop) && stop < end && *stop == '"')) return stop;
     q = fw_string_end(s, end, &esc, e);
     if (!q) return NULL;
     r = esc ? fw_decimal_esc(s, q - s, out) : fw_decimal(s, q - s, out);
     if (r < 0) return fw_fail(e, s, "python error");
     if (r > 0) return fw_fail(e, s, "invalid decimal string");
-    return q + 1;
+    return q;
 }
 
-/* Parse n levels [["p","q"],...] starting at '[' (validated by fw_skip) into out[2n]. */
-static const char *fw_levels(const char *p, const char *end, double *out, Py_ssize_t n,
-                             fw_err *e) {
-    Py_ssize_t i;
+/* Parse levels [["p","q"],...] starting at '[' into out (room for cap levels).
+ * Returns the position after ']' and sets *count; when there are more than cap levels it
+ * returns NULL with e->msg == NULL and *count = the number seen so far (grow and retry).
+ * Any other problem: NULL with e set (e->index / e->sub locate the level). */
+static const char *fw_levels(const char *p, const char *end, double *out, Py_ssize_t cap,
+                             Py_ssize_t *count, fw_err *e) {
+    Py_ssize_t i = 0;
     e->index = -1;
     e->sub = -1;
+    e->msg = NULL;
     if (p >= end || *p != '[') return fw_fail(e, p, "expected an array of levels");
     p = fw_ws(p + 1, end);
-    for (i = 0; i < n; i++) {
+    if (p < end && *p == ']') {
+        *count = 0;
+        return p + 1;
+    }
+    for (;;) {
         e->index = i;
-        e->sub = -1;
-        if (i) {
-            if (p >= end || *p != ',') return fw_fail(e, p, "expected ','");
-            p = fw_ws(p + 1, end);
-        }
         if (p >= end || *p != '[') return fw_fail(e, p, "a level must be [price, quantity]");
+        if (i >= cap) {
+            *count = i;
+            e->msg = NULL;
+            return NULL;
+        }
         p = fw_ws(p + 1, end);
         e->sub = 0;
-        p = fw_level_decimal(p, end, out + 2 * i, e);
+        if (p >= end || *p != '"') return fw_fail(e, p, "expected a decimal string");
+        p = fw_decimal_q(p + 1, end, out + 2 * i, e);
         if (!p) return NULL;
-        p = fw_ws(p, end);
+        p = fw_ws(p + 1, end);
         if (p >= end || *p != ',') return fw_fail(e, p, "a level must be [price, quantity]");
         p = fw_ws(p + 1, end);
         e->sub = 1;
-        p = fw_level_decimal(p, end, out + 2 * i + 1, e);
+        if (p >= end || *p != '"') return fw_fail(e, p, "expected a decimal string");
+        p = fw_decimal_q(p + 1, end, out + 2 * i + 1, e);
         if (!p) return NULL;
         e->sub = -1;
-        p = fw_ws(p, end);
+        p = fw_ws(p + 1, end);
         if (p >= end || *p != ']') return fw_fail(e, p, "a level must be [price, quantity]");
         p = fw_ws(p + 1, end);
+        i++;
+        if (p < end && *p == ',') {
+            p = fw_ws(p + 1, end);
+            continue;
+        }
+        break;
     }
     e->index = -1;
-    if (p >= end || *p != ']') return fw_fail(e, p, "expected ']'");
+    if (p >= end || *p != ']') return fw_fail(e, p, "expected ',' or ']'");
+    *count = i;
     return p + 1;
 }
 

@@ -20,4 +20,5 @@ cdef extern from "includes/fwjson.h":
     int fw_decimal(const char *s, Py_ssize_t n, double *out)
     int fw_decimal_esc(const char *s, Py_ssize_t n, double *out)
     int fw_int64(const char *s, Py_ssize_t n, int64_t *out) nogil
-    const char *fw_levels(const char *p, const char *end, double *out, Py_ssize_t n, fw_err *e)
+    const char *fw_levels(const char *p, const char *end, double *out, Py_ssize_t cap,
+                          Py_ssize_t *count, fw_err *e)
