@@ -42,8 +42,8 @@ class Exchange:
     ----------
     symbols : sequence of str or SymbolSpec
         Symbols to simulate (``"BTCUSDT"``, or a :class:`SymbolSpec` for exact tick/lot sizes).
-    market : {"spot", "usdm"}
-        Protocol dialect: spot (``/ws``, ``/stream``, ``/ws-api/v3``, ``/api/v3``) or USDⓈ-M
+    market : {"spot", "usdm"}, optional
+        Default spot (or the capture's market when replaying). Protocol dialect: spot (``/ws``, ``/stream``, ``/ws-api/v3``, ``/api/v3``) or USDⓈ-M
         (``/public``, ``/market``, ``/private`` routes, ``/ws-fapi/v1``, ``/fapi/v1``).
     host : str
         Address to listen on (loopback by default).
@@ -67,20 +67,32 @@ class Exchange:
         Use this certificate instead of generating one.
     rest : bool
         Start the REST server.
-    replay : str or path, optional
-        Serve a recorded capture instead of the synthetic market (see :mod:`fastws.sim.replay`).
+    replay : path or list of paths, optional
+        Serve a recorded capture instead of the synthetic market (see :mod:`fastws.sim.replay`);
+        symbols and market then come from the capture.
     replay_speed : float
         1.0 recorded pace, 2.0 twice as fast, 0 as fast as possible.
+    replay_start : {"first-subscription", "now", "manual"}
+        Start playback when a client first subscribes (default), at once, or on
+        ``ex.replay.play()``.
+    book_levels : int
+        Initial price levels per side of each synthetic book.
     """
 
     def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
-                 market: str = "spot", host: str = "127.0.0.1", port: int = 0,
+                 market: Optional[str] = None, host: str = "127.0.0.1", port: int = 0,
                  rest_port: int = 0, seed: int = 1, rate: float = 50.0,
                  clock: Optional[Clock] = None, tick: float = 0.01,
                  limits: Optional[Limits] = None, tls: bool = False,
                  tls_files: Optional[TLSFiles] = None, rest: bool = True,
-                 replay: Optional[str] = None, replay_speed: float = 1.0,
+                 replay: Any = None, replay_speed: float = 1.0,
+                 replay_start: str = "first-subscription",
                  book_levels: int = 200) -> None:
+        if market is None:
+            market = "spot"
+            forced = None
+        else:
+            forced = market
         if market not in ("spot", "usdm"):
             raise ValueError("market must be 'spot' or 'usdm'")
         self.market = market
@@ -98,7 +110,7 @@ class Exchange:
         self._replay = None
         if replay is not None:
             from fastws.sim.replay import Replay
-            self._replay = Replay(replay, speed=replay_speed, market=market)
+            self._replay = Replay(replay, speed=replay_speed, market=forced, start=replay_start)
             symbols = self._replay.symbols
             self.market = market = self._replay.market
             self.limits = limits or (SPOT_LIMITS if market == "spot" else USDM_LIMITS)
@@ -235,6 +247,11 @@ class Exchange:
         return self.tls_files.ca_file if self.tls_files else None
 
     @property
+    def replay(self) -> Any:
+        """The :class:`~fastws.sim.replay.Replay` being played, or None."""
+        return self._replay
+
+    @property
     def symbols(self) -> list[str]:
         return list(self._markets)
 
@@ -262,7 +279,7 @@ class Exchange:
         return self.market_of(symbol).update_id
 
     def _snapshot(self, m: SymbolMarket, limit: int) -> dict:
-        if self.faults.take_stale(m.symbol):
+        if self._replay is None and self.faults.take_stale(m.symbol):
             snaps = self._hub.snapshots.get(m.symbol)
             if snaps:
                 t, uid, bids, asks, tt = snaps[0]

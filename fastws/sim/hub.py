@@ -155,6 +155,9 @@ class Hub:
     # -- time ---------------------------------------------------------------------------------
     def advance_to(self, now: int) -> None:
         """Run every engine step and periodic push due up to ``now`` (ms)."""
+        if self.frozen:
+            self.now = max(self.now, now)
+            return
         markets = list(self.markets.values())
         while True:
             nb = self.next_boundary
