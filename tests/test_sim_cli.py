@@ -1,0 +1,83 @@
+"""``fastws sim`` as a standalone server: starts, serves, stops cleanly on Ctrl-C."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import orjson
+import websockets
+
+from fastws.sim.cli import build_parser
+from tests.sim_support import get_json, recv
+from tests.utils import REPO_ROOT, UNIT
+
+
+async def _start(*args: str):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fastws", "sim", "--port", "0", "--rest-port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    lines = {}
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20 * UNIT)).decode()
+        assert line, (await proc.stderr.read()).decode()
+        if line.startswith("  "):
+            key, url = line.split()[:2]
+            lines[key] = url
+        if line.startswith("Ctrl-C"):
+            return proc, lines
+
+
+async def test_cli_serves_and_stops_on_ctrl_c():
+    proc, urls = await _start("--symbols", "BTCUSDT,SOLUSDT", "--ping-interval", "30")
+    try:
+        base = urls["streams"].split("/ws/")[0]
+        async with websockets.connect(base + "/stream?streams=solusdt@trade") as ws:
+            msg = await recv(ws, 5)
+            assert msg["stream"] == "solusdt@trade" and msg["data"]["s"] == "SOLUSDT"
+            st, _, body = await get_json(urls["rest"], symbol="BTCUSDT")
+            assert st == 200 and body["lastUpdateId"] > 0
+            async with websockets.connect(urls["ws-api"]) as api:
+                await api.send(orjson.dumps({"id": 1, "method": "time"}).decode())
+                assert (await recv(api))["status"] == 200
+            proc.send_signal(signal.SIGINT)
+            # serverShutdown first, then the close
+            while True:
+                msg = await recv(ws, 5)
+                if msg["stream"] == "!serverShutdown":
+                    break
+        rc = await asyncio.wait_for(proc.wait(), 10 * UNIT)
+        assert rc == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_cli_usdm_tls_and_replay_flags(recorded_dir):
+    proc, urls = await _start("--market", "usdm", "--tls", "--replay",
+                              str(recorded_dir / "cryptofeed_usdm_4symbols_20210722_ws.txt.gz"),
+                              "--replay-speed", "0")
+    try:
+        assert urls["streams"].startswith("wss://")
+        from fastws.sim import client_context
+        ctx = client_context(urls["ca-file"])
+        base = urls["streams"].split("/public")[0]
+        async with websockets.connect(base + "/public/ws/sushiusdt@depth@100ms", ssl=ctx,
+                                      max_queue=None) as ws:
+            msg = await recv(ws, 5)
+            assert msg["e"] == "depthUpdate" and msg["s"] == "SUSHIUSDT" and "pu" in msg
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10 * UNIT) == 0
+
+
+def test_parser_knows_every_fault_flag():
+    args = build_parser().parse_args([
+        "--drop-depth-every", "1", "--duplicate-depth-every", "2", "--reorder-depth-every", "3",
+        "--gap-every", "4", "--stall-every", "5", "--stall-for", "1", "--disconnect-every", "6",
+        "--disconnect-how", "reset", "--shutdown-every", "7", "--bad-frame-every", "8",
+        "--stale-snapshots", "2", "--refuse-for", "1", "--slow", "0.1"])
+    assert args.disconnect_how == "reset" and args.stale_snapshots == 2
