@@ -377,7 +377,9 @@ class RecordRing(_Ring):
     array([2000, 3000])
     """
 
-    __slots__ = ("_fields", "_index", "_nvals", "_tps", "_times", "_vals", "_rec_dtype", "_tlast", "_rows")
+    __slots__ = (
+        "_fields", "_index", "_nvals", "_tps", "_times", "_vals", "_rec_dtype", "_tlast", "_rows",
+    )
 
     def __init__(
         self,
@@ -621,7 +623,12 @@ class RecordRing(_Ring):
         ``span = round(seconds * ticks_per_second)``; ``now`` defaults to the newest record's
         time (empty result when the ring is empty). Half-open like a pandas rolling window.
         """
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, numbers.Real)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
             raise ValueError(f"window seconds must be a finite number >= 0, got {seconds!r}")
         if now is None:
             if not self._len:

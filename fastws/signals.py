@@ -255,7 +255,10 @@ class BarSeries:
         if c.ndim != 1 or v.shape != c.shape:
             raise ValueError(f"close and volume must be 1-D of one length, got {c.shape}, {v.shape}")
         b = v / 2.0 if buy_volume is None else np.asarray(buy_volume, dtype=np.float64)
-        u = np.isfinite(c).astype(np.float64) if updates is None else np.asarray(updates, dtype=np.float64)
+        if updates is None:
+            u = np.isfinite(c).astype(np.float64)
+        else:
+            u = np.asarray(updates, dtype=np.float64)
         if b.shape != c.shape or u.shape != c.shape:
             raise ValueError("buy_volume and updates must have the same shape as close")
         return cls(start_ms, bar_ms, c, v, b, u.copy(), u, int(c.shape[0]))
@@ -265,7 +268,12 @@ class BarSeries:
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -362,7 +370,8 @@ class Momentum:
             f"momentum {ret * 100:+.3f}% over {self.window_s:g} s = {z:+.2f} sigma "
             f"(threshold {self.threshold:g}; vol {sigma * 100:.4f}%/bar)"
         )
-        return DetectorResult(self.name, True, fired, _squash(z, self.scale), z, direction, reason, detail)
+        score = _squash(z, self.scale)
+        return DetectorResult(self.name, True, fired, score, z, direction, reason, detail)
 
     def __repr__(self) -> str:
         return (

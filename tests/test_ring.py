@@ -171,7 +171,10 @@ def test_ring_matches_deque(cap, ops, n):
 
 
 @SETTINGS
-@given(cap=st.integers(1, 9), chunks=st.lists(st.lists(st.integers(-1000, 1000), max_size=12), max_size=8))
+@given(
+    cap=st.integers(1, 9),
+    chunks=st.lists(st.lists(st.integers(-1000, 1000), max_size=12), max_size=8),
+)
 def test_int_ring_matches_deque(cap, chunks):
     rb = RingBuffer(cap, dtype=np.int64)
     ref: deque[int] = deque(maxlen=cap)

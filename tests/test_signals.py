@@ -1,4 +1,4 @@
-"""fastws.signals: detectors on deterministic synthetic series, score bounds, event feeding, formatting."""
+"""fastws.signals: detectors on synthetic series, score bounds, event feeding, formatting."""
 from __future__ import annotations
 
 import dataclasses
