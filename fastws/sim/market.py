@@ -348,9 +348,10 @@ class SymbolMarket:
         if abs(self.fair - mid) > 20 + spread:
             self.fair = mid + math.copysign(20 + spread, self.fair - mid)
         r = rng.random()
-        n_levels = len(self.bids) + len(self.asks)
-        p_cancel = 0.33 if n_levels <= 2 * self.target_levels else 0.55
-        if r < 0.14:
+        # Cancels grow with the book's size, so the number of levels hovers around the target.
+        fill = (len(self.bids) + len(self.asks)) / (2.0 * self.target_levels)
+        p_cancel = 0.42 * min(2.0, fill)
+        if r < 0.12:
             self._trade(res)
         elif r < 0.14 + p_cancel:
             self._cancel(res)
@@ -366,7 +367,10 @@ class SymbolMarket:
     def _arrive(self, res: StepResult) -> None:
         rng = self.rng
         is_bid = not self.bids or (bool(self.asks) and rng.random() < 0.5)
-        dist = int(rng.expovariate(0.12))
+        if rng.random() < 0.6:
+            dist = int(rng.expovariate(0.12))               # near the touch
+        else:
+            dist = rng.randrange(self.target_levels * 2)    # anywhere in the visible book
         f = int(round(self.fair))
         if is_bid:
             tick = min(f - dist, self.best_ask - 1)
