@@ -320,3 +320,35 @@ async def test_same_seed_same_market():
             await ex.advance(3000)
             return ex.book("BTCUSDT", 20), ex.update_id("BTCUSDT")
     assert await run() == await run()
+
+
+async def test_time_unit_microsecond():
+    async with Exchange(["BTCUSDT"], clock=ManualClock(T0 := 1_700_000_000_000), rate=200,
+                        limits=fast_limits(ping_interval=30, max_incoming_per_second=1000)) as ex:
+        names = ["btcusdt@trade", "btcusdt@kline_1s", "btcusdt@ticker", "btcusdt@depth@100ms"]
+        url = ex.venue.combined_stream_url(names)
+        async with websockets.connect(url + "&timeUnit=MICROSECOND") as us, \
+                websockets.connect(url) as ms:
+            await ex.wait_connections(2)
+            await ex.advance(2000)
+            a, b = await drain(us), await drain(ms)
+        assert len(a) == len(b) and a
+        for x, y in zip(a, b):
+            dx, dy = x["data"], y["data"]
+            assert dx["E"] == dy["E"] * 1000 and dx["E"] > T0 * 1000
+            if dx["e"] == "trade":
+                assert dx["T"] == dy["T"] * 1000 and dx["t"] == dy["t"]      # ids unchanged
+            if dx["e"] == "kline":
+                assert dx["k"]["t"] == dy["k"]["t"] * 1000 and dx["k"]["f"] == dy["k"]["f"]
+            if dx["e"] == "24hrTicker":
+                assert (dx["O"], dx["C"]) == (dy["O"] * 1000, dy["C"] * 1000)
+            if dx["e"] == "depthUpdate":
+                assert dx["U"] == dy["U"]
+        async with websockets.connect(ex.venue.ws_api_url + "?timeUnit=microsecond") as api:
+            await api.send('{"id":1,"method":"time"}')
+            assert (await recv(api))["result"]["serverTime"] == ex.now_ms() * 1000
+        with pytest.raises(websockets.InvalidStatus) as err:
+            async with websockets.connect(url + "&timeUnit=NANOSECOND"):
+                pass
+        assert err.value.response.status_code == 400
+        assert orjson.loads(err.value.response.body)["code"] == -1194

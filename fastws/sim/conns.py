@@ -43,6 +43,7 @@ class BaseConn(WSListener):  # type: ignore[misc]
         self.delay = 0.0
         self.closed = False
         self.combined = False
+        self.micro = False                 # timeUnit=MICROSECOND (SPEC §2.1, §5.1)
         self.hub_names: set[str] = set()
         self._incoming: deque[float] = deque()
         self._pings: dict[bytes, float] = {}
@@ -223,7 +224,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
                                               WSCloseCode.GOING_AWAY, "Server shutdown")
 
     def shutdown_payload(self) -> bytes:
-        body = P.dumps(P.server_shutdown(self.ex.now_ms()))
+        now = self.ex.now_ms() * (1000 if self.micro else 1)
+        body = P.dumps(P.server_shutdown(now))
         return P.combined("!serverShutdown", body) if self.combined else body
 
     # -- to override --------------------------------------------------------------------------
@@ -327,7 +329,7 @@ class ApiConn(BaseConn):
 
     def on_text(self, data: bytes) -> None:
         self.received.append(data)
-        self.send_now(self.ex._api.handle(data, self.return_rate_limits))
+        self.send_now(self.ex._api.handle(data, self.return_rate_limits, self.micro))
 
     def on_binary(self, data: bytes) -> None:
         self.send_now(orjson.dumps({"id": None, "status": 400, "error": {
@@ -342,4 +344,4 @@ class ApiConn(BaseConn):
         pass
 
     def shutdown_payload(self) -> bytes:
-        return self.ex._api.shutdown_event(self.ex.now_ms())
+        return self.ex._api.shutdown_event(self.ex.now_ms() * (1000 if self.micro else 1))

@@ -399,9 +399,9 @@ class Exchange:
                 raise TimeoutError(f"{len(self.connections)} of {n} connections after {timeout}s")
             await asyncio.sleep(0.005)
 
-    def _refuse(self, status: int, text: str) -> WSUpgradeResponseWithListener:
+    def _refuse(self, status: int, text: str, code: int = -1003) -> WSUpgradeResponseWithListener:
         self.refused += 1
-        body = b'{"code":-1003,"msg":"' + text.encode() + b'"}'
+        body = P.dumps({"code": code, "msg": text})
         return WSUpgradeResponseWithListener(
             WSUpgradeResponse.create_error_response(status, body,
                                                     {"Content-Type": "application/json"}),
@@ -424,11 +424,21 @@ class Exchange:
         parts = urlsplit(raw_path)
         path = parts.path
         query = parse_qs(parts.query)
+        unit = query.get("timeUnit", ["MILLISECOND"])[0]
+        if unit.upper() not in ("MILLISECOND", "MICROSECOND"):
+            # How Binance rejects a bad timeUnit on a stream connection is undocumented
+            # (SPEC §2.1); the simulator answers the handshake with HTTP 400 and -1194.
+            return self._refuse(400, "Invalid value for time unit; expected either "
+                                     "MICROSECOND or MILLISECOND", code=-1194)
+        micro = unit.upper() == "MICROSECOND"
+        conn: Any
         if path in ("/ws-api/v3", "/ws-fapi/v1"):
             if (path == "/ws-api/v3") != (self.market == "spot"):
                 return None
             rl = query.get("returnRateLimits", ["true"])[0].lower() != "false"
-            return ApiConn(self, raw_path, rl)
+            conn = ApiConn(self, raw_path, rl)
+            conn.micro = micro
+            return conn
         if path.startswith("/firehose"):
             from fastws.sim.firehose import FirehoseConn
             return FirehoseConn.from_request(self, raw_path, parts.path, query)
@@ -457,7 +467,9 @@ class Exchange:
             pass
         if len(streams) > self.limits.max_streams_per_connection:
             return self._refuse(400, "Too many streams requested.")
-        return StreamConn(self, raw_path, streams, combined, route)
+        conn = StreamConn(self, raw_path, streams, combined, route)
+        conn.micro = micro
+        return conn
 
 
 def _pad(s: str) -> str:

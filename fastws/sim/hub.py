@@ -320,13 +320,23 @@ class Hub:
         if not subs:
             return
         env: Optional[bytes] = None
+        micro: Optional[bytes] = None
+        micro_env: Optional[bytes] = None
         for conn in subs:
-            if conn.combined:
+            data = raw
+            if conn.micro:
+                if micro is None:
+                    micro = P.dumps(P.to_micro(P.orjson.loads(raw)))
+                data = micro
+                if conn.combined:
+                    if micro_env is None:
+                        micro_env = P.combined(name, micro)
+                    data = micro_env
+            elif conn.combined:
                 if env is None:
                     env = P.combined(name, raw)
-                conn.deliver(name, env, kind, symbol)
-            else:
-                conn.deliver(name, raw, kind, symbol)
+                data = env
+            conn.deliver(name, data, kind, symbol)
             self.dirty.add(conn)
 
     def flush(self) -> None:

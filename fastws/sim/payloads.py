@@ -13,7 +13,7 @@ import orjson
 
 from fastws.sim.market import SymbolMarket, kline_end
 
-__all__ = ["dumps", "frame", "combined", "depth_diff", "partial_depth", "book_ticker", "trade",
+__all__ = ["dumps", "frame", "to_micro", "combined", "depth_diff", "partial_depth", "book_ticker", "trade",
            "agg_trade", "block_trade", "kline", "mini_ticker", "ticker", "window_ticker",
            "avg_price", "reference_price", "mark_price", "server_shutdown", "snapshot"]
 
@@ -201,3 +201,43 @@ def mark_price(m: SymbolMarket, E: int) -> dict:
 def server_shutdown(E: int) -> dict:
     """``serverShutdown`` event body (SPEC §2.2)."""
     return {"e": "serverShutdown", "E": E}
+
+
+# Time fields per event type, scaled by 1000 for ``timeUnit=MICROSECOND`` (SPEC §2.1).
+_TIME_KEYS = {
+    "trade": ("E", "T"), "aggTrade": ("E", "T"), "blockTrade": ("E", "T"),
+    "kline": ("E",), "continuous_kline": ("E",), "24hrMiniTicker": ("E",),
+    "24hrTicker": ("E", "O", "C"), "1hTicker": ("E", "O", "C"), "4hTicker": ("E", "O", "C"),
+    "1dTicker": ("E", "O", "C"), "avgPrice": ("E", "T"), "referencePrice": ("t",),
+    "depthUpdate": ("E", "T"), "markPriceUpdate": ("E", "T"), "bookTicker": ("E", "T"),
+    "serverShutdown": ("E",), "forceOrder": ("E",),
+}
+
+
+def to_micro(obj: Any) -> Any:
+    """Return ``obj`` (a decoded stream payload) with every time field in microseconds."""
+    if isinstance(obj, list):
+        return [to_micro(x) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "stream" in obj and "data" in obj:
+        return {"stream": obj["stream"], "data": to_micro(obj["data"])}
+    keys = _TIME_KEYS.get(obj.get("e", ""), ())
+    if not keys:
+        return obj
+    out = dict(obj)
+    for k in keys:
+        v = out.get(k)
+        if isinstance(v, int) and not isinstance(v, bool):
+            out[k] = v * 1000
+    k = out.get("k")
+    if isinstance(k, dict):
+        k = dict(k)
+        for key in ("t", "T"):
+            if isinstance(k.get(key), int):
+                k[key] *= 1000
+        out["k"] = k
+    o = out.get("o")
+    if isinstance(o, dict) and isinstance(o.get("T"), int):
+        out["o"] = dict(o, T=o["T"] * 1000)
+    return out

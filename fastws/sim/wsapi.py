@@ -170,7 +170,7 @@ class WsApi:
         return (20 if self.ex.market == "spot" else 1), self.ex.exchange_info(syms)
 
     # -- WS API -------------------------------------------------------------------------------
-    def handle(self, data: bytes, return_rate_limits: bool) -> bytes:
+    def handle(self, data: bytes, return_rate_limits: bool, micro: bool = False) -> bytes:
         """Answer one WS API text frame; always returns one response frame."""
         try:
             req = orjson.loads(data)
@@ -206,6 +206,8 @@ class WsApi:
                 # Binance's text for an unknown method is undocumented; -1000 UNKNOWN fits.
                 raise ApiError(400, -1000, f"Unknown method '{method}'.")
             self.ex.weights.charge(weight)
+            if micro:
+                result = _micro_result(result)
             out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
         except ApiError as e:
             out = {"id": id_, "status": e.status, "error": e.body()}
@@ -217,3 +219,12 @@ class WsApi:
     def shutdown_event(E: int) -> bytes:
         """WS API ``serverShutdown`` connection event (SPEC §5.1)."""
         return orjson.dumps({"event": P.server_shutdown(E)})
+
+
+def _micro_result(result: dict) -> dict:
+    """Timestamps of a WS API result in microseconds (``timeUnit=MICROSECOND``, SPEC §5.1)."""
+    out = dict(result)
+    for k in ("serverTime", "E", "T"):
+        if isinstance(out.get(k), int):
+            out[k] *= 1000
+    return out
