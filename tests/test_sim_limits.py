@@ -175,3 +175,20 @@ async def test_exchange_starts_fast_and_on_free_ports():
         assert a.venue.stream_url.startswith("ws://127.0.0.1:")
     # not a speed benchmark, only a guard against something blocking at start-up
     assert started < 5 * UNIT
+
+
+async def test_usdm_ws_api_caps_ping_frames_but_not_requests():
+    async with Exchange(["BTCUSDT"], market="usdm", clock=ManualClock(), rest=False,
+                        limits=fast_limits("usdm", ping_interval=30)) as ex:
+        ws = await RawWS.connect(ex.venue.ws_api_url)
+        for i in range(20):                          # requests: limited by weight only
+            ws.send_frame(TEXT, orjson.dumps({"id": i, "method": "ping"}))
+        for i in range(20):
+            assert orjson.loads((await ws.read_frame())[1])["status"] == 200
+        for i in range(5):
+            ws.send_frame(PING, b"%d" % i)
+            assert await ws.read_frame() == (PONG, b"%d" % i)
+        ws.send_frame(PING, b"6")
+        frames = await ws.until_closed()
+        assert frames[-1][0] == CLOSE
+        ws.close()

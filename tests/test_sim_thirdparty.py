@@ -107,6 +107,37 @@ async def test_python_binance_socket_manager_streams():
             await client.close_connection()
 
 
+async def test_python_binance_futures_depth_cache_on_the_public_route():
+    pytest.importorskip("binance")
+    from binance import AsyncClient, BinanceSocketManager
+    from binance.ws.depthcache import FuturesDepthCacheManager
+    async with Exchange(["BTCUSDT"], market="usdm", clock=ManualClock(T0), rate=200,
+                        limits=fast_limits("usdm", ping_interval=30)) as ex:
+        client = AsyncClient()
+        bm = BinanceSocketManager(client, max_queue_size=100_000)
+        # python-binance appends the route itself ("public/") since the 2026 split
+        bm.FSTREAM_URL = ex.venue.stream_url + "/"
+        try:
+            dcm = FuturesDepthCacheManager(client, "BTCUSDT", bm=bm)
+            async with dcm as cache:
+                await ex.wait_connections(1)
+                assert ex.connections[0].route == "public"
+                for _ in range(3):
+                    await ex.advance(500)
+                    while True:
+                        dc = await asyncio.wait_for(cache.recv(), 5 * UNIT)
+                        if dc.update_time == ex.now_ms():
+                            break
+                    bids, asks = ex.book("BTCUSDT", 10)
+                    assert dc.get_bids() == [[float(p), float(q)] for p, q in bids]
+                    assert dc.get_asks() == [[float(p), float(q)] for p, q in asks]
+                pump = pumping(ex)
+                await pump.__aenter__()
+            await pump.__aexit__(None, None, None)
+        finally:
+            await client.close_connection()
+
+
 # -- binance-sdk-spot (official) ------------------------------------------------------------------
 async def test_official_sdk_stream_client_builds_the_simulator_book():
     pytest.importorskip("binance_sdk_spot")

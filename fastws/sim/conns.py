@@ -27,6 +27,9 @@ __all__ = ["BaseConn", "StreamConn", "ApiConn"]
 
 log = logging.getLogger("fastws.sim.conn")
 
+USDM_WS_API_PING_PONG_PER_SECOND = 5
+"""Ping/pong frames per second allowed on a USDⓈ-M WS API connection (SPEC §5.6)."""
+
 
 class BaseConn(WSListener):  # type: ignore[misc]
     """Shared machinery: batching writes, pings, rate limit, lifetime, faults."""
@@ -86,7 +89,7 @@ class BaseConn(WSListener):  # type: ignore[misc]
                 transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
             return
-        if not self._count_incoming():
+        if not self._count_incoming(t):
             return
         if t == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
@@ -98,15 +101,15 @@ class BaseConn(WSListener):  # type: ignore[misc]
             self.on_binary(frame.get_payload_as_bytes())
 
     # -- rules --------------------------------------------------------------------------------
-    def _count_incoming(self) -> bool:
+    def _count_incoming(self, msg_type: WSMsgType, limit: int = 0) -> bool:
+        limit = limit or self.ex.limits.max_incoming_per_second
         now = time.monotonic()
         q = self._incoming
         q.append(now)
         while q and q[0] <= now - 1.0:
             q.popleft()
-        if len(q) > self.ex.limits.max_incoming_per_second:
-            log.warning("= conn %d over %d incoming messages/s: dropped", self.id,
-                        self.ex.limits.max_incoming_per_second)
+        if len(q) > limit:
+            log.warning("= conn %d over %d incoming messages/s: dropped", self.id, limit)
             self._close_now(WSCloseCode.POLICY_VIOLATION, "Too many messages")
             return False
         return True
@@ -335,9 +338,11 @@ class ApiConn(BaseConn):
         self.send_now(orjson.dumps({"id": None, "status": 400, "error": {
             "code": -1135, "msg": "Invalid JSON"}}))
 
-    def _count_incoming(self) -> bool:
-        # The WS API counts requests by weight, not by a per-second frame budget; only its
-        # ping/pong frames are capped (USDⓈ-M: 5/s, SPEC §5.6). Keep the frame budget off.
+    def _count_incoming(self, msg_type: WSMsgType, limit: int = 0) -> bool:
+        # The WS API limits requests by weight, not by a per-second frame budget; USDⓈ-M
+        # caps its ping/pong frames at 5 per second (SPEC §5.6).
+        if self.ex.market == "usdm" and msg_type in (WSMsgType.PING, WSMsgType.PONG):
+            return super()._count_incoming(msg_type, USDM_WS_API_PING_PONG_PER_SECOND)
         return True
 
     def deliver(self, name: str, data: bytes, kind: str, symbol: Optional[str]) -> None:
