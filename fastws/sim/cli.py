@@ -15,7 +15,7 @@ import logging
 import random
 import signal
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 from fastws.sim.exchange import Exchange
 from fastws.sim.tls import TLSFiles
@@ -137,9 +137,11 @@ def _fault_tasks(ex: Exchange, args: argparse.Namespace) -> list[asyncio.Task[No
     if args.shutdown_every:
         jobs.append((args.shutdown_every, lambda: f.server_shutdown(), "serverShutdown"))
     if args.bad_frame_every:
-        jobs.append((args.bad_frame_every,
-                     lambda: f.send_bad_frame(kinds.append(kinds.pop(0)) or kinds[-1]),
-                     "bad frame"))
+        def bad_frame() -> None:
+            kind = kinds.pop(0)
+            kinds.append(kind)                  # malformed, truncated, binary, in turn
+            f.send_bad_frame(kind)
+        jobs.append((args.bad_frame_every, bad_frame, "bad frame"))
     if args.slow:
         jobs.append((0.5, lambda: f.slow(args.slow), "slow connections"))
     return [asyncio.create_task(_every(s, a, n)) for s, a, n in jobs]
@@ -201,6 +203,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
+    runner: Any
     try:
         import uvloop
         runner = uvloop.run

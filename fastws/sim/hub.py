@@ -165,7 +165,7 @@ class Hub:
             ts = m.next_time if m is not None else nb + 1
             if min(ts, nb) > now:
                 break
-            if ts <= nb:
+            if ts <= nb and m is not None:
                 self._step(m)
             else:
                 self.now = nb

@@ -222,7 +222,8 @@ def to_micro(obj: Any) -> Any:
         return obj
     if "stream" in obj and "data" in obj:
         return {"stream": obj["stream"], "data": to_micro(obj["data"])}
-    keys = _TIME_KEYS.get(obj.get("e", ""), ())
+    e = obj.get("e")
+    keys = _TIME_KEYS.get(e, ()) if isinstance(e, str) else ()
     if not keys:
         return obj
     out = dict(obj)
@@ -230,13 +231,13 @@ def to_micro(obj: Any) -> Any:
         v = out.get(k)
         if isinstance(v, int) and not isinstance(v, bool):
             out[k] = v * 1000
-    k = out.get("k")
-    if isinstance(k, dict):
-        k = dict(k)
+    kl = out.get("k")
+    if isinstance(kl, dict):
+        kl = dict(kl)
         for key in ("t", "T"):
-            if isinstance(k.get(key), int):
-                k[key] *= 1000
-        out["k"] = k
+            if isinstance(kl.get(key), int):
+                kl[key] *= 1000
+        out["k"] = kl
     o = out.get("o")
     if isinstance(o, dict) and isinstance(o.get("T"), int):
         out["o"] = dict(o, T=o["T"] * 1000)
