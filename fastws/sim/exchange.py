@@ -409,6 +409,13 @@ class Exchange:
 
     def _route(self, request: WSUpgradeRequest) -> Any:
         """picows listener factory: pick the listener for the request path (None -> 404)."""
+        try:
+            return self._route_request(request)
+        except Exception:                   # a bad request must never take the server down
+            log.exception("handshake for %r failed", request.path[:200])
+            return self._refuse(400, "Bad request.", code=-1000)
+
+    def _route_request(self, request: WSUpgradeRequest) -> Any:
         now = time.monotonic()
         att = self._attempts
         att.append(now)

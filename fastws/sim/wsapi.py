@@ -7,6 +7,7 @@ is accepted). Trading methods come with a later issue.
 """
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import orjson
@@ -15,6 +16,8 @@ from fastws.sim import payloads as P
 
 if TYPE_CHECKING:
     from fastws.sim.exchange import Exchange
+
+log = logging.getLogger("fastws.sim.wsapi")
 
 __all__ = ["WeightLimiter", "WsApi", "depth_weight", "ApiError"]
 
@@ -152,6 +155,8 @@ class WsApi:
     def exchange_info(self, params: dict) -> tuple[int, dict]:
         syms = None
         if params.get("symbol"):
+            if not isinstance(params["symbol"], str):
+                raise ApiError(400, -1100, "Illegal characters found in parameter 'symbol'.")
             syms = [params["symbol"]]
         elif params.get("symbols"):
             s = params["symbols"]
@@ -160,7 +165,7 @@ class WsApi:
                     s = orjson.loads(s)
                 except orjson.JSONDecodeError:
                     s = None
-            if not isinstance(s, list):
+            if not isinstance(s, list) or not all(isinstance(x, str) for x in s):
                 raise ApiError(400, -1100, "Illegal characters found in parameter 'symbols'.")
             syms = s
         if syms is not None:
@@ -181,6 +186,10 @@ class WsApi:
             return orjson.dumps({"id": None, "status": 400, "error": {
                 "code": -1135, "msg": "Invalid JSON"}})
         id_ = req.get("id")
+        if isinstance(id_, (bool, float, dict, list)):
+            return orjson.dumps({"id": None, "status": 400, "error": {
+                "code": -1102, "msg": "Mandatory parameter 'id' was not sent, was empty/null, "
+                                      "or malformed."}})
         method = req.get("method")
         params = req.get("params") or {}
         rl = return_rate_limits
@@ -211,6 +220,10 @@ class WsApi:
             out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
         except ApiError as e:
             out = {"id": id_, "status": e.status, "error": e.body()}
+        except Exception:                       # a simulator bug must not kill the connection
+            log.exception("WS API request failed: %r", data[:200])
+            out = {"id": id_, "status": 500, "error": {"code": -1000, "msg": "An unknown "
+                   "error occurred while processing the request."}}
         if rl:
             out["rateLimits"] = self.ex.weights.rate_limits()
         return orjson.dumps(out)
