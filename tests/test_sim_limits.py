@@ -192,3 +192,17 @@ async def test_usdm_ws_api_caps_ping_frames_but_not_requests():
         frames = await ws.until_closed()
         assert frames[-1][0] == CLOSE
         ws.close()
+
+
+async def test_a_client_that_never_reads_is_dropped():
+    async with Exchange(["BTCUSDT"], clock=ManualClock(), rest=False, rate=2000,
+                        limits=fast_limits(ping_interval=30), max_write_buffer=200_000) as ex:
+        ws = await RawWS.connect(ex.venue.combined_stream_url(
+            ["btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker", "btcusdt@aggTrade"]))
+        await ex.wait_connections(1)
+        for _ in range(100):
+            await ex.advance(1000)
+            if not ex.connections:
+                break
+        assert not ex.connections
+        ws.close()

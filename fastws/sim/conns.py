@@ -184,7 +184,15 @@ class BaseConn(WSListener):  # type: ignore[misc]
 
     def _write(self, data: bytes) -> None:
         if not self.closed and self.transport is not None:
-            self.transport.underlying_transport.write(data)
+            ut = self.transport.underlying_transport
+            ut.write(data)
+            if ut.get_write_buffer_size() > self.ex.max_write_buffer:
+                # A client that does not read: drop it instead of buffering without bound.
+                log.warning("= conn %d: slow consumer (%d bytes unsent), disconnecting",
+                            self.id, ut.get_write_buffer_size())
+                self.out.clear()
+                self.transport.disconnect(graceful=False)
+                self.closed = True
 
     # -- faults -------------------------------------------------------------------------------
     def stall(self, until: float, symbol: Optional[str], hold: bool) -> None:

@@ -77,6 +77,8 @@ class Exchange:
         ``ex.replay.play()``.
     book_levels : int
         Initial price levels per side of each synthetic book.
+    max_write_buffer : int
+        Bytes a connection may leave unread before the simulator drops it (slow consumer).
     """
 
     def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
@@ -87,7 +89,7 @@ class Exchange:
                  tls_files: Optional[TLSFiles] = None, rest: bool = True,
                  replay: Any = None, replay_speed: float = 1.0,
                  replay_start: str = "first-subscription",
-                 book_levels: int = 200) -> None:
+                 book_levels: int = 200, max_write_buffer: int = 64 << 20) -> None:
         if market is None:
             market = "spot"
             forced = None
@@ -136,6 +138,7 @@ class Exchange:
         self.port = 0
         self.rest_port = 0
         self.refused = 0
+        self.max_write_buffer = max_write_buffer
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> "Exchange":
