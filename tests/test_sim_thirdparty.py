@@ -176,3 +176,27 @@ async def test_official_sdk_stream_client_builds_the_simulator_book():
             assert all(e.additional_properties == {} for e in events)
         finally:
             await conn.close_connection(close_session=True)
+
+
+@pytest.mark.filterwarnings("ignore:parameter 'timeout':DeprecationWarning")
+async def test_official_sdk_ws_api_client():
+    pytest.importorskip("binance_sdk_spot")
+    from binance_sdk_spot.spot import ConfigurationWebSocketAPI, Spot
+    async with sim() as ex:
+        client = Spot(config_ws_api=ConfigurationWebSocketAPI(stream_url=ex.venue.ws_api_url,
+                                                              reconnect_attempts=1))
+        conn = await client.websocket_api.create_connection()
+        try:
+            r = await conn.depth(symbol="BTCUSDT", limit=5)
+            d = r.data()
+            assert d.status == 200 and d.additional_properties == {}
+            assert d.result.additional_properties == {}
+            assert d.result.last_update_id == ex.update_id("BTCUSDT")
+            bids, asks = ex.book("BTCUSDT", 5)
+            assert (d.result.bids, d.result.asks) == (bids, asks)
+            assert r.rate_limits[0].rateLimitType == "REQUEST_WEIGHT"
+            t = (await conn.time()).data()
+            assert t.result.server_time == ex.now_ms() and t.additional_properties == {}
+            assert (await conn.ping()).data().status == 200
+        finally:
+            await conn.close_connection()
