@@ -57,7 +57,8 @@ class Exchange:
         :class:`WallClock` (default) or :class:`ManualClock`; with a manual clock nothing
         moves until :meth:`advance`.
     tick : float
-        Seconds between two pushes of the real-time driver (wall clock only).
+        Longest sleep of the wall-clock driver between two wake-ups (it otherwise wakes at
+        the next engine step or periodic push).
     limits : Limits, optional
         Connection rules (ping interval, pong deadline, message rate, streams, attempts,
         lifetime); defaults to the venue's (SPEC §2.2, §4.2). Shorten them in tests.
@@ -84,7 +85,7 @@ class Exchange:
     def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
                  market: Optional[str] = None, host: str = "127.0.0.1", port: int = 0,
                  rest_port: int = 0, seed: int = 1, rate: float = 50.0,
-                 clock: Optional[Clock] = None, tick: float = 0.01,
+                 clock: Optional[Clock] = None, tick: float = 0.05,
                  limits: Optional[Limits] = None, tls: bool = False,
                  tls_files: Optional[TLSFiles] = None, rest: bool = True,
                  replay: Any = None, replay_speed: float = 1.0,
@@ -211,11 +212,18 @@ class Exchange:
         log.info("= simulator stopped")
 
     async def _drive(self) -> None:
+        """Wall-clock driver: wake at the next engine step or push (at most ``tick`` apart),
+        so that real-time streams leave when their event happens, not on a coarse timer."""
         hub = self._hub
+        markets = list(self._markets.values())
+        speed = getattr(self.clock, "speed", 1.0)
         while True:
-            hub.advance_to(self.clock.now_ms())
+            now = self.clock.now_ms()
+            hub.advance_to(now)
             hub.flush()
-            await asyncio.sleep(self.tick)
+            due = min(hub.next_boundary, min(m.next_time for m in markets))
+            delay = (due - self.clock.now_ms()) / 1000.0 / speed
+            await asyncio.sleep(min(max(delay, 0.0), self.tick))
 
     async def advance(self, ms: int) -> None:
         """Move a :class:`ManualClock` forward by ``ms`` and deliver everything that happened.
