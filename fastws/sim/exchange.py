@@ -156,7 +156,11 @@ class Exchange:
         ssl_ctx = None
         if self._tls:
             if self.tls_files is None:
-                self.tls_files = await asyncio.to_thread(generate_tls)
+                try:
+                    self.tls_files = await asyncio.to_thread(generate_tls)
+                except ImportError as exc:
+                    raise ImportError("generating a TLS certificate needs cryptography: pip "
+                                      "install 'fastws[sim]' (or pass tls_files=)") from exc
             ssl_ctx = server_context(self.tls_files)
         self._server = await ws_create_server(
             self._route, self.host, self._port, ssl=ssl_ctx, enable_auto_ping=False,
@@ -164,7 +168,12 @@ class Exchange:
             max_frame_size=1 << 20, logger_name="fastws.sim.picows")
         self.port = self._server.sockets[0].getsockname()[1]
         if self._with_rest:
-            from aiohttp import web
+            try:
+                from aiohttp import web
+            except ImportError as exc:
+                self._server.close()
+                raise ImportError("the simulator's REST side needs aiohttp: pip install "
+                                  "'fastws[sim]' (or pass rest=False)") from exc
 
             from fastws.sim.rest import make_app
             runner = web.AppRunner(make_app(self), access_log=None)
