@@ -24,7 +24,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringA
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.math cimport NAN
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
 cimport numpy as cnp
@@ -35,7 +35,7 @@ from fastws.events cimport (
     PartialDepth, ReferencePrice, ServerShutdown, Ticker, Trade, WindowTicker,
 )
 from fastws.includes.fwjson cimport (
-    fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number_end,
+    fw_dec_fast, fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number_end,
     fw_skip, fw_string_end, fw_unescape, fw_ws,
 )
 
@@ -63,6 +63,7 @@ cdef enum:
     K_TRUE = 7
     K_FALSE = 8
     K_NULL = 9
+    K_DEC = 10         # a string whose body was parsed as a decimal during the scan (dval)
 
 cdef enum:
     MAXK = 40          # keys recorded per object (more are validated and skipped)
@@ -82,12 +83,13 @@ cdef struct Entry:
     Py_ssize_t vlen     # strings: body length; other kinds: the value's length
     Py_ssize_t count    # arrays: number of elements
     Py_ssize_t lv       # depth levels already parsed into Parser._lv at this level index, or -1
+    double dval         # K_DEC: the decimal value of the string
     int kind
 
 cdef struct Obj:
     int n
     bint sub_found
-    unsigned char idx1[128]
+    unsigned char idx1[64]   # one-letter keys '@'..DEL -> entry index + 1 (0: absent)
     Entry ent[MAXK]
     Py_ssize_t kused
     char kbuf[KBUF]
@@ -96,8 +98,13 @@ cdef struct Obj:
 cdef str _KIND_NAMES = "?sSifoatfn"
 
 
+cdef inline bint _is_str(int kind):
+    """A plain string (K_DEC strings are plain strings that also hold a parsed decimal)."""
+    return kind == K_STR or kind == K_DEC
+
+
 cdef inline bint _eq(const Entry *en, const char *s, Py_ssize_t n):
-    return en.kind == K_STR and en.vlen == n and memcmp(en.val, s, n) == 0
+    return _is_str(en.kind) and en.vlen == n and memcmp(en.val, s, n) == 0
 
 
 cdef inline int _find(Obj *o, const char *key, Py_ssize_t klen):
@@ -110,7 +117,8 @@ cdef inline int _find(Obj *o, const char *key, Py_ssize_t klen):
 
 
 cdef inline int _k1(Obj *o, char c):
-    return o.idx1[<unsigned char>c]
+    """Index+1 of the one-letter key ``c`` (an ASCII letter), 0 when absent."""
+    return o.idx1[(<unsigned char>c) - 64]
 
 
 # stream name classes (SPEC §9: payloads without "e" are told apart by their stream)
@@ -232,13 +240,15 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     cdef const char *kp
     cdef const char *vstart = NULL
     cdef Py_ssize_t klen, vlen = 0, count, lv = -1
+    cdef double dval = 0.0
     cdef Entry *en
     cdef bint is_data
     err.msg = NULL
     o.n = 0
     o.kused = 0
     o.sub_found = False
-    memset(o.idx1, 0, sizeof(o.idx1))
+    cdef uint64_t *z = <uint64_t *>o.idx1
+    z[0] = 0; z[1] = 0; z[2] = 0; z[3] = 0; z[4] = 0; z[5] = 0; z[6] = 0; z[7] = 0
     p = fw_ws(p + 1, end)
     if p < end and p[0] == b'}':
         return p + 1
@@ -270,11 +280,15 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
         count = 0
         c = p[0]
         if c == b'"':
-            q = fw_string_end(p + 1, end, &esc, &err)
-            if q == NULL:
-                _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
-            kind = K_STR_ESC if esc else K_STR
             vstart = p + 1
+            # decimal strings (most values) are parsed in the same pass that finds their end
+            if fw_dec_fast(vstart, end, &dval, &q) and q < end and q[0] == b'"':
+                kind = K_DEC
+            else:
+                q = fw_string_end(vstart, end, &esc, &err)
+                if q == NULL:
+                    _fail_err(self, &err, _sub(path, PyUnicode_DecodeUTF8(kp, klen, "replace")) if klen >= 0 else path)
+                kind = K_STR_ESC if esc else K_STR
             vlen = q - vstart
             p = q + 1
         elif c == b'{':
@@ -346,9 +360,10 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             en.vlen = vlen
             en.count = count
             en.lv = lv if kind == K_ARR else -1
+            en.dval = dval
             en.kind = kind
-            if klen == 1 and <unsigned char>kp[0] < 128:
-                o.idx1[<unsigned char>kp[0]] = o.n + 1
+            if klen == 1 and <unsigned char>kp[0] >= 64 and <unsigned char>kp[0] < 128:
+                o.idx1[(<unsigned char>kp[0]) - 64] = o.n + 1
             o.n += 1
         p = fw_ws(p, end)
         if p >= end:
@@ -388,7 +403,14 @@ cdef int64_t _int_opt(Parser self, Obj *o, int i, str path, str key) except? -2:
     return _int(self, o, i, path, key)
 
 
-cdef double _dec(Parser self, Obj *o, int i, str path, str key, int flags) except? -1.0:
+cdef inline double _dec(Parser self, Obj *o, int i, str path, str key, int flags) except? -1.0:
+    """Decimal string field -> float64 (inline fast path; everything else in _dec_slow)."""
+    if i and o.ent[i - 1].kind == K_DEC:
+        return o.ent[i - 1].dval
+    return _dec_slow(self, o, i, path, key, flags)
+
+
+cdef double _dec_slow(Parser self, Obj *o, int i, str path, str key, int flags) except? -1.0:
     cdef double v = 0.0
     cdef int r = 1
     cdef Entry *en
@@ -397,7 +419,7 @@ cdef double _dec(Parser self, Obj *o, int i, str path, str key, int flags) excep
             return NAN
         _fail(self, _missing(key), NULL, _sub(path, key))
     en = &o.ent[i - 1]
-    if en.kind == K_STR:
+    if _is_str(en.kind):
         if en.vlen == 0 and flags & D_EMPTY:
             return NAN
         r = fw_decimal(en.val, en.vlen, &v)
@@ -429,7 +451,7 @@ cdef bint _bool(Parser self, Obj *o, int i, str path, str key) except? -1:
 cdef object _decode_str(const Entry *en):
     cdef char *buf
     cdef Py_ssize_t m
-    if en.kind == K_STR:
+    if _is_str(en.kind):
         return PyUnicode_DecodeUTF8(en.val, en.vlen, NULL)
     buf = <char *>PyMem_Malloc(en.vlen + 1)
     if buf == NULL:
@@ -446,7 +468,7 @@ cdef object _text(Parser self, Obj *o, int i, str path, str key, _StrCache cache
     if i == 0:
         _fail(self, _missing(key), NULL, _sub(path, key))
     en = &o.ent[i - 1]
-    if en.kind == K_STR:
+    if _is_str(en.kind):
         return cache.get(en.val, en.vlen)
     if en.kind == K_STR_ESC:
         return _decode_str(en)
@@ -487,7 +509,7 @@ cdef object _levels(Parser self, Obj *o, int i, str path, str key):
 
 cdef object _json_value(const Entry *en):
     """Any value span -> Python object (off the hot path: control frames)."""
-    if en.kind == K_STR or en.kind == K_STR_ESC:
+    if _is_str(en.kind) or en.kind == K_STR_ESC:
         return _decode_str(en)
     return orjson.loads(PyBytes_FromStringAndSize(en.val, en.vlen))
 
@@ -797,7 +819,7 @@ cdef object _event(Parser self, Obj *o, object stream, str path, int stag):
     cdef const Entry *e
     if i:
         e = &o.ent[i - 1]
-        if e.kind != K_STR:
+        if not _is_str(e.kind):
             return None
         n = e.vlen
         if n == 11 and _eq(e, b"depthUpdate", 11):
@@ -1019,9 +1041,14 @@ cdef class Parser:
                     _fail(self, "trailing data after the JSON document", fw_ws(p, end), "$")
                 i_stream = _find(&top, b"stream", 6)
                 i_data = _find(&top, b"data", 4)
-                if i_stream and i_data and top.ent[i_stream - 1].kind == K_STR:
+                if i_stream and i_data and (_is_str(top.ent[i_stream - 1].kind)
+                                            or top.ent[i_stream - 1].kind == K_STR_ESC):
                     en = &top.ent[i_stream - 1]
-                    stream = self._streams.get_tagged(en.val, en.vlen, &stag)
+                    if en.kind == K_STR_ESC:
+                        stream = _decode_str(en)
+                        stag = _stream_tag(stream)
+                    else:
+                        stream = self._streams.get_tagged(en.val, en.vlen, &stag)
                     en = &top.ent[i_data - 1]
                     if en.kind == K_OBJ and top.sub_found:
                         result = _event(self, &data, stream, "$.data", stag)

@@ -225,9 +225,12 @@ def _msgspec_decoder(kind: str) -> Callable[[bytes], Any]:
     return lambda p: dec.decode(p).data
 
 
-def decoders(kind: str) -> dict[str, Callable[[bytes], Any]]:
-    """name -> function(payload) returning usable numbers, for every library available."""
-    _, market = payload(kind)
+def decoders(kind: str, market: str | None = None) -> dict[str, Callable[[bytes], Any]]:
+    """name -> function(payload) returning usable numbers, for every library available.
+
+    ``market`` overrides the market of the built-in payload (for real capture lines)."""
+    if market is None:
+        market = payload(kind)[1]
     parser = Parser(market)
     out: dict[str, Callable[[bytes], Any]] = {
         "fastws": parser.parse,

@@ -161,6 +161,9 @@ def test_combined_envelope_keeps_stream():
     # data before stream
     ev = check(b'{"data":' + DEPTH + b',"stream":"bnbbtc@depth@100ms"}')
     assert isinstance(ev, DepthUpdate) and ev.stream == "bnbbtc@depth@100ms"
+    # an escaped stream name is decoded (and still classifies the payload)
+    ev = check(b'{"stream":"bnbusdt\\u0040bookTicker","data":' + BOOK + b"}")
+    assert isinstance(ev, BookTicker) and ev.stream == "bnbusdt@bookTicker"
 
 
 def test_partial_depth_by_stream_name_and_keys():

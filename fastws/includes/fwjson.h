@@ -38,6 +38,8 @@ static inline const char *fw_fail(fw_err *e, const char *pos, const char *msg) {
 }
 
 static inline const char *fw_ws(const char *p, const char *end) {
+    /* the common case first: no whitespace at all (anything above ' ' is not whitespace) */
+    if (p < end && (unsigned char)*p > ' ') return p;
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
 }
@@ -156,6 +158,24 @@ bad_utf8:
  * *has_esc is set to 1 when the body holds a backslash escape. */
 static inline const char *fw_string_end(const char *p, const char *end, int *has_esc,
                                         fw_err *e) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    /* 8 bytes at a time: stop at the first '"', '\\', control or non-ASCII byte. Borrows
+     * can only flag bytes above a real hit, so the lowest flagged byte is a real one. */
+    while (end - p >= 8) {
+        uint64_t v, q, b, mask;
+        memcpy(&v, p, 8);
+        q = v ^ 0x2222222222222222ULL;
+        b = v ^ 0x5C5C5C5C5C5C5C5CULL;
+        mask = (((q - 0x0101010101010101ULL) & ~q) | ((b - 0x0101010101010101ULL) & ~b) |
+                ((v - 0x2020202020202020ULL) & ~v) | v) & 0x8080808080808080ULL;
+        if (mask) {
+            p += __builtin_ctzll(mask) >> 3;
+            goto tail;
+        }
+        p += 8;
+    }
+tail:
+#endif
     while (p < end && fw_plain[(unsigned char)*p]) p++;
     if (FW_LIKELY(p < end && *p == '"')) {
         *has_esc = 0;
@@ -565,6 +585,16 @@ static inline int fw_int64(const char *s, Py_ssize_t n, int64_t *out) {
     if (p < end && *p == '-') { neg = 1; p++; }
     if (p >= end) return 1;
     if (*p == '0' && end - p > 1) return 1;
+    if (end - p <= 18) {  /* cannot overflow: no per-digit check */
+        while (p < end) {
+            unsigned d = (unsigned)(*p - '0');
+            if (d >= 10) return 1;
+            v = v * 10 + d;
+            p++;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return 0;
+    }
     lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     while (p < end) {
         unsigned d = (unsigned)(*p - '0');

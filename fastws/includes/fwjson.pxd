@@ -18,6 +18,7 @@ cdef extern from "includes/fwjson.h":
                            fw_err *e) nogil
     const char *fw_skip(const char *p, const char *end, Py_ssize_t *count, fw_err *e)
     int fw_decimal(const char *s, Py_ssize_t n, double *out)
+    int fw_dec_fast(const char *s, const char *end, double *out, const char **stop)
     int fw_decimal_esc(const char *s, Py_ssize_t n, double *out)
     int fw_int64(const char *s, Py_ssize_t n, int64_t *out) nogil
     const char *fw_levels(const char *p, const char *end, double *out, Py_ssize_t cap,
