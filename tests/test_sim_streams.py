@@ -61,13 +61,25 @@ USDM_FIELDS = {
                     "a": "L"},
     "depth5@100ms": {"e": T, "E": I, "T": I, "s": T, "U": I, "u": I, "pu": I, "b": "L",
                      "a": "L"},
+    "btcusdt_perpetual@continuousKline_1m": {
+        "e": T, "E": I, "ps": T, "ct": T, "k": {"t": I, "T": I, "i": T, "f": I, "L": I, "o": S,
+                                               "c": S, "h": S, "l": S, "v": S, "n": I, "x": B,
+                                               "q": S, "V": S, "Q": S, "B": S}},
+    "forceOrder": {"e": T, "E": I, "o": {"s": T, "S": T, "o": T, "f": T, "q": S, "p": S,
+                                         "ap": S, "X": T, "l": S, "z": S, "T": I}},
 }
 USDM_SAMPLES = {"aggTrade": "usdm_stream_aggTrade.json",
                 "markPrice@1s": "usdm_stream_markPriceUpdate.json",
                 "kline_1m": "usdm_stream_kline.json", "miniTicker": "usdm_stream_miniTicker.json",
                 "ticker": "usdm_stream_ticker.json", "bookTicker": "usdm_stream_bookTicker.json",
                 "depth@100ms": "usdm_stream_depthUpdate.json",
-                "depth5@100ms": "usdm_stream_depth_partial.json"}
+                "depth5@100ms": "usdm_stream_depth_partial.json",
+                "btcusdt_perpetual@continuousKline_1m": "usdm_stream_continuous_kline.json",
+                "forceOrder": "usdm_stream_forceOrder.json"}
+
+
+def full_name(k: str) -> str:
+    return k if k.startswith("btcusdt") else f"btcusdt@{k}"
 
 
 def check_types(payload: dict, fields: dict, where: str) -> None:
@@ -144,7 +156,7 @@ async def test_payload_fields_and_types(market, samples_dir):
     async with Exchange(["BTCUSDT"], market=market, clock=ManualClock(), rate=200,
                         limits=fast_limits(market, ping_interval=30,
                                            max_incoming_per_second=1000)) as ex:
-        names = [f"btcusdt@{k}" for k in fields]
+        names = [full_name(k) for k in fields]
         by_route: dict = {}
         for n in names:
             by_route.setdefault(ex.venue.route(n), []).append(n)
@@ -153,7 +165,7 @@ async def test_payload_fields_and_types(market, samples_dir):
             url = ex.venue.combined_stream_url(streams)
             seen.update(await _collect_streams(ex, url, set(streams), 90_000))
     for k, f in fields.items():
-        name = f"btcusdt@{k}"
+        name = full_name(k)
         assert name in seen, f"no {name} event"
         check_types(seen[name], f, name)
         sample = json.loads((samples_dir / samples[k]).read_text())

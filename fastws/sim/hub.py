@@ -123,7 +123,7 @@ class Hub:
                 key = (sym, spec.period)
                 if key not in self.aggs:
                     self.aggs[key] = DepthAggregator(self.markets[sym].update_id)
-        if spec.kind == "kline":
+        if spec.kind in ("kline", "continuousKline"):
             for sym in self._symbols(spec):
                 self.markets[sym].watch_kline(spec.interval, spec.offset_ms)
         if spec.period == REALTIME and spec.symbol is not None:
@@ -255,6 +255,16 @@ class Hub:
             if closed is not None:
                 self.emit(name, P.dumps(P.kline(m, E, closed, spec.interval, spec.offset_ms, True)))
             self.emit(name, P.dumps(P.kline(m, E, cur, spec.interval, spec.offset_ms, False)))
+        elif kind == "continuousKline":
+            closed, cur = m.kline_at(spec.interval, 0, b)
+            if closed is not None:
+                self.emit(name, P.dumps(P.continuous_kline(m, E, closed, spec.interval,
+                                                           spec.contract, True)))
+            self.emit(name, P.dumps(P.continuous_kline(m, E, cur, spec.interval, spec.contract,
+                                                       False)))
+        elif kind == "forceOrder":
+            if m.force is not None and m.force[3] > b - 1000:
+                self.emit(name, P.dumps(P.force_order(m, E, m.force)))
         elif kind == "miniTicker":
             self.emit(name, P.dumps(P.mini_ticker(m, E)))
         elif kind == "ticker":
@@ -267,7 +277,6 @@ class Hub:
             self.emit(name, P.dumps(P.reference_price(m, E)))
         elif kind == "markPrice":
             self.emit(name, P.dumps(P.mark_price(m, E)))
-        # forceOrder: the synthetic market has no liquidations, and Binance sends nothing then.
 
     def _push_all(self, spec: StreamSpec, E: int) -> None:
         ms = list(self.markets.values())
@@ -280,6 +289,12 @@ class Hub:
             arr = [P.window_ticker(m, E, spec.interval) for m in ms]
         elif kind == "markPrice":
             arr = [P.mark_price(m, E) for m in ms]
+        elif kind == "forceOrder":
+            # the docs show one object per event, not an array (SPEC §4.3)
+            for m in ms:
+                if m.force is not None and m.force[3] > E - 1000:
+                    self.emit(spec.name, P.dumps(P.force_order(m, E, m.force)))
+            return
         elif kind == "bookTicker":
             for m in ms:
                 self.emit(spec.name, P.dumps(P.book_ticker(m, E)))

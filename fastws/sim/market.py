@@ -153,13 +153,14 @@ class _Bucket:
 
 class _Kline:
     __slots__ = ("start", "open", "high", "low", "close", "vol", "qvol", "tvol", "tqvol",
-                 "first", "last", "n")
+                 "first", "last", "n", "first_uid", "last_uid")
 
     def __init__(self, start: int, price: int) -> None:
         self.start = start
         self.open = self.high = self.low = self.close = price
         self.vol = self.qvol = self.tvol = self.tqvol = 0
         self.first = self.last = -1
+        self.first_uid = self.last_uid = -1
         self.n = 0
 
 
@@ -250,6 +251,7 @@ class SymbolMarket:
         self.buckets: deque[_Bucket] = deque()
         self.klines: dict[tuple[str, int], _Kline] = {}
         self.gap_pending = 0
+        self.force: Optional[tuple] = None          # latest liquidation (forceOrder stream)
         self._id_step_max = 3 if market == "usdm" else 1
         for i in range(levels):
             self.bids[mid - 1 - i - (i // 7)] = self._rand_lots()
@@ -357,6 +359,12 @@ class SymbolMarket:
             self._cancel(res)
         else:
             self._arrive(res)
+        if self.market == "usdm" and rng.random() < 0.002:
+            # a liquidation order (forceOrder stream): side, lots, price near the touch, time
+            sell = rng.random() < 0.5
+            lots = self._rand_lots() * 3
+            tick = self.best_bid if sell else self.best_ask
+            self.force = ("SELL" if sell else "BUY", lots, tick, t)
         if rng.random() < 0.002 and self.market == "spot":
             self.block_id += 1
             bm = rng.random() < 0.5
@@ -447,6 +455,7 @@ class SymbolMarket:
             if k.n == 0:
                 k.open = k.high = k.low = f.price
                 k.first = f.trade_id
+                k.first_uid = self.update_id
             k.high = max(k.high, f.price)
             k.low = min(k.low, f.price)
             k.close = f.price
@@ -456,6 +465,7 @@ class SymbolMarket:
                 k.tvol += f.lots
                 k.tqvol += f.lots * f.price
             k.last = f.trade_id
+            k.last_uid = self.update_id
             k.n += 1
 
     # -- klines -------------------------------------------------------------------------------

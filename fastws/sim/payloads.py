@@ -242,3 +242,23 @@ def to_micro(obj: Any) -> Any:
     if isinstance(o, dict) and isinstance(o.get("T"), int):
         out["o"] = dict(o, T=o["T"] * 1000)
     return out
+
+
+def continuous_kline(m: SymbolMarket, E: int, k: Any, interval: str, contract: str,
+                     closed: bool) -> dict:
+    """USDⓈ-M ``continuous_kline``: ``e E ps ct k{t T i f L o c h l v n x q V Q B}``; ``f``/``L``
+    are update ids (SPEC §4.3)."""
+    return {"e": "continuous_kline", "E": E, "ps": m.symbol, "ct": contract, "k": {
+        "t": k.start, "T": kline_end(k.start, interval, 0), "i": interval,
+        "f": k.first_uid, "L": k.last_uid, "o": m.px(k.open), "c": m.px(k.close),
+        "h": m.px(k.high), "l": m.px(k.low), "v": m.qty(k.vol), "n": k.n, "x": closed,
+        "q": _qv(m, k.qvol), "V": m.qty(k.tvol), "Q": _qv(m, k.tqvol), "B": "0"}}
+
+
+def force_order(m: SymbolMarket, E: int, force: tuple) -> dict:
+    """USDⓈ-M ``forceOrder``: ``e E o{s S o f q p ap X l z T}``."""
+    side, lots, tick, t = force
+    q, p = m.qty(lots), m.px(tick)
+    return {"e": "forceOrder", "E": E, "o": {"s": m.symbol, "S": side, "o": "LIMIT", "f": "IOC",
+                                             "q": q, "p": p, "ap": p, "X": "FILLED", "l": q,
+                                             "z": q, "T": t}}

@@ -44,6 +44,8 @@ class StreamSpec:
         Kline interval or rolling-ticker window (``1h``, ``4h``, ``1d``).
     offset_ms : int
         Kline alignment offset (``@+08:00`` gives 8 h).
+    contract : str
+        Contract type of a USDⓈ-M continuous kline (``PERPETUAL``...).
     all : bool
         An all-market (``!...``) stream.
     """
@@ -56,12 +58,14 @@ class StreamSpec:
     interval: str = ""
     offset_ms: int = 0
     all: bool = False
+    contract: str = ""
 
 
 _DEPTH_RE = re.compile(r"^depth(5|10|20)?(?:@(\d+)ms)?$")
 _KLINE_RE = re.compile(r"^kline_([0-9]+[smhdwM])(@\+08:00)?$")
 _WINDOW_RE = re.compile(r"^ticker_(1h|4h|1d)$")
 _SPOT_DEPTH_SPEEDS = (100, 1000)
+_CONTRACTS = ("perpetual", "current_quarter", "next_quarter")
 _USDM_DEPTH_SPEEDS = (0, 100, 250, 500)
 
 
@@ -83,6 +87,13 @@ def parse_stream(name: str, market: str = "spot") -> Optional[StreamSpec]:
     if at <= 0:
         return None
     sym, rest = name[:at], name[at + 1:]
+    if not spot and rest.startswith("continuousKline_") and "_" in sym:
+        pair, contract = sym.rsplit("_", 1)
+        interval = rest[len("continuousKline_"):]
+        if (pair != pair.lower() or contract not in _CONTRACTS or interval not in KLINE_INTERVALS):
+            return None
+        return StreamSpec(name, "continuousKline", pair.upper(), period=250, interval=interval,
+                          contract=contract.upper())
     if sym != sym.lower():
         return None                    # Binance wants lower-case symbols in stream names
     symbol = sym.upper()
