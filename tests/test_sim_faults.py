@@ -96,7 +96,7 @@ async def test_gap_in_update_ids(market):
             await ex.wait_connections(1)
             evs = await depth_events(ex, ws)
             ex.faults.gap("BTCUSDT", size=1000)
-            evs += await depth_events(ex, ws)
+            evs += await depth_events(ex, ws, 1000)
         br = breaks(evs, market)
         assert len(br) == 1
         if market == "spot":
@@ -221,3 +221,18 @@ async def test_server_shutdown_fault_then_close():
             assert msg["stream"] == "!serverShutdown" and msg["data"]["e"] == "serverShutdown"
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 3 * UNIT)
+
+
+async def test_faults_scripted_in_simulated_time():
+    async with sim() as ex:
+        async with websockets.connect(ex.venue.raw_stream_url([DEPTH])) as ws:
+            await ex.wait_connections(1)
+            ex.faults.at(T0 + 1250, ex.faults.gap, "BTCUSDT", size=77)
+            ex.faults.after(2450, ex.faults.drop_next_depth, "BTCUSDT")
+            evs = await depth_events(ex, ws, 3000)
+        br = breaks(evs)
+        assert len(br) == 2
+        first, second = evs[br[0] + 1], evs[br[1] + 1]
+        # the gap opens on the next whole second: the first event after it is E=2100
+        assert first["U"] == evs[br[0]]["u"] + 78 and first["E"] == T0 + 2100
+        assert second["E"] == T0 + 2600          # the event of 2500 was dropped

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union
 
 if TYPE_CHECKING:
     from fastws.sim.exchange import Exchange
@@ -45,6 +45,19 @@ class Faults:
         self._refuse_status = 503
         self.conn_faults = False          # fast flag: any connection-level depth fault pending
 
+    # -- scripting ----------------------------------------------------------------------------
+    def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Inject ``fault(*args, **kwargs)`` when simulated time reaches ``t_ms`` (epoch ms).
+
+        It runs between engine steps, so with a :class:`~fastws.sim.ManualClock` the moment
+        is exact and repeatable: ``ex.faults.at(t0 + 1500, ex.faults.gap, "BTCUSDT")``.
+        """
+        self._ex._hub.call_at(t_ms, lambda: fault(*args, **kwargs))
+
+    def after(self, ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Like :meth:`at`, ``ms`` simulated milliseconds from now."""
+        self.at(self._ex.now_ms() + int(ms), fault, *args, **kwargs)
+
     # -- depth events -------------------------------------------------------------------------
     def _add_depth(self, action: str, symbol: Optional[str], count: int, conn: ConnRef) -> None:
         if count < 1:
@@ -74,8 +87,9 @@ class Faults:
     def gap(self, symbol: str, size: int = 1000) -> None:
         """Open a gap in ``symbol``'s update ids.
 
-        Spot: ``size`` update ids are skipped, so the next event has ``U > previous u + 1``
-        (no level change is lost; the snapshot knows the new ids). USDⓈ-M: the next diff
+        Spot: ``size`` update ids are skipped at the next whole second of simulated time (a
+        push boundary for every depth speed), so the next event of every depth stream has
+        ``U == previous u + 1 + size`` (no level change is lost; snapshots know the new ids). USDⓈ-M: the next diff
         event is lost at the source, so the following one's ``pu`` does not match.
         """
         sym = symbol.upper()

@@ -289,9 +289,6 @@ class SymbolMarket:
             self.update_id += 1
         else:
             self.update_id += self.rng.randint(1, self._id_step_max)
-        if self.gap_pending:
-            self.update_id += self.gap_pending
-            self.gap_pending = 0
         return self.update_id
 
     # -- book ---------------------------------------------------------------------------------
