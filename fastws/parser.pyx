@@ -66,7 +66,7 @@ cdef enum:
     K_DEC = 10         # a string whose body was parsed as a decimal during the scan (dval)
 
 cdef enum:
-    MAXK = 40          # keys recorded per object (more are validated and skipped)
+    MAXK = 32          # keys recorded per object (more are validated and skipped)
     KBUF = 256         # room for keys that hold escapes, decoded
 
 # decimal field flags
@@ -89,6 +89,7 @@ cdef struct Entry:
 cdef struct Obj:
     int n
     bint sub_found
+    int nested_idx           # entry index whose object value was scanned into `nested`, or -1
     unsigned char idx1[64]   # one-letter keys '@'..DEL -> entry index + 1 (0: absent)
     Entry ent[MAXK]
     Py_ssize_t kused
@@ -228,12 +229,22 @@ cdef const char *_try_levels(Parser self, const char *p, const char *end, Py_ssi
         self._lv_cap = cap
 
 
+cdef str _nested_path(str path, char c):
+    """``path`` + ".k" / ".o" without building a string for the common paths."""
+    if path == "$":
+        return "$.k" if c == b'k' else "$.o"
+    if path == "$.data":
+        return "$.data.k" if c == b'k' else "$.data.o"
+    return path + (".k" if c == b'k' else ".o")
+
+
 cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, str path,
-                           Obj *sub) except NULL:
+                           Obj *sub, Obj *nested, Obj *sub_nested) except NULL:
     """Scan the object at ``p`` ('{') into ``o``; return the position after its '}'.
 
-    When ``sub`` is given, an object value under the key ``data`` is scanned into ``sub`` in
-    the same pass (the combined-stream envelope)."""
+    In the same pass, an object under the key ``data`` is scanned into ``sub`` (the
+    combined-stream envelope; its own ``k``/``o`` object into ``sub_nested``) and an object
+    under ``k`` or ``o`` (kline, forceOrder) into ``nested``, when those are given."""
     cdef fw_err err
     cdef int esc = 0, isint = 0, kind = 0
     cdef const char *q
@@ -247,6 +258,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     o.n = 0
     o.kused = 0
     o.sub_found = False
+    o.nested_idx = -1
     cdef uint64_t *z = <uint64_t *>o.idx1
     z[0] = 0; z[1] = 0; z[2] = 0; z[3] = 0; z[4] = 0; z[5] = 0; z[6] = 0; z[7] = 0
     p = fw_ws(p + 1, end)
@@ -295,8 +307,11 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             is_data = sub != NULL and klen == 4 and memcmp(kp, b"data", 4) == 0
             vstart = p
             if is_data:
-                q = _scan_obj(self, sub, p, end, "$.data", NULL)
+                q = _scan_obj(self, sub, p, end, "$.data", NULL, sub_nested, NULL)
                 o.sub_found = True
+            elif nested != NULL and klen == 1 and (kp[0] == b'k' or kp[0] == b'o'):
+                q = _scan_obj(self, nested, p, end, _nested_path(path, kp[0]), NULL, NULL, NULL)
+                o.nested_idx = o.n if o.n < MAXK else -1
             else:
                 q = fw_skip(p, end, NULL, &err)
                 if q == NULL:
@@ -616,47 +631,57 @@ cdef object _block_trade(Parser self, Obj *o, object stream, str path):
     return ev
 
 
-cdef int _fill_kline(Parser self, Kline ev, Obj *o, str path) except -1:
-    """Fields of the ``k`` object of a kline / continuous_kline event."""
-    cdef Obj k
-    cdef int i = _k1(o, c'k')
+cdef Obj *_nested(Parser self, Obj *o, char c, str path, Obj *nested, Obj *scratch) except NULL:
+    """The scanned object under the one-letter key ``c``: the one the scan already made when
+    it is this key's, else scanned now into ``scratch``."""
+    cdef int i = _k1(o, c)
     cdef Entry *en
+    key = "k" if c == b'k' else "o"
     if i == 0:
-        _fail(self, _missing("k"), NULL, _sub(path, "k"))
+        _fail(self, _missing(key), NULL, _sub(path, key))
     en = &o.ent[i - 1]
     if en.kind != K_OBJ:
-        _fail(self, "expected an object", en.val, _sub(path, "k"))
-    kp = _sub(path, "k")
-    _scan_obj(self, &k, en.val, en.val + en.vlen, kp, NULL)
-    ev.start_time = _int(self, &k, _k1(&k, c't'), kp, "t")
-    ev.close_time = _int(self, &k, _k1(&k, c'T'), kp, "T")
-    ev.interval = _text(self, &k, _k1(&k, c'i'), kp, "i", self._texts)
-    ev.first_trade_id = _int(self, &k, _k1(&k, c'f'), kp, "f")
-    ev.last_trade_id = _int(self, &k, _k1(&k, c'L'), kp, "L")
-    ev.open = _dec(self, &k, _k1(&k, c'o'), kp, "o", D_REQ)
-    ev.close = _dec(self, &k, _k1(&k, c'c'), kp, "c", D_REQ)
-    ev.high = _dec(self, &k, _k1(&k, c'h'), kp, "h", D_REQ)
-    ev.low = _dec(self, &k, _k1(&k, c'l'), kp, "l", D_REQ)
-    ev.volume = _dec(self, &k, _k1(&k, c'v'), kp, "v", D_REQ)
-    ev.trade_count = _int(self, &k, _k1(&k, c'n'), kp, "n")
-    ev.is_closed = _bool(self, &k, _k1(&k, c'x'), kp, "x")
-    ev.quote_volume = _dec(self, &k, _k1(&k, c'q'), kp, "q", D_REQ)
-    ev.taker_buy_base_volume = _dec(self, &k, _k1(&k, c'V'), kp, "V", D_REQ)
-    ev.taker_buy_quote_volume = _dec(self, &k, _k1(&k, c'Q'), kp, "Q", D_REQ)
+        _fail(self, "expected an object", en.val, _sub(path, key))
+    if nested != NULL and o.nested_idx == i - 1:
+        return nested
+    _scan_obj(self, scratch, en.val, en.val + en.vlen, _nested_path(path, c), NULL, NULL, NULL)
+    return scratch
+
+
+cdef int _fill_kline(Parser self, Kline ev, Obj *o, str path, Obj *nested) except -1:
+    """Fields of the ``k`` object of a kline / continuous_kline event."""
+    cdef Obj scratch
+    cdef Obj *kobj = _nested(self, o, c'k', path, nested, &scratch)
+    kp = _nested_path(path, c'k')
+    ev.start_time = _int(self, kobj, _k1(kobj, c't'), kp, "t")
+    ev.close_time = _int(self, kobj, _k1(kobj, c'T'), kp, "T")
+    ev.interval = _text(self, kobj, _k1(kobj, c'i'), kp, "i", self._texts)
+    ev.first_trade_id = _int(self, kobj, _k1(kobj, c'f'), kp, "f")
+    ev.last_trade_id = _int(self, kobj, _k1(kobj, c'L'), kp, "L")
+    ev.open = _dec(self, kobj, _k1(kobj, c'o'), kp, "o", D_REQ)
+    ev.close = _dec(self, kobj, _k1(kobj, c'c'), kp, "c", D_REQ)
+    ev.high = _dec(self, kobj, _k1(kobj, c'h'), kp, "h", D_REQ)
+    ev.low = _dec(self, kobj, _k1(kobj, c'l'), kp, "l", D_REQ)
+    ev.volume = _dec(self, kobj, _k1(kobj, c'v'), kp, "v", D_REQ)
+    ev.trade_count = _int(self, kobj, _k1(kobj, c'n'), kp, "n")
+    ev.is_closed = _bool(self, kobj, _k1(kobj, c'x'), kp, "x")
+    ev.quote_volume = _dec(self, kobj, _k1(kobj, c'q'), kp, "q", D_REQ)
+    ev.taker_buy_base_volume = _dec(self, kobj, _k1(kobj, c'V'), kp, "V", D_REQ)
+    ev.taker_buy_quote_volume = _dec(self, kobj, _k1(kobj, c'Q'), kp, "Q", D_REQ)
     return 0
 
 
-cdef object _kline(Parser self, Obj *o, object stream, str path):
+cdef object _kline(Parser self, Obj *o, object stream, str path, Obj *nested):
     cdef Kline ev = Kline.__new__(Kline)
     _base(ev, self, stream)
     ev.type = EventType.KLINE
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
     ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
-    _fill_kline(self, ev, o, path)
+    _fill_kline(self, ev, o, path, nested)
     return ev
 
 
-cdef object _continuous_kline(Parser self, Obj *o, object stream, str path):
+cdef object _continuous_kline(Parser self, Obj *o, object stream, str path, Obj *nested):
     cdef ContinuousKline ev = ContinuousKline.__new__(ContinuousKline)
     _base(ev, self, stream)
     ev.type = EventType.CONTINUOUS_KLINE
@@ -664,7 +689,7 @@ cdef object _continuous_kline(Parser self, Obj *o, object stream, str path):
     ev.pair = _text(self, o, _find(o, b"ps", 2), path, "ps", self._symbols)
     ev.symbol = ev.pair
     ev.contract_type = _text(self, o, _find(o, b"ct", 2), path, "ct", self._texts)
-    _fill_kline(self, ev, o, path)
+    _fill_kline(self, ev, o, path, nested)
     return ev
 
 
@@ -782,38 +807,32 @@ cdef object _mark_price(Parser self, Obj *o, object stream, str path):
     return ev
 
 
-cdef object _force_order(Parser self, Obj *o, object stream, str path):
+cdef object _force_order(Parser self, Obj *o, object stream, str path, Obj *nested):
     cdef ForceOrder ev = ForceOrder.__new__(ForceOrder)
-    cdef Obj so
-    cdef int i = _k1(o, c'o')
-    cdef Entry *en
+    cdef Obj scratch
+    cdef Obj *so
     _base(ev, self, stream)
     ev.type = EventType.FORCE_ORDER
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
-    if i == 0:
-        _fail(self, _missing("o"), NULL, _sub(path, "o"))
-    en = &o.ent[i - 1]
-    if en.kind != K_OBJ:
-        _fail(self, "expected an object", en.val, _sub(path, "o"))
-    op = _sub(path, "o")
-    _scan_obj(self, &so, en.val, en.val + en.vlen, op, NULL)
-    ev.symbol = _text(self, &so, _k1(&so, c's'), op, "s", self._symbols)
-    ev.side = _text(self, &so, _k1(&so, c'S'), op, "S", self._texts)
-    ev.order_type = _text(self, &so, _k1(&so, c'o'), op, "o", self._texts)
-    ev.time_in_force = _text(self, &so, _k1(&so, c'f'), op, "f", self._texts)
-    ev.orig_quantity = _dec(self, &so, _k1(&so, c'q'), op, "q", D_REQ)
-    ev.price = _dec(self, &so, _k1(&so, c'p'), op, "p", D_REQ)
-    ev.avg_price = _dec(self, &so, _find(&so, b"ap", 2), op, "ap", D_REQ)
-    ev.order_status = _text(self, &so, _k1(&so, c'X'), op, "X", self._texts)
-    ev.last_filled_quantity = _dec(self, &so, _k1(&so, c'l'), op, "l", D_REQ)
-    ev.filled_quantity = _dec(self, &so, _k1(&so, c'z'), op, "z", D_REQ)
-    ev.trade_time = _int(self, &so, _k1(&so, c'T'), op, "T")
+    so = _nested(self, o, c'o', path, nested, &scratch)
+    op = _nested_path(path, c'o')
+    ev.symbol = _text(self, so, _k1(so, c's'), op, "s", self._symbols)
+    ev.side = _text(self, so, _k1(so, c'S'), op, "S", self._texts)
+    ev.order_type = _text(self, so, _k1(so, c'o'), op, "o", self._texts)
+    ev.time_in_force = _text(self, so, _k1(so, c'f'), op, "f", self._texts)
+    ev.orig_quantity = _dec(self, so, _k1(so, c'q'), op, "q", D_REQ)
+    ev.price = _dec(self, so, _k1(so, c'p'), op, "p", D_REQ)
+    ev.avg_price = _dec(self, so, _find(so, b"ap", 2), op, "ap", D_REQ)
+    ev.order_status = _text(self, so, _k1(so, c'X'), op, "X", self._texts)
+    ev.last_filled_quantity = _dec(self, so, _k1(so, c'l'), op, "l", D_REQ)
+    ev.filled_quantity = _dec(self, so, _k1(so, c'z'), op, "z", D_REQ)
+    ev.trade_time = _int(self, so, _k1(so, c'T'), op, "T")
     return ev
 
 
 # ---------------------------------------------------------------------------- dispatch
 
-cdef object _event(Parser self, Obj *o, object stream, str path, int stag):
+cdef object _event(Parser self, Obj *o, object stream, str path, int stag, Obj *nested):
     """The typed event for a scanned object, or None when it is not a known event."""
     cdef int i = _k1(o, c'e')
     cdef const Entry *e
@@ -833,9 +852,9 @@ cdef object _event(Parser self, Obj *o, object stream, str path, int stag):
         if n == 15 and _eq(e, b"markPriceUpdate", 15):
             return _mark_price(self, o, stream, path)
         if n == 5 and _eq(e, b"kline", 5):
-            return _kline(self, o, stream, path)
+            return _kline(self, o, stream, path, nested)
         if n == 16 and _eq(e, b"continuous_kline", 16):
-            return _continuous_kline(self, o, stream, path)
+            return _continuous_kline(self, o, stream, path, nested)
         if n == 10 and _eq(e, b"24hrTicker", 10):
             return _ticker(self, o, stream, path)
         if n == 14 and _eq(e, b"24hrMiniTicker", 14):
@@ -850,7 +869,7 @@ cdef object _event(Parser self, Obj *o, object stream, str path, int stag):
         if n == 14 and _eq(e, b"referencePrice", 14):
             return _reference_price(self, o, stream, path)
         if n == 10 and _eq(e, b"forceOrder", 10):
-            return _force_order(self, o, stream, path)
+            return _force_order(self, o, stream, path, nested)
         if n == 14 and _eq(e, b"serverShutdown", 14):
             return _server_shutdown(self, o, stream, path)
         return None
@@ -889,6 +908,7 @@ cdef object _array(Parser self, const char *p, const char *end, object stream, s
                    const char **endp, int stag):
     """An array of events (``!...@arr``); None when an element is not a known event."""
     cdef Obj o
+    cdef Obj nested
     cdef Py_ssize_t i = 0
     cdef list out = []
     p = fw_ws(p + 1, end)
@@ -902,8 +922,8 @@ cdef object _array(Parser self, const char *p, const char *end, object stream, s
             return None
         ep = f"{path}[{i}]"
         self._lv_used = 0
-        p = _scan_obj(self, &o, p, end, ep, NULL)
-        ev = _event(self, &o, stream, ep, stag)
+        p = _scan_obj(self, &o, p, end, ep, NULL, &nested, NULL)
+        ev = _event(self, &o, stream, ep, stag, &nested)
         if ev is None:
             return None
         out.append(ev)
@@ -1022,6 +1042,8 @@ cdef class Parser:
     cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw):
         cdef Obj top
         cdef Obj data
+        cdef Obj top_nested
+        cdef Obj data_nested
         cdef const char *end = buf + n
         cdef const char *p
         cdef const char *q = NULL
@@ -1036,7 +1058,7 @@ cdef class Parser:
             if p >= end:
                 _fail(self, "empty payload", p, "$")
             if p[0] == b'{':
-                p = _scan_obj(self, &top, p, end, "$", &data)
+                p = _scan_obj(self, &top, p, end, "$", &data, &top_nested, &data_nested)
                 if fw_ws(p, end) != end:
                     _fail(self, "trailing data after the JSON document", fw_ws(p, end), "$")
                 i_stream = _find(&top, b"stream", 6)
@@ -1051,14 +1073,14 @@ cdef class Parser:
                         stream = self._streams.get_tagged(en.val, en.vlen, &stag)
                     en = &top.ent[i_data - 1]
                     if en.kind == K_OBJ and top.sub_found:
-                        result = _event(self, &data, stream, "$.data", stag)
+                        result = _event(self, &data, stream, "$.data", stag, &data_nested)
                     elif en.kind == K_ARR:
                         result = _array(self, en.val, en.val + en.vlen, stream, "$.data", &q,
                                         stag)
                     else:
                         result = None
                 else:
-                    result = _event(self, &top, None, "$", S_OTHER)
+                    result = _event(self, &top, None, "$", S_OTHER, &top_nested)
                     if result is None:
                         result = _control(self, &top, "$")
             elif p[0] == b'[':

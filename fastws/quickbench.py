@@ -19,6 +19,8 @@ ns per message, MB/s of payload, and as ratios taken in the same run. The machin
 and the CPU frequency move absolute numbers; compare ratios.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import platform
@@ -34,7 +36,7 @@ from fastws.parser import Parser
 try:  # optional: only the bench extra installs it
     import msgspec
 except ImportError:  # pragma: no cover - depends on the environment
-    msgspec = None
+    msgspec = None  # type: ignore[assignment]
 
 __all__ = ["KINDS", "payload", "decoders", "measure", "run", "main"]
 
@@ -92,11 +94,11 @@ def payload(kind: str) -> tuple[bytes, str]:
 
 # ---------------------------------------------------------------------------- competitors
 
-def _levels(rows: list) -> np.ndarray:
+def _levels(rows: list[Any]) -> np.ndarray[Any, Any]:
     return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
-def _convert(kind: str, d: dict) -> Any:
+def _convert(kind: str, d: dict[str, Any]) -> Any:
     """Dict from a JSON library -> the numbers a bot uses (what fastws returns)."""
     f = float
     if kind == "bookTicker":
@@ -116,113 +118,34 @@ def _convert(kind: str, d: dict) -> Any:
 
 def _msgspec_decoder(kind: str) -> Callable[[bytes], Any]:
     """A typed msgspec decoder for ``kind`` (floats from strings with strict=False)."""
-    S = msgspec.Struct
-    if kind == "bookTicker":
-        class BookData(S):
-            u: int
-            s: str
-            b: float
-            B: float
-            a: float
-            A: float
-        data_type: Any = BookData
-    elif kind == "trade":
-        class TradeData(S):
-            e: str
-            E: int
-            s: str
-            t: int
-            p: float
-            q: float
-            T: int
-            m: bool
-        data_type = TradeData
-    elif kind == "aggTrade":
-        class AggData(S):
-            e: str
-            E: int
-            a: int
-            s: str
-            p: float
-            q: float
-            f: int
-            l: int  # noqa: E741
-            T: int
-            m: bool
-        data_type = AggData
-    elif kind == "kline":
-        class K(S):
-            t: int
-            T: int
-            s: str
-            i: str
-            f: int
-            L: int
-            o: float
-            c: float
-            h: float
-            l: float  # noqa: E741
-            v: float
-            n: int
-            x: bool
-            q: float
-            V: float
-            Q: float
-
-        class KlineData(S):
-            e: str
-            E: int
-            s: str
-            k: K
-        data_type = KlineData
-    elif kind == "24hrTicker":
-        class TickerData(S):
-            e: str
-            E: int
-            s: str
-            p: float
-            P: float
-            w: float
-            x: float
-            c: float
-            Q: float
-            b: float
-            B: float
-            a: float
-            A: float
-            o: float
-            h: float
-            l: float  # noqa: E741
-            v: float
-            q: float
-            O: int  # noqa: E741
-            C: int
-            F: int
-            L: int
-            n: int
-        data_type = TickerData
-    else:
-        class DepthData(S):
-            e: str
-            E: int
-            s: str
-            U: int
-            u: int
-            b: list[tuple[float, float]]
-            a: list[tuple[float, float]]
-        data_type = DepthData
-
-    class Envelope(S):
-        stream: str
-        data: data_type  # type: ignore[valid-type]
-
-    dec = msgspec.json.Decoder(Envelope, strict=False)
+    ms: Any = msgspec
+    i, f, t, b = int, float, str, bool
+    kline = [("t", i), ("T", i), ("s", t), ("i", t), ("f", i), ("L", i), ("o", f), ("c", f),
+             ("h", f), ("l", f), ("v", f), ("n", i), ("x", b), ("q", f), ("V", f), ("Q", f)]
+    specs: dict[str, list[tuple[str, Any]]] = {
+        "bookTicker": [("u", i), ("s", t), ("b", f), ("B", f), ("a", f), ("A", f)],
+        "trade": [("e", t), ("E", i), ("s", t), ("t", i), ("p", f), ("q", f), ("T", i),
+                  ("m", b)],
+        "aggTrade": [("e", t), ("E", i), ("a", i), ("s", t), ("p", f), ("q", f), ("f", i),
+                     ("l", i), ("T", i), ("m", b)],
+        "kline": [("e", t), ("E", i), ("s", t), ("k", ms.defstruct("K", kline))],
+        "24hrTicker": [("e", t), ("E", i), ("s", t)] + [(k, f) for k in "pPwxcQbBaAohlvq"]
+        + [(k, i) for k in "OCFLn"],
+    }
+    depth = [("e", t), ("E", i), ("s", t), ("U", i), ("u", i),
+             ("b", list[tuple[float, float]]), ("a", list[tuple[float, float]])]
+    data_type = ms.defstruct("Data", specs.get(kind, depth))
+    envelope = ms.defstruct("Envelope", [("stream", str), ("data", data_type)])
+    dec = ms.json.Decoder(envelope, strict=False)
     if kind.startswith("depthUpdate"):
         def decode(p: bytes) -> Any:
             d = dec.decode(p).data
             return d, _levels(d.b), _levels(d.a)
         return decode
-    return lambda p: dec.decode(p).data
+
+    def decode_event(p: bytes) -> Any:
+        return dec.decode(p).data
+    return decode_event
 
 
 def decoders(kind: str, market: str | None = None) -> dict[str, Callable[[bytes], Any]]:
@@ -231,7 +154,7 @@ def decoders(kind: str, market: str | None = None) -> dict[str, Callable[[bytes]
     ``market`` overrides the market of the built-in payload (for real capture lines)."""
     if market is None:
         market = payload(kind)[1]
-    parser = Parser(market)
+    parser = Parser(market)  # type: ignore[arg-type]
     out: dict[str, Callable[[bytes], Any]] = {
         "fastws": parser.parse,
         "orjson": lambda p: _convert(kind, orjson.loads(p)["data"]),

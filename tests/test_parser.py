@@ -432,3 +432,24 @@ def test_decimal_in_arrays_and_nested_objects(samples_dir):
     assert fo.decimal("avg_price") == "9910"
     rp = parse(b'{"e":"referencePrice","s":"BAZUSD","r":null,"t":1}')
     assert rp.decimal("price") is None
+
+
+def test_nested_objects_duplicates_and_error_paths(samples_dir):
+    kline = orjson.loads((samples_dir / "spot_stream_kline.json").read_bytes())
+    k = kline["k"]
+    # "k" twice: the last one wins, as in orjson
+    first = dict(k, o="1.5")
+    text = orjson.dumps(kline).decode().replace('"k":{', '"k":' + orjson.dumps(first).decode() + ',"k":{', 1)
+    ev = check(text.encode())
+    assert ev.open == 0.001
+    # an "o" object after "k" must not be mistaken for the kline body
+    ev = check(orjson.dumps(dict(kline, o={"x": 1})))
+    assert ev.open == 0.001
+    ev = check(orjson.dumps({"stream": "bnbbtc@kline_1m", "data": dict(kline, o={"x": 1})}))
+    assert ev.close == 0.002 and ev.stream == "bnbbtc@kline_1m"
+    with pytest.raises(ParseError) as info:
+        parse(orjson.dumps({"stream": "x", "data": dict(kline, k=dict(k, o=1))}))
+    assert info.value.path == "$.data.k.o"
+    with pytest.raises(ParseError) as info:
+        parse(orjson.dumps([dict(kline, k=dict(k, n="1"))]))
+    assert info.value.path == "$[0].k.n"
