@@ -164,7 +164,8 @@ def _join_streams(streams: Sequence[str]) -> str:
         streams = [streams]
     if not streams:
         raise ValueError("at least one stream name is needed")
-    return "/".join(quote(s, safe="@!_-.:+") for s in streams)
+    # "+" is percent-encoded: in a query string it could be read as a space
+    return "/".join(quote(s, safe="@!_-.:") for s in streams)
 
 
 @dataclass(frozen=True)

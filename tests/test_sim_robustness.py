@@ -80,3 +80,53 @@ async def test_odd_paths_get_an_http_answer_and_the_server_survives():
             async with websockets.connect(ex.venue.stream_url + path) as ws:
                 await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":1}')
                 assert orjson.loads(await ws.recv())["id"] == 1
+
+
+def test_simulator_never_imports_the_code_it_checks():
+    """The simulator is an independent oracle: no parser, book, sync or signing inside."""
+    import subprocess
+    import sys
+
+    from tests.utils import REPO_ROOT
+    code = (
+        "import asyncio, sys\n"
+        "import fastws.sim, fastws.sim.cli, fastws.sim.replay, fastws.sim.firehose\n"
+        "from fastws.sim import Exchange\n"
+        "async def main():\n"
+        "    async with Exchange(['BTCUSDT'], tls=True) as ex:\n"
+        "        await asyncio.sleep(0.05)\n"
+        "asyncio.run(main())\n"
+        "bad = [m for m in ('fastws.parser', 'fastws.book', 'fastws.sync', 'fastws.signing')\n"
+        "       if m in sys.modules]\n"
+        "print(bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+async def test_kline_utc8_alignment():
+    import websockets
+    from fastws.testing import fast_limits
+    from tests.sim_support import drain
+    async with Exchange(["BTCUSDT"], clock=ManualClock(1_700_000_000_000), rate=100,
+                        limits=fast_limits(ping_interval=30, max_incoming_per_second=100)) as ex:
+        url = ex.venue.combined_stream_url(["btcusdt@kline_1d@+08:00", "btcusdt@kline_1d"])
+        async with websockets.connect(url) as ws:
+            await ex.wait_connections(1)
+            await ex.advance(2000)
+            msgs = {m["stream"]: m["data"]["k"] for m in await drain(ws)}
+    day, eight = 86_400_000, 8 * 3_600_000
+    utc8, utc = msgs["btcusdt@kline_1d@+08:00"], msgs["btcusdt@kline_1d"]
+    assert (utc8["t"] + eight) % day == 0 and utc["t"] % day == 0
+    assert utc8["T"] == utc8["t"] + day - 1 and utc8["t"] != utc["t"]
+
+
+async def test_literal_plus_in_a_stream_query_is_not_a_space():
+    import websockets
+    async with Exchange(["BTCUSDT"], clock=ManualClock(), rest=False) as ex:
+        url = ex.venue.stream_url + "/stream?streams=btcusdt@kline_1d@+08:00"
+        async with websockets.connect(url) as ws:
+            await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":1}')
+            assert orjson.loads(await ws.recv()) == {"result": ["btcusdt@kline_1d@+08:00"],
+                                                     "id": 1}

@@ -74,7 +74,7 @@ def test_venues_are_immutable_and_copyable():
 
 def test_percent_encoding_of_odd_stream_names():
     url = BINANCE_SPOT.raw_stream_url(["btcusdt@kline_1m@+08:00"])
-    assert url.endswith("/ws/btcusdt@kline_1m@+08:00")
+    assert url.endswith("/ws/btcusdt@kline_1m@%2B08:00")
     assert "%20" in BINANCE_SPOT.raw_stream_url(["a b@trade"])
 
 

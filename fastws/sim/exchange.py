@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from typing import Any, Iterable, Optional, Sequence, Union
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener, \
     ws_create_server
@@ -450,7 +450,12 @@ class Exchange:
         raw_path = request.path.decode("latin-1")
         parts = urlsplit(raw_path)
         path = parts.path
-        query = parse_qs(parts.query)
+        # unquote, not unquote_plus: a literal "+" (kline_1d@+08:00) stays a plus
+        query: dict[str, list[str]] = {}
+        for item in parts.query.split("&"):
+            if item:
+                k, _, v = item.partition("=")
+                query.setdefault(unquote(k), []).append(unquote(v))
         unit = query.get("timeUnit", ["MILLISECOND"])[0]
         if unit.upper() not in ("MILLISECOND", "MICROSECOND"):
             # How Binance rejects a bad timeUnit on a stream connection is undocumented
