@@ -1,9 +1,7 @@
 # cython: language_level=3
 """C-level interface of the ring-buffer order book (cimport this from your own Cython code).
 
-Everything here uses plain C types, so a user extension that cimports ``fastws.book`` compiles
-as C even though ``book.pyx`` itself is compiled as C++ (its overflow store is a ``std::map``
-held behind an opaque pointer).
+Everything here uses plain C types (the module is plain C, no C++ runtime needed).
 
 Keys: a side stores integer *keys* with "larger key = better price". Bids use ``key = tick``,
 asks use ``key = -tick``, where ``tick = round(price / tick_size)``. ``EMPTY_KEY`` marks an
@@ -22,6 +20,11 @@ cdef extern from *:
     const int64_t EMPTY_KEY "FASTWS_BOOK_EMPTY_KEY"
 
 
+cdef struct Level:
+    int64_t key
+    double qty
+
+
 @cython.final
 cdef class _Side:
     # ladder: a ring of `cap` slots (power of two) covering keys [lo, lo + cap)
@@ -34,7 +37,13 @@ cdef class _Side:
     cdef int64_t nsum
     cdef int64_t lo                  # lowest key of the window
     cdef int64_t nladder             # levels held in the ladder
-    cdef void* ov                    # std::map<int64_t, double>*: levels outside the window
+    # overflow: open-addressing hash table key -> qty of the levels outside the window
+    cdef int64_t* hkeys              # EMPTY_KEY = free slot
+    cdef double* hvals
+    cdef int64_t hcap                # power of two
+    cdef int hshift                  # 64 - log2(hcap) (Fibonacci hashing)
+    cdef int64_t hcount
+    cdef bint ov_above               # the table may hold keys above the window
     cdef int64_t best                # best (largest) key of the side, EMPTY_KEY when empty
     cdef bint dirty                  # best was deleted; recompute in finish()
     cdef int64_t max_levels          # bound on levels kept (0 = unbounded)
@@ -42,16 +51,25 @@ cdef class _Side:
     cdef int64_t recentres           # number of window moves
 
     cdef void reset(self) noexcept
-    cdef void set(self, int64_t key, double q) noexcept
+    cdef int64_t _h_home(self, int64_t key) noexcept
+    cdef int64_t h_find(self, int64_t key) noexcept
+    cdef int h_put(self, int64_t key, double q) except -1
+    cdef bint h_del(self, int64_t key) noexcept
+    cdef int _h_grow(self, int64_t new_cap) except -1
+    cdef int64_t h_max(self) noexcept
+    cdef Level* h_sorted(self, Py_ssize_t* n) noexcept
+    cdef int set(self, int64_t key, double q) except -1
     cdef double get(self, int64_t key) noexcept
-    cdef int64_t ladder_prev(self, int64_t key) noexcept
-    cdef int64_t _hi_in(self, int64_t a, int64_t b) noexcept
-    cdef int64_t _sum_hi_in(self, int64_t a, int64_t b) noexcept
-    cdef void _evict(self, int64_t a, int64_t b) noexcept
-    cdef void _evict_all(self) noexcept
     cdef int64_t overflow_size(self) noexcept
-    cdef void finish(self) noexcept
-    cdef void recentre(self, int64_t new_lo) noexcept
+    cdef int64_t _sum_hi_in(self, int64_t a, int64_t b) noexcept
+    cdef int64_t _hi_in(self, int64_t a, int64_t b) noexcept
+    cdef int64_t ladder_prev(self, int64_t key) noexcept
+    cdef void _ladder_clear(self, int64_t slot) noexcept
+    cdef int _evict(self, int64_t a, int64_t b) except -1
+    cdef int _evict_all(self) except -1
+    cdef int recentre(self, int64_t new_lo) except -1
+    cdef int finish(self) except -1
+    cdef int _trim(self) except -1
 
 
 cdef class OrderBook:
@@ -83,7 +101,7 @@ cdef class OrderBook:
     cdef int apply_levels(self, const double* bids, Py_ssize_t nb,
                           const double* asks, Py_ssize_t na) except -1
     cdef int _check_crossed(self) except -1
-    cdef void _load_side(self, _Side s, const double* rows, Py_ssize_t n, int sign) noexcept
+    cdef int _load_side(self, _Side s, const double* rows, Py_ssize_t n, int sign) except -1
     cdef _Side _side(self, side)
     cdef object _top_side(self, _Side s, int sign, object n)
 

@@ -7,11 +7,11 @@ import numpy.typing as npt
 
 from fastws.events import DepthUpdate, PartialDepth
 
-__all__ = ["OrderBook", "DEFAULT_CAPACITY", "DEFAULT_MAX_LEVELS", "MAP_NODE_BYTES"]
+__all__ = ["OrderBook", "DEFAULT_CAPACITY", "DEFAULT_MAX_LEVELS", "OVERFLOW_SLOT_BYTES"]
 
 DEFAULT_CAPACITY: int
 DEFAULT_MAX_LEVELS: int
-MAP_NODE_BYTES: int
+OVERFLOW_SLOT_BYTES: int
 
 _SideName = Literal["bid", "bids", "ask", "asks"]
 _Levels = npt.NDArray[np.float64]

@@ -1,5 +1,4 @@
 # cython: language_level=3
-# distutils: language = c++
 """The ring-buffer local order book: exact integer ticks, O(1) best price, no level ever lost.
 
 Layout (per side)
@@ -10,8 +9,9 @@ Layout (per side)
   never the whole ladder.
 * **Bitmap**: one bit per slot plus a summary word per 64 words, so the next best level is
   found with ``clz`` on at most a few words, never by scanning quantities or sorting.
-* **Overflow**: every level outside the window, kept exactly in an ordered map
-  (``std::map<tick, qty>``), moved back into the ladder when the window reaches it.
+* **Overflow**: every level outside the window, kept exactly in an open-addressing hash table
+  (tick -> quantity, O(1) updates), moved back into the ladder when the window reaches it.
+  The rare ordered walks past the window (deep ``top(n)``, impact price) sort it on demand.
 * The best key of each side is kept up to date on every update, so ``best_bid()`` is O(1).
 
 Both sides use "larger key = better": bids store ``key = tick``, asks ``key = -tick``. Prices
@@ -21,20 +21,18 @@ decimal, so it equals the parser's ``float(price_string)`` bit for bit. Quantiti
 float64 values received.
 
 Memory (64-bit, defaults ``capacity=4096``, ``max_levels=10000``): the two ladders take
-``2 * (4096 * 8 + 4096 / 8 + 8)`` = 66,576 bytes; each level outside the window costs about 64
-bytes (one map node). A book holding a 1000-level snapshot per side needs about 0.19 MB; the
-hard bound (``max_levels`` per side reached) is 66,576 + 2 * 10,000 * 64 bytes, about 1.35 MB.
-``OrderBook.nbytes`` gives the current figure. 100 books of 1000x1000 levels use ~19 MB.
+``2 * (4096 * 8 + 4096 / 8 + 8)`` = 66,576 bytes; the overflow tables take 16 bytes a slot,
+sized to the next power of two that keeps them at most 70 % full (2 x 2048 slots = 64 KiB for
+a 1000-level snapshot per side). A book holding a 1000x1000 snapshot needs about 131 KB
+(100 such books: 13 MB). The hard bound, ``max_levels`` (+1/16 slack) per side reached, is
+66,576 + 2 * 16384 * 16 bytes, about 0.6 MB. ``OrderBook.nbytes`` gives the current figure.
 """
 cimport cython
 cimport numpy as cnp
-from cython.operator cimport dereference as deref, preincrement as inc, predecrement as dec
 from libc.math cimport INFINITY, NAN, fabs, floor
 from libc.stdint cimport int64_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memset
-from libcpp.map cimport map as cmap
-from libcpp.utility cimport pair
 
 from fastws.events cimport DepthUpdate, PartialDepth
 
@@ -45,17 +43,14 @@ from fastws.exceptions import CrossedBook, InvalidUsage, SequenceGap
 
 cnp.import_array()
 
-__all__ = ["OrderBook", "DEFAULT_CAPACITY", "DEFAULT_MAX_LEVELS", "MAP_NODE_BYTES"]
+__all__ = ["OrderBook", "DEFAULT_CAPACITY", "DEFAULT_MAX_LEVELS", "OVERFLOW_SLOT_BYTES"]
 
 #: Default ladder slots per side (a power of two). 4096 ticks = 40.96 USDT on BTCUSDT spot.
 DEFAULT_CAPACITY = 4096
 #: Default bound on levels kept per side (Binance snapshots hold at most 5000 levels a side).
 DEFAULT_MAX_LEVELS = 10000
-#: Bytes per level held in the overflow map (rb-tree node + key/qty + allocator header).
-MAP_NODE_BYTES = 64
-
-ctypedef cmap[int64_t, double] OvMap
-ctypedef pair[int64_t, double] OvItem
+#: Bytes per slot of the overflow hash table (int64 tick + float64 quantity).
+OVERFLOW_SLOT_BYTES = 16
 
 cdef extern from *:
     """
@@ -71,16 +66,47 @@ cdef extern from *:
 
 cdef uint64_t ONE = 1
 cdef uint64_t ALL = <uint64_t>0xFFFFFFFFFFFFFFFF
+cdef uint64_t HASH_MUL = <uint64_t>0x9E3779B97F4A7C15ULL
+cdef int64_t H_MIN_CAP = 64
+# overflow table load bound (tenths) and window placement (sixteenths of the capacity): after a
+# move the best key sits at W_TARGET; the window moves when the best leaves [W_LOW, W_HIGH).
+cdef int64_t H_LOAD = 5
+cdef int64_t W_TARGET = 10
+cdef int64_t W_LOW = 3
+cdef int64_t W_HIGH = 15
+
+
+def _tune(target=None, low=None, high=None, load=None):
+    """Benchmarking aid: set the window placement (sixteenths) and table load (tenths)."""
+    global W_TARGET, W_LOW, W_HIGH, H_LOAD
+    if target is not None:
+        W_TARGET = target
+    if low is not None:
+        W_LOW = low
+    if high is not None:
+        W_HIGH = high
+    if load is not None:
+        H_LOAD = load
+    return W_TARGET, W_LOW, W_HIGH, H_LOAD
 # relative tolerance of the on-grid check (float64 rounding of price * 10**e)
 cdef double GRID_ABS_TOL = 1e-7
 cdef double GRID_REL_TOL = 1e-15
 
+cdef struct Level:
+    int64_t key
+    double qty
+
+cdef int _cmp_desc(const void* a, const void* b) noexcept nogil:
+    cdef int64_t x = (<const Level*>a).key, y = (<const Level*>b).key
+    return (x < y) - (x > y)
+
 
 @cython.final
 cdef class _Side:
-    """One side of the book (internal): ladder ring + bitmap + overflow map."""
+    """One side of the book (internal): ladder ring + bitmap + overflow hash table."""
 
     def __cinit__(self, int64_t cap, int64_t max_levels):
+        cdef int64_t i
         self.cap = cap
         self.mask = cap - 1
         self.nwords = cap >> 6
@@ -88,9 +114,17 @@ cdef class _Side:
         self.qty = <double*>calloc(cap, sizeof(double))
         self.bits = <uint64_t*>calloc(self.nwords, sizeof(uint64_t))
         self.summary = <uint64_t*>calloc(self.nsum, sizeof(uint64_t))
-        if self.qty == NULL or self.bits == NULL or self.summary == NULL:
+        self.hkeys = <int64_t*>malloc(H_MIN_CAP * sizeof(int64_t))
+        self.hvals = <double*>malloc(H_MIN_CAP * sizeof(double))
+        if (self.qty == NULL or self.bits == NULL or self.summary == NULL
+                or self.hkeys == NULL or self.hvals == NULL):
             raise MemoryError()
-        self.ov = <void*>new OvMap()
+        self.hcap = H_MIN_CAP
+        self.hshift = 64 - 6
+        for i in range(H_MIN_CAP):
+            self.hkeys[i] = EMPTY_KEY
+        self.hcount = 0
+        self.ov_above = False
         self.max_levels = max_levels
         self.lo = 0
         self.best = EMPTY_KEY
@@ -100,28 +134,135 @@ cdef class _Side:
         self.recentres = 0
 
     def __dealloc__(self):
-        cdef OvMap* m = <OvMap*>self.ov
-        if m != NULL:
-            del m
-            self.ov = NULL
         free(self.qty)
         free(self.bits)
         free(self.summary)
+        free(self.hkeys)
+        free(self.hvals)
 
     cdef void reset(self) noexcept:
+        cdef int64_t i
         memset(self.qty, 0, self.cap * sizeof(double))
         memset(self.bits, 0, self.nwords * sizeof(uint64_t))
         memset(self.summary, 0, self.nsum * sizeof(uint64_t))
-        (<OvMap*>self.ov).clear()
+        for i in range(self.hcap):
+            self.hkeys[i] = EMPTY_KEY
+        self.hcount = 0
+        self.ov_above = False
         self.nladder = 0
         self.best = EMPTY_KEY
         self.dirty = False
 
-    cdef void set(self, int64_t key, double q) noexcept:
+    # ---------------------------------------------------------------- overflow hash table
+    # Open addressing, linear probing, backward-shift deletion (no tombstones).
+
+    cdef inline int64_t _h_home(self, int64_t key) noexcept:
+        return <int64_t>((<uint64_t>key * HASH_MUL) >> self.hshift)
+
+    cdef int64_t h_find(self, int64_t key) noexcept:
+        cdef int64_t i = self._h_home(key), hm = self.hcap - 1, k
+        while True:
+            k = self.hkeys[i]
+            if k == key:
+                return i
+            if k == EMPTY_KEY:
+                return -1
+            i = (i + 1) & hm
+
+    cdef int h_put(self, int64_t key, double q) except -1:
+        cdef int64_t i = self._h_home(key), hm = self.hcap - 1, k
+        while True:
+            k = self.hkeys[i]
+            if k == key:
+                self.hvals[i] = q
+                return 0
+            if k == EMPTY_KEY:
+                break
+            i = (i + 1) & hm
+        self.hkeys[i] = key
+        self.hvals[i] = q
+        self.hcount += 1
+        if self.hcount * 10 > self.hcap * H_LOAD:
+            self._h_grow(self.hcap * 2)
+        return 0
+
+    cdef bint h_del(self, int64_t key) noexcept:
+        cdef int64_t i = self.h_find(key), j, k, hm = self.hcap - 1
+        if i < 0:
+            return False
+        j = i
+        while True:
+            j = (j + 1) & hm
+            k = self.hkeys[j]
+            if k == EMPTY_KEY:
+                break
+            k = self._h_home(k)
+            # the entry at j stays if its home lies cyclically in (i, j]
+            if (i <= j and i < k and k <= j) or (i > j and (i < k or k <= j)):
+                continue
+            self.hkeys[i] = self.hkeys[j]
+            self.hvals[i] = self.hvals[j]
+            i = j
+        self.hkeys[i] = EMPTY_KEY
+        self.hcount -= 1
+        return True
+
+    cdef int _h_grow(self, int64_t new_cap) except -1:
+        cdef int64_t* ok = self.hkeys
+        cdef double* ov = self.hvals
+        cdef int64_t oc = self.hcap, i, j, hm, bits = 0
+        cdef int64_t* nk = <int64_t*>malloc(new_cap * sizeof(int64_t))
+        cdef double* nv = <double*>malloc(new_cap * sizeof(double))
+        if nk == NULL or nv == NULL:
+            free(nk)
+            free(nv)
+            raise MemoryError()
+        while (<int64_t>1 << bits) < new_cap:
+            bits += 1
+        for i in range(new_cap):
+            nk[i] = EMPTY_KEY
+        self.hkeys, self.hvals, self.hcap, self.hshift = nk, nv, new_cap, 64 - bits
+        hm = new_cap - 1
+        for i in range(oc):
+            if ok[i] != EMPTY_KEY:
+                j = self._h_home(ok[i])
+                while nk[j] != EMPTY_KEY:
+                    j = (j + 1) & hm
+                nk[j] = ok[i]
+                nv[j] = ov[i]
+        free(ok)
+        free(ov)
+        return 0
+
+    cdef int64_t h_max(self) noexcept:
+        cdef int64_t i, b = EMPTY_KEY
+        for i in range(self.hcap):
+            if self.hkeys[i] > b:
+                b = self.hkeys[i]
+        return b
+
+    cdef Level* h_sorted(self, Py_ssize_t* n) noexcept:
+        """A malloc'd array of the overflow levels, best (largest key) first; NULL on OOM."""
+        cdef Level* out = <Level*>malloc((self.hcount + 1) * sizeof(Level))
+        cdef int64_t i
+        cdef Py_ssize_t k = 0
+        if out == NULL:
+            return NULL
+        for i in range(self.hcap):
+            if self.hkeys[i] != EMPTY_KEY:
+                out[k].key = self.hkeys[i]
+                out[k].qty = self.hvals[i]
+                k += 1
+        qsort(out, k, sizeof(Level), _cmp_desc)
+        n[0] = k
+        return out
+
+    # ---------------------------------------------------------------- levels
+
+    cdef int set(self, int64_t key, double q) except -1:
         """Set the absolute quantity of a level (0 removes it). Call finish() after a batch."""
         cdef int64_t slot, w
         cdef uint64_t bit
-        cdef OvMap* m
         if <uint64_t>(key - self.lo) < <uint64_t>self.cap:
             slot = key & self.mask
             w = slot >> 6
@@ -142,27 +283,25 @@ cdef class _Side:
                 self.nladder -= 1
                 if key == self.best:
                     self.dirty = True
-        else:
-            m = <OvMap*>self.ov
-            if q != 0.0:
-                deref(m)[key] = q
-                if key > self.best:
-                    self.best = key
-            elif m.erase(key) and key == self.best:
-                self.dirty = True
+        elif q != 0.0:
+            self.h_put(key, q)
+            if key > self.best:
+                self.best = key
+            if key >= self.lo + self.cap:
+                self.ov_above = True
+        elif self.h_del(key) and key == self.best:
+            self.dirty = True
+        return 0
 
     cdef double get(self, int64_t key) noexcept:
-        cdef OvMap* m
+        cdef int64_t i
         if <uint64_t>(key - self.lo) < <uint64_t>self.cap:
             return self.qty[key & self.mask]
-        m = <OvMap*>self.ov
-        it = m.find(key)
-        if it == m.end():
-            return 0.0
-        return deref(it).second
+        i = self.h_find(key)
+        return self.hvals[i] if i >= 0 else 0.0
 
     cdef int64_t overflow_size(self) noexcept:
-        return <int64_t>(<OvMap*>self.ov).size()
+        return self.hcount
 
     cdef int64_t _sum_hi_in(self, int64_t a, int64_t b) noexcept:
         """Highest word index w in [a, b) whose summary bit is set, or -1."""
@@ -235,23 +374,25 @@ cdef class _Side:
             return EMPTY_KEY
         return self.lo + ((r - s_lo) & self.mask)
 
-    cdef void _evict(self, int64_t a, int64_t b) noexcept:
-        """Move the ladder levels with a <= key < b to the overflow map."""
-        cdef OvMap* m = <OvMap*>self.ov
-        cdef int64_t k = self.ladder_prev(b), slot, w
+    cdef inline void _ladder_clear(self, int64_t slot) noexcept:
+        cdef int64_t w = slot >> 6
+        self.qty[slot] = 0.0
+        self.bits[w] &= ~(ONE << (slot & 63))
+        if self.bits[w] == 0:
+            self.summary[w >> 6] &= ~(ONE << (w & 63))
+        self.nladder -= 1
+
+    cdef int _evict(self, int64_t a, int64_t b) except -1:
+        """Move the ladder levels with a <= key < b to the overflow table."""
+        cdef int64_t k = self.ladder_prev(b), slot
         while k != EMPTY_KEY and k >= a:
             slot = k & self.mask
-            deref(m)[k] = self.qty[slot]
-            self.qty[slot] = 0.0
-            w = slot >> 6
-            self.bits[w] &= ~(ONE << (slot & 63))
-            if self.bits[w] == 0:
-                self.summary[w >> 6] &= ~(ONE << (w & 63))
-            self.nladder -= 1
+            self.h_put(k, self.qty[slot])
+            self._ladder_clear(slot)
             k = self.ladder_prev(k)
+        return 0
 
-    cdef void _evict_all(self) noexcept:
-        cdef OvMap* m = <OvMap*>self.ov
+    cdef int _evict_all(self) except -1:
         cdef int64_t w, slot, s_lo = self.lo & self.mask
         cdef uint64_t word
         for w in range(self.nwords):
@@ -259,19 +400,20 @@ cdef class _Side:
             while word:
                 slot = (w << 6) + 63 - clz64(word)
                 word &= ~(ONE << (slot & 63))
-                deref(m)[self.lo + ((slot - s_lo) & self.mask)] = self.qty[slot]
+                self.h_put(self.lo + ((slot - s_lo) & self.mask), self.qty[slot])
                 self.qty[slot] = 0.0
             self.bits[w] = 0
         memset(self.summary, 0, self.nsum * sizeof(uint64_t))
         self.nladder = 0
+        return 0
 
-    cdef void recentre(self, int64_t new_lo) noexcept:
+    cdef int recentre(self, int64_t new_lo) except -1:
         """Move the window to [new_lo, new_lo + cap): evict what leaves, pull what enters."""
-        cdef int64_t d = new_lo - self.lo, hi, k, slot, w
-        cdef OvMap* m = <OvMap*>self.ov
-        cdef OvMap.iterator it
+        cdef int64_t d = new_lo - self.lo, hi, k, slot, w, i, n = 0
+        cdef int64_t* moving
+        cdef bint above = False
         if d == 0:
-            return
+            return 0
         self.recentres += 1
         if self.nladder > 0:
             if d >= self.cap or d <= -self.cap:
@@ -282,72 +424,126 @@ cdef class _Side:
                 self._evict(new_lo + self.cap, self.lo + self.cap)
         self.lo = new_lo
         hi = new_lo + self.cap
-        it = m.lower_bound(new_lo)
-        while it != m.end() and deref(it).first < hi:
-            k = deref(it).first
+        if self.hcount == 0:
+            self.ov_above = False
+            return 0
+        # one pass over the table: keys entering the window, and whether any lies above it
+        moving = <int64_t*>malloc(self.hcount * sizeof(int64_t))
+        if moving == NULL:
+            raise MemoryError()
+        for i in range(self.hcap):
+            k = self.hkeys[i]
+            if k != EMPTY_KEY:
+                if new_lo <= k < hi:
+                    moving[n] = k
+                    n += 1
+                elif k >= hi:
+                    above = True
+        for i in range(n):
+            k = moving[i]
             slot = k & self.mask
-            self.qty[slot] = deref(it).second
+            self.qty[slot] = self.hvals[self.h_find(k)]
             w = slot >> 6
             self.bits[w] |= ONE << (slot & 63)
             self.summary[w >> 6] |= ONE << (w & 63)
             self.nladder += 1
-            it = m.erase(it)
+            self.h_del(k)
+        free(moving)
+        self.ov_above = above
+        return 0
 
-    cdef void finish(self) noexcept:
+    cdef int finish(self) except -1:
         """After a batch of set(): recompute a deleted best, re-centre the window, bound memory."""
-        cdef OvMap* m = <OvMap*>self.ov
-        cdef int64_t b, ob, q1, q16
+        cdef int64_t b, ob, q16
         if self.dirty:
             self.dirty = False
             b = self.ladder_prev(self.best + 1) if self.best >= self.lo else EMPTY_KEY
-            if not m.empty():
-                ob = deref(m.rbegin()).first
+            # overflow keys lie below the window unless ov_above says otherwise
+            if self.hcount > 0 and (b == EMPTY_KEY or self.ov_above):
+                ob = self.h_max()
                 if ob > b:
                     b = ob
             self.best = b
         if self.best == EMPTY_KEY:
-            return
-        q1 = self.cap >> 2
+            return 0
         q16 = self.cap >> 4
-        # best sits at 3/4 of the window after a move: room for 3/4 cap of depth below it and
-        # 1/4 cap of improvement above it. Move when it leaves [lo + cap/4, lo + cap - cap/16).
-        if self.best < self.lo + q1 or self.best >= self.lo + self.cap - q16:
-            self.recentre(self.best - 3 * q1)
-        if self.max_levels > 0:
-            while self.nladder + <int64_t>m.size() > self.max_levels and not m.empty():
-                m.erase(m.begin())
-                self.trimmed += 1
+        # after a move the best sits at W_TARGET/16 of the window: depth below it, room for
+        # improvement above it. Move when it leaves [lo + W_LOW/16 cap, lo + W_HIGH/16 cap).
+        if self.best < self.lo + W_LOW * q16 or self.best >= self.lo + W_HIGH * q16:
+            self.recentre(self.best - W_TARGET * q16)
+        if self.max_levels > 0 and self.nladder + self.hcount > self.max_levels + (self.max_levels >> 4):
+            self._trim()
+        return 0
+
+    cdef int _trim(self) except -1:
+        """Drop the deepest overflow levels until max_levels remain."""
+        cdef Py_ssize_t n, i, excess = self.nladder + self.hcount - self.max_levels
+        cdef Level* lv = self.h_sorted(&n)
+        if lv == NULL:
+            raise MemoryError()
+        if excess > n:
+            excess = n
+        for i in range(n - excess, n):
+            self.h_del(lv[i].key)
+            self.trimmed += 1
+        free(lv)
+        # give back memory a snapshot larger than the bound made the table take
+        cdef int64_t want = H_MIN_CAP
+        while self.hcount * 10 > want * H_LOAD:
+            want *= 2
+        if want < self.hcap:
+            self._h_grow(want)
+        return 0
 
 
 @cython.final
 cdef class _Cursor:
-    """Walks one side best-first: ladder (bitmap) first, then the overflow map descending."""
+    """Walks one side best-first: the ladder through the bitmap, merged with the overflow
+    levels (sorted once, on first need)."""
     cdef _Side s
     cdef int64_t key
-    cdef bint in_ladder
-    cdef OvMap.iterator it
+    cdef Level* ov
+    cdef Py_ssize_t ovn
+    cdef Py_ssize_t ovi
+    cdef bint built
 
     def __cinit__(self, _Side s):
         self.s = s
-        self.in_ladder = True
         self.key = s.ladder_prev(s.lo + s.cap)
+        self.ov = NULL
+        self.ovn = 0
+        self.ovi = 0
+        self.built = False
 
-    cdef bint next(self, int64_t* key, double* q) noexcept:
-        cdef OvMap* m = <OvMap*>self.s.ov
-        if self.in_ladder:
-            if self.key != EMPTY_KEY:
-                key[0] = self.key
-                q[0] = self.s.qty[self.key & self.s.mask]
-                self.key = self.s.ladder_prev(self.key)
-                return True
-            self.in_ladder = False
-            self.it = m.lower_bound(self.s.lo)
-        if self.it == m.begin():
-            return False
-        dec(self.it)
-        key[0] = deref(self.it).first
-        q[0] = deref(self.it).second
-        return True
+    def __dealloc__(self):
+        free(self.ov)
+
+    cdef int _build(self) except -1:
+        self.built = True
+        if self.s.hcount > 0:
+            self.ov = self.s.h_sorted(&self.ovn)
+            if self.ov == NULL:
+                raise MemoryError()
+        return 0
+
+    cdef int next(self, int64_t* key, double* q) except -1:
+        """1 and the next level (best first), or 0 when the side is exhausted."""
+        cdef int64_t ok = EMPTY_KEY
+        if not self.built and (self.key == EMPTY_KEY or self.s.ov_above):
+            self._build()
+        if self.ovi < self.ovn:
+            ok = self.ov[self.ovi].key
+        if self.key != EMPTY_KEY and self.key > ok:
+            key[0] = self.key
+            q[0] = self.s.qty[self.key & self.s.mask]
+            self.key = self.s.ladder_prev(self.key)
+            return 1
+        if ok != EMPTY_KEY:
+            key[0] = ok
+            q[0] = self.ov[self.ovi].qty
+            self.ovi += 1
+            return 1
+        return 0
 
 
 cdef inline bint _is_levels(object arr) noexcept:
@@ -443,8 +639,9 @@ cdef class OrderBook:
     ``is_synced`` is False and :meth:`apply` refuses events until the next snapshot.
 
     Memory: ``2 * (capacity * 8.125 + 8)`` bytes of ladders (66,576 bytes at the default
-    capacity) plus about ``MAP_NODE_BYTES`` (64) bytes per level outside the window; at most
-    about 1.35 MB with the defaults. See :attr:`nbytes`.
+    capacity) plus 16 bytes per overflow-table slot (tables kept at most 70 % full): about
+    131 KB for a 1000x1000 snapshot, at most about 0.6 MB with the defaults. See
+    :attr:`nbytes`.
     """
 
     def __cinit__(self, symbol=None, tick_size=None, *, capacity=DEFAULT_CAPACITY,
@@ -615,7 +812,7 @@ cdef class OrderBook:
         self._load_side(self._bids, bp, nb, 1)
         self._load_side(self._asks, ap, na, -1)
 
-    cdef void _load_side(self, _Side s, const double* rows, Py_ssize_t n, int sign) noexcept:
+    cdef int _load_side(self, _Side s, const double* rows, Py_ssize_t n, int sign) except -1:
         cdef Py_ssize_t i
         cdef int64_t t, best = EMPTY_KEY
         s.reset()
@@ -625,11 +822,12 @@ cdef class OrderBook:
                 if sign * t > best:
                     best = sign * t
         if best != EMPTY_KEY:
-            s.lo = best - 3 * (s.cap >> 2)
+            s.lo = best - W_TARGET * (s.cap >> 4)
         for i in range(n):
             self.c_price_to_tick(rows[2 * i], &t)
             s.set(sign * t, rows[2 * i + 1])
         s.finish()
+        return 0
 
     cdef int apply_depth(self, DepthUpdate ev) except -1:
         """Apply one diff-depth event after the update-id checks; 1 applied, 0 ignored."""
@@ -1019,12 +1217,12 @@ cdef class OrderBook:
 
     @property
     def nbytes(self):
-        """Approximate memory held by the book's levels, in bytes (ladders + overflow nodes)."""
+        """Memory held by the book's level storage, in bytes (ladders + overflow tables)."""
         cdef _Side s
         cdef int64_t total = 0
         for s in (self._bids, self._asks):
             total += s.cap * 8 + s.nwords * 8 + s.nsum * 8
-            total += s.overflow_size() * MAP_NODE_BYTES
+            total += s.hcap * OVERFLOW_SLOT_BYTES
         return total
 
     @property

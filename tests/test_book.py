@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from fastws.book import DEFAULT_CAPACITY, MAP_NODE_BYTES, OrderBook
+from fastws.book import DEFAULT_CAPACITY, OVERFLOW_SLOT_BYTES, OrderBook
 from fastws.events import DepthUpdate, PartialDepth
 from fastws.exceptions import CrossedBook, InvalidUsage, SequenceGap
 
@@ -340,8 +340,15 @@ def test_max_levels_trims_the_deepest_levels():
 def test_memory_is_stated():
     b = OrderBook("X", "0.01")
     assert b.capacity == DEFAULT_CAPACITY
-    assert b.nbytes == 2 * (DEFAULT_CAPACITY * 8 + DEFAULT_CAPACITY // 8 + 8)
-    b.apply_snapshot(1, [[1000.0 - i * 0.5, 1] for i in range(1000)], [[1001.0 + i * 0.5, 1] for i in range(1000)])
-    assert b.nbytes == 66_576 + (b.stats["bid_overflow"] + b.stats["ask_overflow"]) * MAP_NODE_BYTES
-    assert b.nbytes < 200_000
+    ladders = 2 * (DEFAULT_CAPACITY * 8 + DEFAULT_CAPACITY // 8 + 8)
+    assert ladders == 66_576
+    assert b.nbytes == ladders + 2 * 64 * OVERFLOW_SLOT_BYTES
+    b.apply_snapshot(1, [[1000.0 - i * 0.5, 1] for i in range(1000)],
+                     [[1001.0 + i * 0.5, 1] for i in range(1000)])
+    assert b.nbytes <= ladders + 2 * 2048 * OVERFLOW_SLOT_BYTES  # ~131 KB, as documented
     assert OrderBook("X", "1").max_levels == 10_000
+    # the hard bound: max_levels (+1/16 slack) per side
+    big = OrderBook("X", "1")
+    big.apply_snapshot(1, [[100_000 - i, 1] for i in range(20_000)], [[200_000 + i, 1] for i in range(20_000)])
+    assert big.bid_count == 10_000 and big.ask_count == 10_000
+    assert big.nbytes <= ladders + 2 * 16384 * OVERFLOW_SLOT_BYTES  # ~0.6 MB
