@@ -15,6 +15,11 @@ Conventions shared by all events:
 - ``stream`` is the combined-stream name (``"btcusdt@trade"``) or ``None`` on a raw stream.
 - ``raw`` is the payload the event was decoded from (see :meth:`Event.decimal`).
 
+Allocation: Cython only generates freelists for base types, so a ``@cython.freelist`` on these
+subclasses would be a no-op; instead ``fastws.parser.Parser`` refills its last event of the hot
+kinds when nothing else references it (a freelist of one, invisible to code holding events).
+The events hold no reference cycles and are ``no_gc``.
+
 NOTE: float64 cannot hold every decimal exactly (``"0.1"`` is not 1/10). Prices and quantities
 are fine for arithmetic, comparisons against the book and display; for order placement, audit or
 anything that re-sends Binance's text, use :meth:`Event.decimal` to get the exact string.
@@ -71,7 +76,6 @@ cdef str _fmt_levels(object arr):
     return f"<{n} levels [{shown}{more}]>"
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class Event:
     """Base of every typed market event.
@@ -194,7 +198,6 @@ cdef inline void _base(Event ev, EventType t, object symbol, int64_t event_time,
     ev.raw = raw
 
 
-@cython.freelist(64)
 @cython.no_gc
 cdef class Trade(Event):
     """A raw trade (``<symbol>@trade``, ``e`` = ``"trade"``).
@@ -229,7 +232,6 @@ cdef class Trade(Event):
         self.is_buyer_maker = is_buyer_maker
 
 
-@cython.freelist(64)
 @cython.no_gc
 cdef class AggTrade(Event):
     """An aggregate trade (``<symbol>@aggTrade``, ``e`` = ``"aggTrade"``).
@@ -266,7 +268,6 @@ cdef class AggTrade(Event):
         self.is_buyer_maker = is_buyer_maker
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class BlockTrade(Event):
     """A block trade (``<symbol>@blockTrade``, ``e`` = ``"blockTrade"``, spot).
@@ -306,7 +307,6 @@ _KLINE_DECIMALS = {"open": "o", "close": "c", "high": "h", "low": "l", "volume":
                    "taker_buy_quote_volume": "Q"}
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class Kline(Event):
     """A candlestick (``<symbol>@kline_<interval>``, ``e`` = ``"kline"``); fields from ``k``.
@@ -362,7 +362,6 @@ cdef class Kline(Event):
         self.taker_buy_quote_volume = taker_buy_quote_volume
 
 
-@cython.freelist(8)
 @cython.no_gc
 cdef class ContinuousKline(Kline):
     """A continuous-contract candlestick (USD-M ``<pair>_<contractType>@continuousKline_<i>``,
@@ -401,7 +400,6 @@ cdef class ContinuousKline(Kline):
         return o.get("ps") == self.pair and o.get("E", -1) == self.event_time
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class MiniTicker(Event):
     """Rolling 24 h mini ticker (``<symbol>@miniTicker``, ``e`` = ``"24hrMiniTicker"``).
@@ -436,7 +434,6 @@ cdef class MiniTicker(Event):
         self.quote_volume = quote_volume
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class Ticker(Event):
     """Rolling 24 h ticker (``<symbol>@ticker``, ``e`` = ``"24hrTicker"``).
@@ -512,7 +509,6 @@ cdef class Ticker(Event):
         self.trade_count = trade_count
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class WindowTicker(Event):
     """Rolling window ticker (spot ``<symbol>@ticker_<window>``, ``e`` = ``"1hTicker"``,
@@ -572,7 +568,6 @@ cdef class WindowTicker(Event):
         self.trade_count = trade_count
 
 
-@cython.freelist(64)
 @cython.no_gc
 cdef class BookTicker(Event):
     """Best bid and ask (``<symbol>@bookTicker``; spot has no ``e``/``E``/``T``, USD-M has
@@ -612,7 +607,6 @@ cdef class BookTicker(Event):
         return o.get("s") == self.symbol and o.get("u") == self.update_id
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class AvgPrice(Event):
     """Average price (spot ``<symbol>@avgPrice``, ``e`` = ``"avgPrice"``).
@@ -639,7 +633,6 @@ cdef class AvgPrice(Event):
         self.last_trade_time = last_trade_time
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class ReferencePrice(Event):
     """Reference price (spot ``<symbol>@referencePrice``, ``e`` = ``"referencePrice"``).
@@ -667,7 +660,6 @@ cdef class ReferencePrice(Event):
         return o.get("s") == self.symbol
 
 
-@cython.freelist(8)
 @cython.no_gc
 cdef class PartialDepth(Event):
     """Top-N book snapshot: spot ``<symbol>@depth<N>`` streams, and REST ``/depth`` bodies.
@@ -705,7 +697,6 @@ cdef class PartialDepth(Event):
         return o.get("lastUpdateId") == self.last_update_id
 
 
-@cython.freelist(32)
 @cython.no_gc
 cdef class DepthUpdate(Event):
     """Diff depth for a local book (``<symbol>@depth[@100ms]``, ``e`` = ``"depthUpdate"``;
@@ -747,7 +738,6 @@ cdef class DepthUpdate(Event):
         return o.get("s") == self.symbol and o.get("u") == self.final_update_id
 
 
-@cython.freelist(4)
 @cython.no_gc
 cdef class ServerShutdown(Event):
     """The server is about to close this connection: reconnect now (``e`` =
@@ -768,7 +758,6 @@ cdef class ServerShutdown(Event):
         return o.get("E", -1) == self.event_time
 
 
-@cython.freelist(16)
 @cython.no_gc
 cdef class MarkPrice(Event):
     """Mark price and funding rate (USD-M ``<symbol>@markPrice[@1s]`` and
@@ -804,7 +793,6 @@ cdef class MarkPrice(Event):
         self.next_funding_time = next_funding_time
 
 
-@cython.freelist(4)
 @cython.no_gc
 cdef class ForceOrder(Event):
     """A liquidation order (USD-M ``<symbol>@forceOrder`` / ``!forceOrder@arr``, ``e`` =

@@ -37,6 +37,11 @@ cdef class Parser:
     cdef double *_lv             # scratch for depth levels parsed during the scan
     cdef Py_ssize_t _lv_cap      # in levels
     cdef Py_ssize_t _lv_used
+    # the last event of the hot kinds, refilled when nobody else holds it (see _recycle)
+    cdef object _spare_book_ticker
+    cdef object _spare_trade
+    cdef object _spare_agg_trade
+    cdef object _spare_depth
 
     cpdef object parse(self, object payload)
     cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw)

@@ -21,6 +21,7 @@ what ``orjson.loads`` returns (a dict, usually). Control frames come back as
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.math cimport NAN
@@ -36,7 +37,7 @@ from fastws.events cimport (
 )
 from fastws.includes.fwjson cimport (
     fw_dec_fast, fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number_end,
-    fw_skip, fw_string_end, fw_unescape, fw_ws,
+    fw_number, fw_skip, fw_sole_ref, fw_string_end, fw_unescape, fw_ws,
 )
 
 import orjson
@@ -64,6 +65,7 @@ cdef enum:
     K_FALSE = 8
     K_NULL = 9
     K_DEC = 10         # a string whose body was parsed as a decimal during the scan (dval)
+    K_INT64 = 11       # an integer converted during the scan (ival)
 
 cdef enum:
     MAXK = 32          # keys recorded per object (more are validated and skipped)
@@ -84,6 +86,7 @@ cdef struct Entry:
     Py_ssize_t count    # arrays: number of elements
     Py_ssize_t lv       # depth levels already parsed into Parser._lv at this level index, or -1
     double dval         # K_DEC: the decimal value of the string
+    int64_t ival        # K_INT64: the integer
     int kind
 
 cdef struct Obj:
@@ -252,6 +255,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     cdef const char *vstart = NULL
     cdef Py_ssize_t klen, vlen = 0, count, lv = -1
     cdef double dval = 0.0
+    cdef int64_t ival = 0
     cdef Entry *en
     cdef bint is_data
     err.msg = NULL
@@ -334,10 +338,10 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             vlen = q - p
             p = q
         elif c == b'-' or (c >= b'0' and c <= b'9'):
-            q = fw_number_end(p, end, &isint, &err)
+            q = fw_number(p, end, &isint, &ival, &err)
             if q == NULL:
                 _fail_err(self, &err, path)
-            kind = K_INT if isint else K_FLOAT
+            kind = K_INT64 if isint == 2 else (K_INT if isint == 1 else K_FLOAT)
             vstart = p
             vlen = q - p
             p = q
@@ -376,6 +380,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             en.count = count
             en.lv = lv if kind == K_ARR else -1
             en.dval = dval
+            en.ival = ival
             en.kind = kind
             if klen == 1 and <unsigned char>kp[0] >= 64 and <unsigned char>kp[0] < 128:
                 o.idx1[(<unsigned char>kp[0]) - 64] = o.n + 1
@@ -397,7 +402,13 @@ cdef str _missing(str key):
     return f"missing required field {key!r}"
 
 
-cdef int64_t _int(Parser self, Obj *o, int i, str path, str key) except? -1:
+cdef inline int64_t _int(Parser self, Obj *o, int i, str path, str key) except? -1:
+    if i and o.ent[i - 1].kind == K_INT64:
+        return o.ent[i - 1].ival
+    return _int_slow(self, o, i, path, key)
+
+
+cdef int64_t _int_slow(Parser self, Obj *o, int i, str path, str key) except? -1:
     cdef int64_t v = 0
     cdef int r
     cdef Entry *en
@@ -537,7 +548,12 @@ cdef inline void _base(Event ev, Parser self, object stream):
 # ---------------------------------------------------------------------------- event builders
 
 cdef object _depth_update(Parser self, Obj *o, object stream, str path):
-    cdef DepthUpdate ev = DepthUpdate.__new__(DepthUpdate)
+    cdef DepthUpdate ev
+    if self._spare_depth is not None and fw_sole_ref(<PyObject *>self._spare_depth):
+        ev = <DepthUpdate>self._spare_depth  # nobody else holds the last one: fill it again
+    else:
+        ev = DepthUpdate.__new__(DepthUpdate)
+        self._spare_depth = ev
     _base(ev, self, stream)
     ev.type = EventType.DEPTH_UPDATE
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
@@ -569,7 +585,12 @@ cdef object _partial_depth(Parser self, Obj *o, object stream, str path):
 
 
 cdef object _book_ticker(Parser self, Obj *o, object stream, str path):
-    cdef BookTicker ev = BookTicker.__new__(BookTicker)
+    cdef BookTicker ev
+    if self._spare_book_ticker is not None and fw_sole_ref(<PyObject *>self._spare_book_ticker):
+        ev = <BookTicker>self._spare_book_ticker  # nobody else holds the last one: fill it again
+    else:
+        ev = BookTicker.__new__(BookTicker)
+        self._spare_book_ticker = ev
     _base(ev, self, stream)
     ev.type = EventType.BOOK_TICKER
     ev.update_id = _int(self, o, _k1(o, c'u'), path, "u")
@@ -588,7 +609,12 @@ cdef object _book_ticker(Parser self, Obj *o, object stream, str path):
 
 
 cdef object _trade(Parser self, Obj *o, object stream, str path):
-    cdef Trade ev = Trade.__new__(Trade)
+    cdef Trade ev
+    if self._spare_trade is not None and fw_sole_ref(<PyObject *>self._spare_trade):
+        ev = <Trade>self._spare_trade  # nobody else holds the last one: fill it again
+    else:
+        ev = Trade.__new__(Trade)
+        self._spare_trade = ev
     _base(ev, self, stream)
     ev.type = EventType.TRADE
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
@@ -602,7 +628,12 @@ cdef object _trade(Parser self, Obj *o, object stream, str path):
 
 
 cdef object _agg_trade(Parser self, Obj *o, object stream, str path):
-    cdef AggTrade ev = AggTrade.__new__(AggTrade)
+    cdef AggTrade ev
+    if self._spare_agg_trade is not None and fw_sole_ref(<PyObject *>self._spare_agg_trade):
+        ev = <AggTrade>self._spare_agg_trade  # nobody else holds the last one: fill it again
+    else:
+        ev = AggTrade.__new__(AggTrade)
+        self._spare_agg_trade = ev
     _base(ev, self, stream)
     ev.type = EventType.AGG_TRADE
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
@@ -969,8 +1000,11 @@ cdef class Parser:
     ``orjson.loads`` returns. Malformed frames, and known events with a missing field or a
     wrong type, raise ``ParseError`` with the offset and JSON path of the problem.
 
-    A parser keeps small caches (symbol and stream name strings); it is not meant to be
-    shared between threads that run Python code concurrently (free-threaded builds).
+    A parser keeps small caches (symbol and stream name strings) and, for the hot kinds
+    (bookTicker, trade, aggTrade, depthUpdate), the last event it returned: when nothing
+    else references that event any more, the next one is written into it instead of
+    allocating (a freelist of one; invisible to code that holds its events). It is not
+    meant to be shared between threads that run Python code concurrently.
     """
 
     def __init__(self, market="spot", keep_raw=False):

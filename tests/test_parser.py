@@ -453,3 +453,22 @@ def test_nested_objects_duplicates_and_error_paths(samples_dir):
     with pytest.raises(ParseError) as info:
         parse(orjson.dumps([dict(kline, k=dict(k, n="1"))]))
     assert info.value.path == "$[0].k.n"
+
+
+def test_events_held_by_the_caller_are_never_rewritten():
+    """The parser refills its last event only when nobody else references it."""
+    p = Parser()
+    frames = [BOOK.replace(b"400900217", str(400900217 + i).encode()) for i in range(50)]
+    held = [p.parse(f) for f in frames]
+    assert [e.update_id for e in held] == [400900217 + i for i in range(50)]
+    assert len({id(e) for e in held}) == 50
+    kept = p.parse(DEPTH)
+    bids = kept.bids
+    with pytest.raises(ParseError):
+        p.parse(DEPTH.replace(b'"u":160', b'"u":"x"'))  # fails half-way through a depth event
+    assert kept.final_update_id == 160 and kept.bids is bids
+    # dropped events may be recycled: the next result is still complete and correct
+    for i in range(5):
+        ev = p.parse(frames[i])
+        assert ev.update_id == 400900217 + i and ev.symbol == "BNBUSDT"
+        del ev

@@ -266,6 +266,40 @@ static inline const char *fw_number_end(const char *p, const char *end, int *is_
     return p;
 }
 
+/* A JSON number at p ('-' or digit), validated; an integer of at most 18 digits is also
+ * converted (*ival, *kind = 2). *kind: 2 converted integer, 1 other integer, 0 not an
+ * integer (fraction or exponent). */
+static inline const char *fw_number(const char *p, const char *end, int *kind, int64_t *ival,
+                                    fw_err *e) {
+    const char *s = p, *d0;
+    uint64_t v = 0;
+    int neg = 0, isint;
+    if (p < end && *p == '-') { neg = 1; p++; }
+    d0 = p;
+    if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            v = v * 10 + (unsigned)(*p - '0');
+            p++;
+        }
+    } else if (p < end && *p == '0') {
+        p++;
+    } else {
+        return fw_number_end(s, end, &isint, e);  /* reports the problem */
+    }
+    if (FW_UNLIKELY(p < end && (*p == '.' || *p == 'e' || *p == 'E'))) {
+        p = fw_number_end(s, end, &isint, e);
+        *kind = 0;
+        return p;
+    }
+    if (p - d0 <= 18) {
+        *ival = neg ? -(int64_t)v : (int64_t)v;
+        *kind = 2;
+    } else {
+        *kind = 1;
+    }
+    return p;
+}
+
 static inline const char *fw_literal(const char *p, const char *end, const char *lit, int n,
                                      fw_err *e) {
     if (end - p < n || memcmp(p, lit, (size_t)n) != 0) return fw_fail(e, p, "invalid literal");
@@ -674,6 +708,17 @@ static const char *fw_levels(const char *p, const char *end, double *out, Py_ssi
     if (p >= end || *p != ']') return fw_fail(e, p, "expected ',' or ']'");
     *count = i;
     return p + 1;
+}
+
+/* Whether the parser's spare event object is referenced by nobody else, so it can be filled
+ * again instead of allocating a new one (never on free-threaded builds). */
+static inline int fw_sole_ref(PyObject *o) {
+#ifdef Py_GIL_DISABLED
+    (void)o;
+    return 0;
+#else
+    return Py_REFCNT(o) == 1;
+#endif
 }
 
 #endif /* FASTWS_FWJSON_H */

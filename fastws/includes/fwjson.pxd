@@ -3,7 +3,11 @@
 from libc.stdint cimport int64_t
 
 
+from cpython.object cimport PyObject
+
+
 cdef extern from "includes/fwjson.h":
+    bint fw_sole_ref(PyObject *o)
     ctypedef struct fw_err:
         const char *pos
         const char *msg
@@ -14,6 +18,8 @@ cdef extern from "includes/fwjson.h":
     const char *fw_string_end(const char *p, const char *end, int *has_esc, fw_err *e) nogil
     Py_ssize_t fw_unescape(const char *s, Py_ssize_t n, char *out) nogil
     const char *fw_number_end(const char *p, const char *end, int *is_int, fw_err *e) nogil
+    const char *fw_number(const char *p, const char *end, int *kind, int64_t *ival,
+                          fw_err *e) nogil
     const char *fw_literal(const char *p, const char *end, const char *lit, int n,
                            fw_err *e) nogil
     const char *fw_skip(const char *p, const char *end, Py_ssize_t *count, fw_err *e)
