@@ -1031,6 +1031,9 @@ cdef class Parser:
     def __repr__(self):
         return f"Parser(market={self.market!r}, keep_raw={self.keep_raw!r})"
 
+    def __reduce__(self):
+        return (Parser, (self.market, self.keep_raw))
+
     cpdef object parse(self, object payload):
         """Decode one frame.
 

@@ -338,6 +338,16 @@ def test_parser_market_is_validated():
     assert Parser("usdm").market == "usdm" and repr(Parser()) == "Parser(market='spot', keep_raw=False)"
 
 
+def test_parser_and_events_pickle():
+    import pickle
+
+    p = pickle.loads(pickle.dumps(Parser("usdm", keep_raw=True)))
+    assert (p.market, p.keep_raw) == ("usdm", True)
+    ev = pickle.loads(pickle.dumps(parse(DEPTH)))
+    compare(normalise(ev), reference_decode(DEPTH))
+    assert ev.type is EventType.DEPTH_UPDATE
+
+
 def test_symbol_string_is_reused():
     p = Parser()
     a = p.parse(BOOK)
@@ -472,3 +482,19 @@ def test_events_held_by_the_caller_are_never_rewritten():
         ev = p.parse(frames[i])
         assert ev.update_id == 400900217 + i and ev.symbol == "BNBUSDT"
         del ev
+
+
+@pytest.mark.parametrize("name", sorted(n for n, t in EXPECTED_TYPES.items() if t not in (dict, list)))
+def test_decimal_table_matches_the_float_fields(samples_dir, name):
+    """ev.decimal(field) is the text the float field was decoded from, for every sample."""
+    result = parse((samples_dir / name).read_bytes(), market_of(name))
+    for ev in result if isinstance(result, list) else [result]:
+        for field in type(ev)._DECIMALS:
+            text = ev.decimal(field)
+            value = getattr(ev, field)
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(np.array(text, dtype=np.float64).reshape(-1, 2), value)
+            elif text is None or text == "":
+                assert math.isnan(value)
+            else:
+                assert float(text) == value, (field, text, value)
