@@ -68,7 +68,7 @@ cdef enum:
     K_INT64 = 11       # an integer converted during the scan (ival)
 
 cdef enum:
-    MAXK = 32          # keys recorded per object (more are validated and skipped)
+    MAXK = 32          # relevant keys recorded per object (one-letter and _known_key names)
     KBUF = 256         # room for keys that hold escapes, decoded
 
 # decimal field flags
@@ -90,7 +90,9 @@ cdef struct Entry:
     int kind
 
 cdef struct Obj:
-    int n
+    int n                    # entries recorded
+    int total                # keys seen (recorded or not)
+    bint overflow            # a relevant key did not fit: the object is not decoded as an event
     bint sub_found
     int nested_idx           # entry index whose object value was scanned into `nested`, or -1
     unsigned char idx1[64]   # one-letter keys '@'..DEL -> entry index + 1 (0: absent)
@@ -118,6 +120,21 @@ cdef inline int _find(Obj *o, const char *key, Py_ssize_t klen):
         if o.ent[i].klen == klen and memcmp(o.ent[i].key, key, klen) == 0:
             return i + 1
     return 0
+
+
+cdef inline bint _known_key(const char *k, Py_ssize_t n):
+    """Multi-letter keys the decoder reads; every other long key is validated and skipped."""
+    if n == 2:
+        return (memcmp(k, b"pu", 2) == 0 or memcmp(k, b"ps", 2) == 0 or memcmp(k, b"ct", 2) == 0
+                or memcmp(k, b"ap", 2) == 0 or memcmp(k, b"id", 2) == 0)
+    if n == 4:
+        return (memcmp(k, b"data", 4) == 0 or memcmp(k, b"bids", 4) == 0
+                or memcmp(k, b"asks", 4) == 0 or memcmp(k, b"code", 4) == 0)
+    if n == 6:
+        return memcmp(k, b"stream", 6) == 0 or memcmp(k, b"result", 6) == 0
+    if n == 3:
+        return memcmp(k, b"msg", 3) == 0
+    return n == 12 and memcmp(k, b"lastUpdateId", 12) == 0
 
 
 cdef inline int _k1(Obj *o, char c):
@@ -260,6 +277,8 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     cdef bint is_data
     err.msg = NULL
     o.n = 0
+    o.total = 0
+    o.overflow = False
     o.kused = 0
     o.sub_found = False
     o.nested_idx = -1
@@ -371,8 +390,16 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
             p = q
         else:
             _fail(self, "expected a JSON value", p, path)
-        if o.n < MAXK:
-            en = &o.ent[o.n]
+        o.total += 1
+        if klen == 1 or _known_key(kp, klen):
+            if o.n >= MAXK:
+                o.overflow = True
+                en = NULL
+            else:
+                en = &o.ent[o.n]
+        else:
+            en = NULL
+        if en != NULL:
             en.key = kp
             en.klen = klen
             en.val = vstart
@@ -867,6 +894,8 @@ cdef object _event(Parser self, Obj *o, object stream, str path, int stag, Obj *
     """The typed event for a scanned object, or None when it is not a known event."""
     cdef int i = _k1(o, c'e')
     cdef const Entry *e
+    if o.overflow:
+        return None  # more relevant keys than MAXK: only an adversary sends that; orjson decodes it
     if i:
         e = &o.ent[i - 1]
         if not _is_str(e.kind):
@@ -922,11 +951,11 @@ cdef object _control(Parser self, Obj *o, str path):
     cdef ControlError err
     ii = _find(o, b"id", 2)
     ir = _find(o, b"result", 6)
-    if ir and ii and o.n == 2:
+    if ir and ii and o.total == 2:
         return ControlResponse(_json_value(&o.ent[ii - 1]), _json_value(&o.ent[ir - 1]))
     ic = _find(o, b"code", 4)
     im = _find(o, b"msg", 3)
-    if ic and im and (o.n == 2 or (o.n == 3 and ii)):
+    if ic and im and (o.total == 2 or (o.total == 3 and ii)):
         err = ControlError.__new__(ControlError)
         err.code = _int(self, o, ic, path, "code")
         err.msg = _text(self, o, im, path, "msg", self._texts)

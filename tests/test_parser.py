@@ -498,3 +498,14 @@ def test_decimal_table_matches_the_float_fields(samples_dir, name):
                 assert math.isnan(value)
             else:
                 assert float(text) == value, (field, text, value)
+
+
+def test_many_unknown_keys():
+    trade = orjson.loads(b'{"e":"trade","E":1,"s":"A","t":1,"p":"1.5","q":"1","T":1,"m":true}')
+    wide = {f"extra{i}": [i, {"x": "y"}] for i in range(200)}
+    ev = check(orjson.dumps({**wide, **trade}))
+    assert isinstance(ev, Trade) and ev.price == 1.5
+    # more one-letter keys than the decoder records: not decoded as an event, never wrong
+    letters = {chr(c): 1 for c in list(range(ord("A"), ord("Z") + 1)) + list(range(ord("f"), ord("l")))}
+    payload = orjson.dumps({**letters, **trade})
+    assert parse(payload) == orjson.loads(payload)
