@@ -331,3 +331,69 @@ def test_seeded_mass_corruption():
         buf = bytearray(payload)
         buf[rng.randrange(len(buf))] = rng.randrange(256)
         _agree(bytes(buf), market)
+
+
+# ---------------------------------------------------------------------------- guard page
+
+class GuardedBuffer:
+    """Payload bytes placed flush against a PROT_NONE page: any read past the end faults."""
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        self.page = mmap.PAGESIZE
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.mmap.restype = ctypes.c_void_p
+        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                                   ctypes.c_int, ctypes.c_long]
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.size = 64 * self.page
+        addr = self.libc.mmap(None, self.size + self.page, mmap.PROT_READ | mmap.PROT_WRITE,
+                              mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value)
+        assert self.libc.mprotect(addr + self.size, self.page, 0) == 0  # PROT_NONE
+        self.addr = addr
+        self.ctypes = ctypes
+
+    def close(self) -> None:
+        self.libc.munmap.argtypes = [self.ctypes.c_void_p, self.ctypes.c_size_t]
+        self.libc.munmap(self.addr, self.size + self.page)
+
+    def view(self, data: bytes) -> memoryview:
+        assert len(data) <= self.size
+        start = self.addr + self.size - len(data)
+        self.ctypes.memmove(start, data, len(data))
+        arr = (self.ctypes.c_char * len(data)).from_address(start)
+        return memoryview(arr).cast("B")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "uname") or __import__("os").uname().sysname != "Linux",
+                    reason="guard pages via mmap/mprotect are set up for Linux only")
+def test_never_reads_past_the_end_of_the_buffer():
+    guard = GuardedBuffer()
+    try:
+        _parse_against_guard(guard)
+    finally:
+        guard.close()
+
+
+def _parse_against_guard(guard: GuardedBuffer) -> None:
+    rng = random.Random(7)
+    payloads = [p for _, p in SAMPLES] or [b'{"e":"trade","E":1,"s":"A","t":1,"p":"1","q":"1","T":1,"m":true}']
+    for payload in payloads:
+        for market in ("spot", "usdm"):
+            parser = Parser(market)
+            for cut in range(len(payload) + 1):
+                try:
+                    parser.parse(guard.view(payload[:cut]))
+                except ParseError:
+                    pass
+            for _ in range(50):
+                buf = bytearray(payload)
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+                cut = rng.randrange(len(buf) + 1)
+                try:
+                    parser.parse(guard.view(bytes(buf[:cut])))
+                except ParseError:
+                    pass
