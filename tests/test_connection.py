@@ -1,0 +1,317 @@
+"""fastws.connection against the simulator and its faults.
+
+Each test says what the user sees. Where Binance's ids make it checkable, the user's callbacks
+must see no duplicate (ids strictly increasing) and, across planned switches (serverShutdown,
+24 h cut-over), no gap either (spot depth ``U == prev u + 1``, trade ids consecutive). Every
+book ends synced and equal, level for level, to the simulator's own book.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import pytest
+
+from fastws.connection import ConnectError, StreamConnection, ssl_context_for
+from fastws.listener import Router, StreamListener
+from fastws.market_stream import MarketStream
+from fastws.retry import CutoverSchedule
+from fastws.sim import Exchange, client_context
+from fastws.testing import fast_limits
+
+from tests.stream_support import (
+    FAST, LIMITS, Recorder, assert_no_duplicates, driven, manual_clock, settle_and_compare,
+)
+from tests.utils import UNIT
+
+SYMS = ["BTCUSDT", "ETHUSDT"]
+STREAMS = ["btcusdt@depth@100ms", "ethusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker"]
+
+
+async def _wait(pred, timeout: float = 5.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout * UNIT
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_restores_subscriptions_after_abrupt_close() -> None:
+    """User sees: the stream pauses for a moment and resumes; stats().reconnects == 1; the books
+    resync if the outage hid events; no duplicate ever reaches a callback."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                first = ex.connection()
+                ex.faults.close(first, how="reset")
+                await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1, what="reconnect")
+                await _wait(lambda: len(ex.connections) == 1 and ex.connection() is not first)
+                conn = ms.pool.shards[0]
+                await _wait(lambda: conn.confirmed == set(STREAMS), what="LIST_SUBSCRIPTIONS")
+                # the new server connection holds every wanted stream
+                assert set(ex.connection().state.subscriptions) == set(STREAMS)
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 3, what="trades again")
+            await settle_and_compare(ms, ex, SYMS)
+            assert_no_duplicates(rec)
+
+
+async def test_close_mid_frame_is_not_a_parse_error() -> None:
+    """User sees: a reconnect, no parse error (half a frame never reaches the parser)."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.close(how="midframe")
+                await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1)
+                await asyncio.sleep(0.3)
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.stats().parse_errors == 0
+            assert_no_duplicates(rec)
+
+
+async def test_clean_close_reconnects() -> None:
+    """A clean close (code 1000, as the 24 h cut arrives when it is not anticipated) reconnects."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.close(how="clean")
+                await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1)
+            await settle_and_compare(ms, ex, SYMS)
+
+
+async def test_silence_is_reported_and_healed(caplog: pytest.LogCaptureFixture) -> None:
+    """User sees: a warning naming the silent streams, stats().silences >= 1, a new connection,
+    and data flowing again; the books end equal to the simulator's."""
+    caplog.set_level(logging.WARNING, "fastws.connection")
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.stall(30.0)          # data stops, pings go on
+                await _wait(lambda: ms.stats().silences >= 1, timeout=6, what="silence")
+                await _wait(lambda: ms.stats().connects >= 2 and ms.connections == 1, what="new link")
+                before = ms.stats().messages
+                await _wait(lambda: ms.stats().messages > before + 10, what="data again")
+            await settle_and_compare(ms, ex, SYMS)
+    assert any("silent stream" in r.getMessage() for r in caplog.records)
+
+
+async def test_refused_reconnects_back_off_and_recover() -> None:
+    """User sees: a few failed attempts (HTTP 503) while the server refuses, then the stream
+    resumes on its own; attempts stay far below the 300 / 5 min budget."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.refuse_connections(1.5 * UNIT)
+                ex.faults.close(how="reset")
+                await _wait(lambda: ex.refused >= 1, what="a refused attempt")
+                await _wait(lambda: ms.connections == 1 and len(ex.connections) == 1, timeout=10,
+                            what="recovery")
+                conn = ms.pool.shards[0]
+                assert conn.stats.failed_attempts >= 1
+                assert conn.policy.budget.used(asyncio.get_running_loop().time()) < 50
+            await settle_and_compare(ms, ex, SYMS)
+
+
+async def test_server_shutdown_switches_without_gap_or_duplicate() -> None:
+    """User sees: nothing at all but stats().server_shutdowns == 1: the replacement connection
+    is opened at once and the old one closed after it delivered; depth chains and trade ids run
+    on without a gap or a repeat; no book resyncs."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.server_shutdown(close_after=1.0)
+                await _wait(lambda: ms.stats().server_shutdowns == 1)
+                await _wait(lambda: ms.stats().connects == 2 and ms.connections == 1
+                            and len(ex.connections) == 1, what="switch")
+                await asyncio.sleep(0.3)
+            await settle_and_compare(ms, ex, SYMS)
+            st = ms.stats()
+            assert st.reconnects == 0 and st.gaps == 0 and st.resyncs == 0
+            for s in ("btcusdt@depth@100ms", "ethusdt@depth@100ms"):
+                assert rec.depth_breaks(s) == []
+            assert rec.trade_breaks("btcusdt@trade") == []
+            assert_no_duplicates(rec)
+            assert st.duplicates > 0        # the overlap really happened and was deduplicated
+
+
+async def test_cutover_before_the_24h_limit() -> None:
+    """The 24 h cut, shortened to 4 s: the connection is replaced about a second before the
+    server would cut it. User sees stats().cutovers >= 1, no reconnect, no gap, no duplicate."""
+    limits = fast_limits("spot", ping_interval=1.0, pong_timeout=5.0, connection_lifetime=4.0 * UNIT)
+    async with Exchange(SYMS, limits=limits, clock=manual_clock()) as ex:
+        cut = CutoverSchedule(lifetime=4.0 * UNIT, margin=1.2 * UNIT, spread=0.3 * UNIT)
+        async with MarketStream(STREAMS, venue=ex.venue, cutover=cut, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                await _wait(lambda: ms.stats().cutovers >= 1, timeout=6, what="cut-over")
+                await asyncio.sleep(0.3)
+            await settle_and_compare(ms, ex, SYMS)
+            st = ms.stats()
+            assert st.reconnects == 0 and st.gaps == 0
+            for s in ("btcusdt@depth@100ms", "ethusdt@depth@100ms"):
+                assert rec.depth_breaks(s) == []
+            assert rec.trade_breaks("btcusdt@trade") == []
+            assert_no_duplicates(rec)
+
+
+async def test_malformed_frames_counted_logged_once_per_kind(caplog: pytest.LogCaptureFixture) -> None:
+    """User sees: one warning per kind of bad frame with an excerpt, stats().parse_errors and
+    bad_frames counting each one; the stream and the books go on."""
+    caplog.set_level(logging.WARNING, "fastws.connection")
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                for kind in ("malformed", "malformed", "truncated", "binary"):
+                    ex.faults.send_bad_frame(kind)
+                await _wait(lambda: ms.stats().parse_errors == 4, what="4 bad frames")
+                n = ms.stats().messages
+                await _wait(lambda: ms.stats().messages > n + 10, what="data after bad frames")
+            await settle_and_compare(ms, ex, SYMS)
+            st = ms.stats()
+            assert st.reconnects == 0
+            assert st.bad_frames == {"parse": 3, "binary": 1}
+    warnings = [r.getMessage() for r in caplog.records if "bad " in r.getMessage()]
+    assert len(warnings) == 3       # malformed and truncated differ by reason; binary once
+    assert any("excerpt" in w for w in warnings)
+
+
+async def test_two_thousand_streams_over_two_connections() -> None:
+    """2000 streams are sharded 1024 + 976 over two connections; each server connection holds
+    exactly its share (checked with LIST_SUBSCRIPTIONS), and data flows on both."""
+    streams = [f"s{i:04d}usdt@trade" for i in range(1996)] + STREAMS
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(streams, venue=ex.venue, **FAST) as ms:
+            assert len(ms.pool.shards) == 2
+            sizes = sorted(len(c.desired) for c in ms.pool.shards.values())
+            assert sizes == [976, 1024]
+            for c in ms.pool.shards.values():
+                assert c.confirmed == set(c.desired)
+            assert len(ex.connections) == 2
+            held = [set(c.state.subscriptions) for c in ex.connections]
+            assert set().union(*held) == {s.lower() if "@" not in s else s for s in streams}
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                await _wait(lambda: ms.stats().streams.get("btcusdt@trade", {}).get("messages", 0) > 5)
+            await settle_and_compare(ms, ex, SYMS)
+
+
+async def test_wss_with_the_simulator_ca() -> None:
+    """Over wss:// with the simulator's CA the stream and the WS API snapshots work."""
+    async with Exchange(SYMS, limits=LIMITS, tls=True, clock=manual_clock()) as ex:
+        assert ex.venue.stream_url.startswith("wss://")
+        async with MarketStream(STREAMS, venue=ex.venue, ca_file=ex.ca_file, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+            await settle_and_compare(ms, ex, SYMS)
+
+
+async def test_certificate_that_does_not_verify_fails_clearly() -> None:
+    """User sees: ConnectError saying the certificate does not verify, at once (no retry loop,
+    no fallback to an unverified connection)."""
+    from dataclasses import replace
+    loop = asyncio.get_running_loop()
+    default = loop.get_exception_handler()
+    # the simulator's side (aiofastnet) reports the refused handshake to the loop's handler
+    # with an exception *class*, which the default handler cannot format: keep it quiet
+    loop.set_exception_handler(lambda lp, ctx: None if ctx.get("message") == "SSL handshake failed"
+                               else lp.default_exception_handler(ctx))
+    try:
+        await _bad_certificate(replace)
+    finally:
+        loop.set_exception_handler(default)
+
+
+async def _bad_certificate(replace) -> None:
+    async with Exchange(SYMS, limits=LIMITS, tls=True) as ex:
+        venue = replace(ex.venue, ca_file=None)      # system store: the sim's CA is unknown
+        ms = MarketStream(STREAMS, venue=venue, **FAST)
+        with pytest.raises(ConnectError, match="does not verify"):
+            await asyncio.wait_for(ms.start(), 10 * UNIT)
+        assert ms.pool.shards[0].stats.failed_attempts == 1
+        await ms.close()
+        ctx = ssl_context_for(venue)
+        assert ctx is not None and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+        assert ssl_context_for(venue, ssl_context=client_context(ex.ca_file)) is not None
+
+
+async def test_pings_answered_and_pongs_paced() -> None:
+    """The server pings 4 times a second: every ping is answered at once with its payload, the
+    connection is never dropped for a missing pong nor for too many messages."""
+    limits = fast_limits("spot", ping_interval=0.25, pong_timeout=0.6)
+    async with Exchange(SYMS, limits=limits) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+            await asyncio.sleep(1.5 * UNIT)
+            link = ms.pool.shards[0].active
+            assert link is not None and link.listener.pings >= 4
+            assert ms.stats().reconnects == 0 and ms.connections == 1
+            assert link.pacer.sent_in_window(asyncio.get_running_loop().time()) <= 4
+
+
+def _basic(loop_kind: str) -> None:
+    async def main() -> int:
+        async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+            async with MarketStream(STREAMS, venue=ex.venue, **FAST) as ms:
+                async with driven(ex):
+                    await ms.wait_synced(timeout=5 * UNIT)
+                await settle_and_compare(ms, ex, SYMS)
+                return ms.stats().messages
+
+    if loop_kind == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        assert uvloop.run(main()) > 0
+    else:
+        assert asyncio.run(main()) > 0
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_both_event_loops(loop_kind: str) -> None:
+    """The same stream and book check passes on asyncio's loop and on uvloop."""
+    _basic(loop_kind)
+
+
+class CountingListener(StreamListener):
+    """A subclass overriding the hook (a Cython subclass does the same without Python calls)."""
+
+    seen = 0
+
+    def on_event(self, ev: object) -> None:
+        CountingListener.seen += 1
+        StreamListener.on_event(self, ev)
+
+
+async def test_listener_subclass_hook() -> None:
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        async with MarketStream(STREAMS, venue=ex.venue, listener_factory=CountingListener, **FAST) as ms:
+            await ms.wait_synced(timeout=5 * UNIT)
+            await _wait(lambda: CountingListener.seen > 5)
+            assert ms.stats().messages > 0
+
+
+async def test_stream_connection_alone() -> None:
+    """StreamConnection can be used without MarketStream: a Router with a callback."""
+    got = []
+    router = Router()
+    from fastws.events import Trade
+    router.set_callbacks({Trade: [got.append]}, {})
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        conn = StreamConnection(ex.venue, ["btcusdt@trade"], router)
+        await conn.start(5 * UNIT)
+        try:
+            await _wait(lambda: len(got) > 2)
+            assert conn.confirmed == {"btcusdt@trade"}
+        finally:
+            await conn.close()
+        assert conn.links == []
