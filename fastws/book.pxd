@@ -42,7 +42,8 @@ cdef class _Side:
     cdef double* hvals
     cdef int64_t hcap                # power of two
     cdef int hshift                  # 64 - log2(hcap) (Fibonacci hashing)
-    cdef int64_t hcount
+    cdef int64_t hcount              # live levels
+    cdef int64_t hused               # occupied slots (live + tombstones)
     cdef bint ov_above               # the table may hold keys above the window
     cdef int64_t best                # best (largest) key of the side, EMPTY_KEY when empty
     cdef bint dirty                  # best was deleted; recompute in finish()

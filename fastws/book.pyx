@@ -70,7 +70,7 @@ cdef uint64_t HASH_MUL = <uint64_t>0x9E3779B97F4A7C15ULL
 cdef int64_t H_MIN_CAP = 64
 # overflow table load bound (tenths) and window placement (sixteenths of the capacity): after a
 # move the best key sits at W_TARGET; the window moves when the best leaves [W_LOW, W_HIGH).
-cdef int64_t H_LOAD = 5
+cdef int64_t H_LOAD = 7
 cdef int64_t W_TARGET = 10
 cdef int64_t W_LOW = 3
 cdef int64_t W_HIGH = 15
@@ -91,6 +91,25 @@ def _tune(target=None, low=None, high=None, load=None):
 # relative tolerance of the on-grid check (float64 rounding of price * 10**e)
 cdef double GRID_ABS_TOL = 1e-7
 cdef double GRID_REL_TOL = 1e-15
+
+cdef inline int _to_tick(double price, double den, int64_t m, int64_t* tick) noexcept nogil:
+    """0 and the tick of ``price`` on the grid m / den; -1 if not positive, finite, on grid."""
+    cdef double x = price * den
+    cdef double r
+    cdef int64_t p
+    if not (x > 0.0 and x < 4.0e15):
+        return -1
+    r = floor(x + 0.5)
+    if fabs(x - r) > GRID_ABS_TOL + x * GRID_REL_TOL:
+        return -1
+    p = <int64_t>r
+    if m != 1:
+        if p % m != 0:
+            return -1
+        p = p // m
+    tick[0] = p
+    return 0
+
 
 cdef struct Level:
     int64_t key
@@ -124,6 +143,7 @@ cdef class _Side:
         for i in range(H_MIN_CAP):
             self.hkeys[i] = EMPTY_KEY
         self.hcount = 0
+        self.hused = 0
         self.ov_above = False
         self.max_levels = max_levels
         self.lo = 0
@@ -148,18 +168,22 @@ cdef class _Side:
         for i in range(self.hcap):
             self.hkeys[i] = EMPTY_KEY
         self.hcount = 0
+        self.hused = 0
         self.ov_above = False
         self.nladder = 0
         self.best = EMPTY_KEY
         self.dirty = False
 
     # ---------------------------------------------------------------- overflow hash table
-    # Open addressing, linear probing, backward-shift deletion (no tombstones).
+    # Open addressing, linear probing. A deleted level keeps its key with quantity 0 (a
+    # tombstone), so a level that comes back (common: the same prices flicker) reuses its slot
+    # and deletes never move entries. Tombstones go at the next rehash.
 
     cdef inline int64_t _h_home(self, int64_t key) noexcept:
         return <int64_t>((<uint64_t>key * HASH_MUL) >> self.hshift)
 
     cdef int64_t h_find(self, int64_t key) noexcept:
+        """Slot of ``key`` (live or tombstone), or -1."""
         cdef int64_t i = self._h_home(key), hm = self.hcap - 1, k
         while True:
             k = self.hkeys[i]
@@ -170,44 +194,43 @@ cdef class _Side:
             i = (i + 1) & hm
 
     cdef int h_put(self, int64_t key, double q) except -1:
-        cdef int64_t i = self._h_home(key), hm = self.hcap - 1, k
+        """Set a level (q != 0) in the table."""
+        cdef int64_t i = self._h_home(key), hm = self.hcap - 1, k, tomb = -1
         while True:
             k = self.hkeys[i]
             if k == key:
+                if self.hvals[i] == 0.0:
+                    self.hcount += 1
                 self.hvals[i] = q
                 return 0
             if k == EMPTY_KEY:
                 break
+            if tomb < 0 and self.hvals[i] == 0.0:
+                tomb = i
             i = (i + 1) & hm
+        if tomb >= 0:
+            i = tomb
+        else:
+            self.hused += 1
         self.hkeys[i] = key
         self.hvals[i] = q
         self.hcount += 1
-        if self.hcount * 10 > self.hcap * H_LOAD:
-            self._h_grow(self.hcap * 2)
+        if self.hused * 10 > self.hcap * H_LOAD:
+            # rehash: grow if the live levels need it, else just drop the tombstones
+            self._h_grow(self.hcap * 2 if self.hcount * 20 > self.hcap * H_LOAD else self.hcap)
         return 0
 
     cdef bint h_del(self, int64_t key) noexcept:
-        cdef int64_t i = self.h_find(key), j, k, hm = self.hcap - 1
-        if i < 0:
+        """Remove a level; False if the table does not hold it."""
+        cdef int64_t i = self.h_find(key)
+        if i < 0 or self.hvals[i] == 0.0:
             return False
-        j = i
-        while True:
-            j = (j + 1) & hm
-            k = self.hkeys[j]
-            if k == EMPTY_KEY:
-                break
-            k = self._h_home(k)
-            # the entry at j stays if its home lies cyclically in (i, j]
-            if (i <= j and i < k and k <= j) or (i > j and (i < k or k <= j)):
-                continue
-            self.hkeys[i] = self.hkeys[j]
-            self.hvals[i] = self.hvals[j]
-            i = j
-        self.hkeys[i] = EMPTY_KEY
+        self.hvals[i] = 0.0
         self.hcount -= 1
         return True
 
     cdef int _h_grow(self, int64_t new_cap) except -1:
+        """Rehash the live levels into a table of ``new_cap`` slots (tombstones dropped)."""
         cdef int64_t* ok = self.hkeys
         cdef double* ov = self.hvals
         cdef int64_t oc = self.hcap, i, j, hm, bits = 0
@@ -224,12 +247,13 @@ cdef class _Side:
         self.hkeys, self.hvals, self.hcap, self.hshift = nk, nv, new_cap, 64 - bits
         hm = new_cap - 1
         for i in range(oc):
-            if ok[i] != EMPTY_KEY:
+            if ok[i] != EMPTY_KEY and ov[i] != 0.0:
                 j = self._h_home(ok[i])
                 while nk[j] != EMPTY_KEY:
                     j = (j + 1) & hm
                 nk[j] = ok[i]
                 nv[j] = ov[i]
+        self.hused = self.hcount
         free(ok)
         free(ov)
         return 0
@@ -237,7 +261,7 @@ cdef class _Side:
     cdef int64_t h_max(self) noexcept:
         cdef int64_t i, b = EMPTY_KEY
         for i in range(self.hcap):
-            if self.hkeys[i] > b:
+            if self.hkeys[i] > b and self.hvals[i] != 0.0:
                 b = self.hkeys[i]
         return b
 
@@ -249,7 +273,7 @@ cdef class _Side:
         if out == NULL:
             return NULL
         for i in range(self.hcap):
-            if self.hkeys[i] != EMPTY_KEY:
+            if self.hkeys[i] != EMPTY_KEY and self.hvals[i] != 0.0:
                 out[k].key = self.hkeys[i]
                 out[k].qty = self.hvals[i]
                 k += 1
@@ -424,8 +448,9 @@ cdef class _Side:
                 self._evict(new_lo + self.cap, self.lo + self.cap)
         self.lo = new_lo
         hi = new_lo + self.cap
-        if self.hcount == 0:
-            self.ov_above = False
+        if self.hcount == 0 or (d > 0 and not self.ov_above):
+            # moving up with every overflow key below the old window: nothing enters
+            self.ov_above = self.ov_above and self.hcount > 0
             return 0
         # one pass over the table: keys entering the window, and whether any lies above it
         moving = <int64_t*>malloc(self.hcount * sizeof(int64_t))
@@ -433,21 +458,22 @@ cdef class _Side:
             raise MemoryError()
         for i in range(self.hcap):
             k = self.hkeys[i]
-            if k != EMPTY_KEY:
-                if new_lo <= k < hi:
-                    moving[n] = k
+            if k >= new_lo and self.hvals[i] != 0.0:  # EMPTY_KEY is below any window
+                if k < hi:
+                    moving[n] = i
                     n += 1
-                elif k >= hi:
+                else:
                     above = True
         for i in range(n):
-            k = moving[i]
+            k = self.hkeys[moving[i]]
             slot = k & self.mask
-            self.qty[slot] = self.hvals[self.h_find(k)]
+            self.qty[slot] = self.hvals[moving[i]]
+            self.hvals[moving[i]] = 0.0  # tombstone
+            self.hcount -= 1
             w = slot >> 6
             self.bits[w] |= ONE << (slot & 63)
             self.summary[w >> 6] |= ONE << (w & 63)
             self.nladder += 1
-            self.h_del(k)
         free(moving)
         self.ov_above = above
         return 0
@@ -683,21 +709,7 @@ cdef class OrderBook:
 
     cdef int c_price_to_tick(self, double price, int64_t* tick) noexcept:
         """0 and the tick of ``price``; -1 if it is not positive, finite and on the grid."""
-        cdef double x = price * self._tick_den
-        cdef double r
-        cdef int64_t p
-        if not (x > 0.0 and x < 4.0e15):
-            return -1
-        r = floor(x + 0.5)
-        if fabs(x - r) > GRID_ABS_TOL + x * GRID_REL_TOL:
-            return -1
-        p = <int64_t>r
-        if self._tick_m != 1:
-            if p % self._tick_m != 0:
-                return -1
-            p = p // self._tick_m
-        tick[0] = p
-        return 0
+        return _to_tick(price, self._tick_den, self._tick_m, tick)
 
     cdef double c_tick_to_price(self, int64_t tick) noexcept:
         return <double>(tick * self._tick_m) / self._tick_den
@@ -736,6 +748,8 @@ cdef class OrderBook:
         cdef int64_t t
         cdef double q
         cdef int64_t* keys
+        cdef int64_t m
+        cdef double den
         cdef _Side sb = self._bids, sa = self._asks
         if not self._has_tick:
             raise InvalidUsage("the tick size is unknown: pass tick_size or apply a snapshot first")
@@ -746,15 +760,17 @@ cdef class OrderBook:
             self._scratch = keys
             self._scratch_cap = n + 64
         keys = self._scratch
+        den = self._tick_den
+        m = self._tick_m
         for i in range(nb):
             q = bids[2 * i + 1]
-            if not (q >= 0.0 and q < INFINITY) or self.c_price_to_tick(bids[2 * i], &t) != 0:
+            if not (q >= 0.0 and q < INFINITY) or _to_tick(bids[2 * i], den, m, &t) != 0:
                 self._bad_level("bid", bids[2 * i], q)
                 return self.apply_levels(bids, nb, asks, na)   # grid refined: start again
             keys[i] = t
         for i in range(na):
             q = asks[2 * i + 1]
-            if not (q >= 0.0 and q < INFINITY) or self.c_price_to_tick(asks[2 * i], &t) != 0:
+            if not (q >= 0.0 and q < INFINITY) or _to_tick(asks[2 * i], den, m, &t) != 0:
                 self._bad_level("ask", asks[2 * i], q)
                 return self.apply_levels(bids, nb, asks, na)
             keys[nb + i] = -t
