@@ -1,0 +1,218 @@
+"""fastws.MarketStream against the simulator: subscriptions at runtime, callbacks, the
+``async for`` queue with a slow consumer, books through gaps and stale snapshots, USD-M routes.
+
+Every test that ends with ``settle_and_compare`` checks each book equals the simulator's own
+book level for level."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fastws.events import BookTicker, DepthUpdate, Ticker, Trade
+from fastws.exceptions import InvalidUsage
+from fastws.market_stream import MarketStream
+from fastws.sim import Exchange
+from fastws.testing import fast_limits
+
+from tests.stream_support import (
+    FAST, LIMITS, Recorder, assert_no_duplicates, driven, manual_clock, settle_and_compare,
+)
+from tests.utils import UNIT
+
+SYMS = ["BTCUSDT", "ETHUSDT"]
+
+
+async def _wait(pred, timeout: float = 5.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout * UNIT
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_subscribe_and_unsubscribe_at_runtime() -> None:
+    """Streams added later get their book; removed ones leave the server and ms.books."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                added = await ms.subscribe(["ETHUSDT@depth@100ms", "ethusdt@trade", "btcusdt@depth@100ms"])
+                assert added == ["ethusdt@depth@100ms", "ethusdt@trade"]
+                assert set(ex.connection().state.subscriptions) == {
+                    "btcusdt@depth@100ms", "ethusdt@depth@100ms", "ethusdt@trade"}
+                await ms.wait_synced(timeout=5 * UNIT)
+                assert set(ms.books) == {"BTCUSDT", "ETHUSDT"}
+                removed = await ms.unsubscribe("btcusdt@depth@100ms")
+                assert removed == ["btcusdt@depth@100ms"]
+                assert set(ex.connection().state.subscriptions) == {"ethusdt@depth@100ms", "ethusdt@trade"}
+                assert set(ms.books) == {"ETHUSDT"}
+                assert ms.pool.shards[0].confirmed == {"ethusdt@depth@100ms", "ethusdt@trade"}
+            await settle_and_compare(ms, ex, ["ETHUSDT"])
+        with pytest.raises(InvalidUsage):
+            MarketStream(["btcusdt@nonsense"], venue=ex.venue)
+        with pytest.raises(InvalidUsage):
+            MarketStream(["!serverShutdown"], venue=ex.venue)
+
+
+async def test_callbacks_per_type_and_stream_and_errors() -> None:
+    """Callbacks run in arrival order from the listener; one that raises is counted and logged,
+    the others and the stream go on."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        streams = ["btcusdt@bookTicker", "btcusdt@trade", "ethusdt@trade", "btcusdt@ticker"]
+        async with MarketStream(streams, venue=ex.venue, **FAST) as ms:
+            by_type: list = []
+            eth: list = []
+            ms.on(BookTicker, by_type.append)
+
+            @ms.on("ETHUSDT@trade")
+            def on_eth(ev):
+                eth.append(ev.trade_id)
+
+            def boom(ev):
+                raise RuntimeError("user bug")
+
+            ms.on(Ticker, boom)
+            async with driven(ex):
+                await _wait(lambda: len(by_type) > 5 and len(eth) > 5 and ms.stats().callback_errors > 0)
+                ms.off(BookTicker, by_type.append)
+                n = len(by_type)
+                await _wait(lambda: len(eth) > 10)
+            assert len(by_type) == n
+            assert all(isinstance(e, BookTicker) for e in by_type)
+            assert eth == sorted(set(eth))
+            st = ms.stats()
+            assert st.streams["btcusdt@trade"]["messages"] > 0 and st.streams["btcusdt@trade"]["bytes"] > 0
+            assert set(st.last_message) == {"BTCUSDT", "ETHUSDT"}
+            assert st.frames >= st.messages
+
+
+async def test_async_iteration_yields_every_event_in_order() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade", "btcusdt@depth@100ms"], venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            seen: list = []
+            async with driven(ex):
+                async for ev in ms:
+                    if isinstance(ev, Trade):
+                        seen.append(ev.trade_id)
+                    if len(seen) >= 30:
+                        break
+            assert seen == rec.trades["btcusdt@trade"][:len(seen)]
+
+
+async def test_slow_consumer_conflates_tickers_and_resyncs_depth() -> None:
+    """A consumer far slower than the stream: bookTickers conflate to the latest value per
+    stream; depth events overflow the queue (counted, logged), the book is marked stale and
+    resynced, and it ends synced and equal to the simulator's. Callbacks missed nothing."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=200.0) as ex:
+        streams = ["btcusdt@bookTicker", "btcusdt@depth@100ms", "ethusdt@depth@100ms"]
+        async with MarketStream(streams, venue=ex.venue, queue_size=8, **FAST) as ms:
+            rec = Recorder(ms)
+            got: list = []
+            async with driven(ex, step_ms=100):
+                await ms.wait_synced(timeout=5 * UNIT)
+                async for ev in ms:
+                    got.append(ev)
+                    await asyncio.sleep(0.05)      # the slow consumer
+                    if ms.stats().queue_dropped > 5 and ms.stats().conflated > 5 and len(got) > 20:
+                        break
+            st = ms.stats()
+            assert st.conflated > 0 and st.queue_dropped > 0
+            assert st.resyncs >= 1                  # overflow marked a book stale and resynced it
+            tickers = [e.update_id for e in got if isinstance(e, BookTicker)]
+            assert tickers == sorted(set(tickers))  # conflated, never repeated or reordered
+            await settle_and_compare(ms, ex, SYMS)
+            for s in ("btcusdt@depth@100ms", "ethusdt@depth@100ms"):
+                assert rec.depth_breaks(s) == []    # the callbacks saw every event
+            assert_no_duplicates(rec)
+
+
+async def test_gap_resyncs_that_book_only() -> None:
+    """User sees: stats().gaps == 1; the BTCUSDT book is flagged stale until its new snapshot,
+    ETHUSDT's book is never touched; both end equal to the simulator's."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms", "ethusdt@depth@100ms"], venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.gap("BTCUSDT")
+                await _wait(lambda: ms.stats().gaps == 1, what="gap")
+                await ms.wait_synced(timeout=5 * UNIT)
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.syncs["BTCUSDT"].stats.resyncs == 1
+            assert ms.syncs["ETHUSDT"].stats.resyncs == 0
+            assert ms.syncs["ETHUSDT"].stats.gaps == 0
+
+
+async def test_stale_snapshot_is_fetched_again() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with driven(ex):
+            await asyncio.sleep(0.3)        # the simulator keeps older snapshots
+        ex.faults.stale_snapshot("BTCUSDT")
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+            assert ms.syncs["BTCUSDT"].stats.stale_snapshots >= 1
+            assert ms.stats().snapshots >= 2
+
+
+async def test_duplicated_and_reordered_depth_events() -> None:
+    """A repeated depth event never reaches the user (dropped by id); a reordered one shows up
+    as a gap, and the book resyncs and ends equal."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.duplicate_next_depth("BTCUSDT", count=3)
+                await _wait(lambda: ms.stats().duplicates >= 3, what="duplicates dropped")
+                ex.faults.reorder_next_depth("BTCUSDT")
+                await _wait(lambda: ms.stats().gaps >= 1, what="reorder gap")
+                await ms.wait_synced(timeout=5 * UNIT)
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+            assert_no_duplicates(rec)
+
+
+async def test_rest_snapshots() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_source="rest",
+                                **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+            assert ms._api is None          # the WS API was never needed
+
+
+async def test_usdm_routes_and_books() -> None:
+    """USD-M: depth and bookTicker go to /public, trades and tickers to /market (two
+    connections); the book follows the USD-M procedure and ends equal."""
+    limits = fast_limits("usdm", ping_interval=1.0, pong_timeout=5.0)
+    async with Exchange(["BTCUSDT"], market="usdm", limits=limits, clock=manual_clock()) as ex:
+        streams = ["btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@aggTrade", "btcusdt@ticker"]
+        async with MarketStream(streams, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            routes = {c.route: set(c.desired) for c in ms.pool.shards.values()}
+            assert routes == {"public": {"btcusdt@depth@100ms", "btcusdt@bookTicker"},
+                              "market": {"btcusdt@aggTrade", "btcusdt@ticker"}}
+            assert sorted(c.route for c in ex.connections) == ["market", "public"]
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                await _wait(lambda: len(rec.aggs["btcusdt@aggTrade"]) > 3, what="aggTrades")
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+            evs = rec.depth["btcusdt@depth@100ms"]
+            assert all(b[2] == a[1] for a, b in zip(evs, evs[1:]))   # pu == previous u
+            assert_no_duplicates(rec)
+
+
+async def test_ws_api_connection_failure_falls_back_to_rest(caplog) -> None:
+    """If the WS API cannot answer, snapshots come over REST and the book still syncs."""
+    from dataclasses import replace
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        venue = replace(ex.venue, ws_api_url=ex.venue.stream_url + "/no-such-path")
+        async with MarketStream(["btcusdt@depth@100ms"], venue=venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=8 * UNIT)
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+    assert any("trying the fallback" in r.getMessage() for r in caplog.records)
