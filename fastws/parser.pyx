@@ -3,22 +3,25 @@
 
 How a frame is decoded
 ----------------------
-1. The top-level object is scanned once: every key's value span (offset, length, kind) goes
-   into a small fixed table on the C stack; values are validated as they are skipped, so a
-   frame is either fully valid JSON or a ``ParseError``. In a combined-stream envelope the
-   ``data`` object is scanned the same way during that pass.
+1. The top-level object is scanned once: every relevant key's value span (offset, length,
+   kind) goes into a small fixed table on the C stack; every value is validated as it is
+   passed, so a frame is either fully valid JSON or a ``ParseError``. In the same pass the
+   ``data`` object of a combined-stream envelope and a kline's ``k`` / forceOrder's ``o`` are
+   scanned into their own tables, decimal strings are converted while their closing quote is
+   looked for, integers while they are validated, and depth level arrays are parsed into the
+   parser's scratch buffer (8 digits at a time).
 2. The event kind comes from ``e`` (or, where Binance sends none, the stream name and the
-   keys, as SPEC §9 says); only the spans that event needs are converted.
-3. Decimal strings become float64 bit-identical to ``float(s)`` (exact fast path for up to 19
-   significant digits and small exponents, CPython's own correctly rounded ``strtod``
-   otherwise); integers become int64 (overflow is an error); depth levels are written straight
-   into a fresh numpy float64 (n, 2) array, counted before they are parsed.
+   keys, as SPEC §9 says); the event is filled from the table, the level arrays copied once
+   into fresh numpy float64 (n, 2) arrays.
+3. Decimal strings are bit-identical to ``float(s)``: an exact fast path (at most 19 digits,
+   one correctly rounded double operation), one x87 extended-precision operation with a
+   double-rounding check for 19-digit mantissas, CPython's own correctly rounded ``strtod``
+   for everything else. Integers are int64 (overflow is an error).
 
 Anything else that is valid JSON (unknown ``e``, WS API frames, user data...) comes back as
 what ``orjson.loads`` returns (a dict, usually). Control frames come back as
 :class:`~fastws.events.ControlResponse` / :class:`~fastws.events.ControlError`.
 """
-cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
@@ -36,8 +39,8 @@ from fastws.events cimport (
     PartialDepth, ReferencePrice, ServerShutdown, Ticker, Trade, WindowTicker,
 )
 from fastws.includes.fwjson cimport (
-    fw_dec_fast, fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number_end,
-    fw_number, fw_skip, fw_sole_ref, fw_string_end, fw_unescape, fw_ws,
+    fw_dec_fast, fw_decimal, fw_decimal_esc, fw_err, fw_int64, fw_levels, fw_literal, fw_number,
+    fw_skip, fw_sole_ref, fw_string_end, fw_unescape, fw_ws,
 )
 
 import orjson
@@ -99,9 +102,6 @@ cdef struct Obj:
     Entry ent[MAXK]
     Py_ssize_t kused
     char kbuf[KBUF]
-
-
-cdef str _KIND_NAMES = "?sSifoatfn"
 
 
 cdef inline bint _is_str(int kind):

@@ -4,13 +4,22 @@
  * past `end` and nothing assumes a NUL terminator (memoryview/bytearray payloads have none).
  *
  *  - fw_ws          skip JSON whitespace
- *  - fw_string_end  validate a JSON string body (escapes, UTF-8, no control chars)
+ *  - fw_string_end  validate a JSON string body (escapes, UTF-8, no control chars); 8 bytes
+ *                   at a time on the plain-ASCII path
  *  - fw_unescape    decode the escapes of a validated string body into UTF-8
- *  - fw_number_end  validate a JSON number
+ *  - fw_number_end  validate a JSON number; fw_number also converts integers of <= 18 digits
  *  - fw_skip        validate and skip any JSON value (iterative, depth-limited like orjson)
+ *  - fw_dec_fast    the exact fast path of decimal text -> double (stops at the first byte
+ *                   that is not part of the number)
  *  - fw_decimal     decimal text -> double, bit-identical to Python's float(text)
+ *  - fw_decimal_q   a decimal string body, parsed in the same pass that finds its end quote
  *  - fw_int64       JSON integer text -> int64 with overflow detection
  *  - fw_levels      [["p","q"],...] -> n*2 doubles, in one pass
+ *  - fw_sole_ref    whether an object is referenced only once (event recycling)
+ *
+ * Correct rounding: results equal CPython's float() bit for bit. Exact cases use one double
+ * operation on exact operands (Clinger's fast path); 19-digit mantissas use one x87 extended
+ * operation and are only trusted off a double midpoint; the rest go to PyOS_string_to_double.
  *
  * Errors: functions returning a pointer return NULL and fill fw_err (position + message).
  */
