@@ -37,6 +37,7 @@ cdef class Parser:
     cdef double *_lv             # scratch for depth levels parsed during the scan
     cdef Py_ssize_t _lv_cap      # in levels
     cdef Py_ssize_t _lv_used
+    cdef bint _busy              # inside parse_buffer (a re-entrant call gets a fresh Parser)
     # the last event of the hot kinds, refilled when nobody else holds it (see _recycle)
     cdef object _spare_book_ticker
     cdef object _spare_trade

@@ -1115,6 +1115,11 @@ cdef class Parser:
         cdef const char *q = NULL
         cdef Entry *en
         cdef int i_stream, i_data, stag = 0
+        if self._busy:
+            # re-entered (a finalizer run by the garbage collector during an allocation
+            # parses with this same parser): the per-call state is in use, work elsewhere
+            return Parser(self.market, self.keep_raw).parse_buffer(buf, n, payload, raw)
+        self._busy = True
         self._payload = payload
         self._raw = raw
         self._base = buf
@@ -1162,6 +1167,7 @@ cdef class Parser:
             self._payload = None
             self._raw = None
             self._base = NULL
+            self._busy = False
 
 
 _default_parsers = {}

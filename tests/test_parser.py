@@ -509,3 +509,40 @@ def test_many_unknown_keys():
     letters = {chr(c): 1 for c in list(range(ord("A"), ord("Z") + 1)) + list(range(ord("f"), ord("l")))}
     payload = orjson.dumps({**letters, **trade})
     assert parse(payload) == orjson.loads(payload)
+
+
+def test_reentrant_parse_from_a_finalizer():
+    """A finalizer run by the GC while a parse is under way may use the same parser."""
+    import gc
+
+    p = Parser()
+    inner = []
+    during = []
+
+    class Cycle:
+        def __del__(self):
+            inner.append(p.parse(BOOK))
+
+    # unknown elements: orjson builds hundreds of dicts (past the dict freelist), so a
+    # collection runs inside parse
+    arr = b"[" + b",".join([b'{"e":"other","n":[{"a":{}}]}'] * 300) + b"]"
+    f = p.parse
+    old = gc.get_threshold()
+    gc.disable()
+    try:
+        for _ in range(20):
+            a = Cycle()
+            a.self = a
+            del a
+        gc.set_threshold(1)
+        gc.enable()
+        out = f(arr)
+        during.append(len(inner))
+    finally:
+        gc.set_threshold(*old)
+        gc.enable()
+    gc.collect()
+    assert during[0] > 0, "the collection did not run inside parse"
+    assert out == orjson.loads(arr)
+    assert all(normalise(r) == normalise(parse(BOOK)) for r in inner)
+    assert normalise(p.parse(DEPTH)) == normalise(parse(DEPTH))  # the parser is still sound
