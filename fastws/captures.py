@@ -229,11 +229,10 @@ def read_capture(paths: PathLike | Sequence[PathLike]) -> Iterator[CaptureRecord
     the order of ``paths``, so ``part1, part2`` or ``ws, http`` may be given in any order
     that matches the session, and a file split at midnight continues seamlessly.
     """
-    if isinstance(paths, (str, bytes, os.PathLike)):
-        paths = [paths]  # type: ignore[list-item]
-    if not paths:
+    files: Sequence[PathLike] = [paths] if isinstance(paths, (str, os.PathLike)) else paths
+    if not files:
         raise ValueError("no capture files given")
-    iters: list[Iterable[CaptureRecord]] = [iter_file(p) for p in paths]
+    iters: list[Iterable[CaptureRecord]] = [iter_file(p) for p in files]
     if len(iters) == 1:
         return iter(iters[0])
     return heapq.merge(*iters, key=lambda r: r.timestamp_ns)

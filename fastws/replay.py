@@ -32,7 +32,7 @@ from fastws.book import OrderBook
 from fastws.captures import CaptureRecord, RecordKind, market_from_url, read_capture
 from fastws.events import BookTicker, DepthUpdate
 from fastws.exceptions import ParseError
-from fastws.sync import BookSync, SyncAction
+from fastws.sync import BookSync, Market, SyncAction
 
 __all__ = ["replay", "ReplayReport", "SymbolReport", "Mismatch", "detect_market", "main"]
 
@@ -186,9 +186,9 @@ class _SymbolState:
 
     __slots__ = ("report", "sync", "bt_ids", "bt_tops", "pending", "last_bt_id")
 
-    def __init__(self, symbol: str, market: str, tick_size: Any) -> None:
+    def __init__(self, symbol: str, market: Market, tick_size: Any) -> None:
         self.report = SymbolReport(symbol)
-        self.sync = BookSync(symbol, market, OrderBook(symbol, tick_size))  # type: ignore[arg-type]
+        self.sync = BookSync(symbol, market, OrderBook(symbol, tick_size))
         self.bt_ids: list[int] = []
         self.bt_tops: list[Top] = []
         self.pending: Deque[tuple[int, Top]] = deque()
@@ -312,8 +312,9 @@ def replay(
             raise ValueError(f"cannot tell spot from USD-M in {files}; pass market=")
     if market not in ("spot", "usdm"):
         raise ValueError(f"market must be 'spot' or 'usdm', got {market!r}")
-    report = ReplayReport(files=files, market=market)
-    parser = Parser(market=market)
+    mkt: Market = "spot" if market == "spot" else "usdm"
+    report = ReplayReport(files=files, market=mkt)
+    parser = Parser(market=mkt)
     ticks = {k.upper(): v for k, v in (tick_sizes or {}).items()}
     states: dict[str, _SymbolState] = {}
     orphans: list[dict[str, Any]] = []  # symbol-less snapshots seen before any symbol
@@ -321,7 +322,7 @@ def replay(
     def state(symbol: str) -> _SymbolState:
         st = states.get(symbol)
         if st is None:
-            st = states[symbol] = _SymbolState(symbol, market, ticks.get(symbol))  # type: ignore[arg-type]
+            st = states[symbol] = _SymbolState(symbol, mkt, ticks.get(symbol))
             while orphans:
                 snapshot(st, orphans.pop(0))
         return st
@@ -352,19 +353,20 @@ def replay(
                 if len(report.parse_error_examples) < _MAX_EXAMPLES:
                     report.parse_error_examples.append(f"{rec.source}: {exc}")
                 continue
-            t = type(ev)
-            if t is DepthUpdate:
-                st = states.get(ev.symbol) or state(ev.symbol)
+            if isinstance(ev, DepthUpdate):
+                sym = ev.symbol or "?"
+                st = states.get(sym) or state(sym)
                 action = st.sync.on_event(ev)
                 if action is SyncAction.APPLIED or action is SyncAction.SYNCED:
                     st.after_depth()
-            elif t is BookTicker:
-                (states.get(ev.symbol) or state(ev.symbol)).on_book_ticker(ev)
+            elif isinstance(ev, BookTicker):
+                sym = ev.symbol or "?"
+                (states.get(sym) or state(sym)).on_book_ticker(ev)
             else:
                 report.other_messages += 1
-                sym = getattr(ev, "symbol", None)
-                if sym and sym not in states:
-                    state(sym)
+                other = getattr(ev, "symbol", None)
+                if other and other not in states:
+                    state(other)
         elif kind is RecordKind.SNAPSHOT:
             report.snapshots += 1
             try:
@@ -375,11 +377,11 @@ def replay(
                 if len(report.parse_error_examples) < _MAX_EXAMPLES:
                     report.parse_error_examples.append(f"{rec.source}: bad snapshot ({exc})")
                 continue
-            sym = rec.symbol
-            if sym is None and len(states) == 1:
-                sym = next(iter(states))
-            if sym is not None:
-                snapshot(state(sym), doc)
+            target = rec.symbol
+            if target is None and len(states) == 1:
+                target = next(iter(states))
+            if target is not None:
+                snapshot(state(target), doc)
             elif not states:
                 orphans.append(doc)
             else:
