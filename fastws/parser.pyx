@@ -1091,7 +1091,11 @@ cdef class Parser:
             return self.parse_buffer(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload),
                                      payload, payload)
         if PyUnicode_Check(payload):
-            buf = PyUnicode_AsUTF8AndSize(payload, &n)
+            try:
+                buf = PyUnicode_AsUTF8AndSize(payload, &n)
+            except UnicodeEncodeError as exc:  # lone surrogates: not representable as UTF-8
+                raise ParseError(f"payload str is not valid Unicode: {exc.reason}", exc.start,
+                                 "$", None) from None
             return self.parse_buffer(buf, n, payload, payload)
         try:
             PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)

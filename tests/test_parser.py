@@ -325,6 +325,11 @@ def test_number_at_the_very_end_of_a_slice():
         parse(memoryview(big)[: len(big) - 2])
 
 
+def test_str_payload_that_is_not_valid_unicode():
+    with pytest.raises(ParseError, match="not valid Unicode"):
+        parse('{"e":"trade","s":"\ud800"}')
+
+
 def test_bad_payload_types():
     with pytest.raises(TypeError):
         parse(12)  # type: ignore[arg-type]
