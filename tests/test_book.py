@@ -352,3 +352,44 @@ def test_memory_is_stated():
     big.apply_snapshot(1, [[100_000 - i, 1] for i in range(20_000)], [[200_000 + i, 1] for i in range(20_000)])
     assert big.bid_count == 10_000 and big.ask_count == 10_000
     assert big.nbytes <= ladders + 2 * 16384 * OVERFLOW_SLOT_BYTES  # ~0.6 MB
+
+
+@pytest.mark.slow
+def test_user_cython_code_can_cimport_the_book(tmp_path):
+    """book.pxd is the C API: a user extension cimports OrderBook and calls its C methods."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("Cython")
+    repo = Path(__file__).resolve().parent.parent
+    (tmp_path / "userbook.pyx").write_text(
+        "# cython: language_level=3\n"
+        "from libc.stdint cimport int64_t\n"
+        "from fastws.book cimport OrderBook\n"
+        "def spread_ticks(OrderBook book):\n"
+        "    cdef double bp, bq, ap, aq\n"
+        "    cdef int64_t tb, ta\n"
+        "    if not (book.c_best_bid(&bp, &bq) and book.c_best_ask(&ap, &aq)):\n"
+        "        return None\n"
+        "    book.c_price_to_tick(bp, &tb)\n"
+        "    book.c_price_to_tick(ap, &ta)\n"
+        "    return ta - tb, bq + aq\n"
+    )
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup, Extension\n"
+        "from Cython.Build import cythonize\n"
+        "setup(ext_modules=cythonize([Extension('userbook', ['userbook.pyx'])], quiet=True))\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(repo)}
+    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import userbook  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    b = OrderBook("X", "0.01")
+    b.apply_snapshot(1, [[100.0, 1.0]], [[100.05, 2.0]])
+    assert userbook.spread_ticks(b) == (5, 3.0)
+    assert userbook.spread_ticks(OrderBook("X", "0.01")) is None
