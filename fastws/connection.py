@@ -167,7 +167,7 @@ class Link:
     def __init__(self, conn: "StreamConnection", serial: int) -> None:
         self.conn = conn
         self.serial = serial
-        self.subs = SubscriptionManager(conn.market, route=conn.route if conn.market == "usdm" else None)
+        self.subs = SubscriptionManager(conn.market, route=conn.route if conn.market == "usdm" else None)  # type: ignore[arg-type]
         self.pacer = ControlPacer.for_market(conn.market)
         self.transport: WSTransport | None = None
         self.listener: StreamListener | None = None
@@ -733,7 +733,7 @@ class StreamPool:
 # -- WS API (snapshots, ping) ---------------------------------------------------------------------
 
 
-class _ApiListener(WSListener):  # type: ignore[misc]
+class _ApiListener(WSListener):
     def __init__(self, owner: "ApiConnection") -> None:
         super().__init__()
         self.owner = owner
@@ -754,6 +754,11 @@ class _ApiListener(WSListener):  # type: ignore[misc]
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code())
             transport.disconnect()
+
+
+def _expire(fut: asyncio.Future[Any], request_id: int) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError(f"no answer to WS API request {request_id}"))
 
 
 class ApiConnection:
@@ -797,22 +802,27 @@ class ApiConnection:
             return self._transport
 
     async def request(self, method: str, params: Mapping[str, object] | None = None) -> object:
-        """Send one request and return its result (raises the :class:`ApiError` it got)."""
-        transport = await self._ensure()
+        """Send one request and return its result (raises the :class:`ApiError` it got,
+        ``TimeoutError`` after ``timeout`` seconds, ``ConnectionClosedError`` if the link drops)."""
+        transport = self._transport or await self._ensure()
         wait = self.protocol.delay_ms(method, params)
         if wait > 0:
             await asyncio.sleep(wait / 1000.0)
         req = self.protocol.request(method, params)
-        fut: asyncio.Future[ApiResponse] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ApiResponse] = loop.create_future()
         self._waiters[req.id] = fut
+        # a timer instead of asyncio.wait_for: no extra task on this latency-critical path
+        timer = loop.call_later(self.timeout, _expire, fut, req.id)
         transport.send(WSMsgType.TEXT, req.data)
         self.requests += 1
         try:
-            resp = await asyncio.wait_for(fut, self.timeout)
+            resp = await fut
         except asyncio.TimeoutError:
             self.protocol.abandon(req.id)
             raise
         finally:
+            timer.cancel()
             self._waiters.pop(req.id, None)
         return resp.unwrap()
 

@@ -25,6 +25,7 @@ cdef class StreamStat:
 cdef class StreamTable:
     cdef readonly dict stats             # stream name -> StreamStat
     cdef public bint overlap             # two connections deliver the same streams (cut-over)
+    cdef public bint dedupe              # drop events whose id was already delivered (default True)
     cdef StreamStat get(self, str name)
 
 

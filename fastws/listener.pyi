@@ -31,6 +31,7 @@ class StreamStat:
 
 class StreamTable:
     overlap: bool
+    dedupe: bool
     def __init__(self) -> None: ...
     @property
     def stats(self) -> dict[str, StreamStat]: ...

@@ -86,12 +86,14 @@ cdef class StreamTable:
     """Per-stream statistics and deduplication state of one shard (all its connections).
 
     ``overlap`` is set while an old and a new connection both deliver (make-before-break): then
-    events without an id are also deduplicated by event time.
+    events without an id are also deduplicated by event time. ``dedupe`` (default True) turns
+    the id check off, for benchmarks that replay the same frames again and again.
     """
 
     def __init__(self):
         self.stats = {}
         self.overlap = False
+        self.dedupe = True
 
     cdef StreamStat get(self, str name):
         st = self.stats.get(name)
@@ -287,7 +289,7 @@ cdef class StreamListener(WSListener):
                     id_ = (<Trade>ev).trade_id
                 elif tp is AggTrade:
                     id_ = (<AggTrade>ev).agg_trade_id
-                if id_ >= 0:
+                if id_ >= 0 and self.table.dedupe:
                     if id_ <= st.last_id:
                         st.duplicates += 1
                         self.duplicates += 1

@@ -414,7 +414,7 @@ class MarketStream:
     def _enqueue(self, ev: Any) -> None:
         stream = getattr(ev, "stream", None)
         policy = self._policy.get(stream, "keep") if stream is not None else "keep"
-        if policy == "conflate":
+        if policy == "conflate" and stream is not None:
             if stream in self._latest:
                 self._latest[stream] = ev
                 self._conflated += 1
@@ -453,7 +453,7 @@ class MarketStream:
 
     # books ------------------------------------------------------------------------------------------
     def _on_depth(self, ev: DepthUpdate) -> None:
-        sym = ev.symbol
+        sym: str = ev.symbol  # type: ignore[assignment]
         sync = self.syncs.get(sym)
         if sync is None or self._book_stream.get(sym) != ev.stream:
             return
@@ -504,7 +504,7 @@ class MarketStream:
             if wait > 0:
                 await asyncio.sleep(wait / 1000)
         async with aiohttp.ClientSession() as session:
-            async with session.get(self.venue.rest_depth_url, params=params, ssl=self._ssl,
+            async with session.get(self.venue.rest_depth_url, params=params, ssl=self._ssl or True,
                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
                 resp.raise_for_status()
                 body = await resp.json(content_type=None)
