@@ -143,8 +143,16 @@ _BAN_UNTIL = re.compile(r"banned until (\d{12,})")
 _log = logging.getLogger("fastws.api")
 
 
+_BASE_CACHE: dict[str, str] = {}
+
+
 def _base_method(method: str) -> str:
-    return _VERSION_PREFIX.sub("", method)
+    base = _BASE_CACHE.get(method)
+    if base is None:
+        base = _VERSION_PREFIX.sub("", method)
+        if len(_BASE_CACHE) < 1024:    # method names are few; never grow without bound
+            _BASE_CACHE[method] = base
+    return base
 
 
 def _count_symbols(params: Mapping[str, object]) -> int | None:
