@@ -1,11 +1,13 @@
 """Unmodified third-party Binance clients against the simulator, only pointed at loopback.
 
-* python-binance: ``BinanceSocketManager`` (``STREAM_URL`` set after construction) and its
-  ``DepthCacheManager`` fed by the simulator's REST snapshot (``client.API_URL``); the cache
-  must equal the simulator's own book.
+* python-binance: ``BinanceSocketManager`` (``STREAM_URL`` / ``FSTREAM_URL`` set after
+  construction) and its ``DepthCacheManager`` / ``FuturesDepthCacheManager`` fed by the
+  simulator's REST snapshot (``client.API_URL``); the caches must equal the simulator's own
+  book. Its WS API client (``client.ws_api``) is replaced by one built for the simulator's URL.
 * Binance's official ``binance-sdk-spot``: the WebSocket stream client
-  (``ConfigurationWebSocketStreams(stream_url=...)``) and REST ``depth``
-  (``ConfigurationRestAPI(base_path=...)``), building a book equal to the simulator's.
+  (``ConfigurationWebSocketStreams(stream_url=...)``), REST ``depth``
+  (``ConfigurationRestAPI(base_path=...)``), building a book equal to the simulator's, and
+  the WS API client (``ConfigurationWebSocketAPI(stream_url=...)``).
 
 Both are optional (``compat`` extra); the tests skip without them.
 """
@@ -136,6 +138,25 @@ async def test_python_binance_futures_depth_cache_on_the_public_route():
             await pump.__aexit__(None, None, None)
         finally:
             await client.close_connection()
+
+
+async def test_python_binance_ws_api():
+    pytest.importorskip("binance")
+    from binance import AsyncClient
+    from binance.ws.websocket_api import WebsocketAPI
+    client = AsyncClient()
+    try:
+        async with sim() as ex:
+            # the client builds its WS API connection object at construction: swap in one for
+            # the simulator's URL (no code patched)
+            client.ws_api = WebsocketAPI(url=ex.venue.ws_api_url, tld="com")
+            book = await client.ws_get_order_book(symbol="BTCUSDT", limit=5)
+            assert book["lastUpdateId"] == ex.update_id("BTCUSDT")
+            assert (book["bids"], book["asks"]) == ex.book("BTCUSDT", 5)
+            assert await client.ws_get_time() == {"serverTime": ex.now_ms()}
+        # the exchange closed first (serverShutdown): python-binance's read loop ends at once
+    finally:
+        await client.close_connection()
 
 
 # -- binance-sdk-spot (official) ------------------------------------------------------------------
