@@ -81,3 +81,17 @@ def test_parser_knows_every_fault_flag():
         "--disconnect-how", "reset", "--shutdown-every", "7", "--bad-frame-every", "8",
         "--stale-snapshots", "2", "--refuse-for", "1", "--slow", "0.1"])
     assert args.disconnect_how == "reset" and args.stale_snapshots == 2
+
+
+async def test_cli_periodic_faults_fire():
+    proc, urls = await _start("--symbols", "BTCUSDT", "--rate", "300",
+                              "--drop-depth-every", "0.3", "--ping-interval", "30")
+    try:
+        base = urls["streams"].split("/ws/")[0]
+        async with websockets.connect(base + "/ws/btcusdt@depth@100ms") as ws:
+            evs = [await recv(ws, 5) for _ in range(15)]
+        breaks = [b for a, b in zip(evs, evs[1:]) if b["U"] != a["u"] + 1]
+        assert breaks, "a depth event is dropped every 0.3 s"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10 * UNIT) == 0
