@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from collections import deque
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -98,6 +100,8 @@ class Exchange:
             forced = market
         if market not in ("spot", "usdm"):
             raise ValueError("market must be 'spot' or 'usdm'")
+        if isinstance(symbols, (str, SymbolSpec)):
+            symbols = [symbols]                       # one symbol, not its letters
         self.market = market
         self.host = host
         self._port = port
@@ -140,6 +144,7 @@ class Exchange:
         self.rest_port = 0
         self.refused = 0
         self.max_write_buffer = max_write_buffer
+        self._own_tls_dir: Optional[str] = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> "Exchange":
@@ -158,6 +163,7 @@ class Exchange:
             if self.tls_files is None:
                 try:
                     self.tls_files = await asyncio.to_thread(generate_tls)
+                    self._own_tls_dir = os.path.dirname(self.tls_files.ca_file)
                 except ImportError as exc:
                     raise ImportError("generating a TLS certificate needs cryptography: pip "
                                       "install 'fastws[sim]' (or pass tls_files=)") from exc
@@ -218,6 +224,10 @@ class Exchange:
                 pass
         if self._rest_runner is not None:
             await self._rest_runner.cleanup()
+        if self._own_tls_dir is not None:
+            shutil.rmtree(self._own_tls_dir, ignore_errors=True)   # the generated key too
+            self._own_tls_dir = None
+            self.tls_files = None
         log.info("= simulator stopped")
 
     async def _drive(self) -> None:
