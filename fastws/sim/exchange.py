@@ -234,13 +234,12 @@ class Exchange:
         """Wall-clock driver: wake at the next engine step or push (at most ``tick`` apart),
         so that real-time streams leave when their event happens, not on a coarse timer."""
         hub = self._hub
-        markets = list(self._markets.values())
         speed = getattr(self.clock, "speed", 1.0)
         while True:
             now = self.clock.now_ms()
             hub.advance_to(now)
             hub.flush()
-            due = min(hub.next_boundary, min(m.next_time for m in markets))
+            due = min(hub.next_boundary, hub.next_step_time())
             delay = (due - self.clock.now_ms()) / 1000.0 / speed
             await asyncio.sleep(min(max(delay, 0.0), self.tick))
 

@@ -6,6 +6,7 @@ streams, and batches it into one socket write per tick.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -98,6 +99,10 @@ class Hub:
             self.snapshots[sym] = [(start_ms, m.update_id, bids, asks, m.time)]
         self.frozen = False                      # replay mode: no synthetic engine
         self.timers: list[tuple[int, int, Callable[[], Any]]] = []   # heap: (time, seq, fn)
+        # engine steps of all symbols in time order (ties: symbol order, as given)
+        self._queue = [(m.next_time, i, m) for i, m in enumerate(markets.values())]
+        heapq.heapify(self._queue)
+        self._aggs_of: dict[str, list[DepthAggregator]] = {sym: [] for sym in markets}
         self._timer_seq = 0
 
     # -- subscriptions ------------------------------------------------------------------------
@@ -125,6 +130,7 @@ class Hub:
                 key = (sym, spec.period)
                 if key not in self.aggs:
                     self.aggs[key] = DepthAggregator(self.markets[sym].update_id)
+                    self._aggs_of[sym].append(self.aggs[key])
         if spec.kind in ("kline", "continuousKline"):
             for sym in self._symbols(spec):
                 self.markets[sym].watch_kline(spec.interval, spec.offset_ms)
@@ -156,18 +162,20 @@ class Hub:
 
     def call_at(self, t_ms: int, fn: Callable[[], Any]) -> None:
         """Run ``fn`` when simulated time reaches ``t_ms`` (between engine steps)."""
-        import heapq
         self._timer_seq += 1
         heapq.heappush(self.timers, (int(t_ms), self._timer_seq, fn))
 
     def _run_timers(self, upto: int) -> None:
-        import heapq
         while self.timers and self.timers[0][0] <= upto:
             _, _, fn = heapq.heappop(self.timers)
             try:
                 fn()
             except Exception:                       # a scripted fault must not stop time
                 log.exception("scheduled fault failed")
+
+    def next_step_time(self) -> int:
+        """Simulated time of the next engine step of any symbol."""
+        return self._queue[0][0]
 
     # -- time ---------------------------------------------------------------------------------
     def advance_to(self, now: int) -> None:
@@ -176,18 +184,18 @@ class Hub:
             self.now = max(self.now, now)
             self._run_timers(now)
             return
-        markets = list(self.markets.values())
+        queue = self._queue
         while True:
             nb = self.next_boundary
-            m = min(markets, key=lambda x: x.next_time) if markets and not self.frozen else None
-            ts = m.next_time if m is not None else nb + 1
+            ts, i, m = queue[0]
             if self.timers and self.timers[0][0] <= min(ts, nb, now):
                 self._run_timers(min(ts, nb, now))
                 continue
             if min(ts, nb) > now:
                 break
-            if ts <= nb and m is not None:
+            if ts <= nb:
                 self._step(m)
+                heapq.heapreplace(queue, (m.next_time, i, m))
             else:
                 self.now = nb
                 self._boundary(nb)
@@ -200,9 +208,8 @@ class Hub:
         self.now = res.time
         sym = m.symbol
         if res.changes:
-            for (s, period), agg in self.aggs.items():
-                if s == sym:
-                    agg.add(res.changes, res.time)
+            for agg in self._aggs_of[sym]:
+                agg.add(res.changes, res.time)
         if self.on_step is not None:
             self.on_step(m, res)
         rt = self.realtime[sym]
