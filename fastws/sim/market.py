@@ -296,28 +296,31 @@ class SymbolMarket:
         return (self.best_bid + self.best_ask) / 2.0
 
     def _set(self, res: StepResult, is_bid: bool, tick: int, lots: int) -> None:
+        # The best prices are kept up to date here (a full scan only when the best level goes).
         side = self.bids if is_bid else self.asks
         if lots <= 0:
             if side.pop(tick, None) is None:
                 return
             lots = 0
+            if is_bid and tick == self.best_bid:
+                if self.bids:
+                    self.best_bid = max(self.bids)
+                res.top_changed = True
+            elif not is_bid and tick == self.best_ask:
+                if self.asks:
+                    self.best_ask = min(self.asks)
+                res.top_changed = True
         else:
             if side.get(tick) == lots:
                 return
             side[tick] = lots
+            if is_bid and tick >= self.best_bid:
+                self.best_bid = tick
+                res.top_changed = True
+            elif not is_bid and tick <= self.best_ask:
+                self.best_ask = tick
+                res.top_changed = True
         res.changes.append((is_bid, tick, lots, self._next_id()))
-
-    def _refresh_top(self, res: StepResult) -> None:
-        bb = max(self.bids) if self.bids else self.best_bid
-        ba = min(self.asks) if self.asks else self.best_ask
-        if bb != self.best_bid or ba != self.best_ask:
-            self.best_bid, self.best_ask = bb, ba
-            res.top_changed = True
-        elif res.changes:
-            for is_bid, tick, _l, _u in res.changes:
-                if tick == (bb if is_bid else ba):
-                    res.top_changed = True
-                    break
 
     def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Best ``n`` levels per side as ``(tick, lots)``, best first."""
@@ -366,7 +369,6 @@ class SymbolMarket:
             self.block_id += 1
             bm = rng.random() < 0.5
             res.block = (self.block_id, int(round(self.fair)), self._rand_lots() * 20, t, bm)
-        self._refresh_top(res)
         return res
 
     def _arrive(self, res: StepResult) -> None:

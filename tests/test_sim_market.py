@@ -1,0 +1,105 @@
+"""The synthetic market on its own (no I/O): book invariants, exact decimals, ids, klines."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastws.sim.market import (SymbolMarket, SymbolSpec, default_spec, format_units,
+                               kline_end, kline_start)
+
+
+@settings(deadline=None, max_examples=25)
+@given(seed=st.integers(0, 10_000), market=st.sampled_from(["spot", "usdm"]),
+       symbol=st.sampled_from(["BTCUSDT", "XRPUSDT", "BNBBTC", "ZZZUSDT"]))
+def test_book_invariants_step_by_step(seed, market, symbol):
+    m = SymbolMarket(default_spec(symbol, market), market, seed=seed, rate=100, levels=60)
+    top = (m.best_bid, m.bids[m.best_bid], m.best_ask, m.asks[m.best_ask])
+    uid = m.update_id
+    tid = m.trade_id
+    ref = {True: dict(m.bids), False: dict(m.asks)}      # rebuilt from the changes alone
+    for _ in range(1500):
+        res = m.step()
+        assert m.best_bid == max(m.bids) and m.best_ask == min(m.asks)
+        assert m.best_bid < m.best_ask, "the book never crosses"
+        assert all(q > 0 for q in m.bids.values()) and all(q > 0 for q in m.asks.values())
+        new_top = (m.best_bid, m.bids[m.best_bid], m.best_ask, m.asks[m.best_ask])
+        if new_top != top:
+            assert res.top_changed
+        top = new_top
+        for is_bid, tick, lots, u in res.changes:
+            assert u > uid
+            if market == "spot":
+                assert u == uid + 1
+            uid = u
+            if lots:
+                ref[is_bid][tick] = lots
+            else:
+                del ref[is_bid][tick]
+        assert ref[True] == m.bids and ref[False] == m.asks
+        for f in res.fills:
+            assert f.trade_id == tid + 1
+            tid = f.trade_id
+        assert uid == m.update_id
+
+
+def test_prices_and_quantities_are_exact_decimals():
+    spec = SymbolSpec("ABCUSDT", "ABC", "USDT", tick_size="0.0001", step_size="0.1",
+                      price="1.2345")
+    spot = SymbolMarket(spec, "spot")
+    usdm = SymbolMarket(spec, "usdm")
+    assert spot.px(12345) == "1.23450000" and usdm.px(12345) == "1.2345"
+    assert spot.qty(7) == "0.70000000" and usdm.qty(7) == "0.7"
+    for m in (spot, usdm):
+        for t, q in list(m.bids.items())[:50]:
+            assert Decimal(m.px(t)) == t * Decimal("0.0001")
+            assert Decimal(m.qty(q)) == q * Decimal("0.1")
+    assert format_units(-5, 2) == "-0.05" and format_units(12, 0) == "12"
+
+
+def test_default_specs_are_realistic():
+    btc = default_spec("btcusdt")
+    assert (btc.symbol, btc.base_asset, btc.quote_asset) == ("BTCUSDT", "BTC", "USDT")
+    assert (btc.tick_size, btc.step_size) == ("0.01", "0.00001")
+    assert default_spec("BTCUSDT", "usdm").tick_size == "0.10"
+    assert default_spec("BNBBTC").quote_asset == "BTC"
+
+
+def test_same_seed_same_market_different_seed_different_market():
+    a, b, c = (SymbolMarket(default_spec("ETHUSDT"), seed=s) for s in (5, 5, 6))
+    for _ in range(500):
+        a.step(), b.step(), c.step()
+    assert a.bids == b.bids and a.update_id == b.update_id
+    assert a.bids != c.bids
+
+
+@pytest.mark.parametrize("interval,offset", [("1m", 0), ("1h", 0), ("1d", 8 * 3_600_000),
+                                             ("1w", 0), ("1M", 0), ("3d", 0)])
+def test_kline_boundaries(interval, offset):
+    t = 1_700_000_123_456
+    start = kline_start(t, interval, offset)
+    end = kline_end(start, interval, offset)
+    assert start <= t <= end
+    assert kline_start(end + 1, interval, offset) == end + 1     # the next kline opens there
+    d = dt.datetime.fromtimestamp((start + offset) / 1000, dt.timezone.utc)
+    if interval == "1w":
+        assert d.weekday() == 0 and (d.hour, d.minute) == (0, 0)
+    if interval == "1M":
+        assert (d.day, d.hour) == (1, 0)
+
+
+def test_rolling_window_statistics_follow_the_trades():
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=1_700_000_000_000, rate=200)
+    fills = []
+    while m.time < 1_700_000_000_000 + 180_000:
+        fills += m.step().fills
+    s = m.window_stats(86_400_000, m.time)
+    assert s["n"] == len(fills) and s["vol"] == sum(f.lots for f in fills)
+    assert s["first"] == fills[0].trade_id and s["last"] == fills[-1].trade_id
+    assert s["high"] == max(f.price for f in fills) and s["low"] == min(f.price for f in fills)
+    assert s["open"] == fills[0].price and s["close"] == fills[-1].price
+    w = m.window_stats(60_000, m.time)                 # opens on a minute boundary
+    assert w["open_time"] % 60_000 == 0 and 0 < w["n"] < s["n"]
