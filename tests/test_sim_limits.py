@@ -123,7 +123,7 @@ async def test_connection_attempts_budget():
             async with websockets.connect(ex.venue.stream_url + "/ws"):
                 pass
         assert err.value.response.status_code == 429
-        assert ex.refused == 1
+        assert ex.refused == 1 and ex.connection_attempts == 4
 
 
 async def test_connection_lifetime():

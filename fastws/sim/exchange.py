@@ -143,6 +143,7 @@ class Exchange:
         self.port = 0
         self.rest_port = 0
         self.refused = 0
+        self.connection_attempts = 0          # every handshake seen, refused ones included
         self.max_write_buffer = max_write_buffer
         self._own_tls_dir: Optional[str] = None
 
@@ -445,6 +446,7 @@ class Exchange:
             return self._refuse(400, "Bad request.", code=-1000)
 
     def _route_request(self, request: WSUpgradeRequest) -> Any:
+        self.connection_attempts += 1
         now = time.monotonic()
         att = self._attempts
         att.append(now)
