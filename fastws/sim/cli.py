@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "REST snapshots) with fault injection. Runs until Ctrl-C.")
     g = p.add_argument_group("server")
     g.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    g.add_argument("--port", type=int, default=8765, help="WebSocket port (0 = free port)")
+    g.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765; 0 = a free port)")
     g.add_argument("--rest-port", type=int, default=None,
                    help="REST port (default: --port + 1; 0 = free port)")
     g.add_argument("--market", choices=["spot", "usdm"], default=None,
