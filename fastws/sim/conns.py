@@ -50,7 +50,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
         self.hub_names: set[str] = set()
         self._incoming: deque[float] = deque()
         self._pings: dict[bytes, float] = {}
-        self._timers: list[asyncio.TimerHandle] = []
+        self._timers: list[asyncio.TimerHandle] = []       # pings and pong deadlines
+        self._life: Optional[asyncio.TimerHandle] = None
         self.connected_at = 0.0
         self.frames_sent = 0
         self._stall_until = 0.0
@@ -70,7 +71,7 @@ class BaseConn(WSListener):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         limits = self.ex.limits
         self._timers.append(loop.call_later(limits.ping_interval, self._ping))
-        self._timers.append(loop.call_later(limits.connection_lifetime, self._expire))
+        self._life = loop.call_later(limits.connection_lifetime, self._expire)
         self.ex._register(self)
         log.info("= conn %d open %s", self.id, self.path)
 
@@ -79,6 +80,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
         for t in self._timers:
             t.cancel()
         self._timers.clear()
+        if self._life is not None:
+            self._life.cancel()
         self.ex._unregister(self)
         log.info("= conn %d closed", self.id)
 
@@ -125,7 +128,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
         self._timers.append(loop.call_later(limits.pong_timeout, self._check_pong, payload))
         self._timers.append(loop.call_later(limits.ping_interval, self._ping))
         if len(self._timers) > 64:
-            self._timers = [t for t in self._timers if not t.cancelled()][-16:]
+            # fired handles are done; the newest ones (pending ping and deadlines) are kept
+            self._timers = self._timers[-16:]
 
     def _pong(self, payload: bytes) -> None:
         if payload in self._pings:
