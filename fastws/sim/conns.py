@@ -128,8 +128,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
         self._timers.append(loop.call_later(limits.pong_timeout, self._check_pong, payload))
         self._timers.append(loop.call_later(limits.ping_interval, self._ping))
         if len(self._timers) > 64:
-            # fired handles are done; the newest ones (pending ping and deadlines) are kept
-            self._timers = self._timers[-16:]
+            now = loop.time()                  # forget handles that have already fired
+            self._timers = [t for t in self._timers if t.when() > now and not t.cancelled()]
 
     def _pong(self, payload: bytes) -> None:
         if payload in self._pings:
