@@ -140,12 +140,16 @@ class FirehoseConn(WSListener):  # type: ignore[misc]
         tr = self._tr
         if tr is None or self._paused:
             return
-        write = tr.underlying_transport.write
+        ut = tr.underlying_transport
+        write = ut.write
         block = self.block
         per = self.frames_per_block
         # A few blocks per loop iteration, then yield so that reads (close) are seen.
         for _ in range(8):
             if self._paused or self._tr is None:
+                return
+            if ut.is_closing():                     # the client went away
+                self._tr = None
                 return
             if self.remaining is not None and self.remaining < per:
                 n = self.remaining
