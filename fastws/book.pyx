@@ -660,7 +660,8 @@ cdef class OrderBook:
     Contract: call :meth:`apply_snapshot` first, then :meth:`apply` for every ``DepthUpdate``
     in order (or let :class:`fastws.sync.BookSync` do both, buffering and checking ids).
     :meth:`apply` checks the update ids itself: spot ``U <= update_id + 1`` and USD-M
-    ``pu == update_id`` (after a bridging event with ``U <= lastUpdateId <= u``). A gap raises
+    ``pu == update_id`` (after a bridging event with ``U <= lastUpdateId <= u``, or the event
+    that directly follows the snapshot, ``pu == lastUpdateId``). A gap raises
     :class:`~fastws.exceptions.SequenceGap` and a crossed result raises
     :class:`~fastws.exceptions.CrossedBook`; both mark the book **stale**: it stays readable,
     ``is_synced`` is False and :meth:`apply` refuses events until the next snapshot.
@@ -864,7 +865,7 @@ cdef class OrderBook:
         elif self._need_bridge:  # USD-M, first event after a snapshot: U <= lastUpdateId <= u
             if u < uid:
                 return 0
-            if U > uid:
+            if U > uid and pu != uid:  # pu == lastUpdateId: the event right after it
                 self._stale = True
                 raise SequenceGap(self.symbol, uid, U,
                                   f"{self.symbol}: event U={U} u={u} does not bridge snapshot "

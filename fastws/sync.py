@@ -25,7 +25,9 @@ Procedure (what the machine enforces)
    (spot ``U <= L + 1``, USD-M ``U <= L``; ``u`` is then past ``L`` by step 2). If it does not,
    the snapshot is too old: ``STALE_SNAPSHOT``, keep buffering and fetch another. SPEC §3.1
    step 4 phrases this as "``L < U`` of the first event"; ``U == L + 1`` is an exact bridge
-   (the spot ETHUSDT capture starts that way), so the check used is ``U > L + 1``.
+   (the spot ETHUSDT capture starts that way), so the check used is ``U > L + 1``. On USD-M
+   an event with ``pu == L`` (the one right after the snapshot's last update) bridges too:
+   futures ids skip, so it can have ``U > L`` while continuing the snapshot exactly.
 3. The book is set to the snapshot and the remaining buffered events are applied through
    :meth:`fastws.book.OrderBook.apply`, which checks every event: spot ``U <= prev u + 1``
    (``U == prev u + 1`` in a healthy stream), USD-M ``pu == prev u``. Events the book already
@@ -234,7 +236,9 @@ class BookSync:
             covered += 1
         if covered < len(buf):
             first = buf[covered]
-            if first.first_update_id > (L + 1 if spot else L):
+            if first.first_update_id > (L + 1 if spot else L) and (
+                spot or first.prev_final_update_id != L
+            ):
                 self.stats.stale_snapshots += 1
                 self._requested = True
                 self._log.info(

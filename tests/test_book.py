@@ -215,6 +215,15 @@ def test_usdm_rules_bridge_then_pu_chain():
     assert ei.value.expected == 140 and ei.value.got == 145 and b.is_stale
 
 
+def test_usdm_event_right_after_the_snapshot_bridges_by_pu():
+    b = simple_book()  # lastUpdateId 100
+    assert b.apply(usdm(104, 110, 100, bids=[[100.0, 3.0]]))  # U > L but pu == L: continues it
+    assert b.update_id == 110 and b.best_bid() == (100.0, 3.0)
+    nb = simple_book()
+    with pytest.raises(SequenceGap):
+        nb.apply(usdm(104, 110, 99))
+
+
 def test_usdm_bridge_with_u_equal_to_last_update_id():
     b = simple_book()
     assert b.apply(usdm(90, 100, 89))

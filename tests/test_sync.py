@@ -231,6 +231,13 @@ def test_usdm_drop_bridge_and_pu_chain():
     assert s.last_gap.expected == 130 and s.last_gap.got == 129
 
 
+def test_usdm_snapshot_at_an_event_boundary():
+    s = new_sync("usdm")
+    s.on_event(ev(205, 210, 200))
+    assert s.on_snapshot(200, SNAP_B, SNAP_A) is A.SYNCED  # pu == lastUpdateId bridges
+    assert s.book.update_id == 210
+
+
 def test_usdm_stale_snapshot():
     s = new_sync("usdm")
     s.on_event(ev(200, 210, 190))
@@ -412,3 +419,78 @@ def test_truth_matches_capture_snapshot_bridge(market, recorded_dir):
     else:
         assert chain[0].first_update_id <= L <= chain[0].final_update_id
         assert all(b.prev_final_update_id == a.final_update_id for a, b in itertools.pairwise(chain))
+
+
+# ---------------------------------------------------------------- property: random faults
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def faulty_run(draw):
+    market = draw(st.sampled_from(["spot", "usdm"]))
+    n = draw(st.integers(5, 60))
+    # the true chain: ids advance by 1..5 per event; usdm U skips ahead like futures do
+    chain = []
+    u = 1000
+    rng_levels = st.lists(st.tuples(st.integers(1, 40), st.sampled_from([0.0, 0.5, 1.0, 2.5])),
+                          max_size=6)
+    for _ in range(n):
+        step = draw(st.integers(1, 5))
+        U = u + 1 if market == "spot" else u + draw(st.integers(1, 3))
+        new_u = U + step - 1
+        bids = [[100.0 - o * 0.01, q] for o, q in draw(rng_levels)]
+        asks = [[100.01 + o * 0.01, q] for o, q in draw(rng_levels)]
+        chain.append(ev(U, new_u, u if market == "usdm" else -1, bids, asks))
+        u = new_u
+    order = list(range(n))
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["drop", "dup", "swap"]))
+        if len(order) < 3:
+            break
+        i = draw(st.integers(0, len(order) - 2))
+        if kind == "drop":
+            del order[i]
+        elif kind == "dup":
+            order.insert(draw(st.integers(i + 1, len(order))), order[i])
+        else:
+            order[i], order[i + 1] = order[i + 1], order[i]
+    delay = draw(st.integers(0, 3))
+    return market, chain, order, delay
+
+
+@settings(max_examples=150, deadline=None)
+@given(faulty_run())
+def test_random_faults_never_serve_a_wrong_top(run):
+    market, chain, order, delay = run
+    ref = ReferenceBook()
+    ref.snapshot(1000, [[100.0, 1.0]], [[100.01, 1.0]])
+    tops = {1000: (ref.best_bid(), ref.best_ask())}
+    states = {-1: (1000, *ref.snapshot_rows())}
+    for i, e in enumerate(chain):
+        ref.apply(e.bids.tolist(), e.asks.tolist(), e.final_update_id)
+        tops[e.final_update_id] = (ref.best_bid(), ref.best_ask())
+        states[i] = (e.final_update_id, *ref.snapshot_rows())
+    sync = BookSync("BTCUSDT", market, OrderBook("BTCUSDT", "0.01"))
+    assert sync.on_snapshot(*states[-1]) is A.SYNCED
+    waiting = None
+    seen = -1
+    for i in order:
+        action = sync.on_event(chain[i])
+        seen = max(seen, i)
+        if action.needs_snapshot and waiting is None:
+            waiting = delay
+        elif waiting is not None:
+            waiting -= 1
+        if waiting is not None and waiting <= 0:
+            res = sync.on_snapshot(*states[seen])
+            waiting = delay if res.needs_snapshot else None
+        if sync.book.is_synced:
+            assert (sync.book.best_bid(), sync.book.best_ask()) == tops[sync.book.update_id]
+    if sync.needs_snapshot:  # the stream ended while waiting: one more snapshot must do
+        assert sync.on_snapshot(*states[seen]) is A.SYNCED
+    assert sync.book.is_synced
+    assert (sync.book.best_bid(), sync.book.best_ask()) == tops[sync.book.update_id]
+    if sorted(set(order)) == list(range(len(chain))) and order == sorted(order):
+        assert sync.stats.gaps == 0  # only duplicates: nothing to resync
