@@ -130,3 +130,11 @@ async def test_literal_plus_in_a_stream_query_is_not_a_space():
             await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":1}')
             assert orjson.loads(await ws.recv()) == {"result": ["btcusdt@kline_1d@+08:00"],
                                                      "id": 1}
+
+
+def test_venue_before_start_is_a_clear_error():
+    import pytest
+
+    from fastws.exceptions import InvalidUsage
+    with pytest.raises(InvalidUsage, match="start it first"):
+        Exchange(["BTCUSDT"]).venue

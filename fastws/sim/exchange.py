@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 from picows import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener, \
     ws_create_server
 
+from fastws.exceptions import InvalidUsage
 from fastws.sim import payloads as P
 from fastws.sim.clock import Clock, ManualClock, WallClock
 from fastws.sim.conns import ApiConn, BaseConn, StreamConn
@@ -258,7 +259,10 @@ class Exchange:
     # -- addresses ----------------------------------------------------------------------------
     @property
     def venue(self) -> Venue:
-        """A :class:`~fastws.venues.Venue` pointing at this simulator."""
+        """A :class:`~fastws.venues.Venue` pointing at this simulator (once started)."""
+        if not self.port:
+            raise InvalidUsage("the simulator has no address yet: start it first "
+                               "(async with Exchange(...) as ex: ex.venue)")
         ws = "wss" if self._tls else "ws"
         http = "https" if self._tls else "http"
         host = self.host if ":" not in self.host else f"[{self.host}]"
