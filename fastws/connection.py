@@ -219,6 +219,9 @@ class Link:
         except ParseError as exc:
             self.conn._bad_frame("control", b"", exc)
             return
+        except Exception:  # an exception here would make picows drop the connection
+            _log.exception("~ %s: control frame %r not understood", self, ev)
+            return
         if not outcome.ok:
             self.conn.stats.control_errors += 1
         req = outcome.request

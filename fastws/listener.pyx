@@ -117,8 +117,9 @@ cdef class Router:
 
     Shared by every listener of one :class:`~fastws.market_stream.MarketStream`. Callback
     tables are replaced as a whole (:meth:`set_callbacks`), never mutated while dispatching.
-    An exception raised by a callback is counted and passed to ``error_hook(exc, callback, ev)``;
-    it never stops the stream.
+    An exception raised by a callback (or a hook) is counted and passed to
+    ``error_hook(exc, callback, ev)``; it never stops the stream (picows would otherwise drop
+    the connection).
     """
 
     def __init__(self):
@@ -156,7 +157,7 @@ cdef class Router:
                 self.dispatch(item)
             return
         if self.depth_hook is not None and type(ev) is DepthUpdate:
-            self.depth_hook(ev)
+            self._call((self.depth_hook,), ev)
         cbs = self._by_type.get(type(ev))
         if cbs is not None:
             self._call(<tuple>cbs, ev)
@@ -165,7 +166,7 @@ cdef class Router:
             if cbs is not None:
                 self._call(<tuple>cbs, ev)
         if self.queue_hook is not None:
-            self.queue_hook(ev)
+            self._call((self.queue_hook,), ev)
 
 
 cdef class StreamListener(WSListener):

@@ -21,7 +21,8 @@ Two ways to receive events
   dropped from the *queue* (never silently: it is counted in ``stats().queue_dropped`` and
   logged) and, for diff depth, the symbol's book is marked stale and resynced from a fresh
   snapshot, so ``books[symbol]`` is always either synced or flagged. The books themselves are
-  fed before the queue and never miss an event because of it.
+  fed before the queue and never miss an event because of it. The queue starts filling when
+  iteration starts (a bot that only uses callbacks pays nothing for it).
 
 Books
 -----
