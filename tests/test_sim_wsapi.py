@@ -135,3 +135,41 @@ async def test_rest_exchange_info_ping_time():
         assert (st, body) == (200, {})
         st, _, body = await get_json(ex.venue.rest_url + "/api/v3/time")
         assert body == {"serverTime": ex.now_ms()}
+
+
+async def test_repeated_429s_end_in_an_ip_ban(samples_dir):
+    sample = json.loads((samples_dir / "wsapi_error_418_ip_banned_-1003.json").read_text())
+    # 20 weight a minute: the connection (2) and three depth requests (5 each) fit
+    async with Exchange(["BTCUSDT"], clock=ManualClock(1_700_000_000_000),
+                        limits=fast_limits(ping_interval=30, request_weight_per_minute=20)) as ex:
+        async with websockets.connect(ex.venue.ws_api_url) as ws:
+            answers = [await call(ws, "depth", {"symbol": "BTCUSDT"}, id_=i) for i in range(9)]
+            assert [a["status"] for a in answers] == [200] * 3 + [429] * 5 + [418]
+            banned = answers[-1]
+            assert shape(banned) == shape(sample) | {"id": "int"}
+            assert banned["error"]["data"]["retryAfter"] == ex.now_ms() + 120_000
+            with pytest.raises(websockets.ConnectionClosed):     # the ban drops the connection
+                await ws.recv()
+        with pytest.raises(websockets.InvalidStatus) as err:
+            async with websockets.connect(ex.venue.ws_api_url):
+                pass
+        assert err.value.response.status_code == 418
+        assert ex.weights.bans == 1
+
+
+async def test_ban_fault_rest_and_ws_api():
+    clock = ManualClock(1_700_000_000_000)
+    async with Exchange(["BTCUSDT"], clock=clock, limits=fast_limits(ping_interval=30)) as ex:
+        ex.faults.ban_ip(60)
+        st, headers, body = await get_json(ex.venue.rest_depth_url, symbol="BTCUSDT")
+        assert st == 418 and body["code"] == -1003 and headers["Retry-After"] == "60"
+        assert body["data"]["retryAfter"] == ex.now_ms() + 60_000
+        with pytest.raises(websockets.InvalidStatus) as err:
+            async with websockets.connect(ex.venue.ws_api_url):
+                pass
+        assert err.value.response.status_code == 418
+        await ex.advance(60_001)                        # the ban is over
+        st, _, _ = await get_json(ex.venue.rest_depth_url, symbol="BTCUSDT")
+        assert st == 200
+        async with websockets.connect(ex.venue.ws_api_url) as ws:
+            assert (await call(ws, "ping"))["status"] == 200

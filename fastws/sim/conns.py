@@ -344,7 +344,11 @@ class ApiConn(BaseConn):
 
     def on_text(self, data: bytes) -> None:
         self.received.append(data)
-        self.send_now(self.ex._api.handle(data, self.return_rate_limits, self.micro))
+        resp = self.ex._api.handle(data, self.return_rate_limits, self.micro)
+        self.send_now(resp)
+        if b'"status":418' in resp:
+            # an IP ban also drops the connection (SPEC §5.3)
+            self._close_now(WSCloseCode.POLICY_VIOLATION, "IP banned")
 
     def on_binary(self, data: bytes) -> None:
         self.send_now(orjson.dumps({"id": None, "status": 400, "error": {

@@ -482,6 +482,8 @@ class Exchange:
         if path in ("/ws-api/v3", "/ws-fapi/v1"):
             if (path == "/ws-api/v3") != (self.market == "spot"):
                 return None
+            if self.now_ms() < self.weights.banned_until:
+                return self._refuse(418, self.weights._banned_error().msg)
             rl = query.get("returnRateLimits", ["true"])[0].lower() != "false"
             conn = ApiConn(self, raw_path, rl)
             conn.micro = micro

@@ -207,6 +207,14 @@ class Faults:
         for c in self._targets(conn, api=True):
             c.server_shutdown(close_after)
 
+    def ban_ip(self, seconds: Optional[float] = None) -> None:
+        """Ban the (loopback) IP from REST and WS API now: requests get 418 / -1003 with
+        ``retryAfter``, WS API connections are dropped and refused until it ends. ``seconds``
+        defaults to the next ban length (2 min, doubling per ban, SPEC §5.3)."""
+        self._ex.weights.ban(seconds)
+        for c in list(self._ex.api_connections):
+            c._close_now()
+
     def refuse_connections(self, seconds: float, status: int = 503) -> None:
         """Answer every new WebSocket handshake with HTTP ``status`` for ``seconds``."""
         self._refuse_until = time.monotonic() + seconds

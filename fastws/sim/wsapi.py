@@ -58,25 +58,71 @@ def depth_weight(market: str, limit: int) -> int:
     return 20
 
 
-class WeightLimiter:
-    """``REQUEST_WEIGHT`` per calendar minute, shared by REST and WS API (one IP: loopback)."""
+BAN_AFTER_REJECTIONS = 5
+"""Requests refused with 429 in one window before the IP is banned. Binance says only that
+"repeatedly violating rate limits" leads to a ban (SPEC §5.3); the number is the simulator's."""
+BAN_FIRST_SECONDS = 120.0
+"""First ban: 2 minutes; each further ban doubles, up to 3 days (SPEC §5.3)."""
+BAN_MAX_SECONDS = 3 * 86_400.0
 
-    def __init__(self, limit: int, now_ms: Callable[[], int]) -> None:
+
+class WeightLimiter:
+    """``REQUEST_WEIGHT`` per calendar minute, shared by REST and WS API (one IP: loopback).
+
+    Over the limit a request is refused with 429 (and costs nothing); after
+    :data:`BAN_AFTER_REJECTIONS` such refusals the IP is banned (418) for 2 minutes, doubling
+    with each ban up to 3 days.
+    """
+
+    def __init__(self, limit: int, now_ms: Callable[[], int],
+                 ban_after: int = BAN_AFTER_REJECTIONS,
+                 ban_seconds: float = BAN_FIRST_SECONDS) -> None:
         self.limit = limit
         self._now = now_ms
         self._minute = -1
         self.used = 0
+        self.ban_after = ban_after
+        self.ban_seconds = ban_seconds
+        self.banned_until = 0          # epoch ms
+        self.bans = 0
+        self._strikes = 0
+
+    def ban(self, seconds: Optional[float] = None) -> int:
+        """Ban the IP now (for ``seconds``, default the next ban length); returns the end (ms)."""
+        if seconds is None:
+            seconds = min(self.ban_seconds * (2 ** self.bans), BAN_MAX_SECONDS)
+        self.bans += 1
+        self._strikes = 0
+        self.banned_until = self._now() + int(seconds * 1000)
+        return self.banned_until
+
+    def _banned_error(self) -> ApiError:
+        until = self.banned_until
+        return ApiError(418, -1003, f"Way too much request weight used; IP banned until "
+                                    f"{until}. Please use WebSocket Streams for live updates to "
+                                    "avoid bans.", {"serverTime": self._now(), "retryAfter": until})
+
+    def check_ban(self) -> None:
+        """Raise the 418 error while the IP is banned."""
+        if self._now() < self.banned_until:
+            raise self._banned_error()
 
     def _roll(self) -> None:
         minute = self._now() // 60_000
         if minute != self._minute:
             self._minute = minute
             self.used = 0
+            self._strikes = 0
 
     def charge(self, weight: int) -> int:
         """Add ``weight``; raise :class:`ApiError` 429 when the minute's budget is spent."""
+        self.check_ban()
         self._roll()
         if self.used + weight > self.limit:
+            self._strikes += 1
+            if self._strikes > self.ban_after:
+                self.ban()
+                raise self._banned_error()
             retry = (self._minute + 1) * 60_000
             raise ApiError(429, -1003,
                            f"Too much request weight used; current limit is {self.limit} "
