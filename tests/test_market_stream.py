@@ -216,3 +216,23 @@ async def test_ws_api_connection_failure_falls_back_to_rest(caplog) -> None:
                 await ms.wait_synced(timeout=8 * UNIT)
             await settle_and_compare(ms, ex, ["BTCUSDT"])
     assert any("trying the fallback" in r.getMessage() for r in caplog.records)
+
+
+async def test_shards_open_and_close_with_runtime_subscriptions() -> None:
+    """Starting empty, growing past 1024 streams opens a second connection; removing every
+    stream closes them all; subscribing again opens a fresh one."""
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        async with MarketStream(venue=ex.venue, **FAST) as ms:
+            assert ms.connections == 0 and len(ex.connections) == 0
+            await ms.subscribe("btcusdt@depth@100ms")
+            await ms.wait_synced(timeout=5 * UNIT)
+            many = [f"s{i:04d}usdt@trade" for i in range(1100)]
+            await ms.subscribe(many)
+            assert sorted(len(c.desired) for c in ms.pool.shards.values()) == [77, 1024]
+            await _wait(lambda: len(ex.connections) == 2)
+            await ms.unsubscribe(many + ["btcusdt@depth@100ms"])
+            await _wait(lambda: ms.connections == 0 and len(ex.connections) == 0)
+            assert ms.books == {}
+            await ms.subscribe("ethusdt@depth@100ms")
+            await ms.wait_synced(timeout=5 * UNIT)
+            assert ms.connections == 1 and list(ms.books) == ["ETHUSDT"]
