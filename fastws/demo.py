@@ -39,7 +39,9 @@ async def run_demo(seconds: float = 20.0, symbols: tuple[str, ...] = DEFAULT_SYM
     symbols = tuple(s.upper() for s in symbols)
     streams = [n for s in symbols for n in streams_for(s)]
     t0 = time.monotonic()
-    async with Exchange(list(symbols), market=market, tls=tls, rate=80.0) as ex:
+    # the simulator's REST side needs aiohttp (the "sim" extra); the demo takes its snapshots
+    # over the WS API and runs without it
+    async with Exchange(list(symbols), market=market, tls=tls, rate=80.0, rest=_have_aiohttp()) as ex:
         print(f"fastws demo: simulator ({market}) at {ex.venue.stream_url}; "
               f"{len(streams)} streams for {', '.join(symbols)}; {seconds:g} s", file=out, flush=True)
         async with MarketStream(streams, venue=ex.venue) as ms:
@@ -74,6 +76,14 @@ async def run_demo(seconds: float = 20.0, symbols: tuple[str, ...] = DEFAULT_SYM
           f"{view.signals_fired} signal lines, books synced {synced}/{len(symbols)}", file=out,
           flush=True)
     return 0 if st.messages > 0 and synced == len(symbols) else 1
+
+
+def _have_aiohttp() -> bool:
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,8 @@ async def _monitor(args: argparse.Namespace) -> int:
     if args.sim:
         from fastws.sim import Exchange
         market = "usdm" if args.venue and "usdm" in args.venue else "spot"
-        async with Exchange(symbols, market=market) as ex:
+        from fastws.demo import _have_aiohttp
+        async with Exchange(symbols, market=market, rest=_have_aiohttp()) as ex:
             return await _watch(MarketStream(streams, venue=ex.venue), symbols, args)
     venue = VENUES[args.venue or "binance-spot"]
     return await _watch(MarketStream(streams, venue=venue, ca_file=args.ca_file), symbols, args)
