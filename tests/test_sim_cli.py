@@ -44,10 +44,10 @@ async def test_cli_serves_and_stops_on_ctrl_c():
                 assert (await recv(api))["status"] == 200
             proc.send_signal(signal.SIGINT)
             # serverShutdown first, then the close
-            while True:
-                msg = await recv(ws, 5)
-                if msg["stream"] == "!serverShutdown":
-                    break
+            async def shutdown_notice():
+                while (await recv(ws, 5))["stream"] != "!serverShutdown":
+                    pass
+            await asyncio.wait_for(shutdown_notice(), 10 * UNIT)
         rc = await asyncio.wait_for(proc.wait(), 10 * UNIT)
         assert rc == 0
     finally:

@@ -14,6 +14,7 @@ from fastws.sim import Exchange, ManualClock
 from fastws.sim.control import ControlState, handle_control
 from fastws.testing import fast_limits
 from tests.sim_support import drain, recv
+from tests.utils import UNIT
 
 
 def ctl(msg, state=None):
@@ -105,7 +106,7 @@ async def test_control_on_the_wire_changes_delivery():
     async with Exchange(["BTCUSDT"], clock=ManualClock(1_700_000_000_000), rate=200,
                         limits=fast_limits(ping_interval=30, max_incoming_per_second=1000)) as ex:
         async with websockets.connect(ex.venue.stream_url + "/ws") as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ws.send('{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@depth@100ms"],"id":1}')
             assert await recv(ws) == {"result": None, "id": 1}
             await ws.send('{"method":"GET_PROPERTY","params":["combined"],"id":2}')
@@ -124,6 +125,6 @@ async def test_control_on_the_wire_changes_delivery():
             await ex.advance(500)
             assert {m["stream"] for m in await drain(ws)} == {"btcusdt@depth@100ms"}
         async with websockets.connect(ex.venue.stream_url + "/stream") as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ws.send('{"method":"GET_PROPERTY","params":["combined"],"id":2}')
             assert await recv(ws) == {"result": True, "id": 2}

@@ -142,7 +142,7 @@ async def test_server_shutdown_precedes_planned_close(path, combined, samples_di
                   limits=fast_limits(ping_interval=30))
     await ex.start()
     async with websockets.connect(ex.venue.stream_url + path) as ws:
-        await ex.wait_connections(1)
+        await ex.wait_connections(1, 5 * UNIT)
         await ex.close()
         msg = await recv(ws)
         with pytest.raises(websockets.ConnectionClosed):
@@ -159,8 +159,10 @@ async def test_ws_api_server_shutdown_event():
                   limits=fast_limits(ping_interval=30))
     await ex.start()
     async with websockets.connect(ex.venue.ws_api_url) as ws:
-        while not ex.api_connections:
-            await asyncio.sleep(0.01)
+        async def opened():
+            while not ex.api_connections:
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(opened(), 5 * UNIT)
         await ex.close()
         msg = await recv(ws)
     assert msg == {"event": {"e": "serverShutdown", "E": msg["event"]["E"]}}
@@ -199,7 +201,7 @@ async def test_a_client_that_never_reads_is_dropped():
                         limits=fast_limits(ping_interval=30), max_write_buffer=200_000) as ex:
         ws = await RawWS.connect(ex.venue.combined_stream_url(
             ["btcusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker", "btcusdt@aggTrade"]))
-        await ex.wait_connections(1)
+        await ex.wait_connections(1, 5 * UNIT)
         for _ in range(100):
             await ex.advance(1000)
             if not ex.connections:

@@ -50,7 +50,7 @@ async def test_replay_bytes_snapshots_and_books(recorded_dir, market, stem):
         else:
             conns = [await websockets.connect(ex.venue.combined_stream_url(streams),
                                               max_queue=None)]
-        await ex.wait_connections(len(conns))
+        await ex.wait_connections(len(conns), 5 * UNIT)
         ex.replay.play()
         for c in conns:
             got += [m.encode() for m in await _receive_all(c)]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fastws.sim import Exchange, ManualClock
 from fastws.sim.control import ControlState, handle_control
 from fastws.sim.wsapi import WsApi
+from tests.utils import UNIT
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
@@ -113,7 +114,7 @@ async def test_kline_utc8_alignment():
                         limits=fast_limits(ping_interval=30, max_incoming_per_second=100)) as ex:
         url = ex.venue.combined_stream_url(["btcusdt@kline_1d@+08:00", "btcusdt@kline_1d"])
         async with websockets.connect(url) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(2000)
             msgs = {m["stream"]: m["data"]["k"] for m in await drain(ws)}
     day, eight = 86_400_000, 8 * 3_600_000

@@ -15,6 +15,7 @@ import websockets
 from fastws.sim import Exchange, ManualClock
 from fastws.testing import ReferenceBook, fast_limits
 from tests.sim_support import as_decimal_book, drain, get_json, recv
+from tests.utils import UNIT
 
 S, I, B, T = "S", "I", "B", "T"
 
@@ -139,7 +140,7 @@ def same_shape_as_sample(payload: dict, sample: dict, where: str) -> None:
 async def _collect_streams(ex: Exchange, url: str, wanted: set, advance_ms: int) -> dict:
     seen: dict = {}
     async with websockets.connect(url, max_size=None) as ws:
-        await ex.wait_connections(1)
+        await ex.wait_connections(1, 5 * UNIT)
         for _ in range(advance_ms // 500):
             await ex.advance(500)
             for msg in await drain(ws):
@@ -178,7 +179,7 @@ async def test_raw_stream_and_all_market_arrays():
     async with Exchange(["BTCUSDT", "ETHUSDT"], clock=ManualClock(), rate=100,
                         limits=fast_limits(ping_interval=30, max_incoming_per_second=1000)) as ex:
         async with websockets.connect(ex.venue.raw_stream_url(["!miniTicker@arr"])) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(1000)
             msgs = await drain(ws)
         assert msgs and isinstance(msgs[0], list)
@@ -186,7 +187,7 @@ async def test_raw_stream_and_all_market_arrays():
         assert all(d["e"] == "24hrMiniTicker" for d in msgs[0])
         # spot !ticker@arr was retired on 2026-03-26: subscribed, but nothing comes
         async with websockets.connect(ex.venue.raw_stream_url(["!ticker@arr"])) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(3000)
             assert await drain(ws) == []
 
@@ -197,7 +198,7 @@ async def test_kline_closes_and_trade_ids_are_gap_free():
         url = ex.venue.combined_stream_url(["ethusdt@trade", "ethusdt@aggTrade",
                                             "ethusdt@kline_1s"])
         async with websockets.connect(url) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             msgs = []
             for _ in range(6):
                 await ex.advance(1000)
@@ -227,7 +228,7 @@ async def _sync(ex: Exchange, market: str, snapshot_via: str) -> None:
     url = ex.venue.raw_stream_url([stream])
     book = ReferenceBook("BTCUSDT", market)
     async with websockets.connect(url, max_size=None) as ws:
-        await ex.wait_connections(1)
+        await ex.wait_connections(1, 5 * UNIT)
         await ex.advance(500)
         buffered = await drain(ws)
         assert buffered, "no depth event in 500 ms"
@@ -281,7 +282,7 @@ async def test_usdm_updates_skip_ids_but_chain_pu():
                         limits=fast_limits("usdm", ping_interval=30,
                                            max_incoming_per_second=1000)) as ex:
         async with websockets.connect(ex.venue.raw_stream_url(["btcusdt@depth@0ms"])) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(2000)
             evs = await drain(ws)
     assert len(evs) > 50
@@ -299,7 +300,7 @@ async def test_usdm_routes_withhold_streams_on_the_wrong_route():
         async with websockets.connect(f"{base}/market/ws/btcusdt@depth@100ms") as wrong, \
                 websockets.connect(f"{base}/public/ws/btcusdt@depth@100ms") as right, \
                 websockets.connect(f"{base}/ws/btcusdt@depth@100ms") as legacy:
-            await ex.wait_connections(3)
+            await ex.wait_connections(3, 5 * UNIT)
             await ex.advance(1000)
             assert await drain(wrong) == []
             assert await drain(legacy) == []
@@ -313,7 +314,7 @@ async def test_book_ticker_follows_the_book():
     async with Exchange(["BTCUSDT"], clock=ManualClock(), rate=200,
                         limits=fast_limits(ping_interval=30, max_incoming_per_second=1000)) as ex:
         async with websockets.connect(ex.venue.raw_stream_url(["btcusdt@bookTicker"])) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(2000)
             ticks = await drain(ws)
         m = ex.market_of("BTCUSDT")
@@ -341,7 +342,7 @@ async def test_time_unit_microsecond():
         url = ex.venue.combined_stream_url(names)
         async with websockets.connect(url + "&timeUnit=MICROSECOND") as us, \
                 websockets.connect(url) as ms:
-            await ex.wait_connections(2)
+            await ex.wait_connections(2, 5 * UNIT)
             await ex.advance(2000)
             a, b = await drain(us), await drain(ms)
         assert len(a) == len(b) and a

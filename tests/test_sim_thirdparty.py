@@ -72,7 +72,7 @@ async def test_python_binance_depth_cache_equals_the_simulator_book():
         try:
             dcm = DepthCacheManager(client, "BTCUSDT", bm=bm, limit=1000, ws_interval=100)
             async with dcm as cache:
-                await ex.wait_connections(1)
+                await ex.wait_connections(1, 5 * UNIT)
                 for _ in range(4):
                     await ex.advance(500)
                     target = ex.update_id("BTCUSDT")
@@ -98,13 +98,15 @@ async def test_python_binance_socket_manager_streams():
         try:
             async with bm.trade_socket("BTCUSDT") as ts, \
                     bm.multiplex_socket(["ethusdt@bookTicker", "ethusdt@kline_1m"]) as ms:
-                await ex.wait_connections(2)
+                await ex.wait_connections(2, 5 * UNIT)
                 trade = await asyncio.wait_for(ts.recv(), 5 * UNIT)
                 assert trade["e"] == "trade" and trade["s"] == "BTCUSDT"
-                seen = set()
-                while seen != {"ethusdt@bookTicker", "ethusdt@kline_1m"}:
-                    msg = await asyncio.wait_for(ms.recv(), 5 * UNIT)
-                    seen.add(msg["stream"])
+                seen: set = set()
+
+                async def both():
+                    while seen != {"ethusdt@bookTicker", "ethusdt@kline_1m"}:
+                        seen.add((await ms.recv())["stream"])
+                await asyncio.wait_for(both(), 10 * UNIT)
         finally:
             await client.close_connection()
 
@@ -122,7 +124,7 @@ async def test_python_binance_futures_depth_cache_on_the_public_route():
         try:
             dcm = FuturesDepthCacheManager(client, "BTCUSDT", bm=bm)
             async with dcm as cache:
-                await ex.wait_connections(1)
+                await ex.wait_connections(1, 5 * UNIT)
                 assert ex.connections[0].route == "public"
                 for _ in range(3):
                     await ex.advance(500)

@@ -22,7 +22,7 @@ async def test_wss_streams_ws_api_and_https_rest():
         assert v.ca_file == ex.ca_file and v.is_secure
         ctx = client_context(ex.ca_file)
         async with websockets.connect(v.raw_stream_url(["btcusdt@trade"]), ssl=ctx) as ws:
-            await ex.wait_connections(1)
+            await ex.wait_connections(1, 5 * UNIT)
             await ex.advance(500)
             assert (await drain(ws))[0]["e"] == "trade"
         async with websockets.connect(v.ws_api_url, ssl=ctx) as ws:
