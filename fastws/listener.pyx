@@ -305,6 +305,21 @@ cdef class StreamListener(WSListener):
                 st.messages += 1
                 st.bytes += size
                 st.last_time = now
+        elif tp is list and len(<list>ev) > 0 and isinstance((<list>ev)[0], Event):
+            # an !...@arr frame: counted under its stream; during a cut-over overlap a frame
+            # not newer than the last one delivered is a duplicate
+            e = <Event>(<list>ev)[0]
+            if e.stream is not None:
+                st = self.table.get(<str>e.stream)
+                if self.table.overlap and 0 <= e.event_time <= st.last_event_time:
+                    st.duplicates += 1
+                    self.duplicates += 1
+                    return
+                if e.event_time > st.last_event_time:
+                    st.last_event_time = e.event_time
+                st.messages += 1
+                st.bytes += size
+                st.last_time = now
         self.messages += 1
         if self.messages == 1:
             self.owner.on_first_message()
