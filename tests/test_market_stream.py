@@ -236,3 +236,17 @@ async def test_shards_open_and_close_with_runtime_subscriptions() -> None:
             await ms.subscribe("ethusdt@depth@100ms")
             await ms.wait_synced(timeout=5 * UNIT)
             assert ms.connections == 1 and list(ms.books) == ["ETHUSDT"]
+
+
+async def test_array_streams_are_dispatched_and_counted() -> None:
+    """``!miniTicker@arr`` frames reach MiniTicker callbacks item by item and are counted
+    under their stream name."""
+    from fastws.events import MiniTicker
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["!miniTicker@arr"], venue=ex.venue, **FAST) as ms:
+            got: list = []
+            ms.on(MiniTicker, got.append)
+            async with driven(ex, step_ms=100):
+                await _wait(lambda: ms.stats().streams.get("!miniTicker@arr", {}).get("messages", 0) >= 3)
+            assert {e.symbol for e in got} == set(SYMS)
+            assert all(e.stream == "!miniTicker@arr" for e in got)
