@@ -6,7 +6,7 @@ through :class:`~fastws.market_stream.MarketStream` (book synced from snapshots)
 
     BTCUSDT: $67234.5600 | Vol: 1234 | 24h: +2.45%
       bid 67234.55 / ask 67234.57 | spread 0.02 | 412 msg/s | book synced
-      SIGNAL: BUY | 0.723 | Positive momentum, Volume spike      (when a signal fires)
+    SIGNAL: BUY | 0.723 | Positive momentum, Volume spike        (when a signal fires)
 
 On a terminal the view is redrawn in place; otherwise (CI, a pipe) plain blocks of lines are
 printed, so it works with no stdin and no tty. :class:`LiveView` is shared with
@@ -124,7 +124,7 @@ class LiveView:
             assessment = eng.assess(now_ms)
             if assessment.signal is not None:
                 self.signals_fired += 1
-                out.append("  " + format_signal(assessment.signal))
+                out.append(format_signal(assessment.signal))
             else:
                 out.append(f"  signal: {assessment.status}")
         out.append(f"[{stats.msgs_per_s:.0f} msg/s total | {stats.connections} connection(s) | "

@@ -13,7 +13,7 @@ from fastws.monitor import LiveView, main as monitor_main, streams_for
 from tests.utils import REPO_ROOT, UNIT
 
 TICKER_LINE = re.compile(r"^[A-Z]+USDT: \$(\d+\.\d{4}|n/a) \| Vol: (\d+|n/a) \| 24h: ([+-]\d+\.\d\d%|n/a)$")
-SIGNAL_LINE = re.compile(r"^  SIGNAL: (BUY|SELL) \| \d\.\d{3} \| .+$")
+SIGNAL_LINE = re.compile(r"^SIGNAL: (BUY|SELL) \| \d\.\d{3} \| .+$")
 
 
 async def test_demo_runs_with_faults_and_reports() -> None:
@@ -80,3 +80,28 @@ def test_streams_for_and_tty_redraw() -> None:
     view.render()
     view.render()
     assert "\x1b[" in out.getvalue() and "BTCUSDT: waiting for data" in out.getvalue()
+
+
+def test_signal_line_in_the_seeds_format() -> None:
+    """When a signal fires the view prints the seeds' line: ``SIGNAL: BUY | 0.xxx | reasons``."""
+    import time
+
+    class FakeStream:
+        books: dict = {}
+
+        def on(self, *a):
+            pass
+
+        def stats(self):
+            from fastws.market_stream import MarketStreamStats
+            return MarketStreamStats()
+
+    view = LiveView(FakeStream(), ["BTCUSDT"], out=io.StringIO(), tty=False, short_windows=True)
+    eng = view.engines["BTCUSDT"]
+    t0 = int(time.time() * 1000) - 20_000
+    for i in range(200):                       # a steady climb over 20 s
+        eng.on_trade(t0 + i * 100, 100.0 + i * 0.02 + (i % 3) * 0.005, 1.0, is_buyer_maker=False)
+    lines = view.lines()
+    assert any(SIGNAL_LINE.match(ln) and "BUY" in ln for ln in lines), lines
+    assert TICKER_LINE.match(lines[0]), lines[0]
+    assert view.signals_fired == 1
