@@ -55,10 +55,10 @@ async def run_demo(seconds: float = 20.0, symbols: tuple[str, ...] = DEFAULT_SYM
                 if fault_times and now >= fault_times[0]:
                     fault_times.pop(0)
                     if len(fault_times) == 1:
-                        print(f"-- fault: {symbols[0]} update ids skip ahead (a gap)", file=out)
+                        view.note(f"-- fault: {symbols[0]} update ids skip ahead (a gap)")
                         ex.faults.gap(symbols[0])
                     else:
-                        print("-- fault: serverShutdown on the stream connection", file=out)
+                        view.note("-- fault: serverShutdown on the stream connection")
                         ex.faults.server_shutdown(conn=ex.connections[0], close_after=1.0) \
                             if ex.connections else None
                 await asyncio.sleep(min(interval, end - now))

@@ -132,6 +132,12 @@ class LiveView:
                    f"{stats.parse_errors} parse errors]")
         return out
 
+    def note(self, text: str) -> None:
+        """Print a message line; on a terminal the next view is drawn below it."""
+        self.out.write(text + "\n")
+        self.out.flush()
+        self._lines = 0
+
     def render(self) -> None:
         """Print the view: redrawn in place on a terminal, a plain block otherwise."""
         lines = self.lines()
