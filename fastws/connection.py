@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
-from fastws.api_protocol import ApiProtocol, ApiResponse, RateLimits
+from fastws.api_protocol import ApiProtocol, ApiResponse, RateLimits, request_weight
 from fastws.exceptions import ConnectionClosedError, FastWSError, InvalidUsage, ParseError
 from fastws.listener import Router, StreamListener, StreamTable
 from fastws.parser import Parser
@@ -808,10 +808,11 @@ class ApiConnection:
         """Send one request and return its result (raises the :class:`ApiError` it got,
         ``TimeoutError`` after ``timeout`` seconds, ``ConnectionClosedError`` if the link drops)."""
         transport = self._transport or await self._ensure()
-        wait = self.protocol.delay_ms(method, params)
+        weight = request_weight(method, params, self.venue.market)
+        wait = self.protocol.delay_ms(method, params, weight=weight)
         if wait > 0:
             await asyncio.sleep(wait / 1000.0)
-        req = self.protocol.request(method, params)
+        req = self.protocol.request(method, params, weight=weight)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ApiResponse] = loop.create_future()
         self._waiters[req.id] = fut
