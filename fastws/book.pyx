@@ -573,6 +573,34 @@ cdef class _Cursor:
         return 0
 
 
+cdef inline int _set_level(_Side s, int64_t key, double q) except -1:
+    """The hot path of _Side.set inlined for levels inside the window (the common case)."""
+    cdef int64_t slot, w
+    cdef uint64_t bit
+    if <uint64_t>(key - s.lo) >= <uint64_t>s.cap:
+        return s.set(key, q)
+    slot = key & s.mask
+    w = slot >> 6
+    bit = ONE << (slot & 63)
+    if q != 0.0:
+        if s.qty[slot] == 0.0:
+            s.bits[w] |= bit
+            s.summary[w >> 6] |= ONE << (w & 63)
+            s.nladder += 1
+        s.qty[slot] = q
+        if key > s.best:
+            s.best = key
+    elif s.qty[slot] != 0.0:
+        s.qty[slot] = 0.0
+        s.bits[w] &= ~bit
+        if s.bits[w] == 0:
+            s.summary[w >> 6] &= ~(ONE << (w & 63))
+        s.nladder -= 1
+        if key == s.best:
+            s.dirty = True
+    return 0
+
+
 cdef inline bint _is_levels(object arr) noexcept:
     cdef cnp.ndarray a
     if not cnp.PyArray_CheckExact(arr):
@@ -777,9 +805,9 @@ cdef class OrderBook:
                 return self.apply_levels(bids, nb, asks, na)
             keys[nb + i] = -t
         for i in range(nb):
-            sb.set(keys[i], bids[2 * i + 1])
+            _set_level(sb, keys[i], bids[2 * i + 1])
         for i in range(na):
-            sa.set(keys[nb + i], asks[2 * i + 1])
+            _set_level(sa, keys[nb + i], asks[2 * i + 1])
         sb.finish()
         sa.finish()
         self._levels_applied += n
