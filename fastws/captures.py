@@ -21,7 +21,7 @@ import gzip
 import heapq
 import os
 from dataclasses import dataclass
-from typing import IO, Iterable, Iterator, Sequence, Union
+from typing import BinaryIO, Iterable, Iterator, Sequence, Union, cast
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -82,13 +82,13 @@ class CaptureRecord:
     source: str = ""
 
 
-def open_capture(path: PathLike) -> IO[bytes]:
+def open_capture(path: PathLike) -> BinaryIO:
     """Open a capture file for binary reading, gunzipping it when it starts with the gzip magic."""
-    raw = open(path, "rb")
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    with open(path, "rb") as probe:
+        head = probe.read(2)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _first_line(path: PathLike) -> bytes:
