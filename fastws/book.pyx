@@ -683,6 +683,15 @@ cdef class OrderBook:
         Bound on the levels kept per side (default 10000, 0 = unbounded). Past it the deepest
         levels (farthest from the best price) are dropped and counted in ``trimmed``.
 
+    Examples
+    --------
+    >>> book = OrderBook("BTCUSDT", tick_size="0.01")
+    >>> book.apply_snapshot(100, [["61837.63", "3.788"]], [["61837.64", "1.547"]])
+    >>> book.apply(DepthUpdate("BTCUSDT", 101, 101, [[61837.63, 0.0]], [[61837.65, 2.0]]))
+    True
+    >>> book.best_bid(), book.best_ask()
+    (None, (61837.64, 1.547))
+
     Notes
     -----
     Contract: call :meth:`apply_snapshot` first, then :meth:`apply` for every ``DepthUpdate``

@@ -402,3 +402,16 @@ def test_user_cython_code_can_cimport_the_book(tmp_path):
     b.apply_snapshot(1, [[100.0, 1.0]], [[100.05, 2.0]])
     assert userbook.spread_ticks(b) == (5, 3.0)
     assert userbook.spread_ticks(OrderBook("X", "0.01")) is None
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import fastws.book
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(fastws.book.OrderBook, "OrderBook",
+                            globs={"OrderBook": OrderBook, "DepthUpdate": DepthUpdate}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 3

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 
 import pytest
@@ -62,6 +63,12 @@ def test_session_files_merge_in_time_order(recorded_dir):
     snaps = [r for r in read_capture(paths(recorded_dir, CF_USDM)) if r.kind is RecordKind.SNAPSHOT]
     assert [r.symbol for r in snaps] == ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"]
     assert all(market_from_url(r.url) == "usdm" for r in snaps)
+
+
+def test_session_files_given_out_of_order_still_merge_by_time(recorded_dir):
+    files = paths(recorded_dir, USDM_2023)
+    a = [r.timestamp_ns for r in itertools.islice(read_capture(files[::-1]), 0, None, 997)]
+    assert a == sorted(a) and len(a) > 70
 
 
 def test_plain_and_gzipped_read_the_same(recorded_dir, tmp_path):
