@@ -485,6 +485,37 @@ class RateLimits:
             if w.type == "REQUEST_WEIGHT":
                 self._charge(w, weight, now_ms)
 
+    def configure(self, declared: object) -> None:
+        """Take the windows an ``exchangeInfo`` result declares (``rateLimits`` without counts).
+
+        For each of ``REQUEST_WEIGHT``, ``ORDERS`` and ``RAW_REQUESTS`` declared, the assumed
+        windows of that type are replaced by the declared ones (counts kept where a window
+        stays); ``CONNECTIONS`` is left to :class:`fastws.retry.ConnectionBudget`.
+        """
+        if not isinstance(declared, list):
+            return
+        wanted: dict[_Key, int] = {}
+        for e in declared:
+            try:
+                type_ = e["rateLimitType"]
+                key = (type_, e["interval"], int(e["intervalNum"]))
+                limit = int(e["limit"])
+                if _INTERVAL_MS[key[1]] * key[2] <= 0:
+                    continue
+            except (KeyError, TypeError, ValueError):
+                continue
+            if type_ in ("REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS"):
+                wanted[key] = limit
+        types = {k[0] for k in wanted}
+        for key in [k for k in self._windows if k[0] in types and k not in wanted]:
+            del self._windows[key]
+        for key, limit in wanted.items():
+            w = self._windows.get(key)
+            if w is None:
+                self._windows[key] = RateLimit(key[0], key[1], key[2], limit)
+            else:
+                w.limit = limit
+
     def update(self, entries: object, now_ms: int) -> list[str]:
         """Take the server's figures from a ``rateLimits`` array.
 

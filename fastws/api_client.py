@@ -1,0 +1,663 @@
+"""The WebSocket API client: requests by id over one picows connection, kept alive.
+
+:class:`ApiClient` is the I/O shell around the sans-I/O :class:`~fastws.api_protocol.ApiProtocol`
+(STYLE habit 1): the protocol numbers, matches and accounts requests; this module only sends the
+bytes, waits, sleeps and reconnects.
+
+- Many requests in flight at once; each awaited with a timeout made by a ``loop.call_later``
+  timer (no extra task on the latency path).
+- Rate limits: before a request goes, :meth:`ApiProtocol.delay_ms` says how long to wait so the
+  client never sends into a 429 (``pace=True``, the default); a ``retryAfter`` holds everything
+  back; during a 418 ban :class:`~fastws.exceptions.IPBannedError` is raised at once, nothing is
+  sent.
+- Signed requests (SPEC §7): ``timestamp`` from a :class:`~fastws.signing.ClockOffset` fed by
+  ``time`` round trips (so a skewed local clock is not rejected with -1021); on a session
+  logged on with an Ed25519 key (``session.logon``), requests carry only ``timestamp``.
+- Events (``{"subscriptionId", "event"}`` and ``{"event": {"e": "serverShutdown"}}``) are
+  routed to the callbacks given to :meth:`ApiClient.on_event`, apart from responses.
+- Reconnect: a dropped connection is re-opened with jittered backoff under the shared
+  connection budget (:class:`~fastws.retry.ReconnectPolicy`); the clock is re-synced and
+  ``session.logon`` re-done by itself, then the :meth:`ApiClient.on_reconnect` hooks run
+  (:class:`~fastws.user_stream.UserStream` resubscribes and reconciles there). On
+  ``serverShutdown`` the new connection is opened *before* the old one is closed.
+
+Requests in flight when a connection drops fail with
+:class:`~fastws.exceptions.ConnectionClosedError`: their outcome is unknown (an order may have
+been accepted). :class:`~fastws.order_stream.OrderStream` queries such orders before any retry.
+
+Secrets: the API key is shown masked in ``repr`` and logs; params and signatures are never
+logged.
+
+Note: :class:`fastws.connection.ApiConnection` (the market-data snapshot client) and this class
+do the same job and should be merged.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from picows import WSListener, WSMsgType, WSTransport, ws_connect
+
+from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
+from fastws.connection import _connect_error, ssl_context_for
+from fastws.exceptions import (
+    ApiError,
+    ConnectionClosedError,
+    InvalidUsage,
+    ParseError,
+    RateLimitError,
+)
+from fastws.retry import ConnectionBudget, ReconnectPolicy, backoff, is_retryable
+from fastws.signing import ClockOffset, Ed25519Signer, Signer, check_recv_window, mask_key, sign_params
+from fastws.venues import Venue
+
+__all__ = ["ApiClient", "DEFAULT_TIMEOUT", "EventCallback"]
+
+#: Seconds to wait for an answer before a request fails with ``TimeoutError`` (Binance's own
+#: backend timeout is 10 s, after which it answers -1007, SPEC §5.1).
+DEFAULT_TIMEOUT = 12.0
+#: ``time`` round trips made to estimate the clock offset on each (re)connect.
+CLOCK_SAMPLES = 3
+#: Re-estimate the clock offset when the newest sample is older than this (ms).
+CLOCK_RESYNC_MS = 15 * 60_000
+
+EventCallback = Callable[[ApiEvent], None]
+
+_log = logging.getLogger("fastws.api_client")
+
+
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+class _Listener(WSListener):  # type: ignore[misc]
+    def __init__(self, link: "_Link") -> None:
+        super().__init__()
+        self.link = link
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.link.transport = transport
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.link.lost()
+
+    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
+        t = frame.msg_type
+        if t == WSMsgType.TEXT:
+            self.link.frame(frame.get_payload_as_bytes())
+        elif t == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif t == WSMsgType.CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+
+def _expire(fut: asyncio.Future[Any], method: str, request_id: int, timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError(
+            f"no answer to WS API request {method} (id {request_id}) within {timeout:g} s"))
+
+
+class _Link:
+    """One physical connection: its transport and the requests waiting on it."""
+
+    __slots__ = ("client", "serial", "transport", "waiters", "closed", "connected_at")
+
+    def __init__(self, client: "ApiClient", serial: int) -> None:
+        self.client = client
+        self.serial = serial
+        self.transport: WSTransport | None = None
+        self.waiters: dict[int, asyncio.Future[ApiResponse]] = {}
+        self.closed = False
+        self.connected_at = 0.0
+
+    def frame(self, data: bytes) -> None:
+        self.client._frame(self, data)
+
+    def lost(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.transport = None
+        proto = self.client.protocol
+        for id_, fut in list(self.waiters.items()):
+            proto.abandon(id_)
+            if not fut.done():
+                fut.set_exception(ConnectionClosedError(None, "WS API connection lost with the request in flight"))
+        self.waiters.clear()
+        self.client._link_lost(self)
+
+    def close(self) -> None:
+        tr = self.transport
+        if tr is not None:
+            try:
+                tr.send_close()
+            except Exception:  # pragma: no cover - already closing
+                pass
+            tr.disconnect()
+
+
+class ApiClient:
+    """One WS API session that survives disconnects.
+
+    Parameters
+    ----------
+    venue : Venue
+        Where to connect (``venue.ws_api_url``).
+    api_key : str, optional
+        The API key (needed for signed requests). Shown masked everywhere.
+    signer : Signer, optional
+        :class:`~fastws.signing.HmacSigner`, :class:`~fastws.signing.RsaSigner` or
+        :class:`~fastws.signing.Ed25519Signer`.
+    logon : bool, optional
+        Log the session on with ``session.logon`` (Ed25519 keys only, SPEC §5.5), again after
+        every reconnect, so signed requests need no per-request signature. Defaults to True
+        with an Ed25519 signer and an API key.
+    recv_window : int, Decimal or str, optional
+        ``recvWindow`` of signed requests (ms, SPEC §7.4); Binance's default 5000 if omitted.
+    timeout : float
+        Seconds to wait for each answer.
+    pace : bool
+        Wait for rate-limit room instead of sending into a 429 (default True). With False a
+        request that would overshoot raises :class:`~fastws.exceptions.RateLimitError` locally.
+    reconnect : bool
+        Re-open the connection after it drops (default True).
+    limits : RateLimits, optional
+        Shared accounting (one per IP/account); a private one otherwise.
+    budget : ConnectionBudget, optional
+        Shared connection-attempt budget (300 per 5 min per IP).
+    ssl_context : ssl.SSLContext, optional
+        TLS context; by default verified against the venue's CA or the system store.
+    sync_clock : bool
+        Estimate the server clock with ``time`` on connect (default True).
+    logger : logging.Logger, optional
+        Defaults to ``fastws.api_client``.
+    """
+
+    def __init__(
+        self,
+        venue: Venue,
+        *,
+        api_key: str | None = None,
+        signer: Signer | None = None,
+        logon: bool | None = None,
+        recv_window: int | Decimal | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        pace: bool = True,
+        reconnect: bool = True,
+        limits: RateLimits | None = None,
+        budget: ConnectionBudget | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        sync_clock: bool = True,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    ) -> None:
+        if not isinstance(venue, Venue):
+            raise InvalidUsage(f"venue must be a fastws Venue, got {type(venue).__name__}")
+        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+            raise InvalidUsage("api_key must be a non-empty str")
+        if signer is not None and not isinstance(signer, Signer):
+            raise InvalidUsage("signer must be an HmacSigner, RsaSigner or Ed25519Signer")
+        if timeout <= 0:
+            raise InvalidUsage("timeout must be > 0")
+        if logon is None:
+            logon = isinstance(signer, Ed25519Signer) and api_key is not None
+        if logon and not (isinstance(signer, Ed25519Signer) and api_key is not None):
+            raise InvalidUsage("session.logon needs an api_key and an Ed25519Signer (SPEC §5.5)")
+        self.venue = venue
+        self.market = venue.market
+        self._api_key = api_key
+        self._signer = signer
+        self.logon = bool(logon)
+        self.recv_window = check_recv_window(recv_window) if recv_window is not None else None
+        self.timeout = float(timeout)
+        self.pace = pace
+        self.reconnect = reconnect
+        self.clock = ClockOffset()
+        self.protocol = ApiProtocol(venue.market, limits=limits, clock=self._server_ms)
+        self.policy = ReconnectPolicy(budget, lambda: backoff(initial=0.2, max_delay=10.0))
+        self._ssl = ssl_context_for(venue, ssl_context=ssl_context)
+        self._sync_clock = sync_clock
+        self._log = logger or _log
+        self._debug = self._log.isEnabledFor(logging.DEBUG)
+        self._link: _Link | None = None
+        self._serial = 0
+        self._event_callbacks: list[EventCallback] = []
+        self._reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._closed = False
+        self._started = False
+        self._ready = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fatal: BaseException | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self.logged_on = False
+        #: physical connections opened so far
+        self.connections = 0
+        #: requests sent
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("connected" if self.connected else "idle")
+        return (f"ApiClient({self.venue.name}, key={mask_key(self._api_key)}, "
+                f"signer={type(self._signer).__name__ if self._signer else None}, {state})")
+
+    __str__ = __repr__
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def api_key_masked(self) -> str:
+        """The API key for display (``'vmPU...Eh8A'``)."""
+        return mask_key(self._api_key)
+
+    @property
+    def can_sign(self) -> bool:
+        """An API key and a signer are set."""
+        return self._api_key is not None and self._signer is not None
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.transport is not None and not self._link.closed
+
+    @property
+    def limits(self) -> RateLimits:
+        """The rate-limit accounting (remaining weight and order counts)."""
+        return self.protocol.limits
+
+    def remaining(self, type_: str = "REQUEST_WEIGHT") -> int | None:
+        """Room left in the tightest window of ``type_`` (``REQUEST_WEIGHT`` or ``ORDERS``)."""
+        return self.protocol.limits.remaining(type_, self._server_ms())
+
+    def _server_ms(self) -> int:
+        return self.clock.server_time(_now_ms())
+
+    def timestamp(self) -> int:
+        """The ``timestamp`` to sign now: the server clock's lower bound (SPEC §7.4)."""
+        return self.clock.timestamp(_now_ms())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "ApiClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, timeout: float | None = None) -> None:
+        """Open the connection (clock sync and logon included). Idempotent.
+
+        Raises
+        ------
+        ConnectError
+            If the venue cannot be reached and retrying cannot help (bad certificate, 4xx).
+        TimeoutError
+            If no connection could be made within ``timeout`` (default: 3 x the request timeout).
+        """
+        if self._closed:
+            raise InvalidUsage("this ApiClient is closed")
+        if not self._started:
+            self._started = True
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        waiter = asyncio.ensure_future(self._ready.wait())
+        sup = self._supervisor
+        assert sup is not None
+        done, _ = await asyncio.wait({waiter, sup}, timeout=timeout or 3 * self.timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+            if sup in done and self._fatal is not None:
+                raise self._fatal
+            raise asyncio.TimeoutError(f"could not connect to {self.venue.name} WS API")
+
+    async def close(self) -> None:
+        """Close the connection and stop reconnecting; requests in flight fail."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.logged_on and self.connected:
+            self.logged_on = False
+        link = self._link
+        self._link = None
+        if link is not None:
+            link.close()
+            link.lost()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            try:
+                await self._supervisor
+            except (asyncio.CancelledError, Exception):
+                pass
+        for t in list(self._tasks):
+            t.cancel()
+        self._tasks.clear()
+
+    def on_event(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(ApiEvent)`` for every event frame; returns a function that removes it."""
+        self._event_callbacks.append(callback)
+
+        def remove() -> None:
+            if callback in self._event_callbacks:
+                self._event_callbacks.remove(callback)
+
+        return remove
+
+    def on_reconnect(self, hook: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Await ``hook()`` after each re-established connection (logon already redone)."""
+        self._reconnect_hooks.append(hook)
+
+        def remove() -> None:
+            if hook in self._reconnect_hooks:
+                self._reconnect_hooks.remove(hook)
+
+        return remove
+
+    async def _open(self) -> _Link:
+        self._serial += 1
+        link = _Link(self, self._serial)
+        self.policy.attempted(time.monotonic())
+        url = self.venue.ws_api_url
+        try:
+            await ws_connect(lambda: _Listener(link), url, ssl_context=self._ssl,
+                             enable_auto_pong=False, websocket_handshake_timeout=10,
+                             logger_name="fastws.picows.api")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise _connect_error(url, exc) from exc
+            raise
+        self.connections += 1
+        link.connected_at = time.monotonic()
+        connect_weight = 2 if self.market == "spot" else 5
+        self.protocol.limits.add(connect_weight, self._server_ms())
+        return link
+
+    async def _prepare(self, link: _Link) -> None:
+        """Clock sync and logon on a fresh link, before it carries user requests."""
+        if self._sync_clock:
+            for _ in range(CLOCK_SAMPLES):
+                sent = _now_ms()
+                try:
+                    res = await self._call(link, "time", None)
+                except ApiError as exc:  # a venue without `time` on its WS API
+                    self._log.warning("= %s: no clock sync (%s)", self.venue.name, exc)
+                    break
+                received = _now_ms()
+                if isinstance(res, dict) and isinstance(res.get("serverTime"), int):
+                    st = res["serverTime"]
+                    if st > 10**14:  # timeUnit=MICROSECOND
+                        st //= 1000
+                    self.clock.add_sample(sent, st, received)
+        if self.logon:
+            params = self._sign({})
+            await self._call(link, "session.logon", params)
+            self._log.info("= %s session logged on with key %s", self.venue.name, self.api_key_masked)
+
+    async def _supervise(self) -> None:
+        first = True
+        while not self._closed:
+            try:
+                wait = self.policy.next_delay(time.monotonic()) if not first else 0.0
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                link = await self._open()
+                self._link = link
+                self.logged_on = False
+                try:
+                    await self._prepare(link)
+                except (ConnectionClosedError, asyncio.TimeoutError) as exc:
+                    self._log.warning("= %s WS API setup failed (%s); reconnecting", self.venue.name, exc)
+                    link.close()
+                    link.lost()
+                    first = False
+                    continue
+                self.logged_on = self.logon
+                self.policy.succeeded()
+                self._log.info("= %s WS API connected (connection %d)", self.venue.name, link.serial)
+                self._ready.set()
+                if not first:
+                    # the hooks (resubscribe, reconcile) send requests themselves
+                    for hook in list(self._reconnect_hooks):
+                        try:
+                            await hook()
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            self._log.exception("reconnect hook failed")
+                first = False
+                while not self._closed:
+                    cur = self._link
+                    if cur is None or cur.closed:
+                        break
+                    await self._wait_closed(cur)
+                self._ready.clear()
+                if self._closed or not self.reconnect:
+                    return
+                self._log.info("= %s WS API connection %d lost; reconnecting", self.venue.name, link.serial)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._closed:
+                    return
+                if not is_retryable(exc) or not self.reconnect:
+                    self._fatal = exc
+                    self._log.error("= %s WS API: giving up: %s", self.venue.name, exc)
+                    return
+                self._log.warning("= %s WS API connect failed: %s", self.venue.name, exc)
+                first = False
+
+    async def _wait_closed(self, link: _Link) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._closed_waiter = fut
+        if link.closed:
+            return
+        try:
+            await fut
+        finally:
+            self._closed_waiter = None
+
+    def _link_lost(self, link: _Link) -> None:
+        if link is self._link:
+            self.logged_on = False
+            waiter = self._closed_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def _switch_link(self) -> None:
+        """``serverShutdown``: open the next connection first, then retire the old one."""
+        old = self._link
+        if old is None or self._closed:
+            return
+        try:
+            new = await self._open()
+            await self._prepare(new)
+        except Exception as exc:
+            self._log.warning("= %s make-before-break failed (%s); the old connection stays until it drops",
+                              self.venue.name, exc)
+            return
+        self._link = new
+        self.logged_on = self.logon
+        waiter = self._closed_waiter
+        # the supervisor now watches the new link
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        for hook in list(self._reconnect_hooks):
+            try:
+                await hook()
+            except Exception:
+                self._log.exception("reconnect hook failed")
+        # let the old link's requests finish, then close it
+        deadline = time.monotonic() + self.timeout
+        while old.waiters and time.monotonic() < deadline and not old.closed:
+            await asyncio.sleep(0.01)
+        old.close()
+        old.lost()  # no longer the current link: the supervisor is not woken
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _frame(self, link: _Link, data: bytes) -> None:
+        try:
+            msg = self.protocol.receive(data)
+        except ParseError as exc:
+            self._log.warning("~ %s WS API: bad frame: %s", self.venue.name, exc.reason if hasattr(exc, "reason") else exc)
+            return
+        if isinstance(msg, ApiResponse):
+            fut = link.waiters.pop(msg.id, None) if isinstance(msg.id, int) else None
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+            elif msg.id is None and msg.error is not None:
+                self._log.warning("< %s unsolicited error: %s", self.venue.name, msg.error)
+            return
+        if msg.is_server_shutdown and link is self._link:
+            self._log.info("< %s serverShutdown: switching connections", self.venue.name)
+            self._spawn(self._switch_link())
+        for cb in self._event_callbacks:
+            try:
+                cb(msg)
+            except Exception:
+                self._log.exception("event callback failed")
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _sign(self, params: Mapping[str, object]) -> dict[str, object]:
+        if self._signer is None or self._api_key is None:
+            raise InvalidUsage("signed requests need api_key= and signer=")
+        if self._sync_clock and self.clock.newest_ms is not None and _now_ms() - self.clock.newest_ms > CLOCK_RESYNC_MS:
+            self._spawn(self.sync_clock())
+        return sign_params(params, self._signer, self._api_key, timestamp=self.timestamp(),
+                           recv_window=self.recv_window if "recvWindow" not in params else None)
+
+    async def sync_clock(self, samples: int = CLOCK_SAMPLES) -> ClockOffset:
+        """Take ``samples`` more ``time`` round trips into the clock estimate; returns it."""
+        for _ in range(samples):
+            sent = _now_ms()
+            res = await self.request("time")
+            received = _now_ms()
+            if isinstance(res, dict) and isinstance(res.get("serverTime"), int):
+                self.clock.add_sample(sent, res["serverTime"], received)
+        return self.clock
+
+    async def _pace(self, method: str, params: Mapping[str, object] | None) -> None:
+        while True:
+            wait = self.protocol.delay_ms(method, params)  # raises IPBannedError during a ban
+            if wait <= 0:
+                return
+            if not self.pace:
+                raise RateLimitError(-1015 if "order" in method.lower() else -1003,
+                                     f"local rate-limit accounting: {method} would exceed a limit; "
+                                     f"room again in {wait} ms", None, None,
+                                     retry_after=self._server_ms() + wait)
+            if self._debug:
+                self._log.debug("= pacing %s for %d ms", method, wait)
+            await asyncio.sleep(min(wait, 1000) / 1000.0)
+
+    async def _call(self, link: _Link, method: str, params: Mapping[str, object] | None,
+                    timeout: float | None = None) -> object:
+        resp = await self._send(link, method, params, timeout)
+        return resp.unwrap()
+
+    async def _send(self, link: _Link, method: str, params: Mapping[str, object] | None,
+                    timeout: float | None) -> ApiResponse:
+        tr = link.transport
+        if tr is None or link.closed:
+            raise ConnectionClosedError(None, "WS API connection is not open")
+        req = self.protocol.request(method, params)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ApiResponse] = loop.create_future()
+        link.waiters[req.id] = fut
+        t = self.timeout if timeout is None else timeout
+        timer = loop.call_later(t, _expire, fut, method, req.id, t)
+        tr.send(WSMsgType.TEXT, req.data)
+        self.requests += 1
+        try:
+            return await fut
+        except asyncio.TimeoutError:
+            self.protocol.abandon(req.id)
+            raise
+        finally:
+            timer.cancel()
+            link.waiters.pop(req.id, None)
+
+    async def _current_link(self) -> _Link:
+        if self._closed:
+            raise InvalidUsage("this ApiClient is closed")
+        link = self._link
+        if link is not None and link.transport is not None and not link.closed and self._ready.is_set():
+            return link
+        if not self._started:
+            await self.connect()
+        elif self._fatal is not None:
+            raise self._fatal
+        else:
+            try:
+                await asyncio.wait_for(self._ready.wait(), 3 * self.timeout)
+            except asyncio.TimeoutError:
+                raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected") from None
+        link = self._link
+        if link is None or link.transport is None:
+            raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected")
+        return link
+
+    async def response(
+        self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,
+        timeout: float | None = None,
+    ) -> ApiResponse:
+        """Send one request and return the whole :class:`ApiResponse` (errors not raised).
+
+        ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
+        ``signature`` (SPEC §7.2).
+        """
+        link = await self._current_link()
+        await self._pace(method, params)
+        if signed:
+            if self.logged_on:
+                p = dict(params or {})
+                p["timestamp"] = self.timestamp()
+                if self.recv_window is not None and "recvWindow" not in p:
+                    p["recvWindow"] = self.recv_window
+                params = p
+            else:
+                params = self._sign(params or {})
+        if link.closed or link.transport is None:  # dropped while pacing
+            link = await self._current_link()
+        return await self._send(link, method, params, timeout)
+
+    async def request(
+        self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one request and return its ``result``.
+
+        Raises
+        ------
+        ApiError
+            The error the server answered (a subclass: ``RateLimitError``, ``IPBannedError``,
+            ``AuthError``, ``OutcomeUnknownError``).
+        IPBannedError
+            Also raised *before* sending during a ban: nothing is sent into a 418.
+        asyncio.TimeoutError
+            No answer within ``timeout`` (the outcome is unknown).
+        ConnectionClosedError
+            The connection dropped with the request in flight (the outcome is unknown).
+        """
+        resp = await self.response(method, params, signed=signed, timeout=timeout)
+        return resp.unwrap()
+
+    async def drop_connection(self) -> None:
+        """Drop the current connection abruptly (tests and diagnostics: it is reconnected)."""
+        link = self._link
+        if link is not None and link.transport is not None:
+            link.transport.disconnect()
+
