@@ -264,6 +264,7 @@ class StreamConn(BaseConn):
         self.combined = combined
         self.route = route
         self._initial = streams
+        self.user_key: Optional[str] = None        # USDⓈ-M /private/ws/<listenKey>
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         super().on_ws_connected(transport)
@@ -274,6 +275,14 @@ class StreamConn(BaseConn):
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         super().on_ws_disconnected(transport)
         self.ex._hub.drop_conn(self)
+        if self.user_key is not None:
+            self.ex.userdata.drop_conn(self)
+
+    def send_user(self, key: str, raw: bytes) -> None:
+        """Queue one USDⓈ-M user data event (raw, or wrapped when combined)."""
+        if self.closed:
+            return
+        self.send_payload(P.combined(key, raw) if self.combined else raw)
 
     def deliverable(self, name: str) -> bool:
         """Whether this connection's route carries ``name`` (SPEC §4.1)."""
@@ -344,11 +353,58 @@ class ApiConn(BaseConn):
 
     def on_text(self, data: bytes) -> None:
         self.received.append(data)
-        resp = self.ex._api.handle(data, self.return_rate_limits, self.micro)
+        faults = self.ex.faults
+        action = None
+        delay = 0.0
+        if faults.api_faults:
+            try:
+                req = orjson.loads(data)
+                method = req.get("method") if isinstance(req, dict) else None
+            except orjson.JSONDecodeError:
+                method, req = None, None
+            if isinstance(method, str):
+                action, delay = faults.take_api(method.split("/")[-1], self.id)
+        resp = self.ex._api.handle(data, self.return_rate_limits, self.micro, self)
+        if action == "drop":
+            # the request was executed, the answer is lost with the connection
+            log.info("= fault: conn %d dropped after accepting a request", self.id)
+            self.ex._hub.flush()
+            self.fault_close("reset", 1006, "")
+            return
+        if action == "unknown":
+            resp = orjson.dumps({"id": req.get("id") if isinstance(req, dict) else None,
+                                 "status": 503, "error": {
+                                     "code": -1007, "msg": "Timeout waiting for response from "
+                                     "backend server. Send status unknown; execution status "
+                                     "unknown."}})
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._late_answer, resp)
+            return
+        self._answer(resp)
+
+    def _late_answer(self, resp: bytes) -> None:
+        if not self.closed:
+            self._answer(resp)
+
+    def _answer(self, resp: bytes) -> None:
         self.send_now(resp)
         if b'"status":418' in resp:
             # an IP ban also drops the connection (SPEC §5.3)
             self._close_now(WSCloseCode.POLICY_VIOLATION, "IP banned")
+        self.ex._hub.flush()                  # events of what the request did
+
+    def send_event_raw(self, sid: int, raw: bytes) -> None:
+        """Queue one user data event of subscription ``sid`` (SPEC §8.1)."""
+        if not self.closed:
+            self.send_payload(b'{"subscriptionId":' + str(sid).encode() + b',"event":' + raw +
+                              b"}")
+
+    def send_event(self, sid: int, event: dict) -> None:
+        self.send_event_raw(sid, orjson.dumps(event))
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        super().on_ws_disconnected(transport)
+        self.ex.userdata.drop_conn(self)
 
     def on_binary(self, data: bytes) -> None:
         self.send_now(orjson.dumps({"id": None, "status": 400, "error": {

@@ -26,6 +26,10 @@ from fastws.sim.faults import Faults
 from fastws.sim.hub import Hub
 from fastws.sim.market import SymbolMarket, SymbolSpec, default_spec
 from fastws.sim.tls import TLSFiles, generate_tls, server_context
+from fastws.sim.accounts import Account, ApiKey, mask
+from fastws.sim.engine import Engine
+from fastws.sim.trading import Trading
+from fastws.sim.userdata import UserData
 from fastws.sim.wsapi import WeightLimiter, WsApi
 from fastws.venues import SPOT_LIMITS, USDM_LIMITS, Limits, Venue
 
@@ -83,6 +87,13 @@ class Exchange:
         Initial price levels per side of each synthetic book.
     max_write_buffer : int
         Bytes a connection may leave unread before the simulator drops it (slow consumer).
+    accounts : sequence of Account
+        Trading accounts (more with :meth:`add_account`).
+    order_limits : (int, int), optional
+        ``ORDERS`` limits per account: per 10 s and per day (spot, default 50 / 160000) or
+        per minute (USDⓈ-M, default 300 / 1200).
+    listen_key_ttl : float
+        Seconds a USDⓈ-M listenKey lives without a keepalive (default 3600).
     """
 
     def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
@@ -93,7 +104,10 @@ class Exchange:
                  tls_files: Optional[TLSFiles] = None, rest: bool = True,
                  replay: Any = None, replay_speed: float = 1.0,
                  replay_start: str = "first-subscription",
-                 book_levels: int = 200, max_write_buffer: int = 64 << 20) -> None:
+                 book_levels: int = 200, max_write_buffer: int = 64 << 20,
+                 accounts: Sequence[Account] = (),
+                 order_limits: Optional[tuple[int, int]] = None,
+                 listen_key_ttl: float = 3600.0) -> None:
         if market is None:
             market = "spot"
             forced = None
@@ -132,6 +146,16 @@ class Exchange:
         if self._replay is not None:
             self._hub.frozen = True
         self._api = WsApi(self)
+        self.accounts: list[Account] = []
+        self._keys: dict[str, tuple[Account, ApiKey]] = {}
+        self.order_limits = order_limits or ((50, 160000) if market == "spot" else (300, 1200))
+        self.engine = Engine(self)
+        self.trading = Trading(self)
+        self.userdata = UserData(self, int(listen_key_ttl * 1000))
+        self._hub.engine = self.engine
+        self._hub.after_engine = self._deliver_user_events
+        for a in accounts:
+            self.add_account(a)
         self.weights = WeightLimiter(self.limits.request_weight_per_minute, self.now_ms)
         self._conn_seq = 0
         self.connections: list[StreamConn] = []
@@ -295,6 +319,77 @@ class Exchange:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    # -- accounts -----------------------------------------------------------------------------
+    def add_account(self, account: Optional[Account] = None, *,
+                    balances: Optional[dict] = None, keys: Iterable[Union[ApiKey, str]] = (),
+                    **kwargs: Any) -> Account:
+        """Add an account (or build one from ``balances``, ``keys`` and :class:`Account`
+        keyword arguments). ``keys`` may hold :class:`ApiKey` objects or key types
+        (``"HMAC"``, ``"RSA"``, ``"ED25519"``) to generate; generated keys keep their secret
+        / private PEM on the :class:`ApiKey` for the test to sign with."""
+        if account is None:
+            ks = [ApiKey.generate(k) if isinstance(k, str) else k for k in keys]
+            account = Account(balances=balances, keys=ks, **kwargs)
+        elif balances or keys or kwargs:
+            raise InvalidUsage("pass either an Account or its balances/keys, not both")
+        for k in account.keys:
+            if k.api_key in self._keys and self._keys[k.api_key][0] is not account:
+                raise ValueError(f"API key {mask(k.api_key)} belongs to another account")
+        self.accounts.append(account)
+        for k in account.keys:
+            self._keys[k.api_key] = (account, k)
+        return account
+
+    def add_key(self, account: Account, key: Union[ApiKey, str] = "ED25519") -> ApiKey:
+        """Give ``account`` one more API key (an :class:`ApiKey` or a type to generate)."""
+        k = ApiKey.generate(key) if isinstance(key, str) else key
+        if k.api_key in self._keys:
+            raise ValueError(f"API key {mask(k.api_key)} already exists")
+        account.keys.append(k)
+        self._keys[k.api_key] = (account, k)
+        return k
+
+    def revoke_key(self, api_key: str) -> None:
+        """Delete a key: requests signed with it get -2015 from now on."""
+        found = self._keys.pop(api_key, None)
+        if found is not None:
+            found[0].keys.remove(found[1])
+
+    def find_key(self, api_key: str) -> Optional[tuple[Account, ApiKey]]:
+        return self._keys.get(api_key)
+
+    def deposit(self, account: Account, asset: str, amount: Any) -> None:
+        """Credit (or, negative, debit) ``amount`` of ``asset``: a ``balanceUpdate`` and an
+        ``outboundAccountPosition`` on spot, an ``ACCOUNT_UPDATE`` (reason DEPOSIT /
+        WITHDRAW) on USDⓈ-M."""
+        from decimal import Decimal
+        a = asset.upper()
+        d = Decimal(str(amount))
+        free = account.free.get(a, Decimal(0))
+        if free + d < 0:
+            raise ValueError(f"{account.name} has only {free} {a}")
+        account.add(a, d)
+        now = self.now_ms()
+        account.update_time = now
+        if self.market == "spot":
+            self.engine.events.append((account, {"e": "balanceUpdate", "E": now, "a": a,
+                                                 "d": self.engine.q8(d), "T": now}))
+            self.engine._touch(account, a)
+            self.engine.flush_accounts(now)
+        else:
+            self.engine.events.append((account, self.engine.account_update(
+                account, now, [a], "DEPOSIT" if d >= 0 else "WITHDRAW")))
+        self._deliver_user_events()
+
+    def _deliver_user_events(self) -> None:
+        for acct, ev in self.engine.take_events():
+            self.userdata.publish(acct, ev)
+        self._hub.flush()
+
+    def orders(self, account: Account, symbol: Optional[str] = None) -> list:
+        """Open orders of ``account`` (the engine's :class:`~fastws.sim.engine.Order` objects)."""
+        return self.engine.open_orders(account, symbol.upper() if symbol else None)
 
     # -- market state (the oracle for tests) --------------------------------------------------
     def market_of(self, symbol: str) -> SymbolMarket:
@@ -511,13 +606,22 @@ class Exchange:
             streams = [s for s in q.split("/") if s]
         else:
             return None
-        if route == "private" and streams and not query.get("listenKey"):
-            # user data needs a listenKey; the simulator has no user data yet
-            pass
+        user_key: Optional[str] = None
+        if route == "private" and streams:
+            # USDⓈ-M user data: /private/ws/<listenKey> (or ?listenKey=)
+            cand = query.get("listenKey", [streams[0]])[0]
+            if self.userdata.valid_key(cand):
+                user_key = cand
+                streams = [s for s in streams if s != cand]
+            elif len(cand) == 64 and "@" not in cand:
+                return self._refuse(400, "This listenKey does not exist.", code=-1125)
         if len(streams) > self.limits.max_streams_per_connection:
             return self._refuse(400, "Too many streams requested.")
         conn = StreamConn(self, raw_path, streams, combined, route)
         conn.micro = micro
+        if user_key is not None:
+            conn.user_key = user_key
+            self.userdata.attach_stream(user_key, conn)
         return conn
 
 

@@ -44,6 +44,8 @@ class Faults:
         self._refuse_until = 0.0
         self._refuse_status = 503
         self.conn_faults = False          # fast flag: any connection-level depth fault pending
+        self._api: list[list] = []        # [action, methods, conn id, count, delay]
+        self.api_faults = False
 
     # -- scripting ----------------------------------------------------------------------------
     def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -215,6 +217,62 @@ class Faults:
         for c in list(self._ex.api_connections):
             c._close_now()
 
+    # -- WS API answers ---------------------------------------------------------------------
+    _TRADING = ("order.place", "order.cancel", "order.cancelReplace", "orderList.place.oco",
+                "openOrders.cancelAll", "order.modify")
+
+    def _add_api(self, action: str, methods: Any, conn: ConnRef, count: Optional[int],
+                 delay: float = 0.0) -> None:
+        if count is not None and count < 1:
+            raise ValueError("count must be >= 1 (or None: until cleared)")
+        ms = None if methods is None else ((methods,) if isinstance(methods, str)
+                                           else tuple(methods))
+        self._api.append([action, ms, self._conn_id(conn), count, float(delay)])
+        self.api_faults = True
+
+    def delay_responses(self, seconds: float, count: Optional[int] = None,
+                        methods: Any = None, conn: ConnRef = None) -> None:
+        """Answer WS API requests ``seconds`` late (the request itself runs at once).
+
+        ``count`` requests (None: until :meth:`clear`), of ``methods`` (None: any)."""
+        self._add_api("delay", methods, conn, count, seconds)
+
+    def outcome_unknown(self, count: int = 1, methods: Any = _TRADING,
+                        conn: ConnRef = None) -> None:
+        """Run the next ``count`` trading requests but answer 503 / -1007 "Timeout waiting for
+        response from backend server..." (SPEC §5.1): the order *did* execute."""
+        self._add_api("unknown", methods, conn, count)
+
+    def drop_after_accept(self, count: int = 1, methods: Any = _TRADING,
+                          conn: ConnRef = None) -> None:
+        """Run the next ``count`` trading requests, then drop the connection (TCP reset)
+        before answering."""
+        self._add_api("drop", methods, conn, count)
+
+    def take_api(self, method: str, conn_id: int) -> tuple[Optional[str], float]:
+        """(action, delay) for a WS API request: consumes one matching fault of each kind."""
+        action: Optional[str] = None
+        delay = 0.0
+        for f in list(self._api):
+            kind, ms, cid, count, d = f
+            if (ms is not None and method not in ms) or (cid is not None and cid != conn_id):
+                continue
+            if kind == "delay":
+                if delay:
+                    continue
+                delay = d
+            elif action is None:
+                action = kind
+            else:
+                continue
+            if count is not None:
+                f[3] -= 1
+                if f[3] <= 0:
+                    self._api.remove(f)
+            log.info("= fault: %s on %s (conn %s)", kind, method, conn_id)
+        self.api_faults = bool(self._api)
+        return action, delay
+
     def refuse_connections(self, seconds: float, status: int = 503) -> None:
         """Answer every new WebSocket handshake with HTTP ``status`` for ``seconds``."""
         self._refuse_until = time.monotonic() + seconds
@@ -233,6 +291,8 @@ class Faults:
         self._stale.clear()
         self._refuse_until = 0.0
         self.conn_faults = False
+        self._api.clear()
+        self.api_faults = False
         for c in self._ex.connections:
             c.stall(0.0, None, False)
             c.delay = 0.0
@@ -242,4 +302,5 @@ class Faults:
         out = [f"{f.action} x{f.count} {f.symbol or '*'} conn={f.conn_id}" for f in self._depth]
         out += [f"gap {s} x{n}" for s, n in self._gaps.items()]
         out += [f"stale snapshot {s} x{n}" for s, n in self._stale.items() if n]
+        out += [f"api {k} {ms or '*'} conn={c} x{n}" for k, ms, c, n, _ in self._api]
         return out

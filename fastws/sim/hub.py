@@ -91,6 +91,8 @@ class Hub:
         self.dirty: set = set()
         self.held: dict[str, bytes] = {}            # reorder faults, per stream
         self.on_step: Optional[Callable[[SymbolMarket, Any], None]] = None
+        self.engine: Any = None                     # fastws.sim.engine.Engine
+        self.after_engine: Optional[Callable[[], None]] = None
         # Books kept every 5 s (about a minute back) for the stale-snapshot fault:
         # (time, update id, bids, asks, last change time); the starting book comes first.
         self.snapshots: dict[str, list] = {}
@@ -205,7 +207,15 @@ class Hub:
 
     def _step(self, m: SymbolMarket) -> None:
         res = m.step()
-        self.now = res.time
+        if self.engine is not None:
+            self.engine.after_step(m, res)          # account orders on the touched levels
+        self.apply(m, res)
+        if self.after_engine is not None and self.engine is not None and self.engine.events:
+            self.after_engine()
+
+    def apply(self, m: SymbolMarket, res: Any) -> None:
+        """Route what happened to ``m`` (an engine step or an account order) to the streams."""
+        self.now = max(self.now, res.time)
         sym = m.symbol
         if res.changes:
             for agg in self._aggs_of[sym]:

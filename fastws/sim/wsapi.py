@@ -2,8 +2,9 @@
 REST (SPEC §3.3, §5.2, §5.3, §5.6). Pure request -> response logic; the connection layer only
 moves bytes.
 
-Methods served: ``ping``, ``time``, ``exchangeInfo``, ``depth`` (a ``v3/`` or ``v1/`` prefix
-is accepted). Trading methods come with a later issue.
+Methods served here: ``ping``, ``time``, ``exchangeInfo``, ``depth`` (a ``v3/`` or ``v1/``
+prefix is accepted); sessions, trading, account and user-data methods are in
+:mod:`fastws.sim.trading`.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import orjson
 
 from fastws.sim import payloads as P
+from fastws.sim.accounts import RawNumber, parse_request
 
 if TYPE_CHECKING:
     from fastws.sim.exchange import Exchange
@@ -132,6 +134,13 @@ class WeightLimiter:
         self.used += weight
         return self.used
 
+    def strike(self) -> None:
+        """Count a refused request (an order limit hit) toward the ban, like a 429 on weight."""
+        self._roll()
+        self._strikes += 1
+        if self._strikes > self.ban_after:
+            self.ban()
+
     def count(self) -> int:
         self._roll()
         return self.used
@@ -221,17 +230,26 @@ class WsApi:
         return (20 if self.ex.market == "spot" else 1), self.ex.exchange_info(syms)
 
     # -- WS API -------------------------------------------------------------------------------
-    def handle(self, data: bytes, return_rate_limits: bool, micro: bool = False) -> bytes:
+    def _rate_limits(self, ctx: Any) -> list:
+        out: list = []
+        if ctx.account is not None:
+            out = self.ex.trading.limiter(ctx.account).rate_limits(self.ex.now_ms())
+        return out + self.ex.weights.rate_limits()
+
+    def handle(self, data: bytes, return_rate_limits: bool, micro: bool = False,
+               conn: Any = None) -> bytes:
         """Answer one WS API text frame; always returns one response frame."""
         try:
-            req = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            req = parse_request(data)
+        except ValueError:
             return orjson.dumps({"id": None, "status": 400, "error": {
                 "code": -1135, "msg": "Invalid JSON"}})
         if not isinstance(req, dict):
             return orjson.dumps({"id": None, "status": 400, "error": {
                 "code": -1135, "msg": "Invalid JSON"}})
         id_ = req.get("id")
+        if isinstance(id_, RawNumber):
+            id_ = int(id_) if id_.lstrip("-").isdigit() else float(id_)
         if isinstance(id_, (bool, float, dict, list)):
             return orjson.dumps({"id": None, "status": 400, "error": {
                 "code": -1102, "msg": "Mandatory parameter 'id' was not sent, was empty/null, "
@@ -244,11 +262,27 @@ class WsApi:
                 raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was "
                                            "empty/null, or malformed.")
             if "returnRateLimits" in params:
-                rl = bool(params.pop("returnRateLimits"))
+                rl = params["returnRateLimits"] is True
             if not isinstance(method, str) or not method:
                 raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was "
                                            "empty/null, or malformed.")
             name = method.split("/", 1)[1] if "/" in method else method
+            trading = self.ex.trading
+            if name in trading.methods:
+                from fastws.sim.trading import Ctx
+                ctx = Ctx()
+                try:
+                    result = trading.call(name, params, conn, ctx)
+                    if ctx.refund:
+                        self.ex.weights.used = max(0, self.ex.weights.used - ctx.weight)
+                    out = {"id": id_, "status": 200, "result": result}
+                except ApiError as e:
+                    out = {"id": id_, "status": e.status, "error": e.body()}
+                    if e.status == 429 and e.code == -1015:
+                        self.ex.weights.strike()
+                if rl:
+                    out["rateLimits"] = self._rate_limits(ctx)
+                return orjson.dumps(out)
             if name == "ping":
                 weight, result = 1, {}
             elif name == "time":

@@ -1,0 +1,120 @@
+"""User data delivery: spot WS API subscriptions and USDⓈ-M listenKeys (SPEC §8).
+
+Spot: events go to every ``(connection, subscriptionId)`` subscribed for the account, as
+``{"subscriptionId": N, "event": {...}}``. USDⓈ-M: ``userDataStream.start`` (WS API) or
+``POST /fapi/v1/listenKey`` gives a key valid :attr:`UserData.listen_key_ttl_ms` (60 min by
+default) after its creation or last keepalive; stream connections on
+``/private/ws/<listenKey>`` get the raw events; an expired key sends ``listenKeyExpired``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Optional
+
+import orjson
+
+from fastws.sim.accounts import Account, random_key
+from fastws.sim.wsapi import ApiError
+
+if TYPE_CHECKING:
+    from fastws.sim.exchange import Exchange
+
+__all__ = ["UserData"]
+
+log = logging.getLogger("fastws.sim.userdata")
+
+
+class UserData:
+    """Routes account events to their subscribers."""
+
+    def __init__(self, ex: "Exchange", listen_key_ttl_ms: int = 3_600_000) -> None:
+        self.ex = ex
+        self.spot: dict[int, list[tuple[Any, int]]] = {}       # account uid -> (conn, sid)
+        self.keys: dict[str, list] = {}                        # listenKey -> [account, expiry]
+        self.by_account: dict[int, str] = {}
+        self.streams: dict[str, list[Any]] = {}                # listenKey -> stream conns
+        self.listen_key_ttl_ms = listen_key_ttl_ms
+
+    # -- spot --------------------------------------------------------------------------------
+    def add_spot(self, acct: Account, conn: Any, sid: int) -> None:
+        self.spot.setdefault(acct.uid, []).append((conn, sid))
+
+    def remove_spot(self, acct: Account, conn: Any, sid: int) -> None:
+        subs = self.spot.get(acct.uid)
+        if subs and (conn, sid) in subs:
+            subs.remove((conn, sid))
+
+    def drop_conn(self, conn: Any) -> None:
+        for subs in self.spot.values():
+            subs[:] = [(c, s) for c, s in subs if c is not conn]
+        for conns in self.streams.values():
+            if conn in conns:
+                conns.remove(conn)
+
+    # -- USDⓈ-M listenKey --------------------------------------------------------------------
+    def start_listen_key(self, acct: Account) -> str:
+        """Create (or, if the account has one, extend and return) the account's listenKey."""
+        self.expire_due()
+        key = self.by_account.get(acct.uid)
+        if key is None:
+            key = random_key(64)
+            self.by_account[acct.uid] = key
+            self.keys[key] = [acct, 0]
+        self.keys[key][1] = self.ex.now_ms() + self.listen_key_ttl_ms
+        return key
+
+    def ping_listen_key(self, acct: Account, key: Optional[str] = None) -> str:
+        self.expire_due()
+        k = self.by_account.get(acct.uid)
+        if k is None or (key is not None and key != k):
+            raise ApiError(400, -1125, "This listenKey does not exist.")
+        self.keys[k][1] = self.ex.now_ms() + self.listen_key_ttl_ms
+        return k
+
+    def stop_listen_key(self, acct: Account, key: Optional[str] = None) -> None:
+        self.expire_due()
+        k = self.by_account.get(acct.uid)
+        if k is None or (key is not None and key != k):
+            raise ApiError(400, -1125, "This listenKey does not exist.")
+        self._drop_key(k, expired=False)
+
+    def _drop_key(self, k: str, expired: bool) -> None:
+        acct, _ = self.keys.pop(k)
+        self.by_account.pop(acct.uid, None)
+        conns = self.streams.pop(k, [])
+        if expired:
+            ev = orjson.dumps({"e": "listenKeyExpired", "E": self.ex.now_ms(), "listenKey": k})
+            for c in conns:
+                c.send_user(k, ev)
+                c.flush()
+
+    def expire_due(self) -> None:
+        now = self.ex.now_ms()
+        for k, (_a, exp) in list(self.keys.items()):
+            if exp <= now:
+                log.info("= listenKey of %s expired", _a.name)
+                self._drop_key(k, expired=True)
+
+    def valid_key(self, key: str) -> bool:
+        self.expire_due()
+        return key in self.keys
+
+    def attach_stream(self, key: str, conn: Any) -> None:
+        self.streams.setdefault(key, []).append(conn)
+
+    # -- delivery ----------------------------------------------------------------------------
+    def publish(self, acct: Account, event: dict) -> None:
+        if self.ex.market == "spot":
+            subs = self.spot.get(acct.uid)
+            if not subs:
+                return
+            raw = orjson.dumps(event)
+            for conn, sid in subs:
+                conn.send_event_raw(sid, raw)
+        else:
+            k = self.by_account.get(acct.uid)
+            if k is None:
+                return
+            raw = orjson.dumps(event)
+            for c in self.streams.get(k, ()):
+                c.send_user(k, raw)
