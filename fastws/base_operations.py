@@ -21,6 +21,7 @@ USD-M (``ws-fapi/v1``) serves fewer methods (SPEC §5.6): ``depth``, ``ticker.pr
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,7 +121,8 @@ class SymbolFilters:
     step_size, min_qty, max_qty : Decimal
         ``LOT_SIZE``.
     market_step_size, market_min_qty, market_max_qty : Decimal
-        ``MARKET_LOT_SIZE`` (falls back to ``LOT_SIZE`` when absent or 0).
+        ``MARKET_LOT_SIZE``; a step or max of 0 (as Binance often sends) falls back to
+        ``LOT_SIZE``'s, and the larger of the two minimums applies.
     min_notional, max_notional : Decimal
         ``NOTIONAL`` / ``MIN_NOTIONAL`` (USD-M: ``notional``); 0 = none.
     apply_min_to_market : bool
@@ -176,8 +178,8 @@ class SymbolFilters:
             min_qty=_dec(ls, "minQty") or zero,
             max_qty=_dec(ls, "maxQty") or zero,
             market_step_size=mstep if mstep > 0 else step,
-            market_min_qty=(_dec(ml, "minQty") or zero) if mstep > 0 else (_dec(ls, "minQty") or zero),
-            market_max_qty=(_dec(ml, "maxQty") or zero) if mstep > 0 else (_dec(ls, "maxQty") or zero),
+            market_min_qty=max(_dec(ml, "minQty") or zero, _dec(ls, "minQty") or zero),
+            market_max_qty=(_dec(ml, "maxQty") or zero) or (_dec(ls, "maxQty") or zero),
             min_notional=min_notional or zero,
             max_notional=_dec(nf, "maxNotional") or zero,
             apply_min_to_market=bool(apply_market),
@@ -318,6 +320,7 @@ class BaseOperations:
         self.venue = client.venue
         self.market = client.market
         self._filters: dict[str, SymbolFilters] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     def __repr__(self) -> str:
         return f"BaseOperations({self.client!r})"
@@ -393,11 +396,18 @@ class BaseOperations:
     async def symbol_filters(self, symbol: str) -> SymbolFilters:
         """The filters of ``symbol``, from the cache or one ``exchangeInfo`` request."""
         f = self._filters.get(symbol)
+        if f is not None:
+            return f
+        # one exchangeInfo per symbol however many orders wait for it
+        fut = self._loading.get(symbol)
+        if fut is None:
+            fut = asyncio.ensure_future(self.exchange_info(symbol))
+            self._loading[symbol] = fut
+            fut.add_done_callback(lambda _f: self._loading.pop(symbol, None))
+        await asyncio.shield(fut)
+        f = self._filters.get(symbol)
         if f is None:
-            await self.exchange_info(symbol)
-            f = self._filters.get(symbol)
-            if f is None:
-                raise InvalidUsage(f"exchangeInfo has no symbol {symbol!r}")
+            raise InvalidUsage(f"exchangeInfo has no symbol {symbol!r}")
         return f
 
     # -- market data -------------------------------------------------------------------------

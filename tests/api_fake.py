@@ -70,6 +70,7 @@ class FakeExchange:
         self.listen_keys: dict[str, list[Any]] = {}
         # faults
         self.unknown_next_order = False       # answer -1007 but execute
+        self.unknown_next_order_lost = False  # answer -1007 and do not execute
         self.drop_after_next_order = False     # execute, then drop the connection, no answer
         self.delay_ms = 0
         self.silent_events = False             # events are generated but not sent (connection "down")
@@ -77,9 +78,11 @@ class FakeExchange:
         self._order_window = -1
         self._order_count = 0
         self.order_429s = 0
+        self.report_order_limits = True       # put the ORDERS window in rateLimits
         self.ignored_429s = 0
         self.banned_until = 0
         self.requests: list[str] = []
+        self.params: list[tuple[str, dict]] = []
         self.connects = 0
 
     # -- server -------------------------------------------------------------------------------
@@ -153,6 +156,7 @@ class FakeExchange:
         method = req.get("method", "")
         params = dict(req.get("params") or {})
         self.requests.append(method)
+        self.params.append((method, params))
         rl = None
         try:
             if self.now() < self.banned_until:
@@ -349,9 +353,12 @@ class FakeExchange:
             raise Err(429, -1015, f"Too many new orders; current limit is {self.orders_per_second} orders per SECOND.",
                       {"retryAfter": (sec + 1) * 1000})
         self._order_count += 1
+        weight = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000,
+                   "count": 1}]
+        if not self.report_order_limits:
+            return weight
         return [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 1,
-                 "limit": self.orders_per_second, "count": self._order_count},
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 1}]
+                 "limit": self.orders_per_second, "count": self._order_count}] + weight
 
     def _check_order(self, p: dict) -> None:
         if p.get("symbol") not in self.symbols:
@@ -369,6 +376,10 @@ class FakeExchange:
         self._verify(ws, p)
         self._check_order(p)
         rl = self._charge_order()
+        if self.unknown_next_order_lost:
+            self.unknown_next_order_lost = False
+            raise Err(500, -1007, "Timeout waiting for response from backend server. Send status unknown; "
+                                  "execution status unknown.")
         cid = p.get("newClientOrderId") or f"srv{next(self._ids)}"
         if any(o["clientOrderId"] == cid and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
             raise Err(400, -2010, "Duplicate order sent.")

@@ -1,0 +1,136 @@
+"""BaseOperations round trips and SymbolFilters (formatting on the grid, checks)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastws.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
+from fastws.exceptions import ApiError, InvalidUsage
+from tests.api_fake import FakeExchange
+
+
+async def test_every_public_method_round_trips():
+    async with FakeExchange() as ex:
+        async with BaseOperations(ex.venue) as api:
+            assert await api.ping() is None
+            t = await api.server_time()
+            assert abs(t - ex.now()) < 1000
+            info = await api.exchange_info()
+            assert {s["symbol"] for s in info["symbols"]} == {"BTCUSDT", "ETHUSDT"}
+            f = api.filters("ETHUSDT")
+            assert f is not None and f.tick_size == Decimal("0.01")
+            assert (await api.depth("BTCUSDT", 5))["lastUpdateId"] == 1027024
+            assert (await api.recent_trades("BTCUSDT", limit=1))[0]["price"] == "100.00"
+            assert (await api.aggregate_trades("BTCUSDT", start_time=1))[0]["a"] == 1
+            rows = await api.klines("BTCUSDT", "1m", limit=1)
+            assert len(rows[0]) == 12
+            assert len((await api.klines("BTCUSDT", "1m", ui=True))[0]) == 12
+            assert (await api.avg_price("BTCUSDT"))["price"] == "100.00000000"
+            assert (await api.ticker_24hr("BTCUSDT"))["symbol"] == "BTCUSDT"
+            assert len(await api.ticker_24hr(symbols=["BTCUSDT", "ETHUSDT"])) == 2
+            assert (await api.ticker("BTCUSDT", window_size="1h"))["symbol"] == "BTCUSDT"
+            assert (await api.ticker_trading_day("BTCUSDT"))["symbol"] == "BTCUSDT"
+            assert (await api.ticker_price("BTCUSDT"))["price"] == "100.00"
+            assert (await api.ticker_book("BTCUSDT"))["askPrice"] == "100.01"
+            st_ = await api.session_status()
+            assert st_["apiKey"] is None
+            sent = [m for m in ex.requests]
+            for m in ("ping", "time", "exchangeInfo", "depth", "trades.recent", "trades.aggregate", "klines",
+                      "uiKlines", "avgPrice", "ticker.24hr", "ticker", "ticker.tradingDay", "ticker.price",
+                      "ticker.book", "session.status"):
+                assert m in sent
+
+
+async def test_bad_arguments_are_refused_locally():
+    async with FakeExchange() as ex:
+        async with BaseOperations(ex.venue) as api:
+            n = len(ex.requests)
+            with pytest.raises(InvalidUsage):
+                await api.exchange_info("BTCUSDT", symbols=["ETHUSDT"])
+            with pytest.raises(InvalidUsage):
+                await api.ticker_price("BTCUSDT", symbols=["ETHUSDT"])
+            with pytest.raises(InvalidUsage):
+                await api.aggregate_trades("BTCUSDT", from_id=1, start_time=2)
+            assert len(ex.requests) == n
+            with pytest.raises(ApiError) as e:
+                await api.klines("BTCUSDT", "7x")
+            assert e.value.code == -1120
+
+
+async def test_symbol_filters_are_loaded_once():
+    async with FakeExchange() as ex:
+        async with BaseOperations(ex.venue) as api:
+            fs = await asyncio.gather(*(api.symbol_filters("BTCUSDT") for _ in range(20)))
+            assert all(f is fs[0] for f in fs)
+            assert ex.requests.count("exchangeInfo") == 1
+            with pytest.raises(ApiError):
+                await api.symbol_filters("NOPE")
+
+
+def test_filters_from_the_documented_sample(samples_dir):
+    info = json.loads((samples_dir / "wsapi_exchangeInfo_response.json").read_text())["result"]
+    f = SymbolFilters.from_exchange_info(info["symbols"][0])
+    assert f.symbol == "BNBBTC"
+    assert f.tick_size == Decimal("0.00000100") and f.step_size == Decimal("0.00100000")
+    assert f.format_price("0.0012") == "0.001200"
+    assert f.format_qty(Decimal("1.5")) == "1.500"
+    with pytest.raises(FilterError, match="PRICE_FILTER"):
+        f.format_price("0.0000015")
+    assert f.format_price("0.0000015", "down") == "0.000001"
+    assert f.format_price("0.0000015", "up") == "0.000002"
+    assert f.market_step_size == f.step_size   # no MARKET_LOT_SIZE: LOT_SIZE applies
+
+
+FILTERS = SymbolFilters.from_exchange_info({
+    "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
+    "filters": [
+        {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
+         "tickSize": "0.01000000"},
+        {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
+         "stepSize": "0.00000000"},
+        {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+         "maxNotional": "9000000.00000000"}]})
+
+
+def test_checks_name_the_filter():
+    f = FILTERS
+    f.check_price(Decimal("27000.10"))
+    with pytest.raises(FilterError, match="maxPrice"):
+        f.check_price(Decimal("2000000"))
+    with pytest.raises(FilterError, match="LOT_SIZE.*stepSize"):
+        f.check_qty(Decimal("0.000015"))
+    with pytest.raises(FilterError, match="maxQty"):
+        f.check_qty(Decimal("9001"))
+    with pytest.raises(FilterError, match="NOTIONAL"):
+        f.check_notional(Decimal("4.99"))
+    # MARKET_LOT_SIZE with a 0 step falls back to LOT_SIZE's grid but keeps its own max
+    assert f.market_step_size == Decimal("0.00001")
+    with pytest.raises(FilterError, match="MARKET_LOT_SIZE"):
+        f.check_qty(Decimal("101"), market=True)
+
+
+def test_to_decimal_refuses_floats_and_junk():
+    assert to_decimal("0.10000000") == Decimal("0.1") and str(to_decimal("0.10000000")) == "0.10000000"
+    for bad in (0.1, "abc", "NaN", "Infinity", True, None, [1]):
+        with pytest.raises(InvalidUsage):
+            to_decimal(bad)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(min_value=1, max_value=10**12), st.integers(min_value=0, max_value=98))
+def test_price_text_is_exact_on_the_grid(cents, extra):
+    """Any multiple of the tick formats to exactly two decimals and parses back to itself;
+    anything between ticks is refused, or rounded down onto the grid."""
+    price = Decimal(cents) / 100
+    text = FILTERS.format_price(price)
+    assert Decimal(text) == price and len(text.split(".")[1]) == 2
+    off = price + Decimal(extra + 1) / 10000       # strictly between two ticks
+    with pytest.raises(FilterError):
+        FILTERS.format_price(off)
+    assert Decimal(FILTERS.format_price(off, "down")) == price

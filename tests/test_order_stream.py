@@ -1,0 +1,165 @@
+"""OrderStream: local validation and exact formatting, every method's round trip, and the
+"outcome unknown" paths (-1007, a dropped connection) ending with the true order state."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from fastws.base_operations import BaseOperations, FilterError
+from fastws.exceptions import ApiError, InvalidUsage, OutcomeUnknownError
+from fastws.order_stream import OrderStream
+from fastws.signing import HmacSigner
+from tests.api_fake import FakeExchange
+
+KEY = "k" * 64
+SECRET = "s" * 64
+
+
+def session(ex):
+    return BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET), timeout=3.0)
+
+
+async def test_place_formats_exactly_and_round_trips():
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            r = await orders.place("BTCUSDT", "buy", "LIMIT", quantity=Decimal("0.1"), price=Decimal("90.1"))
+            _, p = ex.params[-1]
+            assert p["price"] == "90.10" and p["quantity"] == "0.10000" and p["timeInForce"] == "GTC"
+            assert p["side"] == "BUY" and p["newClientOrderId"] == r["clientOrderId"]
+            assert r["status"] == "NEW"
+            st = await orders.status("BTCUSDT", order_id=r["orderId"])
+            assert st["clientOrderId"] == r["clientOrderId"]
+            assert [o["orderId"] for o in await orders.open_orders("BTCUSDT")] == [r["orderId"]]
+            c = await orders.cancel("BTCUSDT", client_order_id=r["clientOrderId"])
+            assert c["status"] == "CANCELED"
+            with pytest.raises(ApiError) as e:
+                await orders.cancel("BTCUSDT", order_id=r["orderId"])
+            assert e.value.code == -2011
+            # marketable: filled at once, FULL answer
+            r = await orders.place("BTCUSDT", "BUY", "MARKET", quantity="0.1")
+            assert r["status"] == "FILLED"
+            r = await orders.place("BTCUSDT", "SELL", "LIMIT", quantity="0.2", price="200",
+                                   client_order_id="my-own.id_1", response_type="ACK")
+            assert r["clientOrderId"] == "my-own.id_1" and set(r) == {
+                "symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+            rep = await orders.cancel_replace("BTCUSDT", "SELL", "LIMIT", cancel_order_id=r["orderId"],
+                                              quantity="0.3", price="201.5")
+            assert rep["cancelResult"] == "SUCCESS" and rep["newOrderResponse"]["price"] == "201.50"
+            assert ex.params[-1][1]["cancelReplaceMode"] == "STOP_ON_FAILURE"
+            done = await orders.cancel_all("BTCUSDT")
+            assert [o["status"] for o in done] == ["CANCELED"]
+            assert await orders.test("BTCUSDT", "BUY", quantity="0.1", price="90") == {}
+            oco = await orders.place_oco("BTCUSDT", "SELL", "0.1", above_type="LIMIT_MAKER", above_price="110",
+                                         below_type="STOP_LOSS_LIMIT", below_price="95", below_stop_price="95.5")
+            _, p = ex.params[-1]
+            assert p["abovePrice"] == "110.00" and p["belowStopPrice"] == "95.50"
+            assert p["belowTimeInForce"] == "GTC" and p["quantity"] == "0.10000"
+            assert len(oco["orders"]) == 2
+            assert (await orders.cancel_order_list("BTCUSDT", order_list_id=oco["orderListId"]))[
+                "listStatusType"] == "ALL_DONE"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(type="LIMIT", quantity="0.1"), "needs price"),
+    (dict(type="LIMIT_MAKER", price="90"), "needs quantity"),
+    (dict(type="MARKET"), "quantity or quoteOrderQty"),
+    (dict(type="MARKET", quantity="0.1", quote_order_qty="10"), "not both"),
+    (dict(type="STOP_LOSS", quantity="0.1"), "stopPrice or trailingDelta"),
+    (dict(type="STOP_LOSS_LIMIT", quantity="0.1", price="90"), "stopPrice or trailingDelta"),
+    (dict(type="TAKE_PROFIT_LIMIT", quantity="0.1", price="90", stop_price="91", time_in_force="DAY"),
+     "timeInForce"),
+    (dict(type="ICEBERG", quantity="0.1"), "unknown spot order type"),
+    (dict(type="LIMIT", quantity=0.1, price="90"), "floats"),
+    (dict(type="LIMIT", quantity="0.1", price="90", client_order_id="has space"), "client_order_id"),
+    (dict(type="LIMIT", quantity="0.1", price="90", signature="x"), "set by the client"),
+])
+async def test_bad_orders_are_refused_before_sending(kwargs, match):
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            await api.symbol_filters("BTCUSDT")
+            with pytest.raises(InvalidUsage, match=match):
+                await orders.place("BTCUSDT", "BUY", **kwargs)
+            assert "order.place" not in ex.requests
+
+
+@pytest.mark.parametrize("kwargs, filter_", [
+    (dict(quantity="0.1", price="90.001"), "PRICE_FILTER"),
+    (dict(quantity="0.000001", price="90"), "LOT_SIZE"),
+    (dict(quantity="0.01", price="90"), "NOTIONAL"),
+    (dict(quantity="0.1", price="0"), "PRICE_FILTER"),
+    (dict(quantity="10000", price="90"), "LOT_SIZE"),
+])
+async def test_filter_failures_are_caught_locally(kwargs, filter_):
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            with pytest.raises(FilterError) as e:
+                await orders.place("BTCUSDT", "BUY", "LIMIT", **kwargs)
+            assert e.value.filter == filter_ and e.value.symbol == "BTCUSDT"
+            assert "order.place" not in ex.requests
+
+
+async def test_rounding_moves_values_onto_the_grid():
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api, rounding="down")
+            await orders.place("BTCUSDT", "BUY", quantity="0.123456789", price="90.129")
+            _, p = ex.params[-1]
+            assert p["price"] == "90.12" and p["quantity"] == "0.12345"
+
+
+async def test_minus_1007_that_executed_returns_the_true_state():
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            ex.unknown_next_order = True
+            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="101")
+            assert r["status"] == "FILLED" and r["executedQty"] == "0.10000"
+            assert orders.unknown_outcomes == 1
+            # queried by client order id, never sent twice
+            assert ex.requests.count("order.place") == 1
+            _, p = [x for x in ex.params if x[0] == "order.status"][-1]
+            assert p["origClientOrderId"] == r["clientOrderId"]
+
+
+async def test_minus_1007_that_did_not_execute_says_so():
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            ex.unknown_next_order_lost = True
+            with pytest.raises(OutcomeUnknownError) as e:
+                await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90")
+            assert e.value.placed is False and "not placed" in str(e.value)
+            assert ex.requests.count("order.place") == 1
+            assert ex.requests.count("order.status") == 3   # asked again while the engine may lag
+
+
+async def test_connection_dropped_after_accept_returns_the_order():
+    async with FakeExchange() as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            ex.drop_after_next_order = True
+            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="drop1")
+            assert r["status"] == "NEW" and r["clientOrderId"] == "drop1"
+            assert api.client.connections == 2
+            assert ex.requests.count("order.place") == 1
+
+
+async def test_usdm_orders_and_modify():
+    async with FakeExchange("usdm") as ex:
+        async with session(ex) as api:
+            orders = OrderStream(api)
+            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", positionSide="BOTH")
+            assert ex.params[-1][1]["positionSide"] == "BOTH"
+            m = await orders.modify("BTCUSDT", "BUY", order_id=r["orderId"], quantity="0.2", price="91")
+            assert m["price"] == "91.00" and m["origQty"] == "0.20000"
+            with pytest.raises(InvalidUsage, match="unknown usdm order type"):
+                await orders.place("BTCUSDT", "BUY", "LIMIT_MAKER", quantity="0.1", price="90")
+            with pytest.raises(InvalidUsage, match="callbackRate"):
+                await orders.place("BTCUSDT", "SELL", "TRAILING_STOP_MARKET", quantity="0.1")
+            assert (await orders.cancel("BTCUSDT", order_id=r["orderId"]))["status"] == "CANCELED"
+            with pytest.raises(InvalidUsage):
+                await orders.place_oco("BTCUSDT", "SELL", "0.1", above_type="LIMIT_MAKER", below_type="STOP_LOSS")

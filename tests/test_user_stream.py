@@ -1,0 +1,187 @@
+"""UserStream and the typed user-data events: decoding every sample, both subscribe paths,
+reconnects that lose no executionReport, and the USD-M listenKey stream."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+
+from fastws.base_operations import BaseOperations
+from fastws.exceptions import InvalidUsage, ParseError
+from fastws.order_stream import OrderStream
+from fastws.signing import Ed25519Signer, HmacSigner
+from fastws.uds_events import (
+    AccountUpdate,
+    BalanceUpdate,
+    EventStreamTerminated,
+    ExecutionReport,
+    ExternalLockUpdate,
+    ListenKeyExpired,
+    ListStatus,
+    OrderTradeUpdate,
+    OutboundAccountPosition,
+    decode_user_event,
+)
+from fastws.user_stream import UserStream
+from tests.api_fake import FakeExchange
+from tests.test_api_client import ed25519_pair, wait_until
+from tests.utils import UNIT
+
+KEY = "k" * 64
+SECRET = "s" * 64
+
+SAMPLE_TYPES = {
+    "spot_uds_executionReport.json": ExecutionReport,
+    "spot_uds_outboundAccountPosition.json": OutboundAccountPosition,
+    "spot_uds_balanceUpdate.json": BalanceUpdate,
+    "spot_uds_listStatus.json": ListStatus,
+    "spot_uds_externalLockUpdate.json": ExternalLockUpdate,
+    "spot_uds_eventStreamTerminated.json": EventStreamTerminated,
+    "spot_uds_legacy_raw_executionReport.json": ExecutionReport,
+    "spot_uds_legacy_raw_listenKeyExpired.json": ListenKeyExpired,
+    "usdm_uds_ORDER_TRADE_UPDATE.json": OrderTradeUpdate,
+    "usdm_uds_ACCOUNT_UPDATE.json": AccountUpdate,
+    "usdm_uds_listenKeyExpired.json": ListenKeyExpired,
+    "usdm_uds_MARGIN_CALL.json": dict,
+}
+
+
+@pytest.mark.parametrize("name, cls", sorted(SAMPLE_TYPES.items()))
+def test_samples_decode_to_typed_events(samples_dir, name, cls):
+    payload = json.loads((samples_dir / name).read_text())
+    ev = decode_user_event(payload.get("event", payload))
+    assert type(ev) is cls
+
+
+def test_fields_are_spelled_out_and_exact(samples_dir):
+    er = decode_user_event(json.loads((samples_dir / "spot_uds_executionReport.json").read_text())["event"])
+    assert isinstance(er, ExecutionReport)
+    assert er.symbol == "ETHBTC" and er.order_id == 4293153 and er.execution_type == "NEW"
+    assert str(er.price) == "0.10264410" and er.quantity == Decimal(1) and er.commission_asset is None
+    assert er.average_price is None and not er.is_trade
+    with pytest.raises(AttributeError):
+        er.price = Decimal(0)  # frozen
+    ou = decode_user_event(json.loads((samples_dir / "usdm_uds_ORDER_TRADE_UPDATE.json").read_text()))
+    assert isinstance(ou, OrderTradeUpdate)
+    assert ou.stop_price == Decimal("7103.04") and ou.position_side == "LONG" and ou.expire_reason == "0"
+    au = decode_user_event(json.loads((samples_dir / "usdm_uds_ACCOUNT_UPDATE.json").read_text()))
+    assert isinstance(au, AccountUpdate)
+    assert au.reason == "ORDER" and au.positions[1].entry_price == Decimal("6563.66500")
+    lk = decode_user_event(json.loads((samples_dir / "usdm_uds_listenKeyExpired.json").read_text()))
+    assert lk.event_time == 1736996475556 and "WsCMN0" not in repr(lk)
+
+
+def test_malformed_events_raise_parse_error_with_the_payload():
+    with pytest.raises(ParseError, match="executionReport") as e:
+        decode_user_event({"e": "executionReport", "E": 1, "q": "abc"})
+    assert b'"abc"' in e.value.payload
+    with pytest.raises(ParseError):
+        decode_user_event({"e": "ACCOUNT_UPDATE", "E": 1})
+    with pytest.raises(ParseError):
+        decode_user_event([1, 2])  # type: ignore[arg-type]
+
+
+def test_user_stream_needs_keys():
+    from fastws.venues import BINANCE_SPOT_TESTNET
+    with pytest.raises(InvalidUsage, match="key"):
+        UserStream(BaseOperations(BINANCE_SPOT_TESTNET))
+
+
+async def next_of(users, cls, timeout=3.0, pred=lambda e: True):
+    while True:
+        ev = await users.get(timeout * UNIT)
+        if isinstance(ev, cls) and pred(ev):
+            return ev
+
+
+@pytest.mark.parametrize("path", ["signature", "logon"])
+async def test_subscribe_paths_and_async_for(path):
+    priv, pub = ed25519_pair()
+    if path == "logon":
+        ex_ = FakeExchange(api_key=KEY, hmac_secret=None, ed25519_public_pem=pub)
+        signer = Ed25519Signer(priv)
+    else:
+        ex_ = FakeExchange(api_key=KEY, hmac_secret=SECRET)
+        signer = HmacSigner(SECRET)
+    async with ex_ as ex:
+        async with BaseOperations(ex.venue, key=KEY, signer=signer) as api:
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                assert ("userDataStream.subscribe" if path == "logon" else "userDataStream.subscribe.signature") \
+                    in ex.requests
+                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
+                ex.fill(r["orderId"], Decimal("0.04"), Decimal("90"))
+                seen = []
+                async for ev in users:
+                    seen.append(ev)
+                    if isinstance(ev, OutboundAccountPosition):
+                        break
+                kinds = [(type(e).__name__, getattr(e, "execution_type", None)) for e in seen]
+                assert kinds == [("ExecutionReport", "NEW"), ("ExecutionReport", "TRADE"),
+                                 ("OutboundAccountPosition", None)]
+                assert seen[1].last_executed_qty == Decimal("0.04") and seen[1].order_status == "PARTIALLY_FILLED"
+                assert users.balances["BTC"].free == Decimal("100.04")
+                assert users.open_orders[0]["executedQty"] == Decimal("0.04")
+            assert ex.requests[-1] == "userDataStream.unsubscribe"
+
+
+async def test_reconnect_mid_session_loses_no_execution_report():
+    async with FakeExchange(api_key=KEY, hmac_secret=SECRET) as ex:
+        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                r = await orders.place("BTCUSDT", "BUY", quantity="0.3", price="90")
+                await next_of(users, ExecutionReport, pred=lambda e: e.execution_type == "NEW")
+                live = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
+                await next_of(users, ExecutionReport, pred=lambda e: e.trade_id == live["id"])
+                # the connection goes down; two fills happen before the client is back
+                ex.silent_events = True
+                missed = [ex.fill(r["orderId"], Decimal("0.1"), Decimal("90")),
+                          ex.fill(r["orderId"], Decimal("0.1"), Decimal("89.99"))]
+                await ex.drop_all()
+                ex.silent_events = False
+                await wait_until(lambda: users.reconnects == 1 and users.reconciled_fills == 2,
+                                 what="resubscribe and reconcile")
+                trades = []
+                while users.pending:
+                    ev = await users.get()
+                    if isinstance(ev, ExecutionReport) and ev.is_trade:
+                        trades.append(ev)
+                assert [t.trade_id for t in trades] == [m["id"] for m in missed]
+                assert trades[-1].order_status == "FILLED" and trades[-1].cumulative_filled_qty == Decimal("0.3")
+                assert trades[-1].raw["reconciled"] is True
+                assert trades[1].last_executed_price == Decimal("89.99")
+                # live events flow on the new subscription, none duplicated
+                r2 = await orders.place("BTCUSDT", "SELL", quantity="0.1", price="110")
+                t2 = ex.fill(r2["orderId"], Decimal("0.1"), Decimal("110"))
+                ev = await next_of(users, ExecutionReport, pred=lambda e: e.is_trade)
+                assert ev.trade_id == t2["id"] and ev.order_id == r2["orderId"]
+                bal = await next_of(users, OutboundAccountPosition)
+                assert bal.raw.get("reconciled") is None
+
+
+async def test_usdm_listen_key_stream_keepalive_and_reconnect():
+    async with FakeExchange("usdm", api_key=KEY, hmac_secret=SECRET) as ex:
+        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
+            orders = OrderStream(api)
+            async with UserStream(api, keepalive=0.2 * UNIT) as users:
+                assert "userDataStream.start" in ex.requests
+                await wait_until(lambda: len(next(iter(ex.listen_keys.values()))) == 1, what="stream")
+                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
+                ev = await next_of(users, OrderTradeUpdate)
+                assert ev.order_id == r["orderId"] and ev.execution_type == "NEW"
+                await wait_until(lambda: "userDataStream.ping" in ex.requests, what="keepalive")
+                # the private stream drops and a fill happens meanwhile
+                ex.silent_events = True
+                ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
+                for ws in list(next(iter(ex.listen_keys.values()))):
+                    ws.transport.abort()
+                ex.silent_events = False
+                await wait_until(lambda: users.reconnects == 1, what="stream reconnect")
+                ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.is_trade)
+                assert ev.order_status == "FILLED" and ev.cumulative_filled_qty == Decimal("0.1")
+                assert ev.raw["reconciled"] is True
+                await asyncio.sleep(0)
+            assert "userDataStream.stop" in ex.requests
