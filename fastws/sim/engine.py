@@ -568,7 +568,7 @@ class Engine:
         bids, asks = self.queues[m.symbol]
         if not bids and not asks and not self.stops[m.symbol]:
             return
-        fills = {(not f.buyer_is_maker, f.price): f for f in res.fills}   # maker side, tick
+        fills = {(f.buyer_is_maker, f.price): f for f in res.fills}   # maker is_bid, tick
         for is_bid, tick, lots, _uid in list(res.changes):
             q = (bids if is_bid else asks).get(tick)
             if not q:

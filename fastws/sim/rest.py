@@ -1,4 +1,5 @@
-"""REST side of the simulator (aiohttp): depth snapshots, exchangeInfo, ping, time.
+"""REST side of the simulator (aiohttp): depth snapshots, exchangeInfo, ping, time, and the
+USDⓈ-M listenKey (``POST``/``PUT``/``DELETE /fapi/v1/listenKey``).
 
 Spot: ``GET /api/v3/depth``, ``/api/v3/exchangeInfo``, ``/api/v3/ping``, ``/api/v3/time``.
 USDⓈ-M: the same under ``/fapi/v1``. Every answer carries ``X-MBX-USED-WEIGHT-1M`` (SPEC §5.3);
@@ -44,7 +45,34 @@ def make_app(ex: "Exchange") -> web.Application:
                                 content_type="application/json")
         return handler
 
+    async def listen_key(request: web.Request) -> web.Response:
+        """USDⓈ-M ``POST/PUT/DELETE /fapi/v1/listenKey`` (``X-MBX-APIKEY``, weight 1)."""
+        try:
+            ex.weights.charge(1)
+            k = request.headers.get("X-MBX-APIKEY", "")
+            found = ex.find_key(k)
+            if found is None:
+                raise ApiError(401, -2015 if len(k) == 64 else -2014,
+                               "Invalid API-key, IP, or permissions for action."
+                               if len(k) == 64 else "API-key format invalid.")
+            acct = found[0]
+            if request.method == "POST":
+                body: Any = {"listenKey": ex.userdata.start_listen_key(acct)}
+            elif request.method == "PUT":
+                body = {"listenKey": ex.userdata.ping_listen_key(acct)}
+            else:
+                ex.userdata.stop_listen_key(acct)
+                body = {}
+            status = 200
+        except ApiError as e:
+            body, status = e.body(), e.status
+        return web.Response(body=orjson.dumps(body), status=status,
+                            content_type="application/json")
+
     app = web.Application()
+    if ex.market == "usdm":
+        for method in ("POST", "PUT", "DELETE"):
+            app.router.add_route(method, prefix + "/listenKey", listen_key)
     app.router.add_get(prefix + "/depth", respond(ex._api.depth))
     app.router.add_get(prefix + "/exchangeInfo", respond(ex._api.exchange_info))
     app.router.add_get(prefix + "/ping", respond(lambda p: (1, {})))
