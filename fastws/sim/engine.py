@@ -758,7 +758,8 @@ class Engine:
             "L": m.px(t.tick) if t else m.px(0),
             "n": self.q8(t.commission) if t else "0", "N": t.commission_asset if t else None,
             "T": now, "t": t.trade_id if t else -1, "I": self._exec(),
-            "w": o.on_book and o.open, "m": bool(t and t.is_maker), "M": False,
+            "w": (o.type not in STOP_TYPES or o.working_time >= 0) if x == "NEW"
+            else o.on_book and o.open, "m": bool(t and t.is_maker), "M": False,
             "O": o.time, "Z": self.q8(o.cum_quote), "Y": self.q8(t.quote) if t else self.q8(ZERO),
             "Q": self.q8(o.quote_qty)}
         if o.working_time >= 0:
