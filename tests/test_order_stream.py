@@ -2,6 +2,7 @@
 "outcome unknown" paths (-1007, a dropped connection) ending with the true order state."""
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -163,3 +164,86 @@ async def test_usdm_orders_and_modify():
             assert (await orders.cancel("BTCUSDT", order_id=r["orderId"]))["status"] == "CANCELED"
             with pytest.raises(InvalidUsage):
                 await orders.place_oco("BTCUSDT", "SELL", "0.1", above_type="LIMIT_MAKER", below_type="STOP_LOSS")
+
+
+# -- against the simulator (its own matching engine, accounts and signature checks) -----------
+
+from fastws.signing import Ed25519Signer, RsaSigner  # noqa: E402
+from fastws.sim import Exchange  # noqa: E402
+
+
+def sim_session(ex, key_type="ED25519", **kw):
+    acct = ex.add_account(balances={"USDT": "10000000", "BTC": "100"}, keys=[key_type])
+    k = acct.keys[0]
+    signer = {"ED25519": lambda: Ed25519Signer(k.private_pem), "RSA": lambda: RsaSigner(k.private_pem),
+              "HMAC": lambda: HmacSigner(k.secret)}[key_type]()
+    return acct, BaseOperations(ex.venue, key=k.api_key, signer=signer, **kw)
+
+
+@pytest.mark.parametrize("key_type", ["ED25519", "HMAC", "RSA"])
+async def test_sim_round_trips_with_every_key_type(key_type):
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, api = sim_session(ex, key_type)
+        async with api:
+            assert api.client.logged_on == (key_type == "ED25519")
+            orders = OrderStream(api)
+            f = await api.symbol_filters("BTCUSDT")
+            book = await api.depth("BTCUSDT", 5)
+            ask, bid = Decimal(book["asks"][0][0]), Decimal(book["bids"][0][0])
+            qty = f.min_qty * 10
+            # taker: crosses the book and fills (IOC so nothing rests if the market moved)
+            r = await orders.place("BTCUSDT", "BUY", quantity=qty, price=ask * Decimal("1.01"),
+                                   time_in_force="IOC", rounding="down")
+            assert r["status"] == "FILLED" and Decimal(r["executedQty"]) == qty and r["fills"]
+            assert await orders.test("BTCUSDT", "BUY", quantity=qty, price=bid * Decimal("0.9"),
+                                     rounding="down") == {}
+            low = f.round_price(bid * Decimal("0.9"), "down")
+            rest = await orders.place("BTCUSDT", "BUY", quantity=Decimal("0.001"), price=low)
+            assert rest["status"] == "NEW"
+            assert [o["orderId"] for o in await orders.open_orders("BTCUSDT")] == [rest["orderId"]]
+            st = await orders.status("BTCUSDT", client_order_id=rest["clientOrderId"])
+            assert st["price"] == format(low, "f").ljust(len(st["price"]), "0")
+            rep = await orders.cancel_replace("BTCUSDT", "BUY", cancel_order_id=rest["orderId"],
+                                              quantity=Decimal("0.002"), price=low)
+            assert rep["cancelResult"] == rep["newOrderResult"] == "SUCCESS"
+            new_id = rep["newOrderResponse"]["orderId"]
+            c = await orders.cancel("BTCUSDT", order_id=new_id)
+            assert c["status"] == "CANCELED"
+            await orders.place("BTCUSDT", "SELL", quantity=Decimal("0.001"), price=f.round_price(ask * 2, "down"))
+            assert [o["status"] for o in await orders.cancel_all("BTCUSDT")] == ["CANCELED"]
+            assert ex.orders(acct, "BTCUSDT") == []
+
+
+async def test_sim_outcome_unknown_and_dropped_connection_end_with_the_true_state():
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, api = sim_session(ex, "HMAC", timeout=3.0)
+        async with api:
+            orders = OrderStream(api)
+            f = await api.symbol_filters("BTCUSDT")
+            bid = Decimal((await api.depth("BTCUSDT", 5))["bids"][0][0])
+            low = f.round_price(bid * Decimal("0.9"), "down")
+            ex.faults.outcome_unknown(methods="order.place")
+            r = await orders.place("BTCUSDT", "BUY", quantity=Decimal("0.001"), price=low, client_order_id="u1007")
+            assert r["status"] == "NEW" and r["clientOrderId"] == "u1007"      # it did execute
+            assert [o.client_id for o in ex.orders(acct)] == ["u1007"]   # and only once
+            ex.faults.drop_after_accept(methods="order.place")
+            r = await orders.place("BTCUSDT", "BUY", quantity=Decimal("0.001"), price=low, client_order_id="drop2")
+            assert r["status"] == "NEW" and api.client.connections == 2
+            assert sorted(o.client_id for o in ex.orders(acct)) == ["drop2", "u1007"]
+            assert orders.unknown_outcomes == 2
+
+
+async def test_sim_burst_of_200_orders_never_draws_a_429():
+    async with Exchange(["BTCUSDT"], order_limits=(100, 160000)) as ex:
+        acct, api = sim_session(ex, "ED25519")
+        async with api:
+            orders = OrderStream(api)
+            f = await api.symbol_filters("BTCUSDT")
+            bid = Decimal((await api.depth("BTCUSDT", 5))["bids"][0][0])
+            low = f.round_price(bid * Decimal("0.5"), "down")
+            results = await asyncio.gather(*(
+                orders.place("BTCUSDT", "BUY", quantity=Decimal("0.001"), price=low, response_type="ACK")
+                for _ in range(200)), return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            assert errors == []
+            assert len(ex.orders(acct)) == 200
