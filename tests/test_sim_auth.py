@@ -187,3 +187,22 @@ async def test_usdm_logon_has_no_user_data_flag(samples_dir):
         want = json.loads((samples_dir / "usdm_wsapi_session_logon_response.json").read_text())
         assert set(r["result"]) == set(want["result"])
         await c.close()
+
+
+def test_cli_account_from_key_files(tmp_path):
+    from fastws.sim.cli import _account, build_parser
+    ed = ApiKey.generate("ED25519")
+    (tmp_path / "ed.pem").write_text(ed.public_key)
+    (tmp_path / "secret").write_text("s3cr3t\n")
+    args = build_parser().parse_args([
+        "--hmac-key", "A" * 64 + ":" + str(tmp_path / "secret"),
+        "--ed25519-key", ed.api_key + ":" + str(tmp_path / "ed.pem"),
+        "--balance", "usdt=100", "--balance", "BTC=1", "--api-delay", "0.1",
+        "--outcome-unknown-every", "5"])
+    acct = _account(args)
+    assert [k.key_type for k in acct.keys] == ["HMAC", "ED25519"]
+    assert acct.keys[0].secret == "s3cr3t" and acct.balance("USDT")[0] == 100
+    assert "s3cr3t" not in repr(acct)
+    with pytest.raises(ValueError):
+        _account(build_parser().parse_args(["--balance", "BTC=1"]))
+    assert _account(build_parser().parse_args([])) is None

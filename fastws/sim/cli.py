@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import Any, Optional
 
+from fastws.sim.accounts import Account, ApiKey
 from fastws.sim.exchange import Exchange
 from fastws.sim.tls import TLSFiles
 from fastws.venues import SPOT_LIMITS, USDM_LIMITS
@@ -85,7 +86,59 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse connections (HTTP 503) for S seconds after start")
     f.add_argument("--slow", type=float, default=0.0, metavar="S",
                    help="delay every data write of every connection by S seconds")
+    f.add_argument("--api-delay", type=float, default=0.0, metavar="S",
+                   help="answer every WS API request S seconds late")
+    f.add_argument("--outcome-unknown-every", type=float, metavar="S",
+                   help="every S seconds, execute the next trading request but answer "
+                        "503/-1007 (outcome unknown)")
+    f.add_argument("--drop-after-accept-every", type=float, metavar="S",
+                   help="every S seconds, execute the next trading request and drop its "
+                        "connection before answering")
+
+    a = p.add_argument_group("trading accounts (one account holding every key given)")
+    a.add_argument("--hmac-key", action="append", default=[], metavar="APIKEY:SECRET_FILE",
+                   help="an HMAC key; the secret is read from SECRET_FILE (never a flag, so "
+                        "it stays out of process lists)")
+    a.add_argument("--ed25519-key", action="append", default=[], metavar="APIKEY:PUBLIC_PEM",
+                   help="an Ed25519 key with its public key PEM file")
+    a.add_argument("--rsa-key", action="append", default=[], metavar="APIKEY:PUBLIC_PEM",
+                   help="an RSA key with its public key PEM file")
+    a.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                   help="starting balance of the account (repeat per asset)")
+    a.add_argument("--commission", default="0", metavar="RATE",
+                   help="maker and taker commission rate (e.g. 0.001)")
+    a.add_argument("--listen-key-ttl", type=float, default=3600.0, metavar="S",
+                   help="USD-M listenKey lifetime without keepalive (default 3600)")
     return p
+
+
+def _account(args: argparse.Namespace) -> Optional[Account]:
+    """The account described by --*-key and --balance (None if no key was given)."""
+    keys = []
+    for kind, items in (("HMAC", args.hmac_key), ("ED25519", args.ed25519_key),
+                        ("RSA", args.rsa_key)):
+        for item in items:
+            api_key, sep, path = item.partition(":")
+            if not sep or not api_key or not path:
+                raise ValueError(f"--{kind.lower()}-key wants APIKEY:FILE")
+            with open(path, encoding="utf-8") as fh:
+                material = fh.read().strip()
+            if kind == "HMAC":
+                keys.append(ApiKey("HMAC", api_key, secret=material))
+            else:
+                keys.append(ApiKey(kind, api_key, public_key=material))
+    balances = {}
+    for item in args.balance:
+        asset, sep, amount = item.partition("=")
+        if not sep:
+            raise ValueError("--balance wants ASSET=AMOUNT")
+        balances[asset.upper()] = amount
+    if not keys:
+        if balances:
+            raise ValueError("--balance needs a key (--hmac-key, --ed25519-key or --rsa-key)")
+        return None
+    return Account("cli", balances=balances, keys=keys, maker_commission=args.commission,
+                   taker_commission=args.commission)
 
 
 def _limits(args: argparse.Namespace, market: str):  # type: ignore[no-untyped-def]
@@ -144,6 +197,12 @@ def _fault_tasks(ex: Exchange, args: argparse.Namespace) -> list[asyncio.Task[No
         jobs.append((args.bad_frame_every, bad_frame, "bad frame"))
     if args.slow:
         jobs.append((0.5, lambda: f.slow(args.slow), "slow connections"))
+    if args.outcome_unknown_every:
+        jobs.append((args.outcome_unknown_every, lambda: f.outcome_unknown(),
+                     "next trading answer: -1007 outcome unknown"))
+    if args.drop_after_accept_every:
+        jobs.append((args.drop_after_accept_every, lambda: f.drop_after_accept(),
+                     "next trading request: connection dropped after it"))
     return [asyncio.create_task(_every(s, a, n)) for s, a, n in jobs]
 
 
@@ -161,7 +220,13 @@ async def _run(args: argparse.Namespace) -> int:
     ex = Exchange(symbols, market=args.market, host=args.host, port=args.port,
                   rest_port=rest_port, seed=args.seed, rate=args.rate,
                   limits=_limits(args, market), tls=args.tls, tls_files=tls_files,
-                  replay=args.replay, replay_speed=args.replay_speed)
+                  replay=args.replay, replay_speed=args.replay_speed,
+                  listen_key_ttl=args.listen_key_ttl)
+    acct = _account(args)
+    if acct is not None:
+        ex.add_account(acct)
+    if args.api_delay:
+        ex.faults.delay_responses(args.api_delay)
     if args.stale_snapshots:
         for s in ex.symbols:
             ex.faults.stale_snapshot(s, args.stale_snapshots)
@@ -179,6 +244,9 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"  firehose  {v.stream_url}/firehose/{ex.symbols[0].lower()}@bookTicker")
     if ex.ca_file:
         print(f"  ca-file   {ex.ca_file}")
+    if acct is not None:
+        print(f"  account   {acct!r} balances "
+              f"{', '.join(f'{a}={v}' for a, v in sorted(acct.free.items())) or 'none'}")
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
