@@ -24,7 +24,7 @@ its own CPU time. Clients:
 
 The other clients do not keep a book on depth frames (they would need a Python one), which
 favours them. Figures are frames/s and client CPU per frame; ratios are computed in the same
-run. Then the WS API ``ping`` round trip: fastws (:class:`fastws.connection.ApiConnection`,
+run. Then the WS API ``ping`` round trip: fastws (:class:`fastws.api_client.ApiClient`,
 request bookkeeping and weight accounting included) against a raw picows client that sends
 the same JSON and resolves a future on the answer; both with client and server pinned to one
 core (DESIGN.md: on separate cores this VM adds ~60 us of wake-up to each round trip).
@@ -241,11 +241,11 @@ def _ping_client(name: str, port: int, n: int, q: Any, cpu: int | None) -> None:
     import uvloop
 
     async def fastws_pings() -> list[float]:
-        from fastws.connection import ApiConnection
+        from fastws.api_client import ApiClient
         from fastws.venues import SPOT_LIMITS, Venue
         venue = Venue("sim", "spot", f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws-api/v3",
                       f"http://127.0.0.1:{port}", SPOT_LIMITS)
-        api = ApiConnection(venue)
+        api = ApiClient(venue, sync_clock=False)
         await api.request("ping")
         out = []
         for _ in range(n):

@@ -33,8 +33,6 @@ that happen a few times a day, in plain Python, by asking the pure policy object
 - :class:`StreamPool`: spreads streams over :class:`StreamConnection` shards with
   :class:`~fastws.streams.ShardPlanner` (1024 per connection; USD-M ``/public`` and
   ``/market`` never mixed, SPEC §4.1).
-- :class:`ApiConnection`: a small WS API client (``depth`` snapshots, ``ping``) over the sans-I/O
-  :class:`~fastws.api_protocol.ApiProtocol`, paced by request weight.
 - :func:`run`: run a coroutine under uvloop when it is installed, asyncio otherwise.
 """
 from __future__ import annotations
@@ -43,15 +41,13 @@ import asyncio
 import logging
 import ssl
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from picows import WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSMsgType, WSTransport, ws_connect
 
-from fastws.api_protocol import ApiProtocol, ApiResponse, RateLimits, request_weight
 from fastws.exceptions import ConnectionClosedError, FastWSError, InvalidUsage, ParseError
 from fastws.listener import Router, StreamListener, StreamTable
 from fastws.parser import Parser
@@ -66,7 +62,6 @@ __all__ = [
     "Link",
     "StreamConnection",
     "StreamPool",
-    "ApiConnection",
     "ssl_context_for",
     "run",
 ]
@@ -731,129 +726,3 @@ class StreamPool:
         for c in self.shards.values():
             out.update(c.table.stats)
         return out
-
-
-# -- WS API (snapshots, ping) ---------------------------------------------------------------------
-
-
-class _ApiListener(WSListener):
-    def __init__(self, owner: "ApiConnection") -> None:
-        super().__init__()
-        self.owner = owner
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.owner._transport = transport
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.owner._lost()
-
-    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
-        t = frame.msg_type
-        if t == WSMsgType.TEXT:
-            self.owner._frame(frame.get_payload_as_bytes())
-        elif t == WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif t == WSMsgType.CLOSE:
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())
-            transport.disconnect()
-
-
-def _expire(fut: asyncio.Future[Any], request_id: int) -> None:
-    if not fut.done():
-        fut.set_exception(asyncio.TimeoutError(f"no answer to WS API request {request_id}"))
-
-
-class ApiConnection:
-    """A lazily connected WS API client for market-data requests (``depth``, ``ping``).
-
-    Requests wait for the request-weight budget (:class:`~fastws.api_protocol.RateLimits`) before
-    they go; the connection is (re)opened on demand under the shared connection budget.
-    """
-
-    def __init__(self, venue: Venue, *, ssl_context: ssl.SSLContext | None = None,
-                 budget: ConnectionBudget | None = None, limits: RateLimits | None = None,
-                 timeout: float = 10.0) -> None:
-        self.venue = venue
-        self._ssl = ssl_context
-        self.protocol = ApiProtocol(venue.market, limits=limits)
-        self.policy = ReconnectPolicy(budget, lambda: backoff(initial=0.2, max_delay=10.0))
-        self.timeout = timeout
-        self._transport: WSTransport | None = None
-        self._waiters: dict[int, asyncio.Future[ApiResponse]] = {}
-        self._lock = asyncio.Lock()
-        self.requests = 0
-
-    async def _ensure(self) -> WSTransport:
-        async with self._lock:
-            while self._transport is None:
-                wait = self.policy.next_delay(time.monotonic())
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                self.policy.attempted(time.monotonic())
-                try:
-                    await ws_connect(lambda: _ApiListener(self), self.venue.ws_api_url,
-                                     ssl_context=self._ssl, enable_auto_pong=False,
-                                     websocket_handshake_timeout=10, logger_name="fastws.picows.api")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not is_retryable(exc):
-                        raise _connect_error(self.venue.ws_api_url, exc) from exc
-                    raise
-                self.policy.succeeded()
-            return self._transport
-
-    async def request(self, method: str, params: Mapping[str, object] | None = None) -> object:
-        """Send one request and return its result (raises the :class:`ApiError` it got,
-        ``TimeoutError`` after ``timeout`` seconds, ``ConnectionClosedError`` if the link drops)."""
-        transport = self._transport or await self._ensure()
-        weight = request_weight(method, params, self.venue.market)
-        wait = self.protocol.delay_ms(method, params, weight=weight)
-        if wait > 0:
-            await asyncio.sleep(wait / 1000.0)
-        req = self.protocol.request(method, params, weight=weight)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[ApiResponse] = loop.create_future()
-        self._waiters[req.id] = fut
-        # a timer instead of asyncio.wait_for: no extra task on this latency-critical path
-        timer = loop.call_later(self.timeout, _expire, fut, req.id)
-        transport.send(WSMsgType.TEXT, req.data)
-        self.requests += 1
-        try:
-            resp = await fut
-        except asyncio.TimeoutError:
-            self.protocol.abandon(req.id)
-            raise
-        finally:
-            timer.cancel()
-            self._waiters.pop(req.id, None)
-        return resp.unwrap()
-
-    def _frame(self, data: bytes) -> None:
-        try:
-            msg = self.protocol.receive(data)
-        except ParseError as exc:
-            _log.warning("~ WS API: bad frame %s", exc)
-            return
-        if isinstance(msg, ApiResponse):
-            fut = self._waiters.get(msg.id) if isinstance(msg.id, int) else None
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-        elif msg.is_server_shutdown and self._transport is not None:
-            self._transport.disconnect()
-
-    def _lost(self) -> None:
-        self._transport = None
-        self.protocol.connection_lost()
-        for fut in self._waiters.values():
-            if not fut.done():
-                fut.set_exception(ConnectionClosedError(None, "WS API connection lost"))
-
-    async def close(self) -> None:
-        tr = self._transport
-        if tr is not None:
-            tr.send_close()
-            tr.disconnect()
-            self._transport = None
-

@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastws.book import OrderBook
-from fastws.connection import ApiConnection, ConnectionStats, StreamPool, ssl_context_for
+from fastws.api_client import ApiClient
+from fastws.connection import ConnectionStats, StreamPool, ssl_context_for
 from fastws.events import (
     AvgPrice, BookTicker, ContinuousKline, DepthUpdate, EventType, Kline, MarkPrice, MiniTicker,
     PartialDepth, ReferencePrice, Ticker, WindowTicker,
@@ -186,6 +187,10 @@ class MarketStream:
         Connection-attempt budget, shared by every connection (a fresh 300/5 min one if omitted).
     keep_raw : bool
         Keep each event's payload in ``ev.raw`` (slower).
+    api : ApiClient or BaseOperations, optional
+        A WS API session to take snapshots on (shared with the bot's own requests and their
+        rate-limit accounting). By default MarketStream opens its own when the first snapshot
+        is needed, and closes it with the stream.
     """
 
     def __init__(self, streams: Iterable[str] = (), *, venue: Venue = BINANCE_SPOT,
@@ -197,7 +202,8 @@ class MarketStream:
                  cutover: CutoverSchedule | None = None,
                  silence_factor: float = 10.0, min_silence: float = 5.0,
                  connect_timeout: float = 30.0, max_per_connection: int | None = None,
-                 budget: ConnectionBudget | None = None, keep_raw: bool = False) -> None:
+                 budget: ConnectionBudget | None = None, keep_raw: bool = False,
+                 api: Any = None) -> None:
         if queue_size < 1:
             raise InvalidUsage(f"queue_size must be >= 1, got {queue_size}")
         if snapshot_source not in ("ws_api", "rest"):
@@ -246,7 +252,8 @@ class MarketStream:
         self._snap_task: asyncio.Task[None] | None = None
         self._rate_task: asyncio.Task[None] | None = None
         self._rate: deque[tuple[float, int]] = deque(maxlen=4)
-        self._api: ApiConnection | None = None
+        self._api: ApiClient | None = getattr(api, "client", api)
+        self._own_api = api is None
         self._gaps = 0
         self._snapshots = 0
         self._started = False
@@ -314,7 +321,7 @@ class MarketStream:
                 except (asyncio.CancelledError, Exception):
                     pass
         await self.pool.close()
-        if self._api is not None:
+        if self._api is not None and self._own_api:
             await self._api.close()
         self._has_item.set()
 
@@ -487,7 +494,8 @@ class MarketStream:
 
     async def _ws_depth(self, params: dict[str, Any]) -> dict[str, Any]:
         if self._api is None:
-            self._api = ApiConnection(self.venue, ssl_context=self._ssl, budget=self._budget)
+            self._api = ApiClient(self.venue, ssl_context=self._ssl, budget=self._budget,
+                                  sync_clock=False)
         result = await self._api.request("depth", params)
         if not isinstance(result, dict):
             raise ValueError("depth result is not an object")
