@@ -250,3 +250,18 @@ async def test_array_streams_are_dispatched_and_counted() -> None:
                 await _wait(lambda: ms.stats().streams.get("!miniTicker@arr", {}).get("messages", 0) >= 3)
             assert {e.symbol for e in got} == set(SYMS)
             assert all(e.stream == "!miniTicker@arr" for e in got)
+
+
+async def test_snapshots_on_a_shared_ws_api_session() -> None:
+    """``api=`` a bot's own ApiClient: snapshots use it (one WS API connection, one rate-limit
+    account) and MarketStream leaves it open when it closes."""
+    from fastws.api_client import ApiClient
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with ApiClient(ex.venue, sync_clock=False) as api:
+            async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, api=api, **FAST) as ms:
+                async with driven(ex):
+                    await ms.wait_synced(timeout=5 * UNIT)
+                await settle_and_compare(ms, ex, ["BTCUSDT"])
+                assert api.requests >= 1
+            assert len(ex.api_connections) == 1
+            assert await api.request("ping") == {}
