@@ -29,6 +29,8 @@ log = logging.getLogger("fastws.sim.trading")
 MAX_RECV_WINDOW = 60000
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
 USDM_ORDER_TYPES = ("LIMIT", "MARKET")
+ORDER_COUNTING = ("order.place", "order.cancelReplace", "orderList.place.oco", "order.modify")
+"""Methods that count toward ``ORDERS`` (their answers carry the ORDERS rate limits)."""
 
 
 def _missing(name: str) -> ApiError:
@@ -179,7 +181,7 @@ class Trading:
             acct = sess.account
         elif security == "STREAM_KEY":
             acct = self._key_only(params, conn)
-        ctx.account = acct if security == "TRADE" else None
+        ctx.account = acct if name in ORDER_COUNTING else None
         self.ex._hub.advance_to(self.ex.now_ms())
         return fn(params, conn, acct, ctx) if acct is not None or security != "NONE" \
             else fn(params, conn, None, ctx)
@@ -970,6 +972,9 @@ class Trading:
         except Reject as r:
             raise ApiError(r.status, r.code, r.msg) from None
         now = self.ex.now_ms()
+        lim = self.limiter(acct)
+        lim.check(now)
+        lim.add(now)
         res = StepResult(time=max(now, m.time))
         e = self.ex.engine
         e._unrest(o, res)

@@ -60,15 +60,23 @@ class UserData:
             key = random_key(64)
             self.by_account[acct.uid] = key
             self.keys[key] = [acct, 0]
-        self.keys[key][1] = self.ex.now_ms() + self.listen_key_ttl_ms
+        self._extend(key)
         return key
+
+    def _extend(self, key: str) -> None:
+        exp = self.ex.now_ms() + self.listen_key_ttl_ms
+        self.keys[key][1] = exp
+        self.ex._hub.call_at(exp, self._expire_and_flush)     # listenKeyExpired on time
+
+    def _expire_and_flush(self) -> None:
+        self.expire_due()
 
     def ping_listen_key(self, acct: Account, key: Optional[str] = None) -> str:
         self.expire_due()
         k = self.by_account.get(acct.uid)
         if k is None or (key is not None and key != k):
             raise ApiError(400, -1125, "This listenKey does not exist.")
-        self.keys[k][1] = self.ex.now_ms() + self.listen_key_ttl_ms
+        self._extend(k)
         return k
 
     def stop_listen_key(self, acct: Account, key: Optional[str] = None) -> None:
