@@ -162,6 +162,9 @@ class OrderStream:
             elif need not in p:
                 raise InvalidUsage(f"{symbol}: a {type_u} order needs {need}")
         tif = p.get("timeInForce")
+        if tif is not None and self.market == "spot" and "timeInForce" not in table[type_u]:
+            # Binance answers -1106 "Parameter 'timeInForce' sent when not required."
+            raise InvalidUsage(f"{symbol}: a {type_u} order takes no timeInForce")
         if tif is not None:
             allowed = _SPOT_TIF if self.market == "spot" else _USDM_TIF
             if str(tif).upper() not in allowed:

@@ -185,3 +185,96 @@ async def test_usdm_listen_key_stream_keepalive_and_reconnect():
                 assert ev.raw["reconciled"] is True
                 await asyncio.sleep(0)
             assert "userDataStream.stop" in ex.requests
+
+
+# -- against the simulator ---------------------------------------------------------------------
+
+from fastws.market_stream import MarketStream  # noqa: E402
+from fastws.sim import Exchange  # noqa: E402
+from fastws.sim.conns import ApiConn  # noqa: E402
+from tests.test_order_stream import sim_session  # noqa: E402
+
+
+async def test_sim_fill_on_the_user_stream_matches_the_market_trade():
+    from fastws.events import Trade
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, api = sim_session(ex, "ED25519")
+        async with api, MarketStream(["btcusdt@trade"], venue=ex.venue) as ms:
+            market_trades: dict[int, Trade] = {}
+            ms.on(Trade, lambda ev: market_trades.__setitem__(ev.trade_id, ev))
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                f = await api.symbol_filters("BTCUSDT")
+                ask = Decimal((await api.depth("BTCUSDT", 5))["asks"][0][0])
+                r = await orders.place("BTCUSDT", "BUY", quantity=f.min_qty * 50,
+                                       price=f.round_price(ask * Decimal("1.01"), "down"), time_in_force="IOC")
+                assert r["status"] == "FILLED"
+                fills = []
+                while sum((e.last_executed_qty for e in fills), Decimal(0)) < Decimal(r["executedQty"]):
+                    fills.append(await next_of(users, ExecutionReport, pred=lambda e: e.is_trade))
+                assert [e.trade_id for e in fills] == [f_["tradeId"] for f_ in r["fills"]]
+                await wait_until(lambda: all(e.trade_id in market_trades for e in fills), what="market trades")
+                for e in fills:
+                    t = market_trades[e.trade_id]
+                    assert Decimal(str(t.price)) == e.last_executed_price
+                    assert Decimal(str(t.quantity)) == e.last_executed_qty
+                    assert t.is_buyer_maker is False           # we were the buying taker
+
+
+async def test_sim_reconnect_loses_no_fill():
+    async with Exchange(["BTCUSDT"]) as ex:
+        taker_acct, taker_api = sim_session(ex, "HMAC")
+        async with taker_api:
+            acct, api = sim_session(ex, "ED25519")
+            async with api:
+                a_conn = [c for c in ex.all_connections if isinstance(c, ApiConn)][-1]
+                orders, taker = OrderStream(api), OrderStream(taker_api)
+                async with UserStream(api) as users:
+                    f = await api.symbol_filters("BTCUSDT")
+                    # rest a SELL inside the spread: the best ask, first in line for our taker
+                    for _ in range(50):
+                        book = await api.depth("BTCUSDT", 5)
+                        bid, ask = Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+                        if ask - bid >= 2 * f.tick_size:
+                            break
+                        await asyncio.sleep(0.05)
+                    price = ask - f.tick_size
+                    r = await orders.place("BTCUSDT", "SELL", quantity=Decimal("0.002"), price=price,
+                                           type="LIMIT_MAKER")
+                    await next_of(users, ExecutionReport, pred=lambda e: e.order_id == r["orderId"])
+                    ex.faults.refuse_connections(0.5 * UNIT)
+                    ex.faults.close(conn=a_conn, how="reset")
+                    await wait_until(lambda: not api.client.connected, what="the drop")
+                    # while our client is away, another account sweeps up to our price
+                    t = await taker.place("BTCUSDT", "BUY", quantity=Decimal("0.002"), price=price,
+                                          time_in_force="IOC")
+                    assert Decimal(t["executedQty"]) > 0
+                    await wait_until(lambda: users.reconnects == 1, timeout=10, what="resubscribe")
+                    st = await orders.status("BTCUSDT", order_id=r["orderId"])
+                    assert st["status"] == "FILLED"
+                    got = []
+                    while sum((e.last_executed_qty for e in got), Decimal(0)) < Decimal("0.002"):
+                        got.append(await next_of(users, ExecutionReport,
+                                                 pred=lambda e: e.is_trade and e.order_id == r["orderId"]))
+                    trades = await api.request("myTrades", {"symbol": "BTCUSDT", "orderId": r["orderId"]},
+                                               signed=True)
+                    assert sorted(e.trade_id for e in got) == sorted(t_["id"] for t_ in trades)
+                    assert got[-1].order_status == "FILLED"
+                    assert all(e.raw.get("reconciled") for e in got)
+                    assert users.balances["BTC"].free == Decimal(100) - Decimal("0.002")
+
+
+async def test_sim_usdm_listen_key_events():
+    async with Exchange(["BTCUSDT"], market="usdm") as ex:
+        acct, api = sim_session(ex, "HMAC")
+        async with api:
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                f = await api.symbol_filters("BTCUSDT")
+                ask = Decimal((await api.depth("BTCUSDT", 5))["asks"][0][0])
+                r = await orders.place("BTCUSDT", "BUY", quantity=f.min_qty * 10,
+                                       price=f.round_price(ask * Decimal("1.01"), "down"), time_in_force="IOC")
+                ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.is_trade)
+                assert ev.order_id == r["orderId"] and ev.symbol == "BTCUSDT"
+                au = await next_of(users, AccountUpdate)
+                assert au.reason == "ORDER"
