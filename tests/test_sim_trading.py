@@ -343,6 +343,22 @@ async def test_oco(samples_dir):
         bad = dict(params, abovePrice=str(lp - 1000))
         r = await c.call("orderList.place.oco", bad)
         assert r["status"] == 400 and r["error"]["code"] == -2010
+        # another account's buy takes the limit leg: the stop leg expires, the lock is spent
+        bids, asks = best(ex)
+        last.last_price = last.best_bid                 # SELL: limit > last > stop
+        tight = dict(params, abovePrice=asks[0][0])     # joins the best ask, behind its lots
+        r = await c.call("orderList.place.oco", tight)
+        assert r["status"] == 200, r
+        other, c2 = await _setup(ex)
+        r = await c2.call("order.place", limit("BUY", asks[0][0],
+                                               str(Decimal(asks[0][1]) + Decimal("0.01"))))
+        assert r["result"]["status"] == "FILLED"
+        assert {f["price"] for f in r["result"]["fills"]} == {asks[0][0]}
+        assert acct.balance("BTC") == (Decimal("9.99"), 0)
+        assert acct.balance("USDT")[0] == Decimal("1000000") + Decimal(tight["abovePrice"]) / 100
+        r = await c.call("openOrderLists.status")
+        assert r["result"] == []
+        await c2.close()
         await c.close()
 
 

@@ -150,6 +150,10 @@ async def test_list_status_for_oco(samples_dir):
         other = ex.engine.orders[r["result"]["orders"][1]["orderId"]]
         assert other.status == "EXPIRED"
         assert acct.balance("USDT")[1] == 0
+        spent = sum(Decimal(e["Y"]) for e in kinds(c.events, "executionReport")
+                    if e["x"] == "TRADE")
+        assert spent > 0 and acct.balance("USDT")[0] == Decimal("100000") - spent
+        assert acct.balance("BTC")[0] == Decimal("1.01")
         await c.close()
 
 

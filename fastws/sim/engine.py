@@ -299,7 +299,8 @@ class Engine:
             if o.type == "MARKET":
                 need = o.quote_qty if not o.qty else plan[1]
             else:
-                need = m.notional(o.price, o.qty)
+                # a stop-market order locks its notional at the stop price
+                need = m.notional(o.price or o.stop, o.qty)
             asset = quote
         else:
             if o.type == "MARKET" and not o.qty:
@@ -476,6 +477,8 @@ class Engine:
     def _settle(self, o: Order, tick: int, lots: int, now: int, trade_id: int,
                 is_maker: bool, res: StepResult) -> None:
         m, acct = o.m, o.account
+        if o.list_id >= 0:
+            self._take_list_lock(o)
         qty = m.qty_decimal(lots)
         quote = m.notional(tick, lots)
         rate = acct.maker if is_maker else acct.taker
@@ -485,7 +488,7 @@ class Engine:
         if self.market == "spot":
             base, qa = m.spec.base_asset, m.spec.quote_asset
             if o.buy:
-                spent_lock = quote if o.type == "MARKET" else m.notional(o.price, lots)
+                spent_lock = quote if not o.price else m.notional(o.price, lots)
                 spent_lock = min(spent_lock, o.lock_left)
                 acct.spend_locked(qa, spent_lock)
                 o.lock_left -= spent_lock
@@ -605,6 +608,7 @@ class Engine:
                     continue
                 self.stops[m.symbol].remove(o)
                 o.working_time = now
+                self._take_list_lock(o)
                 self._list_leg_done(o, now, res)     # OCO: the other leg expires
                 self._run(o, now, res)
 
@@ -637,7 +641,7 @@ class Engine:
         o2.lock_asset, o2.lock_left = o1.lock_asset, ZERO
         if o1.buy and o1.type != "MARKET":
             # a BUY list locks the higher of the two legs' notional
-            need2 = o2.m.notional(o2.price, o2.qty)
+            need2 = o2.m.notional(o2.price or o2.stop, o2.qty)
             if need2 > o1.lock_left:
                 extra = need2 - o1.lock_left
                 if not o1.account.lock(o1.lock_asset, extra):
@@ -656,6 +660,16 @@ class Engine:
             else:
                 self._rest(o, now, res)
 
+    def _take_list_lock(self, o: Order) -> None:
+        """The legs of a list share one lock: the leg that trades or triggers takes it."""
+        lst = self.lists.get(o.list_id)
+        if lst is None:
+            return
+        for x in lst.orders:
+            if x is not o and x.lock_left:
+                o.lock_left += x.lock_left
+                x.lock_left = ZERO
+
     def _list_leg_done(self, o: Order, now: int, res: StepResult) -> None:
         """A leg of an OCO traded or triggered: the other leg expires, the list ends."""
         if o.list_id < 0:
@@ -663,13 +677,11 @@ class Engine:
         lst = self.lists.get(o.list_id)
         if lst is None or lst.order_status == "ALL_DONE":
             return
-        lock_left = o.lock_left
+        self._take_list_lock(o)
         for x in lst.orders:
             if x is not o and x.open:
                 self._unrest(x, res)
-                x.lock_left = ZERO                   # the lock is shared with ``o``
                 self._finish(x, "EXPIRED", now)
-        o.lock_left = max(lock_left, o.lock_left)
         if o.type != "MARKET" and o.buy and self.market == "spot":
             # keep only what this leg still needs
             need = o.m.notional(o.price, o.remaining) if o.price else o.lock_left

@@ -432,9 +432,9 @@ class Exchange:
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
              "limit": lim.request_weight_per_minute},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-             "limit": 50 if self.market == "spot" else 300},
+             "limit": self.order_limits[0]},
             {"rateLimitType": "ORDERS", "interval": "DAY" if self.market == "spot" else "MINUTE",
-             "intervalNum": 1, "limit": 160000 if self.market == "spot" else 1200},
+             "intervalNum": 1, "limit": self.order_limits[1]},
             {"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 5,
              "limit": lim.max_connection_attempts},
         ]

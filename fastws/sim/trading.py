@@ -183,8 +183,7 @@ class Trading:
             acct = self._key_only(params, conn)
         ctx.account = acct if name in ORDER_COUNTING else None
         self.ex._hub.advance_to(self.ex.now_ms())
-        return fn(params, conn, acct, ctx) if acct is not None or security != "NONE" \
-            else fn(params, conn, None, ctx)
+        return fn(params, conn, acct, ctx)
 
     def _session(self, conn: Any) -> Session:
         s = getattr(conn, "session", None)
