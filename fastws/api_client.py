@@ -75,7 +75,7 @@ def _now_ms() -> float:
     return time.time() * 1000.0
 
 
-class _Listener(WSListener):  # type: ignore[misc]
+class _Listener(WSListener):
     def __init__(self, link: "_Link") -> None:
         super().__init__()
         self.link = link

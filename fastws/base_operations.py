@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
 from fastws.api_protocol import RateLimits
-from fastws.exceptions import InvalidUsage
+from fastws.exceptions import InvalidUsage, ParseError
 from fastws.retry import ConnectionBudget
 from fastws.signing import Signer
 from fastws.venues import Venue
@@ -346,6 +346,19 @@ class BaseOperations:
         """Any WS API method by name (see :meth:`ApiClient.request`)."""
         return await self.client.request(method, params, signed=signed, timeout=timeout)
 
+    async def _obj(self, method: str, params: Mapping[str, object] | None = None, *,
+                   signed: bool = False) -> dict[str, Any]:
+        res = await self.client.request(method, params, signed=signed)
+        if not isinstance(res, dict):
+            raise ParseError(f"{method} answered a {type(res).__name__}, expected an object")
+        return res
+
+    async def _list(self, method: str, params: Mapping[str, object] | None = None) -> list[Any]:
+        res = await self.client.request(method, params)
+        if not isinstance(res, list):
+            raise ParseError(f"{method} answered a {type(res).__name__}, expected an array")
+        return res
+
     # -- general -----------------------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -414,16 +427,16 @@ class BaseOperations:
 
     async def depth(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
         """``depth``: order book snapshot ``{"lastUpdateId", "bids", "asks"}`` (string decimals)."""
-        return await self.client.request("depth", {"symbol": symbol, "limit": limit})
+        return await self._obj("depth", {"symbol": symbol, "limit": limit})
 
     async def recent_trades(self, symbol: str, limit: int | None = None) -> list[dict[str, Any]]:
         """``trades.recent`` (weight 25)."""
-        return await self.client.request("trades.recent", {"symbol": symbol, "limit": limit})
+        return await self._list("trades.recent", {"symbol": symbol, "limit": limit})
 
     async def historical_trades(self, symbol: str, from_id: int | None = None,
                                 limit: int | None = None) -> list[dict[str, Any]]:
         """``trades.historical`` (weight 25)."""
-        return await self.client.request("trades.historical",
+        return await self._list("trades.historical",
                                          {"symbol": symbol, "fromId": from_id, "limit": limit})
 
     async def aggregate_trades(self, symbol: str, *, from_id: int | None = None,
@@ -432,7 +445,7 @@ class BaseOperations:
         """``trades.aggregate`` (weight 4): items with the one-letter keys ``a p q f l T m M``."""
         if from_id is not None and (start_time is not None or end_time is not None):
             raise InvalidUsage("aggregate_trades takes from_id or start_time/end_time, not both")
-        return await self.client.request("trades.aggregate", {
+        return await self._list("trades.aggregate", {
             "symbol": symbol, "fromId": from_id, "startTime": start_time, "endTime": end_time,
             "limit": limit})
 
@@ -440,13 +453,13 @@ class BaseOperations:
                      end_time: int | None = None, time_zone: str | None = None,
                      limit: int | None = None, ui: bool = False) -> list[list[Any]]:
         """``klines`` (or ``uiKlines`` with ``ui=True``): 12-element rows (SPEC §5.5)."""
-        return await self.client.request("uiKlines" if ui else "klines", {
+        return await self._list("uiKlines" if ui else "klines", {
             "symbol": symbol, "interval": interval, "startTime": start_time, "endTime": end_time,
             "timeZone": time_zone, "limit": limit})
 
     async def avg_price(self, symbol: str) -> dict[str, Any]:
         """``avgPrice``: ``{"mins", "price", "closeTime"}``."""
-        return await self.client.request("avgPrice", {"symbol": symbol})
+        return await self._obj("avgPrice", {"symbol": symbol})
 
     @staticmethod
     def _one_or_many(symbol: str | None, symbols: Iterable[str] | None) -> dict[str, object]:
@@ -490,16 +503,16 @@ class BaseOperations:
 
         On USD-M this is ``account.status`` of ``ws-fapi`` (v2 balance and positions).
         """
-        return await self.client.request("account.status", {"omitZeroBalances": omit_zero_balances},
+        return await self._obj("account.status", {"omitZeroBalances": omit_zero_balances},
                                          signed=True)
 
     async def session_status(self) -> dict[str, Any]:
         """``session.status``: who is logged on, and whether a user-data subscription is active."""
-        return await self.client.request("session.status")
+        return await self._obj("session.status")
 
     async def logout(self) -> dict[str, Any]:
         """``session.logout``: the connection stays open; the logon subscription ends."""
-        res = await self.client.request("session.logout")
+        res = await self._obj("session.logout")
         self.client.logged_on = False
         self.client.logon = False
         return res

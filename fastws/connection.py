@@ -446,6 +446,9 @@ class StreamConnection:
                         _log.warning("~ %s: link lost (code %s %s); reconnecting", self.name,
                                      self.active.close_code, self.active.close_reason)
                     self.active = None
+                    # no other link delivers now: forget the ids delivered, so a venue whose
+                    # ids restarted after a server restart is not taken for duplicates
+                    self.table.reset_ids()
                     link = await self._connect()
                     self.active = link
                     if not self._ready.done():
@@ -577,7 +580,10 @@ class StreamConnection:
             await asyncio.wait([waiter], timeout=overlap)
         finally:
             waiter.cancel()
+        if old.listener is not None:
+            old.listener.muted = True          # nothing more from the old link reaches the user
         self.table.overlap = False
+        self.table.reset_ids()
         old.close()
         if reason == "cut-over":
             self.stats.cutovers += 1

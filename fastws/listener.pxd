@@ -27,6 +27,7 @@ cdef class StreamTable:
     cdef public bint overlap             # two connections deliver the same streams (cut-over)
     cdef public bint dedupe              # drop events whose id was already delivered (default True)
     cdef StreamStat get(self, str name)
+    cpdef reset_ids(self)
 
 
 cdef class Router:
@@ -46,6 +47,7 @@ cdef class StreamListener(WSListener):
     cdef public Router router
     cdef public StreamTable table
     cdef public object owner
+    cdef public bint muted               # a retired link: pings answered, data ignored
     cdef readonly WSTransport transport
     cdef readonly int64_t frames
     cdef readonly int64_t messages

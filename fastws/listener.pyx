@@ -102,6 +102,12 @@ cdef class StreamTable:
             self.stats[name] = st
         return <StreamStat>st
 
+    cpdef reset_ids(self):
+        """Forget the last ids delivered (after a link switch, so that a venue whose ids were
+        reset by a restart is not taken for a stream of duplicates)."""
+        for st in self.stats.values():
+            (<StreamStat>st).last_id = -1
+
     def stat(self, str name):
         """The :class:`StreamStat` of ``name`` (created empty if unknown)."""
         return self.get(name)
@@ -196,6 +202,7 @@ cdef class StreamListener(WSListener):
         self._fragments = None
         self._last_stream = None
         self._last_stat = None
+        self.muted = False
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
@@ -214,6 +221,8 @@ cdef class StreamListener(WSListener):
         self.frames += 1
         if t == WSMsgType.TEXT and frame.fin:
             self.bytes += frame.payload_size
+            if self.muted:
+                return
             try:
                 ev = self.parser.parse_buffer(frame.payload_ptr, frame.payload_size, None, None)
             except Exception as exc:

@@ -156,7 +156,7 @@ class OrderStream:
         for need in table[type_u]:
             if isinstance(need, tuple):
                 if not any(n in p for n in need):
-                    raise InvalidUsage(f"{symbol}: a {type_u} order needs {' or '.join(need)}")  # type: ignore[arg-type]
+                    raise InvalidUsage(f"{symbol}: a {type_u} order needs {' or '.join(map(str, need))}")
                 if type_u == "MARKET" and all(n in p for n in need):
                     raise InvalidUsage(f"{symbol}: a MARKET order takes quantity or quoteOrderQty, not both")
             elif need not in p:
@@ -207,9 +207,9 @@ class OrderStream:
             f.check_notional(Decimal(str(p["price"])) * Decimal(str(p["quantity"])), market=market_order)
         for name in ("trailingDelta", "strategyId", "strategyType", "pegOffsetValue", "goodTillDate"):
             if name in p:
-                v = p[name]
-                if isinstance(v, bool) or not isinstance(v, int):
-                    raise InvalidUsage(f"{name} must be an int, got {type(v).__name__}")
+                iv = p[name]
+                if isinstance(iv, bool) or not isinstance(iv, int):
+                    raise InvalidUsage(f"{name} must be an int, got {iv.__class__.__name__}")
         if "callbackRate" in p:
             p["callbackRate"] = format(to_decimal(p["callbackRate"], "callbackRate"), "f")
         for name in ("newClientOrderId", "cancelNewClientOrderId", "listClientOrderId"):
@@ -252,7 +252,7 @@ class OrderStream:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                return await self.status(symbol, client_order_id=client_order_id)  # type: ignore[no-any-return]
+                return await self.status(symbol, client_order_id=client_order_id)
             except ApiError as qexc:
                 if qexc.code in _NO_SUCH_ORDER:
                     last = qexc
@@ -472,12 +472,14 @@ class OrderStream:
         """``orderList.cancel``."""
         if (order_list_id is None) == (list_client_order_id is None):
             raise InvalidUsage("cancel_order_list needs exactly one of order_list_id and list_client_order_id")
-        return await self.client.request("orderList.cancel", {
+        res: dict[str, Any] = await self.client.request("orderList.cancel", {
             "symbol": symbol, "orderListId": order_list_id, "listClientOrderId": list_client_order_id},
-            signed=True)  # type: ignore[no-any-return]
+            signed=True)
+        return res
 
     async def order_list_status(self, *, order_list_id: int | None = None,
                                 list_client_order_id: str | None = None) -> dict[str, Any]:
         """``orderList.status``."""
-        return await self.client.request("orderList.status", {
-            "orderListId": order_list_id, "origClientOrderId": list_client_order_id}, signed=True)  # type: ignore[no-any-return]
+        res: dict[str, Any] = await self.client.request("orderList.status", {
+            "orderListId": order_list_id, "origClientOrderId": list_client_order_id}, signed=True)
+        return res

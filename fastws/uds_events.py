@@ -56,10 +56,10 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-def _d(obj: Mapping[str, Any], key: str, default: Decimal | None = _ZERO) -> Decimal | None:
+def _d(obj: Mapping[str, Any], key: str) -> Decimal:
     v = obj.get(key)
     if v is None:
-        return default
+        return _ZERO
     if isinstance(v, bool):
         raise ParseError(f"field {key!r} is a bool, expected a decimal string", path=f"$.{key}")
     try:
@@ -86,10 +86,7 @@ def _s(obj: Mapping[str, Any], key: str, default: str = "") -> str:
     return default if v is None else str(v)
 
 
-_dc = dataclass(frozen=True, slots=True)
-
-
-@_dc
+@dataclass(frozen=True, slots=True)
 class ExecutionReport:
     """An order changed (spot ``executionReport``, SPEC §8.3).
 
@@ -171,17 +168,17 @@ class ExecutionReport:
         N = e.get("N")
         return cls(
             _i(e, "E"), _s(e, "s"), _s(e, "c"), _s(e, "S"), _s(e, "o"), _s(e, "f"),
-            _d(e, "q"), _d(e, "p"), _d(e, "P"), _d(e, "F"),  # type: ignore[arg-type]
+            _d(e, "q"), _d(e, "p"), _d(e, "P"), _d(e, "F"),
             _i(e, "g"), _s(e, "C"), _s(e, "x"), _s(e, "X"), _s(e, "r", "NONE"), _i(e, "i"),
-            _d(e, "l"), _d(e, "z"), _d(e, "L"), _d(e, "n"),  # type: ignore[arg-type]
+            _d(e, "l"), _d(e, "z"), _d(e, "L"), _d(e, "n"),
             None if N is None else str(N), _i(e, "T"), _i(e, "t"), _i(e, "I"),
             bool(e.get("w", False)), bool(e.get("m", False)), _i(e, "O"),
-            _d(e, "Z"), _d(e, "Y"), _d(e, "Q"),  # type: ignore[arg-type]
+            _d(e, "Z"), _d(e, "Y"), _d(e, "Q"),
             _i(e, "W"), _s(e, "V", "NONE"), _i(e, "v"), _s(e, "eR", "NONE"), e,
         )
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class Balance:
     """One asset of an ``outboundAccountPosition``: ``a`` asset, ``f`` free, ``l`` locked."""
 
@@ -190,7 +187,7 @@ class Balance:
     locked: Decimal
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class OutboundAccountPosition:
     """Balances that may have changed (spot, SPEC §8.3): ``E`` event_time, ``u``
     last_update_time, ``B`` balances."""
@@ -207,11 +204,11 @@ class OutboundAccountPosition:
         items = e.get("B") or ()
         if not isinstance(items, list):
             raise ParseError("outboundAccountPosition B is not an array", path="$.B")
-        bal = tuple(Balance(_s(b, "a"), _d(b, "f"), _d(b, "l")) for b in items)  # type: ignore[arg-type]
+        bal = tuple(Balance(_s(b, "a"), _d(b, "f"), _d(b, "l")) for b in items)
         return cls(_i(e, "E"), _i(e, "u"), bal, e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class BalanceUpdate:
     """Deposit, withdrawal or transfer (spot): ``a`` asset, ``d`` delta, ``T`` clear_time."""
 
@@ -225,10 +222,10 @@ class BalanceUpdate:
 
     @classmethod
     def from_dict(cls, e: Mapping[str, Any]) -> "BalanceUpdate":
-        return cls(_i(e, "E"), _s(e, "a"), _d(e, "d"), _i(e, "T"), e)  # type: ignore[arg-type]
+        return cls(_i(e, "E"), _s(e, "a"), _d(e, "d"), _i(e, "T"), e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class ExternalLockUpdate:
     """Balance locked/unlocked by an external system (spot): ``a`` asset, ``d`` delta,
     ``T`` transaction_time."""
@@ -243,10 +240,10 @@ class ExternalLockUpdate:
 
     @classmethod
     def from_dict(cls, e: Mapping[str, Any]) -> "ExternalLockUpdate":
-        return cls(_i(e, "E"), _s(e, "a"), _d(e, "d"), _i(e, "T"), e)  # type: ignore[arg-type]
+        return cls(_i(e, "E"), _s(e, "a"), _d(e, "d"), _i(e, "T"), e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class ListOrder:
     """One order of a ``listStatus``: ``s`` symbol, ``i`` order_id, ``c`` client_order_id."""
 
@@ -255,7 +252,7 @@ class ListOrder:
     client_order_id: str
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class ListStatus:
     """An order list changed (spot, SPEC §8.3).
 
@@ -285,7 +282,7 @@ class ListStatus:
                    _s(e, "r", "NONE"), _s(e, "C"), _i(e, "T"), orders, e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class EventStreamTerminated:
     """The subscription ended (unsubscribe, logout, SPEC §8.1). Only ``E``."""
 
@@ -299,7 +296,7 @@ class EventStreamTerminated:
         return cls(_i(e, "E"), e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class ListenKeyExpired:
     """A listenKey expired (USD-M, legacy spot): nothing more comes until a new key.
 
@@ -315,7 +312,7 @@ class ListenKeyExpired:
         return cls(_i(e, "E"), e)
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class OrderTradeUpdate:
     """A USD-M order changed (``ORDER_TRADE_UPDATE``, SPEC §8.4); fields from ``o``.
 
@@ -378,17 +375,17 @@ class OrderTradeUpdate:
         N = o.get("N")
         return cls(
             _i(e, "E"), _i(e, "T"), _s(o, "s"), _s(o, "c"), _s(o, "S"), _s(o, "o"), _s(o, "f"),
-            _d(o, "q"), _d(o, "p"), _d(o, "ap"), _d(o, "sp"),  # type: ignore[arg-type]
+            _d(o, "q"), _d(o, "p"), _d(o, "ap"), _d(o, "sp"),
             _s(o, "x"), _s(o, "X"), _i(o, "i"),
-            _d(o, "l"), _d(o, "z"), _d(o, "L"),  # type: ignore[arg-type]
-            None if N is None else str(N), _d(o, "n"), _i(o, "T"), _i(o, "t"),  # type: ignore[arg-type]
+            _d(o, "l"), _d(o, "z"), _d(o, "L"),
+            None if N is None else str(N), _d(o, "n"), _i(o, "T"), _i(o, "t"),
             bool(o.get("m", False)), bool(o.get("R", False)), _s(o, "wt"), _s(o, "ot"),
-            _s(o, "ps"), bool(o.get("cp", False)), _d(o, "rp"), _s(o, "V", "NONE"),  # type: ignore[arg-type]
+            _s(o, "ps"), bool(o.get("cp", False)), _d(o, "rp"), _s(o, "V", "NONE"),
             _s(o, "pm", "NONE"), _i(o, "gtd", 0), _s(o, "er", "0"), e,
         )
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class FuturesBalance:
     """``a.B[]`` of ACCOUNT_UPDATE: ``a`` asset, ``wb`` wallet_balance, ``cw``
     cross_wallet_balance, ``bc`` balance_change."""
@@ -399,7 +396,7 @@ class FuturesBalance:
     balance_change: Decimal
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class FuturesPosition:
     """``a.P[]`` of ACCOUNT_UPDATE: ``s`` symbol, ``pa`` position_amount, ``ep`` entry_price,
     ``bep`` breakeven_price, ``cr`` accumulated_realized, ``up`` unrealized_pnl, ``mt``
@@ -416,7 +413,7 @@ class FuturesPosition:
     position_side: str
 
 
-@_dc
+@dataclass(frozen=True, slots=True)
 class AccountUpdate:
     """USD-M balances and positions changed (``ACCOUNT_UPDATE``): ``E`` event_time, ``T``
     transaction_time, ``a.m`` reason, ``a.B`` balances, ``a.P`` positions."""
@@ -435,10 +432,10 @@ class AccountUpdate:
         a = e.get("a")
         if not isinstance(a, dict):
             raise ParseError("ACCOUNT_UPDATE without an 'a' object", path="$.a")
-        bal = tuple(FuturesBalance(_s(b, "a"), _d(b, "wb"), _d(b, "cw"), _d(b, "bc"))  # type: ignore[arg-type]
+        bal = tuple(FuturesBalance(_s(b, "a"), _d(b, "wb"), _d(b, "cw"), _d(b, "bc"))
                     for b in (a.get("B") or ()))
-        pos = tuple(FuturesPosition(_s(p, "s"), _d(p, "pa"), _d(p, "ep"), _d(p, "bep"),  # type: ignore[arg-type]
-                                    _d(p, "cr"), _d(p, "up"), _s(p, "mt"), _d(p, "iw"), _s(p, "ps"))  # type: ignore[arg-type]
+        pos = tuple(FuturesPosition(_s(p, "s"), _d(p, "pa"), _d(p, "ep"), _d(p, "bep"),
+                                    _d(p, "cr"), _d(p, "up"), _s(p, "mt"), _d(p, "iw"), _s(p, "ps"))
                     for p in (a.get("P") or ()))
         return cls(_i(e, "E"), _i(e, "T"), _s(a, "m"), bal, pos, e)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -99,7 +99,7 @@ class _Order:
         self.quote = quote
 
 
-class _StreamListener(WSListener):  # type: ignore[misc]
+class _StreamListener(WSListener):
     def __init__(self, owner: "UserStream") -> None:
         super().__init__()
         self.owner = owner
@@ -429,7 +429,7 @@ class UserStream:
 
     # -- delivery and state ------------------------------------------------------------------
 
-    def _deliver_payload(self, payload: dict[str, Any]) -> Any:
+    def _deliver_payload(self, payload: Mapping[str, Any]) -> Any:
         try:
             ev = decode_user_event(payload)
         except ParseError as exc:
