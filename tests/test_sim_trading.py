@@ -459,3 +459,37 @@ async def test_usdm_orders(samples_dir):
         r = await c.call("account.balance")
         assert r["result"][0]["asset"] == "USDT"
         await c.close()
+
+
+async def test_bad_params_get_clear_errors_never_500():
+    async with _ex() as ex:
+        acct, c = await _setup(ex)
+        p = best(ex)[0][1][0]
+        weird = [
+            limit("BUY", {"x": 1}, "0.001"), limit("BUY", [1], "0.001"),
+            limit("BUY", p, True), limit("BUY", p, "-1"), limit("BUY", p, "1e999"),
+            limit("BUY", "NaN", "0.001"), limit("BUY", p, "0.001", timeInForce="GTX"),
+            limit("BUY", p, "0.001", selfTradePreventionMode="DECREMENT"),
+            limit("BUY", p, "0.001", newClientOrderId="x" * 40),
+            limit("BUY", p, "0.001", strategyType=5),
+            dict(limit("BUY", p, "0.001"), symbol=5), dict(limit("BUY", p, "0.001"), side=None),
+            {"symbol": SYM, "side": "BUY", "type": "MARKET", "quantity": "0.001",
+             "quoteOrderQty": "10"},
+        ]
+        for params in weird:
+            r = await c.call("order.place", params)
+            assert r["status"] == 400, (params, r)
+            assert isinstance(r["error"]["code"], int) and r["error"]["msg"]
+        for method, params in [("order.cancel", {"symbol": SYM, "orderId": "abc"}),
+                               ("order.cancel", {"symbol": SYM}),
+                               ("order.status", {"symbol": SYM, "orderId": 12345}),
+                               ("order.cancelReplace", {"symbol": SYM}),
+                               ("orderList.status", {}),
+                               ("userDataStream.unsubscribe", {"subscriptionId": "zz"}),
+                               ("myTrades", {"symbol": SYM, "limit": "many"})]:
+            r = await c.call(method, params)
+            assert r["status"] == 400, (method, r)
+        assert acct.balance("USDT") == (Decimal("1000000"), 0) and ex.orders(acct) == []
+        r = await c.call("ping", signed=False)
+        assert r["status"] == 200
+        await c.close()
