@@ -315,3 +315,72 @@ async def test_stream_connection_alone() -> None:
         finally:
             await conn.close()
         assert conn.links == []
+
+
+class _Owner:
+    """Records the listener's calls to its owner."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, name: str):
+        return lambda *a: self.calls.append((name, *a))
+
+
+def _frames(*payloads: bytes):
+    from picows.picows import WSMsgType, _make_test_ws_frame
+    return [_make_test_ws_frame(WSMsgType.TEXT, p, True, False) for p in payloads]
+
+
+def _trade(tid: int) -> bytes:
+    return (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":%d,"s":"BTCUSDT","t":%d,'
+            b'"p":"1.00","q":"2.00","T":%d,"m":true,"M":true}}' % (tid, tid, tid))
+
+
+def test_listener_dedupes_by_id_counts_and_reports_bad_frames() -> None:
+    """No network: frames straight into the listener. Repeated or older ids are dropped and
+    counted; after reset_ids (a link switch) older ids pass again; a muted (retired) listener
+    delivers nothing; bad frames go to the owner, never raise."""
+    from fastws.events import Trade
+    from fastws.listener import StreamTable
+    from fastws.parser import Parser
+    got: list[int] = []
+    router = Router()
+    router.set_callbacks({Trade: [lambda ev: got.append(ev.trade_id)]}, {})
+    table = StreamTable()
+    owner = _Owner()
+    lst = StreamListener(Parser("spot"), router, table, owner)
+    for f in _frames(_trade(5), _trade(6), _trade(6), _trade(4), _trade(7)):
+        lst.on_ws_frame(None, f)
+    assert got == [5, 6, 7]
+    st = table.stat("btcusdt@trade")
+    assert (st.messages, st.duplicates, st.last_id) == (3, 2, 7) and lst.duplicates == 2
+    table.reset_ids()
+    for f in _frames(_trade(1), b'{"e":"trade",', b'{"result":null,"id":3}'):
+        lst.on_ws_frame(None, f)
+    assert got == [5, 6, 7, 1]
+    names = [c[0] for c in owner.calls]
+    assert names.count("on_first_message") == 1
+    assert "on_bad_frame" in names and "on_control" in names and lst.parse_errors == 1
+    lst.muted = True
+    for f in _frames(_trade(50)):
+        lst.on_ws_frame(None, f)
+    assert got == [5, 6, 7, 1]
+
+
+def test_router_survives_raising_hooks() -> None:
+    from fastws.events import Trade
+    errors: list = []
+    router = Router()
+    router.error_hook = lambda exc, cb, ev: errors.append(type(exc).__name__)
+
+    def bad(ev):
+        raise KeyError("x")
+
+    seen: list = []
+    router.set_callbacks({Trade: [bad, seen.append]}, {"btcusdt@trade": [seen.append]})
+    router.queue_hook = bad
+    ev = Trade("BTCUSDT", 1, 1.0, 1.0, 1, False, stream="btcusdt@trade")
+    router.dispatch(ev)
+    router.dispatch([ev, ev])
+    assert len(seen) == 6 and errors == ["KeyError"] * 6 and router.callback_errors == 6
