@@ -223,3 +223,42 @@ async def test_official_sdk_ws_api_client():
             assert (await conn.ping()).data().status == 200
         finally:
             await conn.close_connection()
+
+
+@pytest.mark.filterwarnings("ignore:parameter 'timeout':DeprecationWarning")
+@pytest.mark.parametrize("kt", ["HMAC", "ED25519"])
+async def test_official_sdk_signs_and_trades(kt):
+    """Binance's own SDK signs (its code, not ours) and parses our trading answers into its
+    models with nothing left over (``additional_properties == {}``)."""
+    pytest.importorskip("binance_sdk_spot")
+    from binance_sdk_spot.spot import ConfigurationWebSocketAPI, Spot
+    from binance_sdk_spot.websocket_api.models import (OrderPlaceSideEnum,
+                                                       OrderPlaceTimeInForceEnum,
+                                                       OrderPlaceTypeEnum)
+    import time
+    # the SDK stamps requests with the real time: a frozen clock that starts now
+    async with Exchange(["BTCUSDT"], clock=ManualClock(int(time.time() * 1000)),
+                        limits=fast_limits(ping_interval=30)) as ex:
+        acct = ex.add_account(balances={"USDT": "100000", "BTC": "1"}, keys=[kt])
+        key = acct.keys[0]
+        cfg = (dict(api_key=key.api_key, api_secret=key.secret) if kt == "HMAC"
+               else dict(api_key=key.api_key, private_key=key.private_pem))
+        client = Spot(config_ws_api=ConfigurationWebSocketAPI(
+            stream_url=ex.venue.ws_api_url, reconnect_attempts=1, **cfg))
+        conn = await client.websocket_api.create_connection()
+        try:
+            bids, asks = ex.book("BTCUSDT", 2)
+            r = (await conn.order_place(
+                symbol="BTCUSDT", side=OrderPlaceSideEnum.BUY, type=OrderPlaceTypeEnum.LIMIT,
+                time_in_force=OrderPlaceTimeInForceEnum.GTC, price=float(asks[1][0]),
+                quantity=0.001)).data()
+            assert r.status == 200 and r.additional_properties == {}
+            assert r.result.additional_properties == {} and r.result.status == "FILLED"
+            assert all(f.additional_properties == {} for f in r.result.fills)
+            s = (await conn.order_status(symbol="BTCUSDT", order_id=r.result.order_id)).data()
+            assert s.result.additional_properties == {} and s.result.status == "FILLED"
+            a = (await conn.account_status()).data()
+            assert a.result.additional_properties == {}
+            assert acct.balance("BTC")[0] == Decimal("1.001")
+        finally:
+            await conn.close_connection()
