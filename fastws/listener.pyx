@@ -19,8 +19,25 @@ One :class:`StreamListener` sits on each picows stream connection. For every fra
 A frame that does not parse is counted and given to the owner with the exception (it logs once
 per kind with an excerpt); the stream goes on. Binary frames are counted as bad frames.
 
-Fastest path: subclass :class:`StreamListener` in Cython and override ``cpdef on_event``; see
-``listener.pxd``. Everything here runs on the event loop thread; nothing blocks.
+Fastest path: subclass :class:`StreamListener` in Cython and override ``cpdef on_event``, then
+pass the class as ``MarketStream(..., listener_factory=MidListener)``::
+
+    # mybot.pyx  (build with the fastws source dir on Cython's include path)
+    from fastws.listener cimport StreamListener
+    from fastws.events cimport BookTicker
+
+    cdef class MidListener(StreamListener):
+        cdef public double last_mid
+
+        cpdef on_event(self, object ev):
+            if type(ev) is BookTicker:            # handled in C: no Python call at all
+                self.last_mid = ((<BookTicker>ev).best_bid_price
+                                 + (<BookTicker>ev).best_ask_price) * 0.5
+            else:                                 # books, callbacks, the async-for queue
+                StreamListener.on_event(self, ev)
+
+Everything here runs on the event loop thread; nothing blocks. After a change to
+``parser.pxd`` or ``events.pxd`` this module (and any user subclass) must be rebuilt.
 """
 cimport cython
 from libc.stdint cimport int64_t

@@ -384,3 +384,66 @@ def test_router_survives_raising_hooks() -> None:
     router.dispatch(ev)
     router.dispatch([ev, ev])
     assert len(seen) == 6 and errors == ["KeyError"] * 6 and router.callback_errors == 6
+
+
+CYTHON_LISTENER = '''
+# cython: language_level=3
+from fastws.listener cimport StreamListener
+from fastws.events cimport BookTicker
+
+cdef class MidListener(StreamListener):
+    """bookTickers handled in C: no Python call per event; everything else routed as usual."""
+    cdef public double last_mid
+    cdef public long count
+
+    cpdef on_event(self, object ev):
+        if type(ev) is BookTicker:
+            self.last_mid = ((<BookTicker>ev).best_bid_price + (<BookTicker>ev).best_ask_price) * 0.5
+            self.count += 1
+        else:
+            StreamListener.on_event(self, ev)
+'''
+
+
+@pytest.mark.slow
+async def test_cython_subclass_hook(tmp_path) -> None:
+    """A user's Cython subclass of StreamListener (cimporting fastws.listener and fastws.events)
+    compiles and gets bookTickers without any Python call; other events still reach callbacks."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import numpy
+
+    from tests.utils import REPO_ROOT
+    (tmp_path / "midlistener.pyx").write_text(CYTHON_LISTENER)
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup, Extension\nfrom Cython.Build import cythonize\n"
+        f"setup(ext_modules=cythonize([Extension('midlistener', ['midlistener.pyx'], "
+        f"include_dirs=[{numpy.get_include()!r}, {str(REPO_ROOT / 'fastws')!r}])], "
+        f"include_path=[{str(REPO_ROOT)!r}], quiet=True))\n")
+    proc = await asyncio.to_thread(subprocess.run, [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+                                   cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    so = next(tmp_path.glob("midlistener*.so"))
+    spec = importlib.util.spec_from_file_location("midlistener", so)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    made: list = []
+
+    def factory(*args):
+        lst = mod.MidListener(*args)
+        made.append(lst)
+        return lst
+
+    from fastws.events import BookTicker, Trade
+    py_tickers: list = []
+    trades: list = []
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        async with MarketStream(["btcusdt@bookTicker", "btcusdt@trade"], venue=ex.venue,
+                                listener_factory=factory, **FAST) as ms:
+            ms.on(BookTicker, py_tickers.append)
+            ms.on(Trade, trades.append)
+            await _wait(lambda: made and made[0].count > 5 and len(trades) > 2)
+            assert py_tickers == []                  # handled in C, never crossed into Python
+            assert 50_000 < made[0].last_mid < 70_000
