@@ -79,6 +79,17 @@ async def test_spot_events_after_fills(samples_dir):
         ev = await c.wait_event(lambda m: m["event"]["e"] == "balanceUpdate")
         check_shape(ev["event"], sample(samples_dir, "spot_uds_balanceUpdate.json")["event"])
         assert ev["event"]["d"] == "0.50000000"
+        await c.settle()
+        c.events.clear()
+        ex.external_lock(acct, "BTC", "0.25")
+        ev = await c.wait_event(lambda m: m["event"]["e"] == "externalLockUpdate")
+        check_shape(ev["event"], sample(samples_dir,
+                                        "spot_uds_externalLockUpdate.json")["event"])
+        assert ev["event"]["d"] == "0.25000000" and acct.balance("BTC")[1] == Decimal("0.25")
+        ev = await c.wait_event(lambda m: m["event"]["e"] == "outboundAccountPosition")
+        assert ev["event"]["B"] == [{"a": "BTC", "f": f"{acct.balance('BTC')[0]:.8f}",
+                                     "l": "0.25000000"}]
+        ex.external_lock(acct, "BTC", "-0.25")
         r = await c.call("userDataStream.unsubscribe", {"subscriptionId": 0}, signed=False)
         assert r["result"] == {}
         ev = await c.wait_event(lambda m: m["event"]["e"] == "eventStreamTerminated")

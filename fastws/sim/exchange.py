@@ -382,6 +382,29 @@ class Exchange:
                 account, now, [a], "DEPOSIT" if d >= 0 else "WITHDRAW")))
         self._deliver_user_events()
 
+    def external_lock(self, account: Account, asset: str, amount: Any) -> None:
+        """Spot: lock (``amount`` > 0) or unlock part of ``asset`` as an outside system
+        (e.g. margin collateral) would: an ``externalLockUpdate`` and an
+        ``outboundAccountPosition`` follow (SPEC §8.3)."""
+        from decimal import Decimal
+        if self.market != "spot":
+            raise InvalidUsage("externalLockUpdate exists on spot only")
+        a = asset.upper()
+        d = Decimal(str(amount))
+        free, locked = account.balance(a)
+        if (d > 0 and d > free) or (d < 0 and -d > locked):
+            raise ValueError(f"{account.name} cannot lock {d} {a} (free {free}, locked {locked})")
+        if d > 0:
+            account.lock(a, d)
+        else:
+            account.unlock(a, -d)
+        now = self.now_ms()
+        self.engine.events.append((account, {"e": "externalLockUpdate", "E": now, "a": a,
+                                             "d": self.engine.q8(d), "T": now}))
+        self.engine._touch(account, a)
+        self.engine.flush_accounts(now)
+        self._deliver_user_events()
+
     def _deliver_user_events(self) -> None:
         for acct, ev in self.engine.take_events():
             self.userdata.publish(acct, ev)
