@@ -20,6 +20,7 @@ simulated books, user data, order rate limits and trading faults.
 ...     hmac_key.api_key, hmac_key.secret    # sign with these (HMAC)
 ...     ed_key.private_pem                   # PKCS#8 PEM for the test to sign with
 ...     ex.deposit(acct, "USDT", "500")      # balanceUpdate + outboundAccountPosition
+...     ex.external_lock(acct, "BTC", "0.1") # externalLockUpdate (negative: unlock)
 ...     ex.orders(acct)                      # its open orders
 ...     ex.faults.outcome_unknown()          # next trading answer: 503 / -1007, order done
 
