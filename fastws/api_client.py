@@ -43,7 +43,7 @@ from typing import Any
 
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
-from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
+from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits, order_count, request_weight
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
     ApiError,
@@ -549,9 +549,10 @@ class ApiClient:
                 self.clock.add_sample(sent, res["serverTime"], received)
         return self.clock
 
-    async def _pace(self, method: str, params: Mapping[str, object] | None) -> None:
+    async def _pace(self, method: str, params: Mapping[str, object] | None, weight: int) -> None:
+        """Sleep until ``method`` fits the rate limits (raises during a ban, or with pace=False)."""
         while True:
-            wait = self.protocol.delay_ms(method, params)  # raises IPBannedError during a ban
+            wait = self.protocol.delay_ms(method, params, weight=weight)  # IPBannedError in a ban
             if wait <= 0:
                 return
             if not self.pace:
@@ -619,8 +620,17 @@ class ApiClient:
         ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
         ``signature`` (SPEC §7.2).
         """
-        link = await self._current_link()
-        await self._pace(method, params)
+        link = self._link
+        if link is None or link.closed or link.transport is None or not self._ready.is_set():
+            link = await self._current_link()
+        proto = self.protocol
+        weight = request_weight(method, params, self.market)
+        now = self._server_ms()
+        if proto.limits.delay_ms(weight, order_count(method, params), now) > 0:  # IPBannedError in a ban
+            await self._pace(method, params, weight)
+            if link.closed or link.transport is None:  # dropped while pacing
+                link = await self._current_link()
+            now = self._server_ms()
         if signed:
             if self.logged_on:
                 p = dict(params or {})
@@ -630,9 +640,26 @@ class ApiClient:
                 params = p
             else:
                 params = self._sign(params or {})
-        if link.closed or link.transport is None:  # dropped while pacing
-            link = await self._current_link()
-        return await self._send(link, method, params, timeout)
+        tr = link.transport
+        if tr is None:
+            raise ConnectionClosedError(None, "WS API connection is not open")
+        req = proto.request(method, params, weight=weight, now_ms=now)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ApiResponse] = loop.create_future()
+        link.waiters[req.id] = fut
+        t = self.timeout if timeout is None else timeout
+        # a timer, not asyncio.wait_for: no extra task on the latency path
+        timer = loop.call_later(t, _expire, fut, method, req.id, t)
+        tr.send(WSMsgType.TEXT, req.data)
+        self.requests += 1
+        try:
+            return await fut
+        except asyncio.TimeoutError:
+            proto.abandon(req.id)
+            raise
+        finally:
+            timer.cancel()
+            link.waiters.pop(req.id, None)
 
     async def request(
         self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,

@@ -99,6 +99,9 @@ def _dec(f: Mapping[str, object], key: str) -> Decimal | None:
     return d
 
 
+_QUANTUM: dict[Decimal, Decimal] = {}
+
+
 def _places(step: Decimal) -> int:
     """Decimal places of a step (``0.01000000`` -> 2, ``1.00000000`` -> 0)."""
     exp = step.normalize().as_tuple().exponent
@@ -205,7 +208,12 @@ class SymbolFilters:
             raise FilterError(symbol, filter_, f"{what} {value} is not a multiple of {step.normalize()}")
         else:
             q = n.to_integral_value(rounding=_ROUNDING[rounding]) * step
-        return q.quantize(Decimal(1).scaleb(-_places(step)))
+        quantum = _QUANTUM.get(step)
+        if quantum is None:
+            quantum = Decimal(1).scaleb(-_places(step))
+            if len(_QUANTUM) < 4096:
+                _QUANTUM[step] = quantum
+        return q.quantize(quantum)
 
     def round_price(self, price: object, rounding: Rounding = "exact") -> Decimal:
         """``price`` on the tick grid, with the tick's decimal places.

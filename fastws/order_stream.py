@@ -27,6 +27,7 @@ against the USD-M list.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import uuid
@@ -80,9 +81,14 @@ _PRICE_PARAMS = ("price", "stopPrice")
 _QTY_PARAMS = ("quantity", "icebergQty")
 
 
+_ID_PREFIX = "fw" + uuid.uuid4().hex[:12]
+_id_counter = itertools.count(1)
+
+
 def new_client_order_id() -> str:
-    """A fresh client order id (``fw`` + 22 hex chars; Binance allows 36 of ``[.A-Z:/a-z0-9_-]``)."""
-    return "fw" + uuid.uuid4().hex[:22]
+    """A fresh client order id: ``fw`` + 12 random hex chars drawn once per process + a counter
+    (unique across restarts and within a process; Binance allows 36 of ``[.A-Z:/a-z0-9_-]``)."""
+    return f"{_ID_PREFIX}{next(_id_counter):x}"
 
 
 def _check_client_id(value: str, name: str) -> str:

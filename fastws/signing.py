@@ -546,13 +546,16 @@ class ClockOffset:
         Samples kept (default 8).
     """
 
-    __slots__ = ("_samples", "keep")
+    __slots__ = ("_samples", "keep", "_offset", "_uncertainty")
 
     def __init__(self, keep: int = 8) -> None:
         if keep < 1:
             raise InvalidUsage(f"ClockOffset keep must be >= 1, got {keep}")
         self.keep = keep
         self._samples: deque[tuple[float, float, float]] = deque(maxlen=keep)
+        # the estimate is recomputed per sample, not per read: it is read on every request
+        self._offset = 0.0
+        self._uncertainty = 0.0
 
     def __repr__(self) -> str:
         if not self._samples:
@@ -570,6 +573,9 @@ class ClockOffset:
         if received < sent:
             raise InvalidUsage(f"clock sample received ({received}) before it was sent ({sent})")
         self._samples.append((float(sent), float(server), float(received)))
+        sent_, server_, received_ = self._best()
+        self._offset = server_ - (sent_ + received_) / 2.0
+        self._uncertainty = (received_ - sent_) / 2.0
 
     def _best(self) -> tuple[float, float, float]:
         if not self._samples:
@@ -590,26 +596,20 @@ class ClockOffset:
     @property
     def offset_ms(self) -> float:
         """Estimated ``server clock - local clock`` in ms (0.0 with no samples)."""
-        if not self._samples:
-            return 0.0
-        sent, server, received = self._best()
-        return server - (sent + received) / 2.0
+        return self._offset
 
     @property
     def uncertainty_ms(self) -> float:
         """Half the best round trip: the estimate is good to within this many ms."""
-        if not self._samples:
-            return 0.0
-        sent, _, received = self._best()
-        return (received - sent) / 2.0
+        return self._uncertainty
 
     def server_time(self, local_ms: float) -> int:
         """The best estimate of the server's clock when the local clock reads ``local_ms``."""
-        return int(round(local_ms + self.offset_ms))
+        return int(round(local_ms + self._offset))
 
     def timestamp(self, local_ms: float) -> int:
         """The ``timestamp`` to sign at local time ``local_ms``: never ahead of the server.
 
         With no samples this is ``local_ms`` itself (assume the clocks agree).
         """
-        return int(local_ms + self.offset_ms - self.uncertainty_ms)
+        return int(local_ms + self._offset - self._uncertainty)

@@ -1,0 +1,223 @@
+"""WS API round trips: ``order.place`` (ACK) and ``ping`` through fastws vs a raw picows client.
+
+Method
+------
+A minimal picows WS API server runs in its own process: for every text frame it decodes the
+JSON with orjson and answers with a canned response carrying the request's id (``ping`` →
+``{}``; ``order.place`` → an ACK result with ``rateLimits``; ``time`` and ``exchangeInfo`` for
+fastws's setup). It checks nothing, so the figures are the *client's* cost plus one loopback
+round trip; both clients talk to the same server in the same run.
+
+Clients (each in a fresh process, uvloop, requests one at a time, ``--n`` timed after a warm-up):
+
+* ``raw``: a picows client sending one **pre-built, pre-signed** frame (``order.place``) or a
+  pre-encoded ``ping`` frame, and waiting for the next text frame. This is the floor: no
+  id bookkeeping, no signing, no validation.
+* ``fastws``: ``OrderStream.place(..., response_type="ACK")`` on a ``BaseOperations`` session:
+  a fresh client order id, local validation against the cached symbol filters, prices and
+  quantities formatted on the grid, a fresh ``timestamp`` and an **HMAC-SHA256 signature per
+  request** (``--signer ed25519`` for Ed25519 per request; ``ed25519-logon`` for a logged-on
+  session, where requests carry no signature), rate-limit pacing, the request/response
+  matching of :class:`fastws.api_protocol.ApiProtocol`, a ``call_later`` timeout; and
+  ``BaseOperations.ping()``.
+
+Client and server are pinned to the same core (``--cpu``, default 0): on separate cores this VM
+adds ~60 us of wake-up latency to every round trip (DESIGN.md), which would hide the client's
+cost. Figures: median and p99 in microseconds, and the ratio fastws / raw of the medians.
+
+Run: ``python bench/bench_api.py`` (``--n 3000``, ``--json``).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+# the Ed25519 key published in Binance's fix-api.md (SPEC §7.5)
+ED25519_PEM = ("-----BEGIN PRIVATE KEY-----\n"
+               "MC4CAQAwBQYDK2VwBCIEIIJEYWtGBrhACmb9Dvy+qa8WEf0lQOl1s4CLIAB9m89u\n"
+               "-----END PRIVATE KEY-----\n")
+
+EXCHANGE_INFO = {
+    "timezone": "UTC", "rateLimits": [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 10**9},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10**9}],
+    "symbols": [{"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
+                 "orderTypes": ["LIMIT", "MARKET"], "filters": [
+                     {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000", "tickSize": "0.01"},
+                     {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000", "stepSize": "0.00001"},
+                     {"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": True}]}]}
+
+
+def _server(q: Any, stop: Any, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    import orjson
+    import uvloop
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    rl = [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10**9, "count": 1},
+          {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 10**9, "count": 1}]
+
+    class L(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.PING:
+                transport.send_pong(frame.get_payload_as_bytes())
+                return
+            if frame.msg_type != WSMsgType.TEXT:
+                return
+            req = orjson.loads(frame.get_payload_as_bytes())
+            m = req.get("method")
+            p = req.get("params") or {}
+            if m == "order.place":
+                res: Any = {"symbol": p.get("symbol"), "orderId": 1, "orderListId": -1,
+                            "clientOrderId": p.get("newClientOrderId", "x"), "transactTime": 1}
+            elif m == "time":
+                res = {"serverTime": int(time.time() * 1000)}
+            elif m == "exchangeInfo":
+                res = EXCHANGE_INFO
+            else:
+                res = {}
+            transport.send(WSMsgType.TEXT, orjson.dumps(
+                {"id": req.get("id"), "status": 200, "result": res, "rateLimits": rl}))
+
+    async def main() -> None:
+        server = await ws_create_server(lambda _r: L(), "127.0.0.1", 0)
+        q.put(server.sockets[0].getsockname()[1])
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        server.close()
+
+    uvloop.run(main())
+
+
+def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    import uvloop
+
+    from fastws.venues import SPOT_LIMITS, Venue
+    venue = Venue("bench", "spot", f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws-api/v3",
+                  f"http://127.0.0.1:{port}", SPOT_LIMITS)
+    warm = max(100, n // 10)
+
+    async def fastws_run() -> list[float]:
+        from fastws.base_operations import BaseOperations
+        from fastws.order_stream import OrderStream
+        from fastws.signing import Ed25519Signer, HmacSigner
+        signer: Any = HmacSigner(SECRET) if signer_name == "hmac" else Ed25519Signer(ED25519_PEM)
+        api = BaseOperations(venue, key=API_KEY, signer=signer, logon=signer_name == "ed25519-logon")
+        await api.connect()
+        orders = OrderStream(api)
+        await api.symbol_filters("BTCUSDT")
+        out = []
+        for i in range(warm + n):
+            t0 = time.perf_counter()
+            if what == "place":
+                await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="60000.1",
+                                   response_type="ACK")
+            else:
+                await api.ping()
+            if i >= warm:
+                out.append(time.perf_counter() - t0)
+        await api.close()
+        return out
+
+    async def raw_run() -> list[float]:
+        import orjson
+        from picows import WSListener, WSMsgType, ws_connect
+
+        from fastws.signing import HmacSigner, sign_params
+        box: list[asyncio.Future[Any]] = []
+
+        class L(WSListener):  # type: ignore[misc]
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type == WSMsgType.TEXT and box:
+                    fut = box.pop()
+                    fut.set_result(frame.get_payload_as_bytes())
+
+        tr, _ = await ws_connect(L, venue.ws_api_url)
+        if what == "place":
+            params = sign_params({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                  "quantity": "0.01000", "price": "60000.10", "newOrderRespType": "ACK",
+                                  "newClientOrderId": "fw0123456789abcdef012345"},
+                                 HmacSigner(SECRET), API_KEY, timestamp=int(time.time() * 1000))
+            frame = orjson.dumps({"id": 1, "method": "order.place", "params": params})
+        else:
+            frame = orjson.dumps({"id": 1, "method": "ping"})
+        loop = asyncio.get_running_loop()
+        out = []
+        for i in range(warm + n):
+            fut = loop.create_future()
+            box.append(fut)
+            t0 = time.perf_counter()
+            tr.send(WSMsgType.TEXT, frame)
+            await fut
+            if i >= warm:
+                out.append(time.perf_counter() - t0)
+        tr.disconnect()
+        return out
+
+    q.put(uvloop.run(fastws_run() if name == "fastws" else raw_run()))
+
+
+def measure(ctx: Any, port: int, name: str, what: str, signer: str, n: int, cpu: int | None) -> dict[str, Any]:
+    q = ctx.Queue()
+    p = ctx.Process(target=_client, args=(name, what, signer, port, n, q, cpu))
+    p.start()
+    res = sorted(q.get(timeout=300))
+    p.join()
+    return {"client": name, "request": what, "signer": signer if name == "fastws" and what == "place" else "-",
+            "n": len(res), "median_us": statistics.median(res) * 1e6,
+            "p99_us": res[max(0, int(len(res) * 0.99) - 1)] * 1e6}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="fastws WS API round-trip benchmark (see the docstring)")
+    ap.add_argument("--n", type=int, default=3000, help="timed requests per client")
+    ap.add_argument("--cpu", type=int, default=0, help="core for client and server (-1: no pinning)")
+    ap.add_argument("--signer", choices=["hmac", "ed25519", "ed25519-logon", "all"], default="all")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    cpu = None if args.cpu < 0 else args.cpu
+    ctx = mp.get_context("spawn")
+    q, stop = ctx.Queue(), ctx.Event()
+    srv = ctx.Process(target=_server, args=(q, stop, cpu))
+    srv.start()
+    port = q.get(timeout=30)
+    signers = ["hmac", "ed25519", "ed25519-logon"] if args.signer == "all" else [args.signer]
+    rows = []
+    try:
+        rows.append(measure(ctx, port, "raw", "ping", "-", args.n, cpu))
+        rows.append(measure(ctx, port, "fastws", "ping", "-", args.n, cpu))
+        rows.append(measure(ctx, port, "raw", "place", "-", args.n, cpu))
+        for s in signers:
+            rows.append(measure(ctx, port, "fastws", "place", s, args.n, cpu))
+    finally:
+        stop.set()
+        srv.join(10)
+    raw = {r["request"]: r["median_us"] for r in rows if r["client"] == "raw"}
+    for r in rows:
+        r["ratio_vs_raw"] = r["median_us"] / raw[r["request"]]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'client':8s} {'request':7s} {'signing':14s} {'median us':>10s} {'p99 us':>9s} {'x raw':>6s}")
+        for r in rows:
+            print(f"{r['client']:8s} {r['request']:7s} {r['signer']:14s} {r['median_us']:10.1f} "
+                  f"{r['p99_us']:9.1f} {r['ratio_vs_raw']:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
