@@ -27,8 +27,11 @@ that happen a few times a day, in plain Python, by asking the pure policy object
     overlap), then the old link is closed. No gap, no duplicate;
   * silence detection: a stream with a nominal update period (depth, tickers, klines) that
     sends nothing for ``silence_factor`` periods (at least ``min_silence`` seconds) is reported
-    and healed by a replacement link; a link that receives no frame at all (not even the
-    server's pings) for ``3 * ping_interval + 5`` seconds is dropped and reconnected.
+    and healed by a replacement link: at once when every such stream of the link is silent,
+    after ``max_silence`` when others still deliver (a quiet symbol is not a broken feed), with
+    a doubling limit for streams a replacement did not cure (no reconnect loop). A link that
+    receives no frame at all (not even the server's pings) for ``3 * ping_interval + 5``
+    seconds is dropped and reconnected.
 
 - :class:`StreamPool`: spreads streams over :class:`StreamConnection` shards with
   :class:`~fastws.streams.ShardPlanner` (1024 per connection; USD-M ``/public`` and
@@ -74,6 +77,8 @@ MAX_URL_LENGTH = 8000
 CONTROL_TIMEOUT = 10.0
 #: Seconds a replacement link may take to deliver its first message before it is used anyway.
 SWITCH_TIMEOUT = 10.0
+#: Seconds a silence strike (a replacement that did not cure a stream) is remembered.
+STRIKE_MEMORY = 600.0
 
 T = TypeVar("T")
 
@@ -144,6 +149,7 @@ class ConnectionStats:
     cutovers: int = 0
     server_shutdowns: int = 0
     silences: int = 0
+    heals: int = 0
     parse_errors: int = 0
     bad_frames: dict[str, int] = field(default_factory=dict)
     control_errors: int = 0
@@ -310,7 +316,13 @@ class StreamConnection:
     cutover : CutoverSchedule or None
         When to replace a link before the server's cut (None: never, e.g. in some tests).
     silence_factor, min_silence : float
-        A stream is silent after ``max(silence_factor * period, min_silence)`` seconds.
+        A stream is silent after ``max(silence_factor * period, min_silence)`` seconds
+        (reported: a warning and ``stats.silences``).
+    max_silence : float
+        When some streams are silent while others on the same link deliver, the link is
+        replaced only once a stream has been silent this long; when every periodic stream is
+        silent, at once. A replacement that does not cure a stream doubles its limit (up to
+        64x) for 10 minutes, so a quiet market never makes the connection flap.
     on_error : callable, optional
         Called with the exception when the connection gives up (fatal error).
     name : str
@@ -324,6 +336,7 @@ class StreamConnection:
                  policy: ReconnectPolicy | None = None,
                  cutover: CutoverSchedule | None = None,
                  silence_factor: float = 10.0, min_silence: float = 5.0,
+                 max_silence: float = 60.0,
                  on_error: Callable[[BaseException], None] | None = None,
                  name: str = "shard") -> None:
         self.venue = venue
@@ -342,6 +355,7 @@ class StreamConnection:
             spread=min(1200.0, venue.limits.connection_lifetime * 0.05))
         self.silence_factor = silence_factor
         self.min_silence = min_silence
+        self.max_silence = max_silence
         self._on_error = on_error
         self.desired: dict[str, None] = dict.fromkeys(streams)
         self.stats = ConnectionStats()
@@ -358,7 +372,7 @@ class StreamConnection:
         self.error: BaseException | None = None
         self._logged_kinds: set[str] = set()
         self._since: dict[str, float] = {}
-        self._strikes: dict[str, int] = {}
+        self._strikes: dict[str, tuple[int, float]] = {}
         self._prev_frames = 0
         self._prev_bytes = 0
 
@@ -616,24 +630,41 @@ class StreamConnection:
                          "kind are counted only): %s; excerpt %r", self.name, kind, exc, excerpt[:120])
 
     # silence ----------------------------------------------------------------------------------------
-    def silent_streams(self, now: float | None = None) -> list[str]:
-        """Streams with a nominal period that sent nothing for too long (see the class doc)."""
-        now = time.monotonic() if now is None else now
-        out = []
+    def _limit(self, stream: str, period: float) -> float:
+        strikes = self._strikes.get(stream, (0, 0.0))[0]
+        return max(self.silence_factor * period, self.min_silence) * float(1 << strikes)
+
+    def _silent_for(self, now: float) -> dict[str, float]:
+        """Periodic streams -> seconds of silence beyond their limit (only those over it)."""
+        out = {}
         for s in self.desired:
             period = _expected_interval(s, self.market)
             if period is None:
                 continue
             st = self.table.stats.get(s)
             last = max(st.last_time if st is not None else 0.0, self._since.get(s, now))
-            limit = max(self.silence_factor * period, self.min_silence) * (2 ** self._strikes.get(s, 0))
-            if now - last > limit:
-                out.append(s)
+            quiet = now - last
+            if quiet > self._limit(s, period):
+                out[s] = quiet
         return out
+
+    def silent_streams(self, now: float | None = None) -> list[str]:
+        """Streams with a nominal period that sent nothing for too long (see the class doc)."""
+        return list(self._silent_for(time.monotonic() if now is None else now))
+
+    def _heal_decision(self, silent: dict[str, float]) -> bool:
+        """Replace the link when every periodic stream on it is silent (a dead feed), or when a
+        stream stays silent past ``max_silence`` while others deliver (a quiet market alone
+        does not flap the connection)."""
+        periodic = [s for s in self.desired if _expected_interval(s, self.market) is not None]
+        if len(silent) == len(periodic):
+            return True
+        return any(q > self.max_silence for q in silent.values())
 
     async def _watchdog(self) -> None:
         tick = min(1.0, self.min_silence / 4)
         dead_after = self.venue.limits.ping_interval * 3 + 5.0
+        reported: set[str] = set()
         while not self._closing:
             await asyncio.sleep(tick)
             link = self.active
@@ -647,17 +678,25 @@ class StreamConnection:
                 if link.transport is not None:
                     link.transport.disconnect(False)
                 continue
-            for s in list(self._strikes):
-                st = self.table.stats.get(s)
-                if st is not None and st.last_time > self._since.get(s, 0.0):
+            # a strike (a heal that did not cure the stream) doubles its limit for 10 minutes
+            for s, (n, at) in list(self._strikes.items()):
+                if now - at > STRIKE_MEMORY:
                     del self._strikes[s]
-            silent = self.silent_streams(now)
-            if silent:
+            silent = self._silent_for(now)
+            new = [s for s in silent if s not in reported]
+            reported.intersection_update(silent)
+            if new:
                 self.stats.silences += 1
+                reported.update(new)
+                _log.warning("~ %s: %d stream(s) silent (%s%s)", self.name, len(new),
+                             ", ".join(new[:3]), "..." if len(new) > 3 else "")
+            if silent and self._heal_decision(silent):
                 for s in silent:
-                    self._strikes[s] = min(self._strikes.get(s, 0) + 1, 6)
-                _log.warning("~ %s: %d silent stream(s) (%s...): replacing the link", self.name,
-                             len(silent), ", ".join(silent[:3]))
+                    self._strikes[s] = (min(self._strikes.get(s, (0, 0.0))[0] + 1, 6), now)
+                _log.warning("~ %s: silent stream(s) %s: replacing the link", self.name,
+                             ", ".join(list(silent)[:3]))
+                self.stats.heals += 1
+                reported.clear()
                 self._reason = "silence"
                 self._wake.set()
 

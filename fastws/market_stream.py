@@ -95,9 +95,9 @@ class MarketStreamStats:
         WebSocket frames received (pings and control answers included).
     connections : int
         Physical connections open now.
-    connects, reconnects, cutovers, server_shutdowns, silences : int
+    connects, reconnects, cutovers, server_shutdowns, silences, heals : int
         Links opened; unplanned reconnects; 24 h cut-overs; ``serverShutdown`` notices;
-        silence episodes healed.
+        silence episodes reported; links replaced because of silence.
     gaps, resyncs, snapshots : int
         Book gaps detected; books synced again after the first time; snapshots fetched.
     parse_errors : int
@@ -125,6 +125,7 @@ class MarketStreamStats:
     cutovers: int = 0
     server_shutdowns: int = 0
     silences: int = 0
+    heals: int = 0
     gaps: int = 0
     resyncs: int = 0
     snapshots: int = 0
@@ -177,8 +178,10 @@ class MarketStream:
         ``(parser, router, table, owner) -> StreamListener``.
     cutover : CutoverSchedule, optional
         When to replace connections before the 24 h cut (default: from the venue's lifetime).
-    silence_factor, min_silence : float
-        Silence threshold of a stream: ``max(silence_factor * period, min_silence)`` seconds.
+    silence_factor, min_silence, max_silence : float
+        Silence threshold of a stream: ``max(silence_factor * period, min_silence)`` seconds;
+        a link whose other streams still deliver is replaced after ``max_silence`` (see
+        :class:`~fastws.connection.StreamConnection`).
     connect_timeout : float
         How long :meth:`start` waits for the first connections before ``TimeoutError``.
     max_per_connection : int, optional
@@ -201,7 +204,7 @@ class MarketStream:
                  listener_factory: Callable[..., StreamListener] = StreamListener,
                  cutover: CutoverSchedule | None = None,
                  silence_factor: float = 10.0, min_silence: float = 5.0,
-                 connect_timeout: float = 30.0, max_per_connection: int | None = None,
+                 max_silence: float = 60.0, connect_timeout: float = 30.0, max_per_connection: int | None = None,
                  budget: ConnectionBudget | None = None, keep_raw: bool = False,
                  api: Any = None) -> None:
         if queue_size < 1:
@@ -227,7 +230,8 @@ class MarketStream:
             venue, self.router, max_per_connection=max_per_connection, budget=self._budget,
             parser_factory=lambda: Parser(market, keep_raw=keep_raw),
             listener_factory=listener_factory, ssl_context=self._ssl, cutover=cutover,
-            silence_factor=silence_factor, min_silence=min_silence, on_error=self._fatal)
+            silence_factor=silence_factor, min_silence=min_silence, max_silence=max_silence,
+            on_error=self._fatal)
         self._wanted: dict[str, StreamInfo] = {}
         for s in ([streams] if isinstance(streams, str) else streams):
             info = self._info(s)
@@ -602,6 +606,7 @@ class MarketStream:
             out.cutovers += cs.cutovers
             out.server_shutdowns += cs.server_shutdowns
             out.silences += cs.silences
+            out.heals += cs.heals
             out.parse_errors += cs.parse_errors
             for k, v in cs.bad_frames.items():
                 out.bad_frames[k] = out.bad_frames.get(k, 0) + v
