@@ -37,7 +37,7 @@ async def run_demo(seconds: float = 20.0, symbols: tuple[str, ...] = DEFAULT_SYM
 
     out = out or sys.stdout
     symbols = tuple(s.upper() for s in symbols)
-    streams = [n for s in symbols for n in streams_for(s)]
+    streams = [n for s in symbols for n in streams_for(s, market=market)]
     t0 = time.monotonic()
     # the simulator's REST side needs aiohttp (the "sim" extra); the demo takes its snapshots
     # over the WS API and runs without it

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from fastws.events import Ticker, Trade
+from fastws.events import AggTrade, Ticker, Trade
 from fastws.signals import Momentum, SignalEngine, VolumeSpike, format_signal
 from fastws.venues import BINANCE_SPOT, BINANCE_SPOT_TESTNET, BINANCE_USDM, BINANCE_USDM_TESTNET, Venue
 
@@ -33,10 +33,11 @@ VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_SPOT_TESTN
                                                  BINANCE_USDM_TESTNET)}
 
 
-def streams_for(symbol: str, books: bool = True) -> list[str]:
-    """The streams the live view needs for one symbol."""
+def streams_for(symbol: str, books: bool = True, market: str = "spot") -> list[str]:
+    """The streams the live view needs for one symbol (USD-M has ``@aggTrade``, no ``@trade``)."""
     s = symbol.lower()
-    out = [f"{s}@ticker", f"{s}@trade", f"{s}@bookTicker"]
+    trades = "trade" if market == "spot" else "aggTrade"
+    out = [f"{s}@ticker", f"{s}@{trades}", f"{s}@bookTicker"]
     if books:
         out.append(f"{s}@depth@100ms")
     return out
@@ -83,6 +84,7 @@ class LiveView:
         self._prev: dict[str, tuple[float, int]] = {}
         self._lines = 0
         ms.on(Trade, self._feed)
+        ms.on(AggTrade, self._feed)
         ms.on(Ticker, self._feed)
 
     def _feed(self, ev: Any) -> None:
@@ -154,14 +156,13 @@ class LiveView:
 async def _monitor(args: argparse.Namespace) -> int:
     from fastws.market_stream import MarketStream
     symbols = [s.upper() for s in args.symbols]
-    streams = [n for s in symbols for n in streams_for(s, books=not args.no_books)]
-    if args.sim:
-        from fastws.sim import Exchange
-        market = "usdm" if args.venue and "usdm" in args.venue else "spot"
-        from fastws.demo import _have_aiohttp
-        async with Exchange(symbols, market=market, rest=_have_aiohttp()) as ex:
-            return await _watch(MarketStream(streams, venue=ex.venue), symbols, args)
     venue = VENUES[args.venue or "binance-spot"]
+    streams = [n for s in symbols for n in streams_for(s, not args.no_books, venue.market)]
+    if args.sim:
+        from fastws.demo import _have_aiohttp
+        from fastws.sim import Exchange
+        async with Exchange(symbols, market=venue.market, rest=_have_aiohttp()) as ex:
+            return await _watch(MarketStream(streams, venue=ex.venue), symbols, args)
     return await _watch(MarketStream(streams, venue=venue, ca_file=args.ca_file), symbols, args)
 
 

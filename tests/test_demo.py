@@ -35,6 +35,16 @@ async def test_demo_runs_with_faults_and_reports() -> None:
     assert "\x1b[" not in text          # no terminal control codes when not a tty
 
 
+async def test_demo_usdm() -> None:
+    """The same demo on the USD-M simulator: /public and /market connections, USD-M books."""
+    out = io.StringIO()
+    code = await run_demo(3.0 * UNIT, ("BTCUSDT",), interval=0.5, out=out, tty=False,
+                          market="usdm", faults=False)
+    assert code == 0, out.getvalue()
+    assert "books synced 1/1" in out.getvalue()
+    assert "2 connection(s)" in out.getvalue()
+
+
 def test_demo_cli_no_stdin_no_tty() -> None:
     """`fastws demo --seconds 3` as CI runs it: stdin closed, stdout a pipe; exit 0."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -64,6 +74,8 @@ def test_monitor_rejects_bad_arguments(capsys) -> None:
 def test_streams_for_and_tty_redraw() -> None:
     assert streams_for("btcusdt") == ["btcusdt@ticker", "btcusdt@trade", "btcusdt@bookTicker",
                                       "btcusdt@depth@100ms"]
+    assert streams_for("BTCUSDT", books=False, market="usdm") == [
+        "btcusdt@ticker", "btcusdt@aggTrade", "btcusdt@bookTicker"]
 
     class FakeStream:
         books: dict = {}
