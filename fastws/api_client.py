@@ -236,6 +236,7 @@ class ApiClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fatal: BaseException | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
+        self._last_error: BaseException | None = None
         self.logged_on = False
         #: physical connections opened so far
         self.connections = 0
@@ -314,7 +315,8 @@ class ApiClient:
             waiter.cancel()
             if sup in done and self._fatal is not None:
                 raise self._fatal
-            raise asyncio.TimeoutError(f"could not connect to {self.venue.name} WS API")
+            last = f" (last error: {type(self._last_error).__name__}: {self._last_error})" if self._last_error else ""
+            raise asyncio.TimeoutError(f"could not connect to {self.venue.name} WS API{last}")
 
     async def close(self) -> None:
         """Close the connection and stop reconnecting; requests in flight fail."""
@@ -451,6 +453,7 @@ class ApiClient:
                     self._log.error("= %s WS API: giving up: %s", self.venue.name, exc)
                     return
                 self._log.warning("= %s WS API connect failed: %s", self.venue.name, exc)
+                self._last_error = exc
                 first = False
 
     async def _wait_closed(self, link: _Link) -> None:
