@@ -22,7 +22,6 @@ Anything else that is valid JSON (unknown ``e``, WS API frames, user data...) co
 what ``orjson.loads`` returns (a dict, usually). Control frames come back as
 :class:`~fastws.events.ControlResponse` / :class:`~fastws.events.ControlError`.
 """
-cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
@@ -1064,8 +1063,6 @@ cdef class Parser:
     def __reduce__(self):
         return (Parser, (self.market, self.keep_raw))
 
-    @cython.binding(False)
-    @cython.always_allow_keywords(False)
     cpdef object parse(self, object payload):
         """Decode one frame.
 
