@@ -237,6 +237,8 @@ class ApiClient:
         self._fatal: BaseException | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._last_error: BaseException | None = None
+        self._event_link = 0
+        self._open_links: dict[int, _Link] = {}
         self.logged_on = False
         #: physical connections opened so far
         self.connections = 0
@@ -265,6 +267,22 @@ class ApiClient:
     @property
     def connected(self) -> bool:
         return self._link is not None and self._link.transport is not None and not self._link.closed
+
+    @property
+    def link_serial(self) -> int:
+        """Serial number of the current physical connection (0 before the first)."""
+        return self._link.serial if self._link is not None else 0
+
+    @property
+    def link_serials(self) -> frozenset[int]:
+        """Serials of the physical connections still open (two during a serverShutdown switch)."""
+        return frozenset(self._open_links)
+
+    @property
+    def event_link_serial(self) -> int:
+        """Serial of the connection the event being dispatched arrived on (read it inside an
+        :meth:`on_event` callback: subscription ids are per connection)."""
+        return self._event_link
 
     @property
     def limits(self) -> RateLimits:
@@ -377,6 +395,7 @@ class ApiClient:
             raise
         self.connections += 1
         link.connected_at = time.monotonic()
+        self._open_links[link.serial] = link
         connect_weight = 2 if self.market == "spot" else 5
         self.protocol.limits.add(connect_weight, self._server_ms())
         return link
@@ -467,6 +486,7 @@ class ApiClient:
             self._closed_waiter = None
 
     def _link_lost(self, link: _Link) -> None:
+        self._open_links.pop(link.serial, None)
         if link is self._link:
             self.logged_on = False
             waiter = self._closed_waiter
@@ -523,6 +543,7 @@ class ApiClient:
             elif msg.id is None and msg.error is not None:
                 self._log.warning("< %s unsolicited error: %s", self.venue.name, msg.error)
             return
+        self._event_link = link.serial
         if msg.is_server_shutdown and link is self._link:
             self._log.info("< %s serverShutdown: switching connections", self.venue.name)
             self._spawn(self._switch_link())

@@ -157,7 +157,8 @@ class UserStream:
         self._remove_hook: Callable[[], None] | None = None
         self._active = False
         self._closed = False
-        self._held: list[ApiEvent] | None = None
+        self._held: list[tuple[int, ApiEvent]] | None = None
+        self._subs: set[tuple[int, int]] = set()      # (connection serial, subscription id)
         self._tasks: set[asyncio.Task[Any]] = set()
         # USD-M
         self._listen_key: str | None = None
@@ -285,10 +286,14 @@ class UserStream:
             sub = res.get("subscriptionId") if isinstance(res, dict) else None
             if not isinstance(sub, int):
                 raise ParseError("userDataStream.subscribe answered without a subscriptionId")
+            link = self.client.link_serial
             self.subscription_id = sub
+            # subscription ids are per connection: remember which one, and keep the previous
+            # connection's (still delivering during a serverShutdown switch) until it closes
+            self._subs.add((link, sub))
             held, self._held = self._held, None
-            for msg in held or ():
-                if msg.subscription_id == sub:
+            for serial, msg in held or ():
+                if (serial, msg.subscription_id) in self._subs:
                     self._deliver_payload(msg.event)
         finally:
             self._held = None
@@ -297,12 +302,13 @@ class UserStream:
     def _on_api_event(self, msg: ApiEvent) -> None:
         if self.market != "spot" or self._closed:
             return
+        serial = self.client.event_link_serial
         if msg.subscription_id is None:
-            if msg.kind != "eventStreamTerminated" or self.subscription_id is None:
+            if msg.kind != "eventStreamTerminated" or not any(s == serial for s, _ in self._subs):
                 return  # serverShutdown and other connection events are the client's
-        elif msg.subscription_id != self.subscription_id:
+        elif (serial, msg.subscription_id) not in self._subs:
             if self._held is not None:
-                self._held.append(msg)
+                self._held.append((serial, msg))
             return  # another account's subscription on the same connection
         self._deliver_payload(msg.event)
 
@@ -312,6 +318,8 @@ class UserStream:
         self.reconnects += 1
         if self.market == "spot":
             self.subscription_id = None
+            live = self.client.link_serials
+            self._subs = {(s, i) for s, i in self._subs if s in live}
             await self._subscribe_spot()
         if self.reconcile_on_reconnect:
             await self.reconcile()

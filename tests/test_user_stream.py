@@ -162,6 +162,27 @@ async def test_reconnect_mid_session_loses_no_execution_report():
                 assert bal.raw.get("reconciled") is None
 
 
+async def test_server_shutdown_switch_keeps_events_without_duplicates():
+    async with FakeExchange(api_key=KEY, hmac_secret=SECRET) as ex:
+        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                r = await orders.place("BTCUSDT", "BUY", quantity="0.3", price="90")
+                await next_of(users, ExecutionReport, pred=lambda e: e.execution_type == "NEW")
+                await ex.server_shutdown()
+                await wait_until(lambda: users.reconnects == 1, what="the switch")
+                # both connections may deliver for a moment: each fill arrives once
+                t1 = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
+                await asyncio.sleep(0.1 * UNIT)
+                t2 = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
+                got = [await next_of(users, ExecutionReport, pred=lambda e: e.is_trade) for _ in range(2)]
+                assert [e.trade_id for e in got] == [t1["id"], t2["id"]]
+                await asyncio.sleep(0.2 * UNIT)
+                while users.pending:
+                    ev = await users.get()
+                    assert not (isinstance(ev, ExecutionReport) and ev.is_trade), "a fill was delivered twice"
+
+
 async def test_usdm_listen_key_stream_keepalive_and_reconnect():
     async with FakeExchange("usdm", api_key=KEY, hmac_secret=SECRET) as ex:
         async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
