@@ -349,6 +349,16 @@ class BaseOperations:
         if self._owns:
             await self.client.close()
 
+    @property
+    def remaining_weight(self) -> int | None:
+        """Request weight left in the tightest ``REQUEST_WEIGHT`` window (in-flight deducted)."""
+        return self.client.remaining("REQUEST_WEIGHT")
+
+    @property
+    def remaining_orders(self) -> int | None:
+        """Orders left in the tightest ``ORDERS`` window (unfilled order count)."""
+        return self.client.remaining("ORDERS")
+
     async def request(self, method: str, params: Mapping[str, object] | None = None, *,
                       signed: bool = False, timeout: float | None = None) -> Any:
         """Any WS API method by name (see :meth:`ApiClient.request`)."""

@@ -315,6 +315,8 @@ class OrderStream:
         is queried by its client order id and its ``order.status`` result is returned instead
         (``"status"`` says what happened); see the module docstring.
         """
+        if not isinstance(type, str) or not isinstance(side, str):
+            raise InvalidUsage("side and type must be str")
         if type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and time_in_force is None:
             time_in_force = "GTC"
         cid = _check_client_id(client_order_id, "client_order_id") if client_order_id else new_client_order_id()

@@ -151,7 +151,8 @@ async def test_burst_of_200_orders_is_paced_and_never_draws_a_429():
             assert ex.order_429s == 0
             assert ex.requests.count("exchangeInfo") == 1   # filters loaded once for the burst
             assert elapsed > 2.0                             # 200 orders at 50/s: paced
-            assert api.client.remaining("ORDERS") is not None
+            assert api.remaining_orders is not None and api.remaining_orders <= 50
+            assert api.remaining_weight is not None and 0 < api.remaining_weight <= 6000
 
 
 async def test_429_retry_after_is_honoured_and_418_never_sent_into():

@@ -72,6 +72,8 @@ async def test_place_formats_exactly_and_round_trips():
     (dict(type="TAKE_PROFIT_LIMIT", quantity="0.1", price="90", stop_price="91", time_in_force="DAY"),
      "timeInForce"),
     (dict(type="ICEBERG", quantity="0.1"), "unknown spot order type"),
+    (dict(type=None, quantity="0.1"), "must be str"),
+    (dict(type="LIMIT_MAKER", quantity="0.1", price="90", time_in_force="GTC"), "takes no timeInForce"),
     (dict(type="LIMIT", quantity=0.1, price="90"), "floats"),
     (dict(type="LIMIT", quantity="0.1", price="90", client_order_id="has space"), "client_order_id"),
     (dict(type="LIMIT", quantity="0.1", price="90", signature="x"), "set by the client"),
