@@ -215,3 +215,18 @@ async def test_secrets_never_in_reprs_logs_or_errors(caplog):
             assert "vmPU...Eh8A" in repr(api.client)
     with pytest.raises(AuthError):
         raise AuthError(-2015, "x")
+
+
+async def test_refused_logon_is_fatal_and_closes_the_connection():
+    priv, pub = ed25519_pair()
+    _, other_pub = ed25519_pair()
+    async with FakeExchange(api_key=API_KEY, hmac_secret=None, ed25519_public_pem=other_pub) as ex:
+        api = ApiClient(ex.venue, api_key=API_KEY, signer=Ed25519Signer(priv))
+        with pytest.raises(ApiError) as e:
+            await api.connect()
+        assert e.value.code == -1022
+        await wait_until(lambda: not ex.conns, what="the connection closed")
+        with pytest.raises(ApiError):
+            await api.request("ping")           # no reconnect storm: the error stays
+        assert ex.connects == 1
+        await api.close()
