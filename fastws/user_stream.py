@@ -42,6 +42,7 @@ from fastws.api_protocol import ApiEvent
 from fastws.base_operations import BaseOperations
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, ParseError
 from fastws.retry import ReconnectPolicy, backoff, is_retryable
+from fastws.signing import mask_key
 from fastws.uds_events import (
     AccountUpdate,
     Balance,
@@ -395,9 +396,9 @@ class UserStream:
                     raise
                 except Exception as exc:
                     if not is_retryable(exc) and not isinstance(exc, (ApiError, ConnectionClosedError)):
-                        _log.error("= user data stream: giving up: %s", exc)
+                        _log.error("= user data stream: giving up: %s", self._scrub(exc))
                         return
-                    _log.warning("= user data stream reconnect failed: %s", exc)
+                    _log.warning("= user data stream reconnect failed: %s", self._scrub(exc))
                     continue
                 policy.succeeded()
                 self.reconnects += 1
@@ -407,6 +408,12 @@ class UserStream:
                     except Exception:
                         _log.exception("reconciliation failed")
                 break
+
+    def _scrub(self, exc: BaseException) -> str:
+        """An error's text with the listenKey (it grants access to the stream) masked."""
+        text = f"{type(exc).__name__}: {exc}"
+        key = self._listen_key
+        return text.replace(key, mask_key(key)) if key else text
 
     async def _renew_key(self) -> None:
         res = await self.client.request("userDataStream.start", {"apiKey": self._api_key()})
