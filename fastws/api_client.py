@@ -467,10 +467,10 @@ class ApiClient:
             except Exception as exc:
                 if self._closed:
                     return
-                cur = self._link
-                if cur is not None and not cur.closed and not self._ready.is_set():
-                    cur.close()         # setup failed (logon refused, banned...): drop it
-                    cur.lost()
+                failed = self._link
+                if failed is not None and not failed.closed and not self._ready.is_set():
+                    failed.close()      # setup failed (logon refused, banned...): drop it
+                    failed.lost()
                 if not is_retryable(exc) or not self.reconnect:
                     self._fatal = exc
                     self._log.error("= %s WS API: giving up: %s", self.venue.name, exc)
