@@ -299,3 +299,31 @@ async def test_sim_usdm_listen_key_events():
                 assert ev.order_id == r["orderId"] and ev.symbol == "BTCUSDT"
                 au = await next_of(users, AccountUpdate)
                 assert au.reason == "ORDER"
+
+
+def test_sim_scenario_on_uvloop_over_tls():
+    """Session, order, user events and a dropped connection on uvloop, over wss:// (the
+    simulator's CA is trusted through its venue)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        async with Exchange(["BTCUSDT"], tls=True) as ex:
+            acct, api = sim_session(ex, "ED25519")
+            async with api:
+                assert ex.venue.ws_api_url.startswith("wss://")
+                orders = OrderStream(api)
+                async with UserStream(api) as users:
+                    f = await api.symbol_filters("BTCUSDT")
+                    ask = Decimal((await api.depth("BTCUSDT", 5))["asks"][0][0])
+                    r = await orders.place("BTCUSDT", "BUY", quantity=f.min_qty * 10,
+                                           price=f.round_price(ask * Decimal("1.01"), "down"),
+                                           time_in_force="IOC")
+                    ev = await next_of(users, ExecutionReport, pred=lambda e: e.is_trade)
+                    assert ev.order_id == r["orderId"]
+                    conn = [c for c in ex.all_connections if isinstance(c, ApiConn)][-1]
+                    ex.faults.close(conn=conn, how="reset")
+                    await wait_until(lambda: users.reconnects == 1, what="resubscribe")
+                    assert api.client.logged_on
+                    await api.ping()
+
+    uvloop.run(scenario())
