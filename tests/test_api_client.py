@@ -102,15 +102,15 @@ async def test_reconnect_fails_in_flight_then_recovers_and_logs_on_again():
             assert method == "account.status" and "signature" not in params and "timestamp" in params
 
 
-async def test_logon_requires_ed25519():
+def test_bad_construction_is_refused():
+    from fastws.venues import BINANCE_SPOT_TESTNET as venue
     with pytest.raises(InvalidUsage, match="Ed25519"):
-        ApiClient(FakeExchange().venue if False else _dummy_venue(), api_key=API_KEY,
-                  signer=HmacSigner(SECRET), logon=True)
-
-
-def _dummy_venue():
-    from fastws.venues import BINANCE_SPOT_TESTNET
-    return BINANCE_SPOT_TESTNET
+        ApiClient(venue, api_key=API_KEY, signer=HmacSigner(SECRET), logon=True)
+    with pytest.raises(InvalidUsage, match="venue"):
+        ApiClient("wss://example.com")  # type: ignore[arg-type]
+    with pytest.raises(InvalidUsage, match="timeout"):
+        ApiClient(venue, timeout=0)
+    assert not ApiClient(venue, api_key=API_KEY, signer=HmacSigner(SECRET)).logon
 
 
 async def test_server_shutdown_switches_connection_first():
