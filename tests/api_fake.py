@@ -602,3 +602,15 @@ def _text(v: Any) -> str:
     if isinstance(v, list):
         return orjson.dumps(v).decode()
     return str(v)
+
+
+async def expire_listen_key(ex: FakeExchange) -> None:
+    """Expire the (only) listenKey: push listenKeyExpired, forget it, hand out a new one."""
+    old = next(iter(ex.listen_keys))
+    for ws in list(ex.listen_keys[old]):
+        await _safe_send(ws, orjson.dumps({"e": "listenKeyExpired", "E": str(ex.now()), "listenKey": old}).decode())
+    conns = ex.listen_keys.pop(old)
+    ex.listen_keys["LK" + "y" * 58] = []
+    await asyncio.sleep(0.05)
+    for ws in conns:
+        await ws.close()

@@ -327,3 +327,20 @@ def test_sim_scenario_on_uvloop_over_tls():
                     await api.ping()
 
     uvloop.run(scenario())
+
+
+async def test_usdm_listen_key_expired_gets_a_new_key():
+    from tests.api_fake import expire_listen_key
+    async with FakeExchange("usdm", api_key=KEY, hmac_secret=SECRET) as ex:
+        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
+            orders = OrderStream(api)
+            async with UserStream(api) as users:
+                await wait_until(lambda: len(next(iter(ex.listen_keys.values()))) == 1, what="stream")
+                await expire_listen_key(ex)
+                ev = await next_of(users, ListenKeyExpired)
+                assert "yyyy" not in repr(ev) and "xxxx" not in repr(ev)
+                await wait_until(lambda: len(ex.listen_keys.get("LK" + "y" * 58, [])) == 1,
+                                 what="the stream on the new key")
+                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
+                ev = await next_of(users, OrderTradeUpdate)
+                assert ev.order_id == r["orderId"]
