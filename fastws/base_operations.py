@@ -68,6 +68,10 @@ def to_decimal(value: object, name: str = "value") -> Decimal:
     InvalidUsage
         For floats, non-numbers, NaN and infinities.
     """
+    if type(value) is Decimal:
+        if not value.is_finite():
+            raise InvalidUsage(f"{name} must be finite, got {value!r}")
+        return value
     if isinstance(value, Decimal):
         d = value
     elif isinstance(value, bool):

@@ -77,8 +77,14 @@ _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 UNKNOWN_OUTCOME_QUERY_DELAYS = (0.0, 0.3, 1.0)
 #: Codes meaning "no such order" (spot -2013, also -2011 "Unknown order sent." on USD-M).
 _NO_SUCH_ORDER = frozenset({-2013, -2011})
-_PRICE_PARAMS = ("price", "stopPrice")
-_QTY_PARAMS = ("quantity", "icebergQty")
+#: How build_order treats each param it checks (others pass through as given).
+_PARAM_KINDS = {
+    "price": "price", "stopPrice": "price", "activationPrice": "price",
+    "quantity": "qty", "icebergQty": "qty", "quoteOrderQty": "quote",
+    "trailingDelta": "int", "strategyId": "int", "strategyType": "int", "pegOffsetValue": "int",
+    "goodTillDate": "int", "callbackRate": "rate",
+    "newClientOrderId": "id", "cancelNewClientOrderId": "id", "listClientOrderId": "id",
+}
 
 
 _ID_PREFIX = "fw" + uuid.uuid4().hex[:12]
@@ -184,43 +190,49 @@ class OrderStream:
         f = filters
         if f is not None and f.order_types and type_u not in f.order_types:
             raise FilterError(symbol, "orderTypes", f"{type_u} orders are not allowed on {symbol}")
-        for name in _PRICE_PARAMS + ("activationPrice",):
-            if name in p:
-                v = to_decimal(p[name], name)
+        price_d: Decimal | None = None
+        qty_d: Decimal | None = None
+        for name, value in list(p.items()):  # one pass over what was given (few keys)
+            kind = _PARAM_KINDS.get(name)
+            if kind is None:
+                continue
+            if kind == "price":
+                v = to_decimal(value, name)
                 if f is not None and name != "activationPrice":
                     v = f.round_price(v, rnd)
                     f.check_price(v, name)
                 elif v <= 0:
                     raise InvalidUsage(f"{name} must be > 0")
+                if name == "price":
+                    price_d = v
                 p[name] = format(v, "f")
-        for name in _QTY_PARAMS:
-            if name in p:
-                v = to_decimal(p[name], name)
+            elif kind == "qty":
+                v = to_decimal(value, name)
+                mkt = market_order and name == "quantity"
                 if f is not None:
-                    v = f.round_qty(v, rnd, market=market_order and name == "quantity")
-                    f.check_qty(v, market=market_order and name == "quantity", what=name)
+                    v = f.round_qty(v, rnd, market=mkt)
+                    f.check_qty(v, market=mkt, what=name)
                 elif v <= 0:
                     raise InvalidUsage(f"{name} must be > 0")
+                if name == "quantity":
+                    qty_d = v
                 p[name] = format(v, "f")
-        if "quoteOrderQty" in p:
-            q = to_decimal(p["quoteOrderQty"], "quoteOrderQty")
-            if q <= 0:
-                raise InvalidUsage("quoteOrderQty must be > 0")
-            if f is not None:
-                f.check_notional(q, market=True)
-            p["quoteOrderQty"] = format(q, "f")
-        if f is not None and "price" in p and "quantity" in p:
-            f.check_notional(Decimal(str(p["price"])) * Decimal(str(p["quantity"])), market=market_order)
-        for name in ("trailingDelta", "strategyId", "strategyType", "pegOffsetValue", "goodTillDate"):
-            if name in p:
-                iv = p[name]
-                if isinstance(iv, bool) or not isinstance(iv, int):
-                    raise InvalidUsage(f"{name} must be an int, got {iv.__class__.__name__}")
-        if "callbackRate" in p:
-            p["callbackRate"] = format(to_decimal(p["callbackRate"], "callbackRate"), "f")
-        for name in ("newClientOrderId", "cancelNewClientOrderId", "listClientOrderId"):
-            if name in p:
-                _check_client_id(p[name], name)  # type: ignore[arg-type]
+            elif kind == "quote":
+                q = to_decimal(value, name)
+                if q <= 0:
+                    raise InvalidUsage("quoteOrderQty must be > 0")
+                if f is not None:
+                    f.check_notional(q, market=True)
+                p[name] = format(q, "f")
+            elif kind == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise InvalidUsage(f"{name} must be an int, got {value.__class__.__name__}")
+            elif kind == "rate":
+                p[name] = format(to_decimal(value, name), "f")
+            else:  # client id
+                _check_client_id(value, name)  # type: ignore[arg-type]
+        if f is not None and price_d is not None and qty_d is not None:
+            f.check_notional(price_d * qty_d, market=market_order)
         out: dict[str, object] = {"symbol": symbol, "side": side_u, "type": type_u}
         out.update(p)
         return out

@@ -353,9 +353,20 @@ def _normalise(params: Mapping[str, object]) -> tuple[dict[str, object], dict[st
     sent: dict[str, object] = {}
     texts: dict[str, str] = {}
     for name, value in params.items():
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             raise InvalidUsage(f"param names must be str, got {type(name).__name__}")
         if value is None:
+            continue
+        # fast path for the common exact types (signing is on the order latency path);
+        # everything else (bool, Decimal, lists, subclasses) goes through format_value
+        tv = type(value)
+        if tv is str:
+            sent[name] = value
+            texts[name] = value  # type: ignore[assignment]
+            continue
+        if tv is int:
+            sent[name] = value
+            texts[name] = str(value)
             continue
         json_value, text = format_value(name, value)
         sent[name] = json_value
