@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 from picows import WSMsgType, WSTransport, ws_connect
 
-from fastws.exceptions import ConnectionClosedError, FastWSError, InvalidUsage, ParseError
+from fastws.exceptions import ConnectError, ConnectionClosedError, InvalidUsage, ParseError
 from fastws.listener import Router, StreamListener, StreamTable
 from fastws.parser import Parser
 from fastws.retry import ConnectionBudget, CutoverSchedule, ReconnectPolicy, backoff, is_retryable
@@ -81,14 +81,6 @@ SWITCH_TIMEOUT = 10.0
 STRIKE_MEMORY = 600.0
 
 T = TypeVar("T")
-
-
-class ConnectError(FastWSError):
-    """A connection could not be made and retrying cannot help (bad certificate, 4xx, ban).
-
-    ``__cause__`` holds the original error (``ssl.SSLCertVerificationError``,
-    ``picows.WSHandshakeError``...).
-    """
 
 
 def ssl_context_for(venue: Venue, ca_file: str | None = None,

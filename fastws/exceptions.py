@@ -6,6 +6,7 @@ Tree::
     ├── ParseError (also ValueError)    a frame that is not a valid Binance payload
     ├── SequenceGap                     depth update ids do not continue the book
     ├── CrossedBook                     an update left best bid >= best ask
+    ├── ConnectError                    a connection that retrying cannot make (bad certificate, 4xx)
     ├── ConnectionClosed                the WebSocket closed
     │   ├── ConnectionClosedOK          ... with a normal close code
     │   └── ConnectionClosedError       ... abruptly, or with an error code
@@ -26,6 +27,7 @@ __all__ = [
     "ParseError",
     "SequenceGap",
     "CrossedBook",
+    "ConnectError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -119,6 +121,14 @@ class CrossedBook(FastWSError):
         self.best_bid = best_bid
         self.best_ask = best_ask
         super().__init__(f"{symbol}: crossed book, best bid {best_bid!r} >= best ask {best_ask!r}")
+
+
+class ConnectError(FastWSError):
+    """A connection could not be made and retrying cannot help (bad certificate, 4xx, ban).
+
+    ``__cause__`` holds the original error (``ssl.SSLCertVerificationError``,
+    ``picows.WSHandshakeError``...).
+    """
 
 
 class ConnectionClosed(FastWSError):

@@ -32,6 +32,7 @@ import orjson
 
 from fastws.events import EventType
 from fastws.exceptions import InvalidUsage, ParseError
+from fastws.venues import Route, usdm_route  # one routing rule for client, venues and simulator
 
 __all__ = [
     "Market",
@@ -78,7 +79,6 @@ __all__ = [
 ]
 
 Market = Literal["spot", "usdm"]
-Route = Literal["public", "market", "private"]
 
 #: Streams one connection may carry, spot and USD-M (SPEC §2.2, §4.2).
 MAX_STREAMS_PER_CONNECTION: Final = 1024
@@ -349,24 +349,6 @@ def _parse_all_market(name: str, market: Market) -> StreamInfo:
 def canonical_stream(name: str, market: Market = "spot") -> str:
     """The validated, canonical form of ``name`` (symbol lowercased). Raises InvalidUsage."""
     return parse_stream(name, market).name
-
-
-def usdm_route(stream: str) -> Route:
-    """The USD-M endpoint that serves ``stream`` (SPEC §4.1).
-
-    Every ``@depth*`` stream and ``@bookTicker`` / ``!bookTicker`` go to ``/public``; the other
-    market streams to ``/market``; a listenKey (no ``@``, no ``!``) is user data on
-    ``/private``. Mixing routes on one connection delivers nothing, so shard by route.
-    """
-    if "@" not in stream and not stream.startswith("!"):
-        return "private"
-    if stream == "!bookTicker":
-        return "public"
-    parts = stream.split("@")
-    kind = parts[1] if len(parts) > 1 and not stream.startswith("!") else ""
-    if kind == "bookTicker" or kind.startswith("depth") or kind.startswith("rpiDepth"):
-        return "public"
-    return "market"
 
 
 def _sym(symbol: str) -> str:

@@ -834,7 +834,7 @@ class Trading:
                  "isBuyer": t.order.buy, "isMaker": t.is_maker, "isBestMatch": True}
                 for t in ts]
 
-    def account_status(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> dict:
+    def account_status(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> Any:
         if not self.spot:
             return self.account_balance(p, conn, acct, ctx)
         e = self.ex.engine

@@ -275,7 +275,7 @@ class WsApi:
                     result = trading.call(name, params, conn, ctx)
                     if ctx.refund:
                         self.ex.weights.used = max(0, self.ex.weights.used - ctx.weight)
-                    out = {"id": id_, "status": 200, "result": result}
+                    out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
                 except ApiError as e:
                     out = {"id": id_, "status": e.status, "error": e.body()}
                     if e.status == 429 and e.code == -1015:
@@ -297,7 +297,7 @@ class WsApi:
             self.ex.weights.charge(weight)
             if micro:
                 result = _micro_result(result)
-            out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
+            out = {"id": id_, "status": 200, "result": result}
         except ApiError as e:
             out = {"id": id_, "status": e.status, "error": e.body()}
         except Exception:                       # a simulator bug must not kill the connection
