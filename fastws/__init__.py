@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from fastws.exceptions import (
     ApiError,
     AuthError,
+    ConnectError,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -48,6 +49,56 @@ from fastws.events import (
     WindowTicker,
 )
 
+# decode
+from fastws.parser import Parser, parse
+
+# book
+from fastws.book import OrderBook
+from fastws.sync import BookSync, SyncAction, SyncState, SyncStats
+
+# venues
+from fastws.venues import (
+    BINANCE_SPOT,
+    BINANCE_SPOT_TESTNET,
+    BINANCE_USDM,
+    BINANCE_USDM_TESTNET,
+    Limits,
+    Venue,
+)
+
+# live data
+from fastws.listener import Router, StreamListener
+from fastws.market_stream import MarketStream, MarketStreamStats
+
+# WebSocket API signing
+from fastws.signing import Ed25519Signer, HmacSigner, RsaSigner, mask_key
+
+# signals
+from fastws.ring import RecordRing, RingBuffer
+from fastws.signals import (
+    Assessment,
+    DetectorResult,
+    Momentum,
+    Signal,
+    SignalEngine,
+    VolumeSpike,
+    format_signal,
+    format_ticker,
+)
+
+# Subpackages loaded on first use, so ``import fastws`` stays light: ``fastws.sim`` (the exchange
+# simulator, a test tool) and ``fastws.testing`` (helpers for testing bots against it).
+_LAZY_SUBMODULES = ("sim", "testing")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"fastws.{name}")
+    raise AttributeError(f"module 'fastws' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     # errors
@@ -59,6 +110,7 @@ __all__ = [
     "ConnectionClosedOK",
     "ConnectionClosedError",
     "InvalidUsage",
+    "ConnectError",
     "ApiError",
     "RateLimitError",
     "IPBannedError",
@@ -85,4 +137,41 @@ __all__ = [
     "ForceOrder",
     "ControlResponse",
     "ControlError",
+    # decode
+    "Parser",
+    "parse",
+    # book
+    "OrderBook",
+    "BookSync",
+    "SyncAction",
+    "SyncState",
+    "SyncStats",
+    # venues
+    "Venue",
+    "Limits",
+    "BINANCE_SPOT",
+    "BINANCE_SPOT_TESTNET",
+    "BINANCE_USDM",
+    "BINANCE_USDM_TESTNET",
+    # live data
+    "MarketStream",
+    "MarketStreamStats",
+    "StreamListener",
+    "Router",
+    # WebSocket API signing
+    "HmacSigner",
+    "RsaSigner",
+    "Ed25519Signer",
+    "mask_key",
+    # signals
+    "RingBuffer",
+    "RecordRing",
+    "SignalEngine",
+    "Signal",
+    "Momentum",
+    "VolumeSpike",
+    "Assessment",
+    "DetectorResult",
+    "format_signal",
+    "format_ticker",
 ]
