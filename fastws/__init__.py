@@ -70,8 +70,31 @@ from fastws.venues import (
 from fastws.listener import Router, StreamListener
 from fastws.market_stream import MarketStream, MarketStreamStats
 
-# WebSocket API signing
+# WebSocket API
+from fastws.api_client import ApiClient
+from fastws.base_operations import BaseOperations, FilterError, SymbolFilters
+from fastws.order_stream import OrderStream
 from fastws.signing import Ed25519Signer, HmacSigner, RsaSigner, mask_key
+from fastws.user_stream import UserStream
+
+# user data events
+from fastws.uds_events import (
+    AccountUpdate,
+    Balance,
+    BalanceUpdate,
+    EventStreamTerminated,
+    ExecutionReport,
+    ExternalLockUpdate,
+    FuturesBalance,
+    FuturesPosition,
+    ListenKeyExpired,
+    ListOrder,
+    ListStatus,
+    OrderTradeUpdate,
+    OutboundAccountPosition,
+    UserEvent,
+    decode_user_event,
+)
 
 # signals
 from fastws.ring import RecordRing, RingBuffer
@@ -158,11 +181,33 @@ __all__ = [
     "MarketStreamStats",
     "StreamListener",
     "Router",
-    # WebSocket API signing
+    # WebSocket API
+    "ApiClient",
+    "BaseOperations",
+    "SymbolFilters",
+    "FilterError",
+    "OrderStream",
+    "UserStream",
     "HmacSigner",
     "RsaSigner",
     "Ed25519Signer",
     "mask_key",
+    # user data events
+    "UserEvent",
+    "ExecutionReport",
+    "OutboundAccountPosition",
+    "Balance",
+    "BalanceUpdate",
+    "ListStatus",
+    "ListOrder",
+    "ExternalLockUpdate",
+    "EventStreamTerminated",
+    "ListenKeyExpired",
+    "OrderTradeUpdate",
+    "AccountUpdate",
+    "FuturesBalance",
+    "FuturesPosition",
+    "decode_user_event",
     # signals
     "RingBuffer",
     "RecordRing",
