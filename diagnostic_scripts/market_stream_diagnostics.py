@@ -20,35 +20,17 @@ import asyncio
 import logging
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-try:
-    from colorama import Fore, Style, just_fix_windows_console
-    just_fix_windows_console()
-    GREEN, RED, YELLOW, RESET = Fore.GREEN, Fore.RED, Fore.YELLOW, Style.RESET_ALL
-    if not sys.stdout.isatty():          # plain words in logs and pipes
-        GREEN = RED = YELLOW = RESET = ""
-except ImportError:  # pragma: no cover
-    GREEN = RED = YELLOW = RESET = ""
-
+from _house import expect, main_loop, wait_for  # noqa: E402
 from fastws.events import BookTicker, DepthUpdate, Trade  # noqa: E402
 from fastws.market_stream import MarketStream  # noqa: E402
 from fastws.monitor import VENUES  # noqa: E402
 
 Check = Callable[["Target"], Awaitable[str]]
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond: bool, what: str) -> None:
-    if not cond:
-        raise CheckFailed(what)
 
 
 class Target:
@@ -85,14 +67,6 @@ class Target:
     def stream(self, streams: list[str], **kw: Any) -> MarketStream:
         kw.setdefault("min_silence", 2.0)
         return MarketStream(streams, venue=self.venue, ca_file=self.ca_file, **kw)
-
-
-async def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise CheckFailed(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 # -- checks -----------------------------------------------------------------------------------------
@@ -198,39 +172,17 @@ async def check_silence(t: Target) -> str:
         return "stalled stream reported silent and healed by a new connection"
 
 
-CHECKS: list[tuple[str, Check, bool]] = [   # (name, check, needs the simulator)
-    ("connect, subscribe, LIST_SUBSCRIPTIONS", check_connect_and_confirm, False),
-    ("data flows and parses", check_data_flows, False),
-    ("order book syncs", check_book_sync, False),
-    ("no duplicate depth events", check_no_duplicates, False),
-    ("abrupt close: reconnect and restore", check_reconnect, True),
-    ("serverShutdown: make-before-break", check_server_shutdown, True),
-    ("gap: that book alone resyncs", check_gap_resync, True),
-    ("malformed frames: counted, stream goes on", check_malformed, True),
-    ("silence: detected and healed", check_silence, True),
+CHECKS: list[tuple[str, Check, str]] = [   # (name, check, "any" | "sim": needs fault injection)
+    ("connect, subscribe, LIST_SUBSCRIPTIONS", check_connect_and_confirm, "any"),
+    ("data flows and parses", check_data_flows, "any"),
+    ("order book syncs", check_book_sync, "any"),
+    ("no duplicate depth events", check_no_duplicates, "any"),
+    ("abrupt close: reconnect and restore", check_reconnect, "sim"),
+    ("serverShutdown: make-before-break", check_server_shutdown, "sim"),
+    ("gap: that book alone resyncs", check_gap_resync, "sim"),
+    ("malformed frames: counted, stream goes on", check_malformed, "sim"),
+    ("silence: detected and healed", check_silence, "sim"),
 ]
-
-
-async def run_checks(args: argparse.Namespace) -> tuple[int, int]:
-    passed = failed = 0
-    for name, check, needs_sim in CHECKS:
-        if needs_sim and args.venue:
-            print(f"{YELLOW}SKIP{RESET} {name} (needs the simulator's fault injection)")
-            continue
-        t0 = time.monotonic()
-        try:
-            async with Target(args.symbol, args.venue, args.ca_file) as target:
-                detail = await asyncio.wait_for(check(target), args.timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            failed += 1
-            why = str(exc) if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}"
-            print(f"{RED}FAIL{RESET} {name} ({time.monotonic() - t0:.1f} s): {why}", flush=True)
-        else:
-            passed += 1
-            print(f"{GREEN}PASS{RESET} {name} ({time.monotonic() - t0:.1f} s): {detail}", flush=True)
-    return passed, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,15 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")
-    from fastws.connection import run
-    try:
-        passed, failed = run(run_checks(args))
-    except KeyboardInterrupt:
-        print(f"\n{YELLOW}interrupted{RESET}: connections closed")
-        return 130
-    colour = GREEN if failed == 0 else RED
-    print(f"{colour}{passed} passed, {failed} failed{RESET}")
-    return 0 if failed == 0 else 1
+    return main_loop(args, CHECKS,
+                     lambda: Target(args.symbol, args.venue, args.ca_file), bool(args.venue))
 
 
 if __name__ == "__main__":
