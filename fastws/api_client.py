@@ -75,6 +75,9 @@ def _now_ms() -> float:
     return time.time() * 1000.0
 
 
+_TEXT = WSMsgType.TEXT
+
+
 class _Listener(WSListener):
     def __init__(self, link: "_Link") -> None:
         super().__init__()
@@ -540,13 +543,16 @@ class ApiClient:
         except ParseError as exc:
             self._log.warning("~ %s WS API: bad frame: %s", self.venue.name, exc.reason if hasattr(exc, "reason") else exc)
             return
-        if isinstance(msg, ApiResponse):
-            fut = link.waiters.pop(msg.id, None) if isinstance(msg.id, int) else None
+        if msg.__class__ is ApiResponse:
+            assert isinstance(msg, ApiResponse)
+            id_ = msg.id
+            fut = link.waiters.pop(id_, None) if id_.__class__ is int else None
             if fut is not None and not fut.done():
                 fut.set_result(msg)
-            elif msg.id is None and msg.error is not None:
+            elif id_ is None and msg.error is not None:
                 self._log.warning("< %s unsolicited error: %s", self.venue.name, msg.error)
             return
+        assert isinstance(msg, ApiEvent)
         self._event_link = link.serial
         if msg.is_server_shutdown and link is self._link:
             self._log.info("< %s serverShutdown: switching connections", self.venue.name)
@@ -653,8 +659,9 @@ class ApiClient:
             link = await self._current_link()
         proto = self.protocol
         weight = request_weight(method, params, self.market)
+        orders = order_count(method, params)
         now = self._server_ms()
-        if proto.limits.delay_ms(weight, order_count(method, params), now) > 0:  # IPBannedError in a ban
+        if proto.limits.delay_ms(weight, orders, now) > 0:  # IPBannedError in a ban
             await self._pace(method, params, weight)
             if link.closed or link.transport is None:  # dropped while pacing
                 link = await self._current_link()
@@ -671,23 +678,25 @@ class ApiClient:
         tr = link.transport
         if tr is None:
             raise ConnectionClosedError(None, "WS API connection is not open")
-        req = proto.request(method, params, weight=weight, now_ms=now)
+        req = proto.request(method, params, weight=weight, now_ms=now, orders=orders)
+        id_ = req.id
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ApiResponse] = loop.create_future()
-        link.waiters[req.id] = fut
+        waiters = link.waiters
+        waiters[id_] = fut
         t = self.timeout if timeout is None else timeout
         # a timer, not asyncio.wait_for: no extra task on the latency path
-        timer = loop.call_later(t, _expire, fut, method, req.id, t)
-        tr.send(WSMsgType.TEXT, req.data)
+        timer = loop.call_later(t, _expire, fut, method, id_, t)
+        tr.send(_TEXT, req.data)
         self.requests += 1
         try:
             return await fut
         except asyncio.TimeoutError:
-            proto.abandon(req.id)
+            proto.abandon(id_)
             raise
         finally:
             timer.cancel()
-            link.waiters.pop(req.id, None)
+            waiters.pop(id_, None)
 
     async def request(
         self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,

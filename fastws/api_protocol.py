@@ -27,9 +27,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import orjson
 
@@ -138,6 +138,17 @@ AUTH_ERROR_CODES: Final = frozenset({-1002, -1022, -2014, -2015})
 #: Codes that mean the request may or may not have executed (SPEC §5.1, §6).
 OUTCOME_UNKNOWN_CODES: Final = frozenset({-1006, -1007})
 
+#: Methods whose weight depends on their params (:func:`request_weight` computes them).
+_PARAM_WEIGHTS: Final = frozenset({
+    "depth", "executionRules", "ticker.24hr", "ticker.tradingDay", "ticker", "ticker.price",
+    "ticker.book", "openOrders.status", "myTrades", "myPreventedMatches", "order.test",
+    "sor.order.test",
+})
+#: The fixed weights by exact (unprefixed) method name: one dict look-up on the request path.
+_FIXED_WEIGHTS: Final[Mapping[str, int]] = {
+    m: w for m, w in METHOD_WEIGHTS.items() if m not in _PARAM_WEIGHTS
+}
+
 _VERSION_PREFIX = re.compile(r"^v\d+/")
 _BAN_UNTIL = re.compile(r"banned until (\d{12,})")
 _log = logging.getLogger("fastws.api")
@@ -185,6 +196,9 @@ def request_weight(method: str, params: Mapping[str, object] | None = None, mark
     int
         The weight; :data:`UNKNOWN_METHOD_WEIGHT` for a method the table does not know.
     """
+    fixed = _FIXED_WEIGHTS.get(method)
+    if fixed is not None:  # the common case: a method whose weight takes no params
+        return fixed
     p: Mapping[str, object] = params or {}
     m = _base_method(method)
     n = _count_symbols(p)
@@ -230,6 +244,9 @@ def request_weight(method: str, params: Mapping[str, object] | None = None, mark
 
 def order_count(method: str, params: Mapping[str, object] | None = None) -> int:
     """How many unfilled orders ``method`` may add to the ``ORDERS`` counters (SPEC §5.5)."""
+    n = ORDER_COUNTS.get(method)
+    if n is not None:
+        return n
     return ORDER_COUNTS.get(_base_method(method), 0)
 
 
@@ -385,8 +402,10 @@ class RateLimits:
     # windows ------------------------------------------------------------------------------
 
     def _reset_for(self, w: RateLimit, now_ms: int) -> int:
-        t = now_ms + self.edge_ms
-        return t - t % w.length_ms + w.length_ms + self.edge_ms
+        edge = self.edge_ms
+        length = _INTERVAL_MS[w.interval] * w.interval_num
+        t = now_ms + edge
+        return t - t % length + length + edge
 
     def _roll(self, now_ms: int) -> None:
         for w in self._windows.values():
@@ -440,22 +459,31 @@ class RateLimits:
                 ban = self._banned
                 raise IPBannedError(ban.code, ban.msg, ban.status, ban.data, retry_after=ban.retry_after)
             self._banned = None
-        self._roll(now_ms)
-        need = {"REQUEST_WEIGHT": weight, "ORDERS": orders, "RAW_REQUESTS": 1}
-        wait = max(0, self._blocked_until - now_ms)
+        pending = self._pending
+        wait = self._blocked_until - now_ms
+        if wait < 0:
+            wait = 0
         for w in self._windows.values():
-            n = need.get(w.type, 0)
+            reset = w.reset_at
+            if reset and now_ms >= reset:  # the window rolled over (as _roll does)
+                w.count = 0
+                w.reset_at = reset = 0
+            t = w.type
+            n = weight if t == "REQUEST_WEIGHT" else orders if t == "ORDERS" else 1 if t == "RAW_REQUESTS" else 0
             if n <= 0:
                 continue
-            if n > w.limit:
+            limit = w.limit
+            if n > limit:
                 raise InvalidUsage(
-                    f"a request needing {n} {w.type} can never fit the limit {w.limit} per "
+                    f"a request needing {n} {t} can never fit the limit {limit} per "
                     f"{w.interval_num} {w.interval}"
                 )
-            if w.count + self._pending.get(w.type, 0) + n > w.limit:
+            if w.count + pending.get(t, 0) + n > limit:
                 # wait for the reset; in-flight answers may free room earlier (ask again then)
-                reset = w.reset_at or self._reset_for(w, now_ms)
-                wait = max(wait, reset - now_ms)
+                if not reset:
+                    reset = self._reset_for(w, now_ms)
+                if reset - now_ms > wait:
+                    wait = reset - now_ms
         return wait
 
     def reserve(self, weight: int, orders: int = 0) -> None:
@@ -468,15 +496,26 @@ class RateLimits:
         """A request was answered (or abandoned). Its reservation ends; for limit types the
         answer did not report, its cost is added to the local count (``reported`` names the
         ``rateLimitType`` values the answer carried)."""
-        self._roll(now_ms)
-        self._pending["REQUEST_WEIGHT"] = max(0, self._pending["REQUEST_WEIGHT"] - weight)
-        self._pending["ORDERS"] = max(0, self._pending["ORDERS"] - orders)
-        self._pending["RAW_REQUESTS"] = max(0, self._pending["RAW_REQUESTS"] - 1)
-        seen = set(reported)
-        cost = {"REQUEST_WEIGHT": weight, "ORDERS": orders, "RAW_REQUESTS": 1}
+        pending = self._pending
+        v = pending["REQUEST_WEIGHT"] - weight
+        pending["REQUEST_WEIGHT"] = v if v > 0 else 0
+        v = pending["ORDERS"] - orders
+        pending["ORDERS"] = v if v > 0 else 0
+        v = pending["RAW_REQUESTS"] - 1
+        pending["RAW_REQUESTS"] = v if v > 0 else 0
+        if reported.__class__ is not list and reported.__class__ is not tuple:
+            reported = set(reported)
         for w in self._windows.values():
-            if w.type not in seen:
-                self._charge(w, cost.get(w.type, 0), now_ms)
+            reset = w.reset_at
+            if reset and now_ms >= reset:  # roll over (as _roll does)
+                w.count = 0
+                w.reset_at = 0
+            t = w.type
+            if t in reported:
+                continue
+            amount = weight if t == "REQUEST_WEIGHT" else orders if t == "ORDERS" else 1 if t == "RAW_REQUESTS" else 0
+            if amount:
+                self._charge(w, amount, now_ms)
 
     def add(self, weight: int, now_ms: int) -> None:
         """Charge weight spent outside requests (a WS API connect costs 2, 5 on USD-M)."""
@@ -526,13 +565,20 @@ class RateLimits:
             return []
         self._roll(now_ms)
         seen = []
+        windows = self._windows
         for e in entries:
             try:
                 type_ = e["rateLimitType"]
                 interval = e["interval"]
-                num = int(e["intervalNum"])
-                limit = int(e["limit"])
-                count = int(e["count"])
+                num = e["intervalNum"]
+                if num.__class__ is not int:
+                    num = int(num)
+                limit = e["limit"]
+                if limit.__class__ is not int:
+                    limit = int(limit)
+                count = e["count"]
+                if count.__class__ is not int:
+                    count = int(count)
                 length = _INTERVAL_MS[interval] * num
             except (KeyError, TypeError, ValueError):
                 _log.debug("skipping malformed rateLimits entry %r", e)
@@ -540,9 +586,9 @@ class RateLimits:
             if length <= 0:
                 continue
             key = (type_, interval, num)
-            w = self._windows.get(key)
+            w = windows.get(key)
             if w is None:
-                w = self._windows[key] = RateLimit(type_, interval, num, limit)
+                w = windows[key] = RateLimit(type_, interval, num, limit)
             w.limit = limit
             w.count = count
             w.reset_at = self._reset_for(w, now_ms) if count else 0
@@ -577,9 +623,8 @@ class RateLimits:
 # -- requests, responses, events -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ApiRequest:
-    """A request sent (or to send) on the WS API.
+class ApiRequest(NamedTuple):
+    """A request sent (or to send) on the WS API (immutable: a named tuple, cheap to make).
 
     ``params`` and ``data`` may hold an API key and a signature: they are left out of ``repr``.
 
@@ -600,16 +645,19 @@ class ApiRequest:
 
     id: int
     method: str
-    params: Mapping[str, object] = field(repr=False)
-    data: bytes = field(repr=False)
+    params: Mapping[str, object]
+    data: bytes
     weight: int = 1
     orders: int = 0
     sent_at: int = 0
 
+    def __repr__(self) -> str:
+        return (f"ApiRequest(id={self.id!r}, method={self.method!r}, weight={self.weight!r}, "
+                f"orders={self.orders!r}, sent_at={self.sent_at!r})")
 
-@dataclass(frozen=True)
-class ApiResponse:
-    """An answer: ``{"id", "status", "result" | "error", "rateLimits"?}``.
+
+class ApiResponse(NamedTuple):
+    """An answer: ``{"id", "status", "result" | "error", "rateLimits"?}`` (an immutable named tuple).
 
     A few methods answer status 200 with an error-shaped ``result`` (``referencePrice`` with
     ``{"code": -2043, ...}``, SPEC §5.5 samples); that stays a result for the method's client to
@@ -690,6 +738,10 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+#: ``,"method":"<name>"}`` per method: frames without params are built from a template.
+_TAILS: dict[str, bytes] = {}
+
+
 class ApiProtocol:
     """The bookkeeping of one WS API connection, sans-I/O.
 
@@ -767,7 +819,7 @@ class ApiProtocol:
 
     def request(
         self, method: str, params: Mapping[str, object] | None = None, *,
-        weight: int | None = None, now_ms: int | None = None,
+        weight: int | None = None, now_ms: int | None = None, orders: int | None = None,
     ) -> ApiRequest:
         """Build a request frame with a fresh id and mark it in flight (weight reserved).
 
@@ -780,30 +832,40 @@ class ApiProtocol:
             in plain notation, ``None`` values are dropped.
         weight : int, optional
             Override the documented weight (:func:`request_weight`).
+        orders : int, optional
+            Override the documented order count (:func:`order_count`).
 
         Raises
         ------
         InvalidUsage
             For an empty method or params that cannot be encoded.
         """
-        if not isinstance(method, str) or not method:
+        if method.__class__ is not str and not isinstance(method, str) or not method:
             raise InvalidUsage(f"method must be a non-empty str, got {method!r}")
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
         id_ = self._next_id
-        self._next_id += 1
-        frame: dict[str, object] = {"id": id_, "method": method}
+        self._next_id = id_ + 1
+        clean: dict[str, object] = {k: v for k, v in params.items() if v is not None} if params else {}
         if clean:
-            frame["params"] = clean
-        try:
-            data = orjson.dumps(frame, default=_json_default)
-        except TypeError as exc:
-            raise InvalidUsage(f"{method}: params cannot be sent as JSON ({exc})") from None
+            try:
+                data = orjson.dumps({"id": id_, "method": method, "params": clean}, default=_json_default)
+            except TypeError as exc:
+                raise InvalidUsage(f"{method}: params cannot be sent as JSON ({exc})") from None
+        else:
+            tail = _TAILS.get(method)
+            if tail is None:
+                tail = b',"method":' + orjson.dumps(method) + b"}"
+                if len(_TAILS) < 1024:    # method names are few; never grow without bound
+                    _TAILS[method] = tail
+            data = b'{"id":%d%b' % (id_, tail)
         w = request_weight(method, clean, self.market) if weight is None else weight
-        orders = order_count(method, clean)
+        n_orders = order_count(method, clean) if orders is None else orders
         now = self._clock() if now_ms is None else now_ms
-        req = ApiRequest(id_, method, clean, data, w, orders, now)
+        req = ApiRequest(id_, method, clean, data, w, n_orders, now)
         self._pending[id_] = req
-        self.limits.reserve(w, orders)
+        pending = self.limits._pending
+        pending["REQUEST_WEIGHT"] += w
+        pending["ORDERS"] += n_orders
+        pending["RAW_REQUESTS"] += 1
         if self._debug:
             self._log.debug("> %s id=%d weight=%d", method, id_, w)
         return req
@@ -858,13 +920,14 @@ class ApiProtocol:
             state is unchanged.
         """
         msg: object = frame
-        if isinstance(frame, (bytes, bytearray, memoryview, str)):
+        if frame.__class__ is bytes or isinstance(frame, (bytes, bytearray, memoryview, str)):
             try:
-                msg = orjson.loads(frame)
+                msg = orjson.loads(frame)  # type: ignore[arg-type]
             except orjson.JSONDecodeError as exc:
                 raise ParseError(f"WS API frame is not JSON: {exc}", payload=frame) from None
-        if not isinstance(msg, dict):
+        if msg.__class__ is not dict and not isinstance(msg, dict):
             raise ParseError("WS API frame is not a JSON object", payload=_dump(msg))
+        assert isinstance(msg, dict)
         now = self._clock() if now_ms is None else now_ms
         if "status" in msg:
             return self._response(msg, now)
@@ -883,23 +946,32 @@ class ApiProtocol:
         id_ = msg.get("id")
         req = self._pending.pop(id_, None) if isinstance(id_, int) else None
         raw_limits = msg.get("rateLimits")
-        reported = self.limits.update(raw_limits, now)
+        limits = self.limits
+        if raw_limits is not None:
+            reported: list[str] = limits.update(raw_limits, now)
+            entries: tuple[Mapping[str, object], ...] = tuple(
+                [e for e in raw_limits if e.__class__ is dict or isinstance(e, dict)]
+            ) if isinstance(raw_limits, list) else ()
+        else:
+            reported = []
+            entries = ()
         if req is not None:
-            self.limits.release(req.weight, req.orders, now, reported=reported)
-        error: ApiError | None = None
+            limits.release(req.weight, req.orders, now, reported=reported)
         body = msg.get("error")
-        if status >= 300 or body is not None:
-            if isinstance(body, dict) and isinstance(body.get("code"), int):
-                error = error_from_body(status, int(body["code"]), str(body.get("msg", "")), body.get("data"))
-            else:
-                error = error_from_body(status, 0, f"status {status} without an error body", None)
-            self.limits.on_error(error, now)
-            if req is None and id_ is None:
-                self._log.warning("< unsolicited error %s", error)
+        if status < 300 and body is None:  # the common case: a result
+            if self._debug:
+                self._log.debug("< id=%r status=%d%s", id_, status, "" if req else " (no request in flight)")
+            return ApiResponse(id_, status, msg.get("result"), None, req, entries)
+        if isinstance(body, dict) and isinstance(body.get("code"), int):
+            error = error_from_body(status, int(body["code"]), str(body.get("msg", "")), body.get("data"))
+        else:
+            error = error_from_body(status, 0, f"status {status} without an error body", None)
+        limits.on_error(error, now)
+        if req is None and id_ is None:
+            self._log.warning("< unsolicited error %s", error)
         if self._debug:
             self._log.debug("< id=%r status=%d%s", id_, status, "" if req else " (no request in flight)")
-        limits = tuple(e for e in raw_limits if isinstance(e, dict)) if isinstance(raw_limits, list) else ()
-        return ApiResponse(id_, status, msg.get("result"), error, req, limits)
+        return ApiResponse(id_, status, msg.get("result"), error, req, entries)
 
 
 def _dump(obj: object) -> bytes:

@@ -147,7 +147,7 @@ class HmacSigner:
         The API secret key. Kept privately; never shown in ``repr``.
     """
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_secret", "_keyed")
     key_type = "HMAC_SHA256"  #: the key type name
 
     def __init__(self, secret: str | bytes) -> None:
@@ -155,6 +155,8 @@ class HmacSigner:
         if not secret_bytes:
             raise InvalidUsage("HMAC secret must not be empty")
         self._secret = secret_bytes
+        # keyed once: each signature copies this state instead of re-deriving the key pads
+        self._keyed = hmac.new(secret_bytes, None, hashlib.sha256)
 
     def __repr__(self) -> str:
         return "HmacSigner(secret=****)"
@@ -166,7 +168,9 @@ class HmacSigner:
 
     def sign(self, payload: bytes) -> str:
         """Return ``hex(HMAC-SHA256(secret, payload))``."""
-        return hmac.new(self._secret, payload, hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return mac.hexdigest()
 
 
 def _load_private_key(pem: str | bytes, password: str | bytes | None, kind: str) -> Any:
@@ -433,7 +437,8 @@ def sign_params(
     InvalidUsage
         No timestamp, a bad recvWindow, or an unsupported value (see :func:`format_value`).
     """
-    merged: dict[str, object] = {k: v for k, v in params.items() if k != SIGNATURE}
+    merged: dict[str, object] = dict(params)
+    merged.pop(SIGNATURE, None)
     if timestamp is not None:
         merged["timestamp"] = timestamp
     if recv_window is not None:
@@ -441,7 +446,7 @@ def sign_params(
     elif "recvWindow" in merged and merged["recvWindow"] is not None:
         merged["recvWindow"] = check_recv_window(merged["recvWindow"])  # type: ignore[arg-type]
     ts = merged.get("timestamp")
-    if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
+    if ts.__class__ is not int and (not isinstance(ts, int) or isinstance(ts, bool)) or ts <= 0:  # type: ignore[operator]
         raise InvalidUsage("signed requests need a positive integer 'timestamp' (ms or µs)")
     if api_key is not None:
         if not api_key:
@@ -449,7 +454,7 @@ def sign_params(
         merged.pop(API_KEY, None)
         merged[API_KEY] = api_key
     sent, texts = _normalise(merged)
-    payload = "&".join(f"{name}={texts[name]}" for name in sorted(texts))
+    payload = "&".join([f"{name}={texts[name]}" for name in sorted(texts)])
     sent[SIGNATURE] = signer.sign(payload.encode("utf-8"))
     return sent
 
@@ -515,6 +520,8 @@ def check_recv_window(value: int | Decimal | str) -> int | Decimal:
     InvalidUsage
         If out of range, not a number, a float, or with more than 3 decimals.
     """
+    if value.__class__ is int and 0 < value <= MAX_RECV_WINDOW:  # type: ignore[operator]
+        return value
     if isinstance(value, bool) or isinstance(value, float):
         raise InvalidUsage("recvWindow must be an int, a Decimal or a decimal string, not a float")
     if isinstance(value, int):
