@@ -126,6 +126,8 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
                  "newClientOrderId": "fw0123456789abcdef012345"}
         out = []
         for i in range(warm + n):
+            if i == warm:
+                cpu0 = time.process_time()
             t0 = time.perf_counter()
             if what == "place":
                 await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="60000.1",
@@ -136,6 +138,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
                 await api.ping()
             if i >= warm:
                 out.append(time.perf_counter() - t0)
+        out.append(time.process_time() - cpu0)
         await api.close()
         return out
 
@@ -164,6 +167,8 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
         loop = asyncio.get_running_loop()
         out = []
         for i in range(warm + n):
+            if i == warm:
+                cpu0 = time.process_time()
             fut = loop.create_future()
             box.append(fut)
             t0 = time.perf_counter()
@@ -171,6 +176,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
             await fut
             if i >= warm:
                 out.append(time.perf_counter() - t0)
+        out.append(time.process_time() - cpu0)
         tr.disconnect()
         return out
 
@@ -181,11 +187,14 @@ def measure(ctx: Any, port: int, name: str, what: str, signer: str, n: int, cpu:
     q = ctx.Queue()
     p = ctx.Process(target=_client, args=(name, what, signer, port, n, q, cpu))
     p.start()
-    res = sorted(q.get(timeout=300))
+    got = q.get(timeout=300)
     p.join()
+    cpu_s = got.pop()
+    res = sorted(got)
     return {"client": name, "request": what, "signer": signer if name == "fastws" and what != "ping" else "-",
             "n": len(res), "median_us": statistics.median(res) * 1e6,
-            "p99_us": res[max(0, int(len(res) * 0.99) - 1)] * 1e6}
+            "p99_us": res[max(0, int(len(res) * 0.99) - 1)] * 1e6,
+            "client_cpu_us": cpu_s / len(res) * 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,15 +224,19 @@ def main(argv: list[str] | None = None) -> int:
         srv.join(10)
     raw = {r["request"]: r["median_us"] for r in rows if r["client"] == "raw"}
     raw["request"] = raw["place"]
+    raw99 = {r["request"]: r["p99_us"] for r in rows if r["client"] == "raw"}
+    raw99["request"] = raw99["place"]
     for r in rows:
         r["ratio_vs_raw"] = r["median_us"] / raw[r["request"]]
+        r["p99_ratio_vs_raw"] = r["p99_us"] / raw99[r["request"]]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'client':8s} {'request':7s} {'signing':14s} {'median us':>10s} {'p99 us':>9s} {'x raw':>6s}")
+        print(f"{'client':8s} {'request':7s} {'signing':14s} {'median us':>10s} {'p99 us':>9s} {'x raw':>6s}"
+              f" {'p99 x raw':>9s} {'client cpu us':>13s}")
         for r in rows:
             print(f"{r['client']:8s} {r['request']:7s} {r['signer']:14s} {r['median_us']:10.1f} "
-                  f"{r['p99_us']:9.1f} {r['ratio_vs_raw']:6.2f}")
+                  f"{r['p99_us']:9.1f} {r['ratio_vs_raw']:6.2f} {r['p99_ratio_vs_raw']:9.2f} {r['client_cpu_us']:13.1f}")
     return 0
 
 

@@ -26,7 +26,7 @@ import logging
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
@@ -113,6 +113,72 @@ def _places(step: Decimal) -> int:
     return max(0, -exp)
 
 
+class _Grid:
+    """A price or quantity grid as integers (units of ``10**-places``), for the fast path.
+
+    Only the common case is handled here: a plain decimal string (or an int) already on the
+    grid and within bounds. Anything else returns None and the Decimal path decides (and raises
+    the right :class:`FilterError`), so the result is the same, only faster.
+    """
+
+    __slots__ = ("places", "step", "lo", "hi")
+
+    def __init__(self, step: Decimal, lo: Decimal, hi: Decimal) -> None:
+        self.places = _places(step)
+        unit = Decimal(1).scaleb(-self.places)
+        self.step = int(step / unit)
+        self.lo = int(lo / unit)      # on this grid whenever step divides lo (checked below)
+        self.hi = int(hi / unit) if hi > 0 else 0
+
+    def scaled(self, value: object) -> int | None:
+        """``value`` in grid units if it is on the grid and within [lo, hi], else None."""
+        places = self.places
+        if value.__class__ is str:
+            text: str = value  # type: ignore[assignment]
+            whole, dot, frac = text.partition(".")
+            if not whole.isdigit() or not whole.isascii():
+                return None
+            if dot:
+                if not frac.isdigit() or not frac.isascii():
+                    return None
+                if len(frac) > places:
+                    if frac[places:].strip("0"):
+                        return None       # off the grid: the Decimal path refuses or rounds
+                    frac = frac[:places]
+                v = int(whole + frac) * _POW10[places - len(frac)]
+            else:
+                v = int(whole) * _POW10[places]
+        elif value.__class__ is int:
+            v = value * _POW10[places]  # type: ignore[operator]
+        else:
+            return None
+        step = self.step
+        if v <= 0 or v < self.lo or (self.hi and v > self.hi) or v % step or (v - self.lo) % step:
+            return None
+        return v
+
+    def text(self, v: int) -> str:
+        """The exact decimal text of ``v`` grid units, with the grid's decimal places."""
+        places = self.places
+        if not places:
+            return str(v)
+        digits = str(v).rjust(places + 1, "0")
+        return f"{digits[:-places]}.{digits[-places:]}"
+
+
+_POW10 = [10 ** i for i in range(40)]
+
+
+def _fast_grid(step: Decimal, lo: Decimal, hi: Decimal) -> _Grid | None:
+    if step <= 0 or lo < 0 or _places(step) > 30:
+        return None
+    g = _Grid(step, lo, hi)
+    unit = Decimal(1).scaleb(-g.places)
+    if Decimal(g.lo) * unit != lo or (hi > 0 and Decimal(g.hi) * unit != hi.quantize(unit, ROUND_FLOOR)):
+        return None               # bounds not expressible on the grid: keep the Decimal path
+    return g
+
+
 @dataclass(frozen=True)
 class SymbolFilters:
     """A symbol's trading rules from ``exchangeInfo`` (filters as exact Decimals).
@@ -193,6 +259,24 @@ class SymbolFilters:
             order_types=tuple(str(t) for t in entry.get("orderTypes", ())),
             raw=entry,
         )
+
+    def __post_init__(self) -> None:
+        # integer grids for the order fast path (private; derived from the fields above)
+        price = _fast_grid(self.tick_size, self.min_price, self.max_price)
+        qty = _fast_grid(self.step_size, self.min_qty, self.max_qty)
+        mqty = _fast_grid(self.market_step_size, self.market_min_qty, self.market_max_qty)
+        object.__setattr__(self, "_price_grid", price)
+        object.__setattr__(self, "_qty_grid", qty)
+        object.__setattr__(self, "_market_qty_grid", mqty)
+        # notional bounds in units of 10**-(price places + qty places), rounded to the safe side
+        for name, grid in (("_notional", qty), ("_market_notional", mqty)):
+            bounds = None
+            if price is not None and grid is not None:
+                unit = Decimal(1).scaleb(-(price.places + grid.places))
+                lo = int((self.min_notional / unit).to_integral_value(ROUND_CEILING))
+                hi = int((self.max_notional / unit).to_integral_value(ROUND_FLOOR))
+                bounds = (lo, hi)
+            object.__setattr__(self, name, bounds)
 
     def __repr__(self) -> str:
         return (f"SymbolFilters({self.symbol}, tick={self.tick_size}, step={self.step_size}, "

@@ -192,11 +192,25 @@ class OrderStream:
             raise FilterError(symbol, "orderTypes", f"{type_u} orders are not allowed on {symbol}")
         price_d: Decimal | None = None
         qty_d: Decimal | None = None
+        # fast path: a value already on the grid and within bounds is checked and formatted
+        # with integers (SymbolFilters' private grids); anything else takes the Decimal path,
+        # which rounds or raises the FilterError
+        price_i: int | None = None
+        qty_i: int | None = None
+        notional_key = "_notional"
+        fast_price = getattr(f, "_price_grid", None)
         for name, value in list(p.items()):  # one pass over what was given (few keys)
             kind = _PARAM_KINDS.get(name)
             if kind is None:
                 continue
             if kind == "price":
+                if fast_price is not None and name != "activationPrice":
+                    vi = fast_price.scaled(value)
+                    if vi is not None:
+                        if name == "price":
+                            price_i = vi
+                        p[name] = fast_price.text(vi)
+                        continue
                 v = to_decimal(value, name)
                 if f is not None and name != "activationPrice":
                     v = f.round_price(v, rnd)
@@ -207,8 +221,17 @@ class OrderStream:
                     price_d = v
                 p[name] = format(v, "f")
             elif kind == "qty":
-                v = to_decimal(value, name)
                 mkt = market_order and name == "quantity"
+                grid = getattr(f, "_market_qty_grid" if mkt else "_qty_grid", None)
+                if grid is not None:
+                    vi = grid.scaled(value)
+                    if vi is not None:
+                        if name == "quantity":
+                            qty_i = vi
+                            notional_key = "_market_notional" if mkt else "_notional"
+                        p[name] = grid.text(vi)
+                        continue
+                v = to_decimal(value, name)
                 if f is not None:
                     v = f.round_qty(v, rnd, market=mkt)
                     f.check_qty(v, market=mkt, what=name)
@@ -231,8 +254,23 @@ class OrderStream:
                 p[name] = format(to_decimal(value, name), "f")
             else:  # client id
                 _check_client_id(value, name)  # type: ignore[arg-type]
-        if f is not None and price_d is not None and qty_d is not None:
-            f.check_notional(price_d * qty_d, market=market_order)
+        if f is not None:
+            if price_i is not None and qty_i is not None:
+                bounds = getattr(f, notional_key, None)
+                n = price_i * qty_i
+                if bounds is not None and (
+                        (f.min_notional <= 0 or (market_order and not f.apply_min_to_market) or n >= bounds[0])
+                        and (f.max_notional <= 0 or market_order or n <= bounds[1])):
+                    price_i = qty_i = None       # notional fine
+                else:
+                    price_d = Decimal(p["price"])  # type: ignore[arg-type]
+                    qty_d = Decimal(p["quantity"])  # type: ignore[arg-type]
+            elif price_i is not None and qty_d is not None:
+                price_d = Decimal(p["price"])  # type: ignore[arg-type]
+            elif qty_i is not None and price_d is not None:
+                qty_d = Decimal(p["quantity"])  # type: ignore[arg-type]
+            if price_d is not None and qty_d is not None:
+                f.check_notional(price_d * qty_d, market=market_order)
         out: dict[str, object] = {"symbol": symbol, "side": side_u, "type": type_u}
         out.update(p)
         return out

@@ -249,3 +249,54 @@ async def test_sim_burst_of_200_orders_never_draws_a_429():
             errors = [r for r in results if isinstance(r, BaseException)]
             assert errors == []
             assert len(ex.orders(acct)) == 200
+
+
+# -- the integer fast path of build_order agrees with the Decimal path ----------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from fastws.base_operations import SymbolFilters  # noqa: E402
+from fastws.venues import SPOT_LIMITS, Venue  # noqa: E402
+
+_FAST_INFO = {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
+              "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "filters": [
+                  {"filterType": "PRICE_FILTER", "minPrice": "0.05", "maxPrice": "1000.00", "tickSize": "0.05"},
+                  {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "90.000", "stepSize": "0.001"},
+                  {"filterType": "MARKET_LOT_SIZE", "minQty": "0.01", "maxQty": "50", "stepSize": "0.01"},
+                  {"filterType": "NOTIONAL", "minNotional": "5.0", "maxNotional": "20000",
+                   "applyMinToMarket": True}]}
+
+
+def _outcome(orders, filters, type_, price, qty):
+    params = {"quantity": qty, "newClientOrderId": "x1"}
+    if type_ != "MARKET":
+        params["price"] = price
+        params["timeInForce"] = "GTC" if type_ == "LIMIT" else None
+    try:
+        return orders.build_order(filters, "BTCUSDT", "BUY", type_, params)
+    except Exception as exc:  # the same class and message either way
+        return (type(exc), str(exc))
+
+
+_decimal_text = st.one_of(
+    st.decimals(min_value=0, max_value=1200, places=3, allow_nan=False, allow_infinity=False).map(str),
+    st.integers(min_value=0, max_value=100_000).map(lambda i: f"{i // 1000}.{i % 1000:03d}0"),
+    st.integers(min_value=0, max_value=1500),
+    st.integers(min_value=1, max_value=20_100).map(lambda i: f"{i * 5 // 100}.{i * 5 % 100:02d}"),
+    st.integers(min_value=1, max_value=20_000).map(lambda i: f"{i // 1000}.{i % 1000:03d}"),
+    st.sampled_from(["0.05", "999.95", "1000", "1000.05", "0", "00.10", "1.", "1e1", " 1.00", "-1", "0.0501"]),
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(type_=st.sampled_from(["LIMIT", "LIMIT_MAKER", "MARKET"]), price=_decimal_text, qty=_decimal_text)
+def test_fast_grid_path_matches_decimal_path(type_, price, qty):
+    venue = Venue("t", "spot", "ws://127.0.0.1:1", "ws://127.0.0.1:1/ws-api/v3", "http://127.0.0.1:1",
+                  SPOT_LIMITS)
+    orders = OrderStream(BaseOperations(venue))
+    fast = SymbolFilters.from_exchange_info(_FAST_INFO)
+    slow = SymbolFilters.from_exchange_info(_FAST_INFO)
+    for name in ("_price_grid", "_qty_grid", "_market_qty_grid", "_notional", "_market_notional"):
+        object.__setattr__(slow, name, None)
+    assert fast._price_grid is not None and fast._qty_grid is not None
+    assert _outcome(orders, fast, type_, price, qty) == _outcome(orders, slow, type_, price, qty)
