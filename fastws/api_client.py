@@ -4,8 +4,9 @@
 (STYLE habit 1): the protocol numbers, matches and accounts requests; this module only sends the
 bytes, waits, sleeps and reconnects.
 
-- Many requests in flight at once; each awaited with a timeout made by a ``loop.call_later``
-  timer (no extra task on the latency path).
+- Many requests in flight at once; each awaited with a timeout. One loop timer serves every
+  request in flight (:class:`_Deadlines`): no extra task, and no timer armed and cancelled per
+  request on the latency path.
 - Rate limits: before a request goes, :meth:`ApiProtocol.delay_ms` says how long to wait so the
   client never sends into a 429 (``pace=True``, the default); a ``retryAfter`` holds everything
   back; during a 418 ban :class:`~fastws.exceptions.IPBannedError` is raised at once, nothing is
@@ -105,6 +106,59 @@ def _expire(fut: asyncio.Future[Any], method: str, request_id: int, timeout: flo
     if not fut.done():
         fut.set_exception(asyncio.TimeoutError(
             f"no answer to WS API request {method} (id {request_id}) within {timeout:g} s"))
+
+
+class _Deadlines:
+    """The timeouts of the requests in flight, served by one loop timer.
+
+    A request registers its deadline (a dict insert) and removes it when answered (a dict
+    delete); the timer is armed for the earliest deadline and, when it fires, fails the requests
+    that are due with ``asyncio.TimeoutError`` and re-arms for the next one. Arming and
+    cancelling a loop timer per request costs more than the rest of a ``ping``'s bookkeeping.
+    """
+
+    __slots__ = ("entries", "handle", "armed_at", "loop")
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[float, asyncio.Future[Any], str, float]] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed_at = 0.0
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, loop: asyncio.AbstractEventLoop, key: int, fut: asyncio.Future[Any], method: str,
+            timeout: float) -> None:
+        deadline = loop.time() + timeout
+        self.entries[key] = (deadline, fut, method, timeout)
+        handle = self.handle
+        if handle is None or deadline < self.armed_at or loop is not self.loop:
+            if handle is not None:
+                handle.cancel()
+            self.loop = loop
+            self.armed_at = deadline
+            self.handle = loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = None
+        loop = self.loop
+        if loop is None:  # pragma: no cover - cancelled
+            return
+        now = loop.time() + 0.001  # loop timers have a millisecond's granularity
+        nxt: float | None = None
+        for key, (deadline, fut, method, timeout) in list(self.entries.items()):
+            if deadline <= now:
+                del self.entries[key]
+                _expire(fut, method, key, timeout)
+            elif nxt is None or deadline < nxt:
+                nxt = deadline
+        if nxt is not None:
+            self.armed_at = nxt
+            self.handle = loop.call_at(nxt, self._fire)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.entries.clear()
 
 
 class _Link:
@@ -239,6 +293,7 @@ class ApiClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fatal: BaseException | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
+        self._deadlines = _Deadlines()
         self._last_error: BaseException | None = None
         self._event_link = 0
         self._open_links: dict[int, _Link] = {}
@@ -360,6 +415,7 @@ class ApiClient:
         for t in list(self._tasks):
             t.cancel()
         self._tasks.clear()
+        self._deadlines.cancel()
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(ApiEvent)`` for every event frame; returns a function that removes it."""
@@ -612,8 +668,8 @@ class ApiClient:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[ApiResponse] = loop.create_future()
         link.waiters[req.id] = fut
-        t = self.timeout if timeout is None else timeout
-        timer = loop.call_later(t, _expire, fut, method, req.id, t)
+        deadlines = self._deadlines
+        deadlines.add(loop, req.id, fut, method, self.timeout if timeout is None else timeout)
         tr.send(WSMsgType.TEXT, req.data)
         self.requests += 1
         try:
@@ -622,7 +678,7 @@ class ApiClient:
             self.protocol.abandon(req.id)
             raise
         finally:
-            timer.cancel()
+            deadlines.entries.pop(req.id, None)
             link.waiters.pop(req.id, None)
 
     async def _current_link(self) -> _Link:
@@ -684,9 +740,9 @@ class ApiClient:
         fut: asyncio.Future[ApiResponse] = loop.create_future()
         waiters = link.waiters
         waiters[id_] = fut
-        t = self.timeout if timeout is None else timeout
-        # a timer, not asyncio.wait_for: no extra task on the latency path
-        timer = loop.call_later(t, _expire, fut, method, id_, t)
+        # one shared timer, not asyncio.wait_for: no extra task, no timer per request
+        deadlines = self._deadlines
+        deadlines.add(loop, id_, fut, method, self.timeout if timeout is None else timeout)
         tr.send(_TEXT, req.data)
         self.requests += 1
         try:
@@ -695,7 +751,7 @@ class ApiClient:
             proto.abandon(id_)
             raise
         finally:
-            timer.cancel()
+            deadlines.entries.pop(id_, None)
             waiters.pop(id_, None)
 
     async def request(

@@ -71,6 +71,23 @@ async def test_timeout_by_timer_then_late_answer_ignored():
             assert await api.request("ping") == {}
 
 
+async def test_one_timer_serves_short_and_long_timeouts():
+    async with FakeExchange() as ex:
+        async with ApiClient(ex.venue, timeout=3 * UNIT) as api:
+            ex.delay_ms = int(600 * UNIT)
+            loop = asyncio.get_running_loop()
+            slow = asyncio.ensure_future(api.request("ping"))            # 3 UNIT: answered
+            await asyncio.sleep(0.05 * UNIT)
+            t0 = loop.time()
+            with pytest.raises(asyncio.TimeoutError, match="ping"):
+                await api.request("ping", timeout=0.2 * UNIT)           # armed earlier
+            assert loop.time() - t0 < 0.55 * UNIT
+            with pytest.raises(asyncio.TimeoutError):
+                await api.request("time", timeout=0.1 * UNIT)
+            assert await slow == {}
+            assert api.protocol.in_flight == () and not api._deadlines.entries
+
+
 async def test_error_bodies_become_api_errors():
     async with FakeExchange() as ex:
         async with BaseOperations(ex.venue) as api:
