@@ -42,8 +42,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from picows import WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSMsgType, WSTransport, ws_connect
 
+from fastws.api_fast import ApiListener
 from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits, order_count, request_weight
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
@@ -77,29 +78,6 @@ def _now_ms() -> float:
 
 
 _TEXT = WSMsgType.TEXT
-
-
-class _Listener(WSListener):
-    def __init__(self, link: "_Link") -> None:
-        super().__init__()
-        self.link = link
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.link.transport = transport
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.link.lost()
-
-    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
-        t = frame.msg_type
-        if t == WSMsgType.TEXT:
-            self.link.frame(frame.get_payload_as_bytes())
-        elif t == WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif t == WSMsgType.CLOSE:
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())
-            transport.disconnect()
 
 
 def _expire(fut: asyncio.Future[Any], method: str, request_id: int, timeout: float) -> None:
@@ -443,7 +421,7 @@ class ApiClient:
         self.policy.attempted(time.monotonic())
         url = self.venue.ws_api_url
         try:
-            await ws_connect(lambda: _Listener(link), url, ssl_context=self._ssl,
+            await ws_connect(lambda: ApiListener(link), url, ssl_context=self._ssl,
                              enable_auto_pong=False, websocket_handshake_timeout=10,
                              logger_name="fastws.picows.api")
         except asyncio.CancelledError:

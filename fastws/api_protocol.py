@@ -33,6 +33,7 @@ from typing import Final, Literal, NamedTuple
 
 import orjson
 
+from fastws.api_fast import INTERVAL_MS, Window, WindowSet
 from fastws.exceptions import (
     ApiError,
     AuthError,
@@ -294,9 +295,7 @@ def _retry_after(data: object, msg: str | None) -> int | None:
 
 # -- rate limits -----------------------------------------------------------------------------
 
-_INTERVAL_MS: Final[Mapping[str, int]] = {
-    "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000,
-}
+_INTERVAL_MS: Final[Mapping[str, int]] = INTERVAL_MS
 _Key = tuple[str, str, int]
 
 
@@ -373,10 +372,9 @@ class RateLimits:
         if edge_ms < 0:
             raise InvalidUsage("edge_ms must be >= 0")
         self.market: Market = market
-        self.edge_ms = edge_ms
-        self._windows: dict[_Key, RateLimit] = {}
-        self._pending = {"REQUEST_WEIGHT": 0, "ORDERS": 0, "RAW_REQUESTS": 0}
-        self._blocked_until = 0
+        # the per-request counting runs in C (fastws.api_fast.WindowSet); decisions stay here
+        self._core = WindowSet(edge_ms)
+        self._windows: dict[_Key, Window] = self._core.windows
         self._banned: IPBannedError | None = None
         if market == "spot":
             defaults = [
@@ -391,7 +389,7 @@ class RateLimits:
                 ("ORDERS", "MINUTE", 1, USDM_ORDERS_PER_MINUTE),
             ]
         for type_, interval, num, limit in defaults:
-            self._windows[(type_, interval, num)] = RateLimit(type_, interval, num, limit)
+            self._windows[(type_, interval, num)] = Window(type_, interval, num, limit)
 
     def __repr__(self) -> str:
         parts = ", ".join(
@@ -399,44 +397,40 @@ class RateLimits:
         )
         return f"RateLimits({self.market}: {parts})"
 
+    @property
+    def edge_ms(self) -> int:
+        """Bound on the difference between our clock and the server's (ms)."""
+        return self._core.edge_ms
+
+    @edge_ms.setter
+    def edge_ms(self, value: int) -> None:
+        if value < 0:
+            raise InvalidUsage("edge_ms must be >= 0")
+        self._core.edge_ms = value
+
     # windows ------------------------------------------------------------------------------
-
-    def _reset_for(self, w: RateLimit, now_ms: int) -> int:
-        edge = self.edge_ms
-        length = _INTERVAL_MS[w.interval] * w.interval_num
-        t = now_ms + edge
-        return t - t % length + length + edge
-
-    def _roll(self, now_ms: int) -> None:
-        for w in self._windows.values():
-            if w.reset_at and now_ms >= w.reset_at:
-                w.count = 0
-                w.reset_at = 0
-
-    def _charge(self, w: RateLimit, amount: int, now_ms: int) -> None:
-        if amount:
-            w.count += amount
-            w.reset_at = max(w.reset_at, self._reset_for(w, now_ms))
 
     def windows(self, now_ms: int) -> list[RateLimit]:
         """The windows as of ``now_ms`` (copies), counts excluding requests in flight."""
-        self._roll(now_ms)
-        return [RateLimit(**vars(w)) for w in self._windows.values()]
+        self._core.roll(now_ms)
+        return [RateLimit(w.type, w.interval, w.interval_num, w.limit, w.count, w.reset_at)
+                for w in self._windows.values()]
 
     def remaining(self, type_: str, now_ms: int) -> int | None:
         """The smallest room left over the windows of ``type_``, in-flight requests deducted.
 
         None if no window of that type is known.
         """
-        self._roll(now_ms)
-        rooms = [w.limit - w.count - self._pending.get(w.type, 0)
+        core = self._core
+        core.roll(now_ms)
+        rooms = [w.limit - w.count - core.pending_of(w.type)
                  for w in self._windows.values() if w.type == type_]
         return max(0, min(rooms)) if rooms else None
 
     @property
     def in_flight_weight(self) -> int:
         """Weight reserved by requests not answered yet."""
-        return self._pending["REQUEST_WEIGHT"]
+        return self._core.pending_weight
 
     # decisions ----------------------------------------------------------------------------
 
@@ -455,74 +449,29 @@ class RateLimits:
             If the request can never fit (weight above a window's whole limit).
         """
         if self._banned is not None:
-            if now_ms < self._blocked_until:
+            if now_ms < self._core.blocked_until:
                 ban = self._banned
                 raise IPBannedError(ban.code, ban.msg, ban.status, ban.data, retry_after=ban.retry_after)
             self._banned = None
-        pending = self._pending
-        wait = self._blocked_until - now_ms
-        if wait < 0:
-            wait = 0
-        for w in self._windows.values():
-            reset = w.reset_at
-            if reset and now_ms >= reset:  # the window rolled over (as _roll does)
-                w.count = 0
-                w.reset_at = reset = 0
-            t = w.type
-            n = weight if t == "REQUEST_WEIGHT" else orders if t == "ORDERS" else 1 if t == "RAW_REQUESTS" else 0
-            if n <= 0:
-                continue
-            limit = w.limit
-            if n > limit:
-                raise InvalidUsage(
-                    f"a request needing {n} {t} can never fit the limit {limit} per "
-                    f"{w.interval_num} {w.interval}"
-                )
-            if w.count + pending.get(t, 0) + n > limit:
-                # wait for the reset; in-flight answers may free room earlier (ask again then)
-                if not reset:
-                    reset = self._reset_for(w, now_ms)
-                if reset - now_ms > wait:
-                    wait = reset - now_ms
-        return wait
+        return self._core.delay(weight, orders, now_ms)
 
     def reserve(self, weight: int, orders: int = 0) -> None:
         """Count a request as sent (its weight and orders are in flight)."""
-        self._pending["REQUEST_WEIGHT"] += weight
-        self._pending["ORDERS"] += orders
-        self._pending["RAW_REQUESTS"] += 1
+        self._core.reserve(weight, orders)
 
     def release(self, weight: int, orders: int, now_ms: int, *, reported: Iterable[str] = ()) -> None:
         """A request was answered (or abandoned). Its reservation ends; for limit types the
         answer did not report, its cost is added to the local count (``reported`` names the
         ``rateLimitType`` values the answer carried)."""
-        pending = self._pending
-        v = pending["REQUEST_WEIGHT"] - weight
-        pending["REQUEST_WEIGHT"] = v if v > 0 else 0
-        v = pending["ORDERS"] - orders
-        pending["ORDERS"] = v if v > 0 else 0
-        v = pending["RAW_REQUESTS"] - 1
-        pending["RAW_REQUESTS"] = v if v > 0 else 0
-        if reported.__class__ is not list and reported.__class__ is not tuple:
-            reported = set(reported)
-        for w in self._windows.values():
-            reset = w.reset_at
-            if reset and now_ms >= reset:  # roll over (as _roll does)
-                w.count = 0
-                w.reset_at = 0
-            t = w.type
-            if t in reported:
-                continue
-            amount = weight if t == "REQUEST_WEIGHT" else orders if t == "ORDERS" else 1 if t == "RAW_REQUESTS" else 0
-            if amount:
-                self._charge(w, amount, now_ms)
+        self._core.release(weight, orders, now_ms, reported)
 
     def add(self, weight: int, now_ms: int) -> None:
         """Charge weight spent outside requests (a WS API connect costs 2, 5 on USD-M)."""
-        self._roll(now_ms)
+        core = self._core
+        core.roll(now_ms)
         for w in self._windows.values():
             if w.type == "REQUEST_WEIGHT":
-                self._charge(w, weight, now_ms)
+                core.charge(w, weight, now_ms)
 
     def configure(self, declared: object) -> None:
         """Take the windows an ``exchangeInfo`` result declares (``rateLimits`` without counts).
@@ -551,56 +500,25 @@ class RateLimits:
         for key, limit in wanted.items():
             w = self._windows.get(key)
             if w is None:
-                self._windows[key] = RateLimit(key[0], key[1], key[2], limit)
+                self._windows[key] = Window(key[0], key[1], key[2], limit)
             else:
                 w.limit = limit
 
     def update(self, entries: object, now_ms: int) -> list[str]:
         """Take the server's figures from a ``rateLimits`` array.
 
-        Unknown windows are added; malformed entries are skipped (logged once at debug).
-        Returns the ``rateLimitType`` values seen.
+        Unknown windows are added; malformed entries are skipped. Returns the
+        ``rateLimitType`` values seen.
         """
-        if not isinstance(entries, list):
-            return []
-        self._roll(now_ms)
-        seen = []
-        windows = self._windows
-        for e in entries:
-            try:
-                type_ = e["rateLimitType"]
-                interval = e["interval"]
-                num = e["intervalNum"]
-                if num.__class__ is not int:
-                    num = int(num)
-                limit = e["limit"]
-                if limit.__class__ is not int:
-                    limit = int(limit)
-                count = e["count"]
-                if count.__class__ is not int:
-                    count = int(count)
-                length = _INTERVAL_MS[interval] * num
-            except (KeyError, TypeError, ValueError):
-                _log.debug("skipping malformed rateLimits entry %r", e)
-                continue
-            if length <= 0:
-                continue
-            key = (type_, interval, num)
-            w = windows.get(key)
-            if w is None:
-                w = windows[key] = RateLimit(type_, interval, num, limit)
-            w.limit = limit
-            w.count = count
-            w.reset_at = self._reset_for(w, now_ms) if count else 0
-            seen.append(type_)
-        return seen
+        return self._core.update(entries, now_ms)
 
     def on_error(self, error: ApiError, now_ms: int) -> None:
         """Honour a 429 (hold back until ``retryAfter``, or the end of the full window, or
         :data:`DEFAULT_429_BACKOFF_MS`) or a 418 ban (refuse everything until it lifts)."""
+        core = self._core
         if isinstance(error, IPBannedError):
             until = error.retry_after if error.retry_after is not None else now_ms + MIN_BAN_MS
-            self._blocked_until = max(self._blocked_until, until)
+            core.blocked_until = max(core.blocked_until, until)
             self._banned = error
             _log.warning("= IP banned until %s (code %s)", until, error.code)
             return
@@ -608,16 +526,16 @@ class RateLimits:
             if error.retry_after is not None:
                 until = error.retry_after
             else:
-                self._roll(now_ms)
+                core.roll(now_ms)
                 full = [w.reset_at for w in self._windows.values() if w.count >= w.limit and w.reset_at]
                 until = max(full) if full else now_ms + DEFAULT_429_BACKOFF_MS
-            self._blocked_until = max(self._blocked_until, until)
+            core.blocked_until = max(core.blocked_until, until)
             _log.warning("= rate limited (code %s), holding back until %s", error.code, until)
 
     @property
     def banned_until(self) -> int | None:
         """Epoch ms an IP ban lifts, or None."""
-        return self._blocked_until if self._banned is not None else None
+        return self._core.blocked_until if self._banned is not None else None
 
 
 # -- requests, responses, events -------------------------------------------------------------
@@ -862,10 +780,7 @@ class ApiProtocol:
         now = self._clock() if now_ms is None else now_ms
         req = ApiRequest(id_, method, clean, data, w, n_orders, now)
         self._pending[id_] = req
-        pending = self.limits._pending
-        pending["REQUEST_WEIGHT"] += w
-        pending["ORDERS"] += n_orders
-        pending["RAW_REQUESTS"] += 1
+        self.limits._core.reserve(w, n_orders)
         if self._debug:
             self._log.debug("> %s id=%d weight=%d", method, id_, w)
         return req
@@ -947,8 +862,9 @@ class ApiProtocol:
         req = self._pending.pop(id_, None) if isinstance(id_, int) else None
         raw_limits = msg.get("rateLimits")
         limits = self.limits
+        core = limits._core
         if raw_limits is not None:
-            reported: list[str] = limits.update(raw_limits, now)
+            reported: list[str] = core.update(raw_limits, now)
             entries: tuple[Mapping[str, object], ...] = tuple(
                 [e for e in raw_limits if e.__class__ is dict or isinstance(e, dict)]
             ) if isinstance(raw_limits, list) else ()
@@ -956,7 +872,7 @@ class ApiProtocol:
             reported = []
             entries = ()
         if req is not None:
-            limits.release(req.weight, req.orders, now, reported=reported)
+            core.release(req.weight, req.orders, now, reported)
         body = msg.get("error")
         if status < 300 and body is None:  # the common case: a result
             if self._debug:

@@ -1,0 +1,38 @@
+# cython: language_level=3
+"""C-level API of the WS API hot paths (rate-limit windows, the connection listener)."""
+from libc.stdint cimport int64_t
+
+from picows.picows cimport WSFrame, WSListener, WSTransport
+
+
+cdef class Window:
+    cdef public str type
+    cdef public str interval
+    cdef public int64_t interval_num
+    cdef public int64_t limit
+    cdef public int64_t count
+    cdef public int64_t reset_at
+    cdef readonly int64_t length_ms
+    cdef int kind
+
+
+cdef class WindowSet:
+    cdef public dict windows              # (type, interval, interval_num) -> Window
+    cdef public int64_t edge_ms
+    cdef public int64_t blocked_until     # epoch ms: hold everything back until then
+    cdef readonly int64_t pending_weight  # reserved by requests in flight
+    cdef readonly int64_t pending_orders
+    cdef readonly int64_t pending_raw
+    cpdef int64_t reset_for(self, Window w, int64_t now_ms)
+    cpdef roll(self, int64_t now_ms)
+    cpdef charge(self, Window w, int64_t amount, int64_t now_ms)
+    cpdef int64_t pending_of(self, str type)
+    cpdef int64_t delay(self, int64_t weight, int64_t orders, int64_t now_ms) except -1
+    cpdef reserve(self, int64_t weight, int64_t orders)
+    cpdef release(self, int64_t weight, int64_t orders, int64_t now_ms, object reported=*)
+    cpdef list update(self, object entries, int64_t now_ms)
+
+
+cdef class ApiListener(WSListener):
+    cdef public object link
+    cdef object _frame

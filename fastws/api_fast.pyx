@@ -1,0 +1,288 @@
+# cython: language_level=3
+"""Hot paths of the WS API client in C: rate-limit windows and the connection's listener.
+
+:class:`fastws.api_protocol.RateLimits` keeps its windows in a :class:`WindowSet`: every request
+asks it how long to wait (:meth:`WindowSet.delay`), reserves its weight
+(:meth:`WindowSet.reserve`), and every answer hands it the server's ``rateLimits``
+(:meth:`WindowSet.update`) and ends the reservation (:meth:`WindowSet.release`). These run
+for every request, so they are typed C loops over the few windows (calendar-aligned, SPEC
+§5.3); the decisions (bans, 429s, errors) stay in :mod:`fastws.api_protocol`.
+
+:class:`ApiListener` is the picows listener of a WS API connection: picows calls it through C
+(no Python frame per frame); text frames go to the link's ``frame(bytes)``, pings are answered
+at once with the same payload, a close frame is answered and the connection dropped.
+
+Times are epoch milliseconds; counts are 64-bit integers.
+"""
+cimport cython
+from libc.stdint cimport int64_t
+
+from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
+
+from fastws.exceptions import InvalidUsage
+
+__all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener"]
+
+#: Length of each ``rateLimits`` interval unit in ms.
+INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+cdef dict _INTERVAL_MS = INTERVAL_MS
+
+# window kinds (bit positions in a "reported" mask)
+cdef enum:
+    K_OTHER = 0
+    K_WEIGHT = 1
+    K_ORDERS = 2
+    K_RAW = 3
+
+
+cdef inline int _kind(str t):
+    if t == "REQUEST_WEIGHT":
+        return K_WEIGHT
+    if t == "ORDERS":
+        return K_ORDERS
+    if t == "RAW_REQUESTS":
+        return K_RAW
+    return K_OTHER
+
+
+cdef inline int64_t _floor_mod(int64_t a, int64_t b) noexcept:
+    cdef int64_t r = a % b
+    if r < 0:
+        r += b
+    return r
+
+
+cdef inline int64_t _as_i64(object v) except? -1:
+    if type(v) is int:
+        return v
+    return int(v)
+
+
+cdef class Window:
+    """One rate-limit window as tracked (the fields of :class:`fastws.api_protocol.RateLimit`).
+
+    Parameters
+    ----------
+    type : str
+        ``REQUEST_WEIGHT``, ``ORDERS``, ``RAW_REQUESTS``...
+    interval : str
+        ``SECOND``, ``MINUTE``, ``HOUR`` or ``DAY`` (KeyError otherwise).
+    interval_num : int
+        Window length in ``interval`` units (> 0).
+    limit, count, reset_at : int
+        The ceiling, the usage, and the epoch ms from which ``count`` is surely 0 (0: nothing
+        counted).
+    """
+
+    def __init__(self, str type, str interval, int64_t interval_num, int64_t limit,
+                 int64_t count=0, int64_t reset_at=0):
+        if interval_num <= 0:
+            raise ValueError("interval_num must be > 0")
+        self.type = type
+        self.interval = interval
+        self.interval_num = interval_num
+        self.limit = limit
+        self.count = count
+        self.reset_at = reset_at
+        self.length_ms = <int64_t>_INTERVAL_MS[interval] * interval_num
+        self.kind = _kind(type)
+
+    @property
+    def remaining(self):
+        """``limit - count`` (never negative)."""
+        return max(0, self.limit - self.count)
+
+    def __repr__(self):
+        return (f"Window({self.type}/{self.interval_num}{self.interval}, count={self.count}, "
+                f"limit={self.limit}, reset_at={self.reset_at})")
+
+
+@cython.final
+cdef class WindowSet:
+    """The windows of one IP/account and the requests in flight (see the module docstring).
+
+    Parameters
+    ----------
+    edge_ms : int
+        Bound on the difference between our clock and the server's: a count is held until
+        ``align(now + edge) + length + edge``.
+    """
+
+    def __init__(self, int64_t edge_ms=250):
+        self.windows = {}
+        self.edge_ms = edge_ms
+        self.blocked_until = 0
+        self.pending_weight = 0
+        self.pending_orders = 0
+        self.pending_raw = 0
+
+    cpdef int64_t reset_for(self, Window w, int64_t now_ms):
+        """End of the calendar-aligned window holding ``now_ms``, plus the clock guard."""
+        cdef int64_t t = now_ms + self.edge_ms
+        return t - _floor_mod(t, w.length_ms) + w.length_ms + self.edge_ms
+
+    cpdef roll(self, int64_t now_ms):
+        """Zero the windows whose reset time has passed."""
+        cdef Window w
+        for obj in self.windows.values():
+            w = <Window>obj
+            if w.reset_at and now_ms >= w.reset_at:
+                w.count = 0
+                w.reset_at = 0
+
+    cpdef charge(self, Window w, int64_t amount, int64_t now_ms):
+        """Add ``amount`` to ``w`` (its reset moves to the end of the current window)."""
+        cdef int64_t reset
+        if amount:
+            w.count += amount
+            reset = self.reset_for(w, now_ms)
+            if reset > w.reset_at:
+                w.reset_at = reset
+
+    cpdef int64_t pending_of(self, str type):
+        """What requests in flight reserve of ``type``."""
+        cdef int k = _kind(type)
+        if k == K_WEIGHT:
+            return self.pending_weight
+        if k == K_ORDERS:
+            return self.pending_orders
+        if k == K_RAW:
+            return self.pending_raw
+        return 0
+
+    cpdef int64_t delay(self, int64_t weight, int64_t orders, int64_t now_ms) except -1:
+        """Milliseconds to wait before a request of ``weight`` adding ``orders`` fits every
+        window (the ``retryAfter`` hold included; a ban is the caller's business).
+
+        Raises InvalidUsage if the request can never fit a window.
+        """
+        cdef Window w
+        cdef int64_t n, pend, reset
+        cdef int64_t wait = self.blocked_until - now_ms
+        if wait < 0:
+            wait = 0
+        for obj in self.windows.values():
+            w = <Window>obj
+            if w.reset_at and now_ms >= w.reset_at:
+                w.count = 0
+                w.reset_at = 0
+            if w.kind == K_WEIGHT:
+                n = weight
+                pend = self.pending_weight
+            elif w.kind == K_ORDERS:
+                n = orders
+                pend = self.pending_orders
+            elif w.kind == K_RAW:
+                n = 1
+                pend = self.pending_raw
+            else:
+                continue
+            if n <= 0:
+                continue
+            if n > w.limit:
+                raise InvalidUsage(
+                    f"a request needing {n} {w.type} can never fit the limit {w.limit} per "
+                    f"{w.interval_num} {w.interval}"
+                )
+            if w.count + pend + n > w.limit:
+                # wait for the reset; in-flight answers may free room earlier (ask again then)
+                reset = w.reset_at if w.reset_at else self.reset_for(w, now_ms)
+                if reset - now_ms > wait:
+                    wait = reset - now_ms
+        return wait
+
+    cpdef reserve(self, int64_t weight, int64_t orders):
+        """Count a request as sent (its weight and orders are in flight)."""
+        self.pending_weight += weight
+        self.pending_orders += orders
+        self.pending_raw += 1
+
+    cpdef release(self, int64_t weight, int64_t orders, int64_t now_ms, object reported=()):
+        """A request was answered or abandoned: its reservation ends, and its cost is added to
+        the windows of the types the answer did not report (``reported``: type names)."""
+        cdef int mask = 0
+        cdef Window w
+        cdef int64_t amount
+        self.pending_weight = self.pending_weight - weight if self.pending_weight > weight else 0
+        self.pending_orders = self.pending_orders - orders if self.pending_orders > orders else 0
+        self.pending_raw = self.pending_raw - 1 if self.pending_raw > 1 else 0
+        for t in reported:
+            if isinstance(t, str):
+                mask |= 1 << _kind(<str>t)
+        for obj in self.windows.values():
+            w = <Window>obj
+            if w.reset_at and now_ms >= w.reset_at:
+                w.count = 0
+                w.reset_at = 0
+            if w.kind == K_OTHER or mask & (1 << w.kind):
+                continue
+            amount = weight if w.kind == K_WEIGHT else orders if w.kind == K_ORDERS else 1
+            if amount:
+                self.charge(w, amount, now_ms)
+
+    cpdef list update(self, object entries, int64_t now_ms):
+        """Take the server's figures from a ``rateLimits`` array; unknown windows are added,
+        malformed entries skipped. Returns the ``rateLimitType`` values seen."""
+        cdef list seen = []
+        cdef Window w
+        cdef int64_t num, limit, count, unit
+        if not isinstance(entries, list):
+            return seen
+        self.roll(now_ms)
+        for e in <list>entries:
+            try:
+                type_ = e["rateLimitType"]
+                interval = e["interval"]
+                num = _as_i64(e["intervalNum"])
+                limit = _as_i64(e["limit"])
+                count = _as_i64(e["count"])
+                unit = _INTERVAL_MS[interval]
+            except (KeyError, TypeError, ValueError, OverflowError):
+                continue
+            if num <= 0 or unit <= 0 or not isinstance(type_, str):
+                continue
+            key = (type_, interval, num)
+            found = self.windows.get(key)
+            if found is None:
+                w = Window(type_, interval, num, limit)
+                self.windows[key] = w
+            else:
+                w = <Window>found
+            w.limit = limit
+            w.count = count
+            w.reset_at = self.reset_for(w, now_ms) if count else 0
+            seen.append(type_)
+        return seen
+
+
+cdef class ApiListener(WSListener):
+    """picows listener of one WS API connection (see the module docstring).
+
+    Parameters
+    ----------
+    link : object
+        The connection object: ``link.transport`` is set on connect; ``link.frame(bytes)`` gets
+        every text frame; ``link.lost()`` is called on disconnect.
+    """
+
+    def __init__(self, object link):
+        super().__init__()
+        self.link = link
+        self._frame = link.frame
+
+    cpdef on_ws_connected(self, WSTransport transport):
+        self.link.transport = transport
+
+    cpdef on_ws_disconnected(self, WSTransport transport):
+        self.link.lost()
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        cdef WSMsgType t = frame.msg_type
+        if t == WSMsgType.TEXT:
+            self._frame(frame.get_payload_as_bytes())
+        elif t == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif t == WSMsgType.CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
