@@ -33,6 +33,12 @@ cdef class WindowSet:
     cpdef list update(self, object entries, int64_t now_ms)
 
 
+cpdef object account_success(object proto, dict msg, object id_, object status, int64_t now_ms)
+cpdef bint resolve(object proto, dict waiters, bytes data) except -1
+
+
 cdef class ApiListener(WSListener):
     cdef public object link
     cdef object _frame
+    cdef dict _waiters
+    cdef object _protocol

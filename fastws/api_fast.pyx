@@ -19,9 +19,14 @@ from libc.stdint cimport int64_t
 
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
+import orjson
+
 from fastws.exceptions import InvalidUsage
 
-__all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener"]
+__all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve"]
+
+cdef object _loads = orjson.loads
+cdef object _tuple_new = tuple.__new__
 
 #: Length of each ``rateLimits`` interval unit in ms.
 INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
@@ -255,20 +260,79 @@ cdef class WindowSet:
         return seen
 
 
+cpdef object account_success(object proto, dict msg, object id_, object status, int64_t now_ms):
+    """The success answer (status 2xx, no ``error``) of ``proto`` (an ApiProtocol): the request
+    in flight it answers leaves ``proto._pending``, its ``rateLimits`` feed the windows, the
+    reservation ends; returns the ``ApiResponse`` (``proto._response_type``)."""
+    cdef WindowSet core = <WindowSet>proto.limits._core
+    cdef object req = None
+    cdef object entries = ()
+    cdef list reported
+    if type(id_) is int:
+        req = (<dict>proto._pending).pop(id_, None)
+    raw = msg.get("rateLimits")
+    if raw is not None:
+        reported = core.update(raw, now_ms)
+        if type(raw) is list:
+            entries = tuple([e for e in <list>raw if isinstance(e, dict)])
+    else:
+        reported = []
+    if req is not None:
+        core.release((<tuple>req)[4], (<tuple>req)[5], now_ms, reported)
+    return _tuple_new(proto._response_type, (id_, status, msg.get("result"), None, req, entries))
+
+
+cpdef bint resolve(object proto, dict waiters, bytes data) except -1:
+    """Handle a text frame that is a plain success answer to a request of ``proto`` waited on in
+    ``waiters`` (id -> future): account it (:func:`account_success`) and resolve the future.
+
+    Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
+    frame that is not JSON, debug logging on): the caller takes the general path.
+    """
+    if proto._debug:
+        return False
+    try:
+        msg = _loads(data)
+    except Exception:
+        return False
+    if type(msg) is not dict:
+        return False
+    status = (<dict>msg).get("status")
+    if type(status) is not int or not (200 <= <long long>status < 300) or "error" in <dict>msg:
+        return False
+    id_ = (<dict>msg).get("id")
+    if type(id_) is not int:
+        return False
+    fut = waiters.pop(id_, None)
+    if fut is None:
+        return False
+    resp = account_success(proto, <dict>msg, id_, status, proto._clock())
+    if not fut.done():
+        fut.set_result(resp)
+    return True
+
+
 cdef class ApiListener(WSListener):
     """picows listener of one WS API connection (see the module docstring).
+
+    Plain success answers to requests waited on are resolved here (:func:`resolve`); every
+    other text frame goes to ``link.frame(bytes)``.
 
     Parameters
     ----------
     link : object
         The connection object: ``link.transport`` is set on connect; ``link.frame(bytes)`` gets
-        every text frame; ``link.lost()`` is called on disconnect.
+        the text frames not resolved here; ``link.lost()`` is called on disconnect;
+        ``link.waiters`` (id -> future) and ``link.client.protocol`` (the ApiProtocol) are the
+        requests in flight.
     """
 
     def __init__(self, object link):
         super().__init__()
         self.link = link
         self._frame = link.frame
+        self._waiters = link.waiters
+        self._protocol = link.client.protocol
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.link.transport = transport
@@ -278,8 +342,11 @@ cdef class ApiListener(WSListener):
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef WSMsgType t = frame.msg_type
+        cdef bytes data
         if t == WSMsgType.TEXT:
-            self._frame(frame.get_payload_as_bytes())
+            data = frame.get_payload_as_bytes()
+            if not resolve(self._protocol, self._waiters, data):
+                self._frame(data)
         elif t == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif t == WSMsgType.CLOSE:

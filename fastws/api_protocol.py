@@ -33,7 +33,7 @@ from typing import Final, Literal, NamedTuple
 
 import orjson
 
-from fastws.api_fast import INTERVAL_MS, Window, WindowSet
+from fastws.api_fast import INTERVAL_MS, Window, WindowSet, account_success
 from fastws.exceptions import (
     ApiError,
     AuthError,
@@ -693,6 +693,9 @@ class ApiProtocol:
         Defaults to ``fastws.api``.
     """
 
+    #: what :meth:`receive` returns for an answer (read by :mod:`fastws.api_fast`)
+    _response_type = ApiResponse
+
     def __init__(
         self,
         market: Market = "spot",
@@ -859,6 +862,12 @@ class ApiProtocol:
         if not isinstance(status, int):
             raise ParseError("WS API response with a non-integer status", payload=_dump(msg))
         id_ = msg.get("id")
+        body = msg.get("error")
+        if status < 300 and body is None:  # the common case: a result (accounted in C)
+            if self._debug:
+                self._log.debug("< id=%r status=%d%s", id_, status,
+                                "" if id_ in self._pending else " (no request in flight)")
+            return account_success(self, msg, id_, status, now)  # type: ignore[no-any-return]
         req = self._pending.pop(id_, None) if isinstance(id_, int) else None
         raw_limits = msg.get("rateLimits")
         limits = self.limits
@@ -866,18 +875,13 @@ class ApiProtocol:
         if raw_limits is not None:
             reported: list[str] = core.update(raw_limits, now)
             entries: tuple[Mapping[str, object], ...] = tuple(
-                [e for e in raw_limits if e.__class__ is dict or isinstance(e, dict)]
+                [e for e in raw_limits if isinstance(e, dict)]
             ) if isinstance(raw_limits, list) else ()
         else:
             reported = []
             entries = ()
         if req is not None:
             core.release(req.weight, req.orders, now, reported)
-        body = msg.get("error")
-        if status < 300 and body is None:  # the common case: a result
-            if self._debug:
-                self._log.debug("< id=%r status=%d%s", id_, status, "" if req else " (no request in flight)")
-            return ApiResponse(id_, status, msg.get("result"), None, req, entries)
         if isinstance(body, dict) and isinstance(body.get("code"), int):
             error = error_from_body(status, int(body["code"]), str(body.get("msg", "")), body.get("data"))
         else:
