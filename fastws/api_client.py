@@ -77,6 +77,9 @@ def _now_ms() -> float:
     return time.time() * 1000.0
 
 
+_time = time.time
+
+
 _TEXT = WSMsgType.TEXT
 
 
@@ -105,15 +108,20 @@ class _Deadlines:
 
     def add(self, loop: asyncio.AbstractEventLoop, key: int, fut: asyncio.Future[Any], method: str,
             timeout: float) -> None:
+        """Fail ``fut`` with ``asyncio.TimeoutError`` ``timeout`` s from now unless removed
+        (``entries.pop(key)``) before; :meth:`ApiClient.response` inlines this."""
         deadline = loop.time() + timeout
         self.entries[key] = (deadline, fut, method, timeout)
-        handle = self.handle
-        if handle is None or deadline < self.armed_at or loop is not self.loop:
-            if handle is not None:
-                handle.cancel()
-            self.loop = loop
-            self.armed_at = deadline
-            self.handle = loop.call_at(deadline, self._fire)
+        if deadline < self.armed_at or self.handle is None or loop is not self.loop:
+            self.arm(loop, deadline)
+
+    def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """(Re-)arm the timer for ``deadline`` (loop time)."""
+        if self.handle is not None:
+            self.handle.cancel()
+        self.loop = loop
+        self.armed_at = deadline
+        self.handle = loop.call_at(deadline, self._fire)
 
     def _fire(self) -> None:
         self.handle = None
@@ -330,7 +338,8 @@ class ApiClient:
         return self.protocol.limits.remaining(type_, self._server_ms())
 
     def _server_ms(self) -> int:
-        return self.clock.server_time(_now_ms())
+        # ClockOffset.server_time(_now_ms()) in one call (it runs twice per request)
+        return int(round(_time() * 1000.0 + self.clock._offset))
 
     def timestamp(self) -> int:
         """The ``timestamp`` to sign now: the server clock's lower bound (SPEC §7.4)."""
@@ -695,7 +704,11 @@ class ApiClient:
         weight = request_weight(method, params, self.market)
         orders = order_count(method, params)
         now = self._server_ms()
-        if proto.limits.delay_ms(weight, orders, now) > 0:  # IPBannedError in a ban
+        limits = proto.limits
+        # the C windows straight away unless a ban is recorded (delay_ms raises then)
+        wait = limits._core.delay(weight, orders, now) if limits._banned is None else (
+            limits.delay_ms(weight, orders, now))
+        if wait > 0:
             await self._pace(method, params, weight)
             if link.closed or link.transport is None:  # dropped while pacing
                 link = await self._current_link()
@@ -720,7 +733,11 @@ class ApiClient:
         waiters[id_] = fut
         # one shared timer, not asyncio.wait_for: no extra task, no timer per request
         deadlines = self._deadlines
-        deadlines.add(loop, id_, fut, method, self.timeout if timeout is None else timeout)
+        t = self.timeout if timeout is None else timeout
+        deadline = loop.time() + t
+        deadlines.entries[id_] = (deadline, fut, method, t)
+        if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
+            deadlines.arm(loop, deadline)
         tr.send(_TEXT, req.data)
         self.requests += 1
         try:

@@ -656,6 +656,8 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_tuple_new = tuple.__new__  # ApiRequest(...) without the Python-level __new__ of NamedTuple
+
 #: ``,"method":"<name>"}`` per method: frames without params are built from a template.
 _TAILS: dict[str, bytes] = {}
 
@@ -781,7 +783,7 @@ class ApiProtocol:
         w = request_weight(method, clean, self.market) if weight is None else weight
         n_orders = order_count(method, clean) if orders is None else orders
         now = self._clock() if now_ms is None else now_ms
-        req = ApiRequest(id_, method, clean, data, w, n_orders, now)
+        req = _tuple_new(ApiRequest, (id_, method, clean, data, w, n_orders, now))
         self._pending[id_] = req
         self.limits._core.reserve(w, n_orders)
         if self._debug:

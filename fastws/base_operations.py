@@ -469,7 +469,7 @@ class BaseOperations:
 
     async def ping(self) -> None:
         """``ping``: test connectivity (weight 1)."""
-        await self.client.request("ping")
+        (await self.client.response("ping")).unwrap()
 
     async def server_time(self) -> int:
         """``time``: the server's clock in epoch ms; the sample also feeds the clock estimate."""
