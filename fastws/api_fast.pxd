@@ -37,6 +37,9 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
 cpdef bint resolve(object proto, dict waiters, bytes data) except -1
 
 
+cpdef tuple signing_parts(dict params, object format_value)
+
+
 cdef class ApiListener(WSListener):
     cdef public object link
     cdef object _frame

@@ -23,7 +23,8 @@ import orjson
 
 from fastws.exceptions import InvalidUsage
 
-__all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve"]
+__all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
+           "signing_parts"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -310,6 +311,40 @@ cpdef bint resolve(object proto, dict waiters, bytes data) except -1:
     if not fut.done():
         fut.set_result(resp)
     return True
+
+
+cpdef tuple signing_parts(dict params, object format_value):
+    """``(sent, payload)`` of a WS API request's ``params`` (SPEC §7.2), for
+    :func:`fastws.signing.sign_params`: ``sent`` holds the values as they go into the JSON
+    (``None`` left out), ``payload`` is ``name=value`` over the sorted names joined with ``&``,
+    UTF-8 encoded. ``str`` and ``int`` values are handled here; every other type goes through
+    ``format_value(name, value) -> (json_value, text)`` (bools, Decimals, lists, errors).
+    """
+    cdef dict sent = {}
+    cdef dict texts = {}
+    cdef list parts
+    for name, value in params.items():
+        if type(name) is not str and not isinstance(name, str):
+            raise InvalidUsage(f"param names must be str, got {type(name).__name__}")
+        if value is None:
+            continue
+        if type(value) is str:
+            sent[name] = value
+            texts[name] = value
+        elif type(value) is int:
+            sent[name] = value
+            texts[name] = str(value)
+        else:
+            json_value, text = format_value(name, value)
+            sent[name] = json_value
+            texts[name] = text
+    names = sorted(texts)
+    parts = [None] * len(names)
+    cdef Py_ssize_t i = 0
+    for k in names:
+        parts[i] = k + "=" + texts[k]
+        i += 1
+    return sent, "&".join(parts).encode("utf-8")
 
 
 cdef class ApiListener(WSListener):

@@ -341,7 +341,8 @@ class OrderStream:
     async def _order_request(self, method: str, symbol: str, params: dict[str, object],
                              client_order_id: str, timeout: float | None) -> dict[str, Any]:
         try:
-            return await self.client.request(method, params, signed=True, timeout=timeout)  # type: ignore[no-any-return]
+            resp = await self.client.response(method, params, signed=True, timeout=timeout)
+            return resp.unwrap()  # type: ignore[return-value]
         except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
             return settled
@@ -373,7 +374,9 @@ class OrderStream:
         p = self._order_params(quantity, price, quote_order_qty, time_in_force, stop_price,
                                trailing_delta, iceberg_qty, cid, response_type,
                                self_trade_prevention_mode, strategy_id, strategy_type, extra)
-        f = await self._filters(symbol)
+        # the filters are cached after the first order on a symbol: no await then
+        f = self.api.filters(symbol) if not self.validate else (
+            self.api.filters(symbol) or await self.api.symbol_filters(symbol))
         params = self.build_order(f, symbol, side, type, p, rounding=rounding)
         return await self._order_request("order.place", symbol, params, cid, timeout)
 

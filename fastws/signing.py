@@ -61,6 +61,7 @@ from urllib.parse import quote
 
 import orjson
 
+from fastws.api_fast import signing_parts
 from fastws.exceptions import InvalidUsage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -453,9 +454,8 @@ def sign_params(
             raise InvalidUsage("api_key must not be empty")
         merged.pop(API_KEY, None)
         merged[API_KEY] = api_key
-    sent, texts = _normalise(merged)
-    payload = "&".join([f"{name}={texts[name]}" for name in sorted(texts)])
-    sent[SIGNATURE] = signer.sign(payload.encode("utf-8"))
+    sent, payload = signing_parts(merged, format_value)  # _normalise + the §7.2 join, in C
+    sent[SIGNATURE] = signer.sign(payload)
     return sent
 
 
