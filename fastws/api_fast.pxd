@@ -37,6 +37,15 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
 cpdef bint resolve(object proto, dict waiters, bytes data) except -1
 
 
+cdef class Grid:
+    cdef readonly int places
+    cdef readonly int64_t step
+    cdef readonly int64_t lo
+    cdef readonly int64_t hi
+    cpdef object scaled(self, object value)
+    cpdef str text(self, int64_t v)
+
+
 cpdef tuple signing_parts(dict params, object format_value)
 
 

@@ -24,7 +24,7 @@ import orjson
 from fastws.exceptions import InvalidUsage
 
 __all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
-           "signing_parts"]
+           "signing_parts", "Grid"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -311,6 +311,99 @@ cpdef bint resolve(object proto, dict waiters, bytes data) except -1:
     if not fut.done():
         fut.set_result(resp)
     return True
+
+
+cdef int64_t _I64_MAX = 9223372036854775807
+
+
+@cython.final
+cdef class Grid:
+    """A price or quantity grid in integer units of ``10**-places`` (an order's fast path).
+
+    :meth:`scaled` takes the common case only: a plain decimal string (ASCII digits, at most
+    one ``.``) or an int, on the grid and within ``[lo, hi]`` (``hi`` 0: no maximum), and
+    positive. Anything else gives None, and the caller's Decimal path decides (rounds, or
+    raises the filter error), so the outcome is the same, only faster.
+
+    Parameters
+    ----------
+    places : int
+        Decimal places of the step (0-18).
+    step, lo, hi : int
+        Step, minimum and maximum in units (``step`` > 0).
+    """
+
+    def __init__(self, int places, int64_t step, int64_t lo, int64_t hi):
+        if not 0 <= places <= 18 or step <= 0 or lo < 0 or hi < 0:
+            raise ValueError("bad grid")
+        self.places = places
+        self.step = step
+        self.lo = lo
+        self.hi = hi
+
+    cpdef object scaled(self, object value):
+        """``value`` in units if on the grid and within bounds, else None."""
+        cdef int64_t v = 0
+        cdef int64_t scale
+        cdef int frac_digits = 0
+        cdef bint seen_dot = False
+        cdef bint any_whole = False
+        cdef Py_UCS4 c
+        cdef int d
+        if type(value) is str:
+            if not (<str>value):
+                return None
+            for c in <str>value:
+                if c == ".":
+                    if seen_dot or not any_whole:
+                        return None
+                    seen_dot = True
+                    continue
+                if c < u"0" or c > u"9":
+                    return None
+                d = <int>c - 48
+                if seen_dot:
+                    frac_digits += 1
+                    if frac_digits > self.places:
+                        if d != 0:
+                            return None      # off the grid: the Decimal path refuses or rounds
+                        continue
+                else:
+                    any_whole = True
+                if v > (_I64_MAX - d) // 10:
+                    return None
+                v = v * 10 + d
+            if seen_dot and frac_digits == 0:
+                return None                  # "1." : let Decimal decide
+            if frac_digits > self.places:
+                frac_digits = self.places
+            for _ in range(self.places - frac_digits):
+                if v > _I64_MAX // 10:
+                    return None
+                v *= 10
+        elif type(value) is int:
+            if value <= 0 or value > _I64_MAX:
+                return None
+            v = value
+            for _ in range(self.places):
+                if v > _I64_MAX // 10:
+                    return None
+                v *= 10
+        else:
+            return None
+        if v <= 0 or v < self.lo or (self.hi and v > self.hi) or v % self.step or (v - self.lo) % self.step:
+            return None
+        return v
+
+    cpdef str text(self, int64_t v):
+        """The exact decimal text of ``v`` units, with the grid's decimal places."""
+        cdef str digits = str(v)
+        cdef int places = self.places
+        if not places:
+            return digits
+        if len(digits) <= places:
+            digits = "0" * (places + 1 - len(digits)) + digits
+        return digits[:len(digits) - places] + "." + digits[len(digits) - places:]
 
 
 cpdef tuple signing_parts(dict params, object format_value):

@@ -30,6 +30,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROU
 from typing import Any, Literal
 
 from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
+from fastws.api_fast import Grid
 from fastws.api_protocol import RateLimits
 from fastws.exceptions import InvalidUsage, ParseError
 from fastws.retry import ConnectionBudget
@@ -113,70 +114,26 @@ def _places(step: Decimal) -> int:
     return max(0, -exp)
 
 
-class _Grid:
-    """A price or quantity grid as integers (units of ``10**-places``), for the fast path.
-
-    Only the common case is handled here: a plain decimal string (or an int) already on the
-    grid and within bounds. Anything else returns None and the Decimal path decides (and raises
-    the right :class:`FilterError`), so the result is the same, only faster.
-    """
-
-    __slots__ = ("places", "step", "lo", "hi")
-
-    def __init__(self, step: Decimal, lo: Decimal, hi: Decimal) -> None:
-        self.places = _places(step)
-        unit = Decimal(1).scaleb(-self.places)
-        self.step = int(step / unit)
-        self.lo = int(lo / unit)      # on this grid whenever step divides lo (checked below)
-        self.hi = int(hi / unit) if hi > 0 else 0
-
-    def scaled(self, value: object) -> int | None:
-        """``value`` in grid units if it is on the grid and within [lo, hi], else None."""
-        places = self.places
-        if value.__class__ is str:
-            text: str = value  # type: ignore[assignment]
-            whole, dot, frac = text.partition(".")
-            if not whole.isdigit() or not whole.isascii():
-                return None
-            if dot:
-                if not frac.isdigit() or not frac.isascii():
-                    return None
-                if len(frac) > places:
-                    if frac[places:].strip("0"):
-                        return None       # off the grid: the Decimal path refuses or rounds
-                    frac = frac[:places]
-                v = int(whole + frac) * _POW10[places - len(frac)]
-            else:
-                v = int(whole) * _POW10[places]
-        elif value.__class__ is int:
-            v = value * _POW10[places]  # type: ignore[operator]
-        else:
-            return None
-        step = self.step
-        if v <= 0 or v < self.lo or (self.hi and v > self.hi) or v % step or (v - self.lo) % step:
-            return None
-        return v
-
-    def text(self, v: int) -> str:
-        """The exact decimal text of ``v`` grid units, with the grid's decimal places."""
-        places = self.places
-        if not places:
-            return str(v)
-        digits = str(v).rjust(places + 1, "0")
-        return f"{digits[:-places]}.{digits[-places:]}"
+_I64_MAX = 2**63 - 1
 
 
-_POW10 = [10 ** i for i in range(40)]
-
-
-def _fast_grid(step: Decimal, lo: Decimal, hi: Decimal) -> _Grid | None:
-    if step <= 0 or lo < 0 or _places(step) > 30:
+def _fast_grid(step: Decimal, lo: Decimal, hi: Decimal) -> Grid | None:
+    """The integer grid of a filter for the order fast path (:class:`fastws.api_fast.Grid`),
+    or None when the filter cannot be expressed on it (then the Decimal path does it all)."""
+    if step <= 0 or lo < 0 or hi < 0:
         return None
-    g = _Grid(step, lo, hi)
-    unit = Decimal(1).scaleb(-g.places)
-    if Decimal(g.lo) * unit != lo or (hi > 0 and Decimal(g.hi) * unit != hi.quantize(unit, ROUND_FLOOR)):
-        return None               # bounds not expressible on the grid: keep the Decimal path
-    return g
+    places = _places(step)
+    if places > 18:
+        return None
+    unit = Decimal(1).scaleb(-places)
+    step_u = step / unit
+    lo_u = lo / unit
+    hi_u = (hi / unit).to_integral_value(ROUND_FLOOR)  # v <= floor(hi) <=> v * unit <= hi
+    if step_u != step_u.to_integral_value() or lo_u != lo_u.to_integral_value():
+        return None
+    if max(step_u, lo_u, hi_u) > _I64_MAX:
+        return None
+    return Grid(places, int(step_u), int(lo_u), int(hi_u))
 
 
 @dataclass(frozen=True)

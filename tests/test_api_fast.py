@@ -1,0 +1,88 @@
+"""fastws.api_fast: the C hot paths of the WS API client, against simple references."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fastws.api_fast import Grid, Window, WindowSet, signing_parts
+from fastws.exceptions import InvalidUsage
+from fastws.signing import format_value
+
+
+def _ref_scaled(text: object, places: int, step: int, lo: int, hi: int) -> int | None:
+    """Reference: the exact Decimal value in units, None unless on the grid and in bounds."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        return None
+    if isinstance(text, str):
+        if not text or not all(c in "0123456789." for c in text) or text.count(".") > 1:
+            return None
+        if text.startswith(".") or text.endswith("."):
+            return None
+    d = Decimal(text) * (Decimal(10) ** places)
+    if d != d.to_integral_value():
+        return None
+    v = int(d)
+    if v <= 0 or v < lo or (hi and v > hi) or v % step or (v - lo) % step:
+        return None
+    return v if v < 2**63 else None
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    text=st.one_of(
+        st.text(alphabet="0123456789.", max_size=12),
+        st.integers(min_value=-5, max_value=10**20),
+        st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False).map(lambda d: format(d, "f")),
+    ),
+    places=st.integers(min_value=0, max_value=8),
+    step=st.sampled_from([1, 5, 10, 25, 1000]),
+    lo=st.sampled_from([0, 5, 1000]),
+    hi=st.sampled_from([0, 10**6, 10**12]),
+)
+def test_grid_scaled_matches_decimal_reference(text, places, step, lo, hi):
+    g = Grid(places, step, lo, hi)
+    assert g.scaled(text) == _ref_scaled(text, places, step, lo, hi)
+
+
+def test_grid_text_and_refusals():
+    g = Grid(2, 1, 1, 0)
+    assert g.scaled("60000.1") == 6000010 and g.text(6000010) == "60000.10"
+    assert g.text(5) == "0.05" and g.text(100) == "1.00" and Grid(0, 1, 0, 0).text(7) == "7"
+    assert g.scaled("60000.100") == 6000010          # trailing zeros beyond the grid are fine
+    for bad in ("60000.101", "1.", ".5", "", " 1", "1e3", "-1", "٣", "1.2.3", 1.5, Decimal("1"), True,
+                "9" * 30, 10**30):
+        assert g.scaled(bad) is None, bad
+    with pytest.raises(ValueError):
+        Grid(2, 0, 0, 0)
+
+
+def test_window_set_counts_reserves_and_waits():
+    ws = WindowSet(0)
+    w = Window("REQUEST_WEIGHT", "MINUTE", 1, 10)
+    ws.windows[("REQUEST_WEIGHT", "MINUTE", 1)] = w
+    now = 1_700_000_000_000
+    assert ws.delay(5, 0, now) == 0
+    ws.reserve(8, 0)
+    assert ws.pending_weight == 8 and ws.delay(5, 0, now) == 60_000 - now % 60_000
+    ws.release(8, 0, now, ())                          # not reported: charged locally
+    assert ws.pending_weight == 0 and w.count == 8 and w.reset_at == now - now % 60_000 + 60_000
+    assert ws.update([{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                       "limit": 10, "count": "3"}, {"bad": 1}, "x"], now) == ["REQUEST_WEIGHT"]
+    assert w.count == 3
+    ws.release(0, 0, w.reset_at, ["REQUEST_WEIGHT"])   # the window rolled over
+    assert w.count == 0 and w.reset_at == 0
+    with pytest.raises(InvalidUsage):
+        ws.delay(11, 0, now)
+
+
+def test_signing_parts_is_the_spec_payload():
+    sent, payload = signing_parts({"symbol": "BTCUSDT", "b": None, "timestamp": 1, "price": Decimal("1.50"),
+                                   "flag": True, "apiKey": "k"}, format_value)
+    assert sent == {"symbol": "BTCUSDT", "timestamp": 1, "price": "1.50", "flag": True, "apiKey": "k"}
+    assert payload == b"apiKey=k&flag=true&price=1.50&symbol=BTCUSDT&timestamp=1"
+    with pytest.raises(InvalidUsage):
+        signing_parts({"x": 1.5}, format_value)
+    with pytest.raises(InvalidUsage):
+        signing_parts({1: "x"}, format_value)
