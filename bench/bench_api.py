@@ -26,7 +26,11 @@ Client and server are pinned to the same core (``--cpu``, default 0): on separat
 adds ~60 us of wake-up latency to every round trip (DESIGN.md), which would hide the client's
 cost. Figures: median and p99 in microseconds, and the ratio fastws / raw of the medians.
 
-Run: ``python bench/bench_api.py`` (``--n 3000``, ``--json``).
+With ``--rounds R`` every client runs R times, interleaved (raw, fastws, raw, ...), and the
+table gives the median over rounds of each figure, the ratios being taken within each round
+(the shared machine's noise moves both clients of a round alike) with their range.
+
+Run: ``python bench/bench_api.py`` (``--n 3000``, ``--rounds 3``, ``--json``).
 """
 from __future__ import annotations
 
@@ -202,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=3000, help="timed requests per client")
     ap.add_argument("--cpu", type=int, default=0, help="core for client and server (-1: no pinning)")
     ap.add_argument("--signer", choices=["hmac", "ed25519", "ed25519-logon", "all"], default="all")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every client this many times, interleaved; report medians over rounds")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cpu = None if args.cpu < 0 else args.cpu
@@ -211,32 +217,41 @@ def main(argv: list[str] | None = None) -> int:
     srv.start()
     port = q.get(timeout=30)
     signers = ["hmac", "ed25519", "ed25519-logon"] if args.signer == "all" else [args.signer]
-    rows = []
+    configs = [("raw", "ping", "-"), ("fastws", "ping", "-"), ("raw", "place", "-")]
+    configs += [("fastws", "place", s) for s in signers] + [("fastws", "request", "hmac")]
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {c: [] for c in configs}
     try:
-        rows.append(measure(ctx, port, "raw", "ping", "-", args.n, cpu))
-        rows.append(measure(ctx, port, "fastws", "ping", "-", args.n, cpu))
-        rows.append(measure(ctx, port, "raw", "place", "-", args.n, cpu))
-        for s in signers:
-            rows.append(measure(ctx, port, "fastws", "place", s, args.n, cpu))
-        rows.append(measure(ctx, port, "fastws", "request", "hmac", args.n, cpu))
+        for _ in range(args.rounds):  # rounds interleave the clients, so a noisy moment hits all
+            for c in configs:
+                runs[c].append(measure(ctx, port, c[0], c[1], c[2], args.n, cpu))
     finally:
         stop.set()
         srv.join(10)
-    raw = {r["request"]: r["median_us"] for r in rows if r["client"] == "raw"}
-    raw["request"] = raw["place"]
-    raw99 = {r["request"]: r["p99_us"] for r in rows if r["client"] == "raw"}
-    raw99["request"] = raw99["place"]
-    for r in rows:
-        r["ratio_vs_raw"] = r["median_us"] / raw[r["request"]]
-        r["p99_ratio_vs_raw"] = r["p99_us"] / raw99[r["request"]]
+    med = statistics.median
+    rows = []
+    for c in configs:
+        rs = runs[c]
+        raw_rs = runs[("raw", "place" if c[1] == "request" else c[1], "-")]
+        rows.append({
+            **rs[0], "rounds": len(rs),
+            "median_us": med(r["median_us"] for r in rs), "p99_us": med(r["p99_us"] for r in rs),
+            "client_cpu_us": med(r["client_cpu_us"] for r in rs),
+            # ratios within each round (same moment on the machine), then their median
+            "ratio_vs_raw": med(r["median_us"] / q["median_us"] for r, q in zip(rs, raw_rs)),
+            "p99_ratio_vs_raw": med(r["p99_us"] / q["p99_us"] for r, q in zip(rs, raw_rs)),
+            "ratio_range": (min(r["median_us"] / q["median_us"] for r, q in zip(rs, raw_rs)),
+                            max(r["median_us"] / q["median_us"] for r, q in zip(rs, raw_rs))),
+        })
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(f"{'client':8s} {'request':7s} {'signing':14s} {'median us':>10s} {'p99 us':>9s} {'x raw':>6s}"
-              f" {'p99 x raw':>9s} {'client cpu us':>13s}")
+              f" {'p99 x raw':>9s} {'client cpu us':>13s} {'x raw range':>12s}")
         for r in rows:
+            lo, hi = r["ratio_range"]
             print(f"{r['client']:8s} {r['request']:7s} {r['signer']:14s} {r['median_us']:10.1f} "
-                  f"{r['p99_us']:9.1f} {r['ratio_vs_raw']:6.2f} {r['p99_ratio_vs_raw']:9.2f} {r['client_cpu_us']:13.1f}")
+                  f"{r['p99_us']:9.1f} {r['ratio_vs_raw']:6.2f} {r['p99_ratio_vs_raw']:9.2f} {r['client_cpu_us']:13.1f}"
+                  f" {lo:5.2f}-{hi:<5.2f}")
     return 0
 
 
