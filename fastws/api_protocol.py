@@ -842,7 +842,7 @@ class ApiProtocol:
         msg: object = frame
         if frame.__class__ is bytes or isinstance(frame, (bytes, bytearray, memoryview, str)):
             try:
-                msg = orjson.loads(frame)  # type: ignore[arg-type]
+                msg = orjson.loads(frame)
             except orjson.JSONDecodeError as exc:
                 raise ParseError(f"WS API frame is not JSON: {exc}", payload=frame) from None
         if msg.__class__ is not dict and not isinstance(msg, dict):

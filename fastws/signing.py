@@ -447,7 +447,7 @@ def sign_params(
     elif "recvWindow" in merged and merged["recvWindow"] is not None:
         merged["recvWindow"] = check_recv_window(merged["recvWindow"])  # type: ignore[arg-type]
     ts = merged.get("timestamp")
-    if ts.__class__ is not int and (not isinstance(ts, int) or isinstance(ts, bool)) or ts <= 0:  # type: ignore[operator]
+    if ts.__class__ is not int and (not isinstance(ts, int) or isinstance(ts, bool)) or ts <= 0:
         raise InvalidUsage("signed requests need a positive integer 'timestamp' (ms or µs)")
     if api_key is not None:
         if not api_key:
@@ -520,7 +520,7 @@ def check_recv_window(value: int | Decimal | str) -> int | Decimal:
     InvalidUsage
         If out of range, not a number, a float, or with more than 3 decimals.
     """
-    if value.__class__ is int and 0 < value <= MAX_RECV_WINDOW:  # type: ignore[operator]
+    if value.__class__ is int and 0 < value <= MAX_RECV_WINDOW:
         return value
     if isinstance(value, bool) or isinstance(value, float):
         raise InvalidUsage("recvWindow must be an int, a Decimal or a decimal string, not a float")
