@@ -611,8 +611,10 @@ class ApiClient:
     def _sign(self, params: Mapping[str, object]) -> dict[str, object]:
         if self._signer is None or self._api_key is None:
             raise InvalidUsage("signed requests need api_key= and signer=")
-        if self._sync_clock and self.clock.newest_ms is not None and _now_ms() - self.clock.newest_ms > CLOCK_RESYNC_MS:
-            self._spawn(self.sync_clock())
+        if self._sync_clock:
+            newest = self.clock.newest_ms
+            if newest is not None and _now_ms() - newest > CLOCK_RESYNC_MS:
+                self._spawn(self.sync_clock())
         return sign_params(params, self._signer, self._api_key, timestamp=self.timestamp(),
                            recv_window=self.recv_window if "recvWindow" not in params else None)
 

@@ -150,6 +150,11 @@ _FIXED_WEIGHTS: Final[Mapping[str, int]] = {
     m: w for m, w in METHOD_WEIGHTS.items() if m not in _PARAM_WEIGHTS
 }
 
+#: The order count of every known (unprefixed) method, 0 included: one dict look-up.
+_FIXED_ORDERS: Final[Mapping[str, int]] = {
+    m: ORDER_COUNTS.get(m, 0) for m in (*METHOD_WEIGHTS, *ORDER_COUNTS, "depth")
+}
+
 _VERSION_PREFIX = re.compile(r"^v\d+/")
 _BAN_UNTIL = re.compile(r"banned until (\d{12,})")
 _log = logging.getLogger("fastws.api")
@@ -245,7 +250,7 @@ def request_weight(method: str, params: Mapping[str, object] | None = None, mark
 
 def order_count(method: str, params: Mapping[str, object] | None = None) -> int:
     """How many unfilled orders ``method`` may add to the ``ORDERS`` counters (SPEC §5.5)."""
-    n = ORDER_COUNTS.get(method)
+    n = _FIXED_ORDERS.get(method)
     if n is not None:
         return n
     return ORDER_COUNTS.get(_base_method(method), 0)
