@@ -62,6 +62,11 @@ from urllib.parse import quote
 import orjson
 
 from fastws.api_fast import signing_parts
+
+try:  # OpenSSL's HMAC (what hmac.new wraps in Python code when available)
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:  # pragma: no cover - Python built without OpenSSL
+    _hmac_new = None  # type: ignore[assignment]
 from fastws.exceptions import InvalidUsage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +162,9 @@ class HmacSigner:
             raise InvalidUsage("HMAC secret must not be empty")
         self._secret = secret_bytes
         # keyed once: each signature copies this state instead of re-deriving the key pads
-        self._keyed = hmac.new(secret_bytes, None, hashlib.sha256)
+        # (OpenSSL's HMAC object when there is one: its copy/update/hexdigest are all C)
+        self._keyed: Any = (_hmac_new(secret_bytes, b"", "sha256") if _hmac_new is not None
+                            else hmac.new(secret_bytes, None, hashlib.sha256))
 
     def __repr__(self) -> str:
         return "HmacSigner(secret=****)"
@@ -171,7 +178,8 @@ class HmacSigner:
         """Return ``hex(HMAC-SHA256(secret, payload))``."""
         mac = self._keyed.copy()
         mac.update(payload)
-        return mac.hexdigest()
+        hexdigest: str = mac.hexdigest()
+        return hexdigest
 
 
 def _load_private_key(pem: str | bytes, password: str | bytes | None, kind: str) -> Any:
