@@ -44,8 +44,8 @@ from typing import Any
 
 from picows import WSMsgType, WSTransport, ws_connect
 
-from fastws.api_fast import ApiListener
-from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits, order_count, request_weight
+from fastws.api_fast import ApiListener, client_response
+from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
     ApiError,
@@ -80,7 +80,6 @@ def _now_ms() -> float:
 _time = time.time
 
 
-_TEXT = WSMsgType.TEXT
 
 
 def _expire(fut: asyncio.Future[Any], method: str, request_id: int, timeout: float) -> None:
@@ -690,66 +689,13 @@ class ApiClient:
             raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected")
         return link
 
-    async def response(
-        self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,
-        timeout: float | None = None,
-    ) -> ApiResponse:
-        """Send one request and return the whole :class:`ApiResponse` (errors not raised).
-
-        ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
-        ``signature`` (SPEC §7.2).
-        """
-        link = self._link
-        if link is None or link.closed or link.transport is None or not self._ready.is_set():
-            link = await self._current_link()
-        proto = self.protocol
-        weight = request_weight(method, params, self.market)
-        orders = order_count(method, params)
-        now = self._server_ms()
-        limits = proto.limits
-        # the C windows straight away unless a ban is recorded (delay_ms raises then)
-        wait = limits._core.delay(weight, orders, now) if limits._banned is None else (
-            limits.delay_ms(weight, orders, now))
-        if wait > 0:
-            await self._pace(method, params, weight)
-            if link.closed or link.transport is None:  # dropped while pacing
-                link = await self._current_link()
-            now = self._server_ms()
-        if signed:
-            if self.logged_on:
-                p = dict(params or {})
-                p["timestamp"] = self.timestamp()
-                if self.recv_window is not None and "recvWindow" not in p:
-                    p["recvWindow"] = self.recv_window
-                params = p
-            else:
-                params = self._sign(params or {})
-        tr = link.transport
-        if tr is None:
-            raise ConnectionClosedError(None, "WS API connection is not open")
-        req = proto.request(method, params, weight=weight, now_ms=now, orders=orders)
-        id_ = req.id
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[ApiResponse] = loop.create_future()
-        waiters = link.waiters
-        waiters[id_] = fut
-        # one shared timer, not asyncio.wait_for: no extra task, no timer per request
-        deadlines = self._deadlines
-        t = self.timeout if timeout is None else timeout
-        deadline = loop.time() + t
-        deadlines.entries[id_] = (deadline, fut, method, t)
-        if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
-            deadlines.arm(loop, deadline)
-        tr.send(_TEXT, req.data)
-        self.requests += 1
-        try:
-            return await fut
-        except asyncio.TimeoutError:
-            proto.abandon(id_)
-            raise
-        finally:
-            deadlines.entries.pop(id_, None)
-            waiters.pop(id_, None)
+    #: ``async response(method, params=None, *, signed=False, timeout=None) -> ApiResponse``:
+    #: send one request and return the whole :class:`ApiResponse` (errors not raised).
+    #: ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
+    #: ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or IPBannedError in a
+    #: ban); the answer is awaited with the timeout. Compiled: the request path of every call
+    #: (:func:`fastws.api_fast.client_response`).
+    response = client_response
 
     async def request(
         self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,

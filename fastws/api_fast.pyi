@@ -1,8 +1,10 @@
 """Type stubs for fastws.api_fast (compiled; hand-written, keep in sync with api_fast.pyx)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from fastws.api_protocol import ApiResponse
 
 from picows import WSFrame, WSListener, WSTransport
 
@@ -73,3 +75,6 @@ class ApiListener(WSListener):
     def is_user_specific_pong(self, frame: WSFrame) -> bool: ...
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
+
+async def client_response(client: Any, method: str, params: Mapping[str, object] | None = None, *,
+                          signed: bool = False, timeout: float | None = None) -> ApiResponse: ...

@@ -24,7 +24,7 @@ import orjson
 from fastws.exceptions import InvalidUsage
 
 __all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
-           "signing_parts", "Grid"]
+           "signing_parts", "Grid", "client_response"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -481,3 +481,98 @@ cdef class ApiListener(WSListener):
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code())
             transport.disconnect()
+
+
+# -- the request path of fastws.api_client.ApiClient -----------------------------------------
+
+cdef object _request_weight = None
+cdef object _order_count = None
+cdef object _ConnectionClosedError = None
+cdef object _TimeoutError = None
+cdef object _get_running_loop = None
+cdef object _TEXT = None
+
+
+cdef _bind():
+    global _request_weight, _order_count, _ConnectionClosedError, _TimeoutError
+    global _get_running_loop, _TEXT
+    import asyncio
+
+    from picows import WSMsgType as _WSMsgType
+
+    from fastws.api_protocol import order_count, request_weight
+    from fastws.exceptions import ConnectionClosedError
+    _request_weight = request_weight
+    _order_count = order_count
+    _ConnectionClosedError = ConnectionClosedError
+    _TimeoutError = asyncio.TimeoutError
+    _get_running_loop = asyncio.get_running_loop
+    _TEXT = _WSMsgType.TEXT
+
+
+async def client_response(object client, str method, object params=None, *, bint signed=False,
+                          object timeout=None):
+    """Send one request and return the whole :class:`~fastws.api_protocol.ApiResponse` (errors
+    not raised): :meth:`fastws.api_client.ApiClient.response`, compiled.
+
+    ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
+    ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or IPBannedError during a
+    ban); the answer is awaited with the client's timeout (one shared loop timer).
+    """
+    if _TEXT is None:
+        _bind()
+    link = client._link
+    if link is None or link.closed or link.transport is None or not client._ready.is_set():
+        link = await client._current_link()
+    proto = client.protocol
+    weight = _request_weight(method, params, client.market)
+    orders = _order_count(method, params)
+    now = client._server_ms()
+    limits = proto.limits
+    # the C windows straight away unless a ban is recorded (delay_ms raises then)
+    if limits._banned is None:
+        wait = (<WindowSet>limits._core).delay(weight, orders, now)
+    else:
+        wait = limits.delay_ms(weight, orders, now)
+    if wait > 0:
+        await client._pace(method, params, weight)
+        if link.closed or link.transport is None:  # dropped while pacing
+            link = await client._current_link()
+        now = client._server_ms()
+    if signed:
+        if client.logged_on:
+            p = dict(params or {})
+            p["timestamp"] = client.timestamp()
+            recv_window = client.recv_window
+            if recv_window is not None and "recvWindow" not in p:
+                p["recvWindow"] = recv_window
+            params = p
+        else:
+            params = client._sign(params or {})
+    tr = link.transport
+    if tr is None:
+        raise _ConnectionClosedError(None, "WS API connection is not open")
+    req = proto.request(method, params, weight=weight, now_ms=now, orders=orders)
+    id_ = (<tuple>req)[0]
+    loop = _get_running_loop()
+    fut = loop.create_future()
+    cdef dict waiters = link.waiters
+    waiters[id_] = fut
+    # one shared timer, not asyncio.wait_for: no extra task, no timer per request
+    deadlines = client._deadlines
+    t = client.timeout if timeout is None else timeout
+    deadline = loop.time() + t
+    cdef dict entries = deadlines.entries
+    entries[id_] = (deadline, fut, method, t)
+    if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
+        deadlines.arm(loop, deadline)
+    tr.send(_TEXT, (<tuple>req)[3])
+    client.requests += 1
+    try:
+        return await fut
+    except _TimeoutError:
+        proto.abandon(id_)
+        raise
+    finally:
+        entries.pop(id_, None)
+        waiters.pop(id_, None)
