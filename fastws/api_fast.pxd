@@ -34,7 +34,7 @@ cdef class WindowSet:
 
 
 cpdef object account_success(object proto, dict msg, object id_, object status, int64_t now_ms)
-cpdef bint resolve(object proto, dict waiters, bytes data) except -1
+cpdef bint resolve(object proto, dict waiters, bytes data, object clock=*) except -1
 
 
 cdef class Grid:
@@ -54,3 +54,4 @@ cdef class ApiListener(WSListener):
     cdef object _frame
     cdef dict _waiters
     cdef object _protocol
+    cdef object _clock

@@ -15,7 +15,9 @@ at once with the same payload, a close frame is answered and the connection drop
 Times are epoch milliseconds; counts are 64-bit integers.
 """
 cimport cython
+from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
@@ -275,7 +277,12 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
     if raw is not None:
         reported = core.update(raw, now_ms)
         if type(raw) is list:
-            entries = tuple([e for e in <list>raw if isinstance(e, dict)])
+            for e in <list>raw:
+                if type(e) is not dict:
+                    entries = tuple([e for e in <list>raw if isinstance(e, dict)])
+                    break
+            else:
+                entries = tuple(<list>raw)
     else:
         reported = []
     if req is not None:
@@ -283,9 +290,20 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
     return _tuple_new(proto._response_type, (id_, status, msg.get("result"), None, req, entries))
 
 
-cpdef bint resolve(object proto, dict waiters, bytes data) except -1:
+cdef inline int64_t _server_ms(object clock) except? -1:
+    """``ClockOffset.server_time(time.time() * 1000)`` without Python calls."""
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    cdef double local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
+    return <int64_t>nearbyint(local_ms + <double>clock._offset)
+
+
+cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) except -1:
     """Handle a text frame that is a plain success answer to a request of ``proto`` waited on in
     ``waiters`` (id -> future): account it (:func:`account_success`) and resolve the future.
+
+    ``clock``: the :class:`fastws.signing.ClockOffset` behind ``proto``'s clock, read in C
+    (``proto._clock()`` otherwise).
 
     Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
     frame that is not JSON, debug logging on): the caller takes the general path.
@@ -307,7 +325,8 @@ cpdef bint resolve(object proto, dict waiters, bytes data) except -1:
     fut = waiters.pop(id_, None)
     if fut is None:
         return False
-    resp = account_success(proto, <dict>msg, id_, status, proto._clock())
+    resp = account_success(proto, <dict>msg, id_, status,
+                           proto._clock() if clock is None else _server_ms(clock))
     if not fut.done():
         fut.set_result(resp)
     return True
@@ -461,6 +480,8 @@ cdef class ApiListener(WSListener):
         self._frame = link.frame
         self._waiters = link.waiters
         self._protocol = link.client.protocol
+        # the protocol's clock is the client's server clock: read it in C
+        self._clock = link.client.clock
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.link.transport = transport
@@ -473,7 +494,7 @@ cdef class ApiListener(WSListener):
         cdef bytes data
         if t == WSMsgType.TEXT:
             data = frame.get_payload_as_bytes()
-            if not resolve(self._protocol, self._waiters, data):
+            if not resolve(self._protocol, self._waiters, data, self._clock):
                 self._frame(data)
         elif t == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())

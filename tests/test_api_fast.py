@@ -86,3 +86,39 @@ def test_signing_parts_is_the_spec_payload():
         signing_parts({"x": 1.5}, format_value)
     with pytest.raises(InvalidUsage):
         signing_parts({1: "x"}, format_value)
+
+
+def test_resolve_accounts_with_the_server_clock_read_in_c():
+    import time
+
+    import orjson
+
+    from fastws.api_fast import resolve
+    from fastws.api_protocol import ApiProtocol
+    from fastws.signing import ClockOffset
+
+    clock = ClockOffset()
+    local = time.time() * 1000
+    clock.add_sample(local, local + 7_200_000, local)         # the server is two hours ahead
+    proto = ApiProtocol("spot", clock=lambda: clock.server_time(time.time() * 1000))
+
+    class Waiter:
+        result = None
+
+        def done(self):
+            return False
+
+        def set_result(self, r):
+            self.result = r
+
+    entry = {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 3}
+    for use_c_clock in (False, True):
+        req = proto.request("ping")
+        waiters = {req.id: Waiter()}
+        frame = orjson.dumps({"id": req.id, "status": 200, "result": {}, "rateLimits": [entry]})
+        assert resolve(proto, waiters, frame, clock if use_c_clock else None)
+        w = proto.limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)]
+        server_now = clock.server_time(time.time() * 1000)
+        assert server_now < w.reset_at <= server_now + 60_000 + 2 * proto.limits.edge_ms
+        assert w.count == 3 and not waiters and proto.in_flight == ()
+    assert not resolve(proto, {}, frame, clock)               # nobody waits for it: general path
