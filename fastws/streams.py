@@ -974,10 +974,17 @@ class ControlPacer:
         if n < allowed:
             return 0.0
         edge = self._sent[n - allowed]
-        wait = edge + self.window - now
-        while (now + wait) - self.window < edge:
-            wait = math.nextafter(wait, math.inf)
-        return max(wait, 0.0)
+        # The first instant at which ``edge`` has left the window (``_expire`` drops it once
+        # ``edge <= t - window``), robust to rounding: step ``target`` by its own ulp, and the
+        # wait by the ulp of the sum the caller will compute (``now + wait``). Stepping ``wait``
+        # by its own ulp instead never ends when ``wait`` is tiny next to ``now``.
+        target = edge + self.window
+        while target - self.window < edge:
+            target = math.nextafter(target, math.inf)
+        wait = max(target - now, 0.0)
+        while now + wait < target:
+            wait += math.ulp(target)
+        return wait
 
     def record(self, now: float) -> None:
         """Record a message sent at ``now``."""

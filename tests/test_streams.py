@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import orjson
 import pytest
@@ -535,3 +536,17 @@ def test_route_agrees_with_venues():
         "btcusdt@rpiDepth@500ms", "someListenKey0123",
     ]
     assert {n: venues.usdm_route(n) for n in names} == {n: usdm_route(n) for n in names}
+
+
+def test_pacer_delay_terminates_when_the_wait_is_tiny_next_to_now():
+    """Regression: the wait was stepped by its own ulp, which never ends for a wait of ~1e-300
+    at ``now`` ~ 50 (hypothesis found it in CI: the pacer hung the process)."""
+    p = ControlPacer.for_market("spot")
+    for t in (49.0, 49.2, 49.5):          # the control budget is full until 49.0 expires at 50.0
+        p.record(t)
+    now = math.nextafter(50.0, 0.0)       # one ulp before that
+    wait = p.delay(now)
+    assert wait > 0.0
+    assert now + wait >= 50.0
+    p.record(now + wait)
+    assert p.sent_in_window(now + wait) <= p.capacity
