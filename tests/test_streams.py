@@ -539,14 +539,16 @@ def test_route_agrees_with_venues():
 
 
 def test_pacer_delay_terminates_when_the_wait_is_tiny_next_to_now():
-    """Regression: the wait was stepped by its own ulp, which never ends for a wait of ~1e-300
-    at ``now`` ~ 50 (hypothesis found it in CI: the pacer hung the process)."""
+    """Regression: the wait was stepped by its own ulp, which takes billions of steps when the
+    wait is tiny next to ``now`` and ``now + wait`` rounds below the window edge (hypothesis
+    found such times in CI: the pacer hung the process). These are such times."""
     p = ControlPacer.for_market("spot")
-    for t in (49.0, 49.2, 49.5):          # the control budget is full until 49.0 expires at 50.0
+    edge = 15.330255390650551
+    for t in (edge, edge + 0.1, edge + 0.2):  # the control budget is full until edge expires
         p.record(t)
-    now = math.nextafter(50.0, 0.0)       # one ulp before that
+    now = 16.330255390650546                  # a few ulps before edge + 1 s
     wait = p.delay(now)
     assert wait > 0.0
-    assert now + wait >= 50.0
+    assert (now + wait) - 1.0 >= edge         # the edge has left the window at now + wait
     p.record(now + wait)
     assert p.sent_in_window(now + wait) <= p.capacity
