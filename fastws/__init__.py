@@ -1,9 +1,14 @@
 """fastws: the fastest trustworthy way for Python trading bots to talk to Binance over WebSockets.
 
 Public names are re-exported here and listed in ``__all__`` by topic; ``tests/test_exports.py``
-keeps the list honest.
+keeps the list honest. Only the exceptions are imported eagerly: every other name is loaded
+from its module on first use (PEP 562), so ``import fastws`` stays light, and importing one
+part (``fastws.sim``, the independent simulator) never drags in the others.
 """
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -25,101 +30,220 @@ from fastws.exceptions import (
     SequenceGap,
 )
 
-# events
-from fastws.events import (
-    AggTrade,
-    AvgPrice,
-    BlockTrade,
-    BookTicker,
-    ContinuousKline,
-    ControlError,
-    ControlResponse,
-    DepthUpdate,
-    Event,
-    EventType,
-    ForceOrder,
-    Kline,
-    MarkPrice,
-    MiniTicker,
-    PartialDepth,
-    ReferencePrice,
-    ServerShutdown,
-    Ticker,
-    Trade,
-    WindowTicker,
-)
+# Public name -> the module that defines it, grouped by topic (the order of ``__all__``).
+_EXPORTS: dict[str, str] = {
+    # events
+    "AggTrade": "fastws.events",
+    "AvgPrice": "fastws.events",
+    "BlockTrade": "fastws.events",
+    "BookTicker": "fastws.events",
+    "ContinuousKline": "fastws.events",
+    "ControlError": "fastws.events",
+    "ControlResponse": "fastws.events",
+    "DepthUpdate": "fastws.events",
+    "Event": "fastws.events",
+    "EventType": "fastws.events",
+    "ForceOrder": "fastws.events",
+    "Kline": "fastws.events",
+    "MarkPrice": "fastws.events",
+    "MiniTicker": "fastws.events",
+    "PartialDepth": "fastws.events",
+    "ReferencePrice": "fastws.events",
+    "ServerShutdown": "fastws.events",
+    "Ticker": "fastws.events",
+    "Trade": "fastws.events",
+    "WindowTicker": "fastws.events",
+    # decode
+    "Parser": "fastws.parser",
+    "parse": "fastws.parser",
+    # book
+    "OrderBook": "fastws.book",
+    "BookSync": "fastws.sync",
+    "SyncAction": "fastws.sync",
+    "SyncState": "fastws.sync",
+    "SyncStats": "fastws.sync",
+    # venues
+    "BINANCE_SPOT": "fastws.venues",
+    "BINANCE_SPOT_TESTNET": "fastws.venues",
+    "BINANCE_USDM": "fastws.venues",
+    "BINANCE_USDM_TESTNET": "fastws.venues",
+    "Limits": "fastws.venues",
+    "Venue": "fastws.venues",
+    # live data
+    "Router": "fastws.listener",
+    "StreamListener": "fastws.listener",
+    "MarketStream": "fastws.market_stream",
+    "MarketStreamStats": "fastws.market_stream",
+    # WebSocket API
+    "ApiClient": "fastws.api_client",
+    "BaseOperations": "fastws.base_operations",
+    "FilterError": "fastws.base_operations",
+    "SymbolFilters": "fastws.base_operations",
+    "OrderStream": "fastws.order_stream",
+    "Ed25519Signer": "fastws.signing",
+    "HmacSigner": "fastws.signing",
+    "RsaSigner": "fastws.signing",
+    "mask_key": "fastws.signing",
+    "UserStream": "fastws.user_stream",
+    # user data events
+    "AccountUpdate": "fastws.uds_events",
+    "Balance": "fastws.uds_events",
+    "BalanceUpdate": "fastws.uds_events",
+    "EventStreamTerminated": "fastws.uds_events",
+    "ExecutionReport": "fastws.uds_events",
+    "ExternalLockUpdate": "fastws.uds_events",
+    "FuturesBalance": "fastws.uds_events",
+    "FuturesPosition": "fastws.uds_events",
+    "ListenKeyExpired": "fastws.uds_events",
+    "ListOrder": "fastws.uds_events",
+    "ListStatus": "fastws.uds_events",
+    "OrderTradeUpdate": "fastws.uds_events",
+    "OutboundAccountPosition": "fastws.uds_events",
+    "UserEvent": "fastws.uds_events",
+    "decode_user_event": "fastws.uds_events",
+    # signals
+    "RecordRing": "fastws.ring",
+    "RingBuffer": "fastws.ring",
+    "Assessment": "fastws.signals",
+    "DetectorResult": "fastws.signals",
+    "Momentum": "fastws.signals",
+    "Signal": "fastws.signals",
+    "SignalEngine": "fastws.signals",
+    "VolumeSpike": "fastws.signals",
+    "format_signal": "fastws.signals",
+    "format_ticker": "fastws.signals",
+}
 
-# decode
-from fastws.parser import Parser, parse
-
-# book
-from fastws.book import OrderBook
-from fastws.sync import BookSync, SyncAction, SyncState, SyncStats
-
-# venues
-from fastws.venues import (
-    BINANCE_SPOT,
-    BINANCE_SPOT_TESTNET,
-    BINANCE_USDM,
-    BINANCE_USDM_TESTNET,
-    Limits,
-    Venue,
-)
-
-# live data
-from fastws.listener import Router, StreamListener
-from fastws.market_stream import MarketStream, MarketStreamStats
-
-# WebSocket API
-from fastws.api_client import ApiClient
-from fastws.base_operations import BaseOperations, FilterError, SymbolFilters
-from fastws.order_stream import OrderStream
-from fastws.signing import Ed25519Signer, HmacSigner, RsaSigner, mask_key
-from fastws.user_stream import UserStream
-
-# user data events
-from fastws.uds_events import (
-    AccountUpdate,
-    Balance,
-    BalanceUpdate,
-    EventStreamTerminated,
-    ExecutionReport,
-    ExternalLockUpdate,
-    FuturesBalance,
-    FuturesPosition,
-    ListenKeyExpired,
-    ListOrder,
-    ListStatus,
-    OrderTradeUpdate,
-    OutboundAccountPosition,
-    UserEvent,
-    decode_user_event,
-)
-
-# signals
-from fastws.ring import RecordRing, RingBuffer
-from fastws.signals import (
-    Assessment,
-    DetectorResult,
-    Momentum,
-    Signal,
-    SignalEngine,
-    VolumeSpike,
-    format_signal,
-    format_ticker,
-)
-
-# Subpackages loaded on first use, so ``import fastws`` stays light: ``fastws.sim`` (the exchange
-# simulator, a test tool) and ``fastws.testing`` (helpers for testing bots against it).
+# Subpackages loaded on first use: ``fastws.sim`` (the exchange simulator, a test tool) and
+# ``fastws.testing`` (helpers for testing bots against it).
 _LAZY_SUBMODULES = ("sim", "testing")
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    # events
+    from fastws.events import (
+        AggTrade,
+        AvgPrice,
+        BlockTrade,
+        BookTicker,
+        ContinuousKline,
+        ControlError,
+        ControlResponse,
+        DepthUpdate,
+        Event,
+        EventType,
+        ForceOrder,
+        Kline,
+        MarkPrice,
+        MiniTicker,
+        PartialDepth,
+        ReferencePrice,
+        ServerShutdown,
+        Ticker,
+        Trade,
+        WindowTicker,
+    )
+    # decode
+    from fastws.parser import (
+        Parser,
+        parse,
+    )
+    # book
+    from fastws.book import (
+        OrderBook,
+    )
+    from fastws.sync import (
+        BookSync,
+        SyncAction,
+        SyncState,
+        SyncStats,
+    )
+    # venues
+    from fastws.venues import (
+        BINANCE_SPOT,
+        BINANCE_SPOT_TESTNET,
+        BINANCE_USDM,
+        BINANCE_USDM_TESTNET,
+        Limits,
+        Venue,
+    )
+    # live data
+    from fastws.listener import (
+        Router,
+        StreamListener,
+    )
+    from fastws.market_stream import (
+        MarketStream,
+        MarketStreamStats,
+    )
+    # WebSocket API
+    from fastws.api_client import (
+        ApiClient,
+    )
+    from fastws.base_operations import (
+        BaseOperations,
+        FilterError,
+        SymbolFilters,
+    )
+    from fastws.order_stream import (
+        OrderStream,
+    )
+    from fastws.signing import (
+        Ed25519Signer,
+        HmacSigner,
+        RsaSigner,
+        mask_key,
+    )
+    from fastws.user_stream import (
+        UserStream,
+    )
+    # user data events
+    from fastws.uds_events import (
+        AccountUpdate,
+        Balance,
+        BalanceUpdate,
+        EventStreamTerminated,
+        ExecutionReport,
+        ExternalLockUpdate,
+        FuturesBalance,
+        FuturesPosition,
+        ListenKeyExpired,
+        ListOrder,
+        ListStatus,
+        OrderTradeUpdate,
+        OutboundAccountPosition,
+        UserEvent,
+        decode_user_event,
+    )
+    # signals
+    from fastws.ring import (
+        RecordRing,
+        RingBuffer,
+    )
+    from fastws.signals import (
+        Assessment,
+        DetectorResult,
+        Momentum,
+        Signal,
+        SignalEngine,
+        VolumeSpike,
+        format_signal,
+        format_ticker,
+    )
 
 
 def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # resolved once; later lookups are plain attribute reads
+        return value
     if name in _LAZY_SUBMODULES:
-        import importlib
-
         return importlib.import_module(f"fastws.{name}")
     raise AttributeError(f"module 'fastws' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
