@@ -121,6 +121,29 @@ cdef int _cmp_desc(const void* a, const void* b) noexcept nogil:
     return (x < y) - (x > y)
 
 
+cdef inline void _ladder_set(_Side s, int64_t key, double q) noexcept:
+    """Set a level inside the ladder window (the caller checked ``lo <= key < lo + cap``)."""
+    cdef int64_t slot = key & s.mask
+    cdef int64_t w = slot >> 6
+    cdef uint64_t bit = ONE << (slot & 63)
+    if q != 0.0:
+        if s.qty[slot] == 0.0:
+            s.bits[w] |= bit
+            s.summary[w >> 6] |= ONE << (w & 63)
+            s.nladder += 1
+        s.qty[slot] = q
+        if key > s.best:
+            s.best = key
+    elif s.qty[slot] != 0.0:
+        s.qty[slot] = 0.0
+        s.bits[w] &= ~bit
+        if s.bits[w] == 0:
+            s.summary[w >> 6] &= ~(ONE << (w & 63))
+        s.nladder -= 1
+        if key == s.best:
+            s.dirty = True
+
+
 @cython.final
 cdef class _Side:
     """One side of the book (internal): ladder ring + bitmap + overflow hash table."""
@@ -286,28 +309,8 @@ cdef class _Side:
 
     cdef int set(self, int64_t key, double q) except -1:
         """Set the absolute quantity of a level (0 removes it). Call finish() after a batch."""
-        cdef int64_t slot, w
-        cdef uint64_t bit
         if <uint64_t>(key - self.lo) < <uint64_t>self.cap:
-            slot = key & self.mask
-            w = slot >> 6
-            bit = ONE << (slot & 63)
-            if q != 0.0:
-                if self.qty[slot] == 0.0:
-                    self.bits[w] |= bit
-                    self.summary[w >> 6] |= ONE << (w & 63)
-                    self.nladder += 1
-                self.qty[slot] = q
-                if key > self.best:
-                    self.best = key
-            elif self.qty[slot] != 0.0:
-                self.qty[slot] = 0.0
-                self.bits[w] &= ~bit
-                if self.bits[w] == 0:
-                    self.summary[w >> 6] &= ~(ONE << (w & 63))
-                self.nladder -= 1
-                if key == self.best:
-                    self.dirty = True
+            _ladder_set(self, key, q)
         elif q != 0.0:
             self.h_put(key, q)
             if key > self.best:
@@ -574,30 +577,10 @@ cdef class _Cursor:
 
 
 cdef inline int _set_level(_Side s, int64_t key, double q) except -1:
-    """The hot path of _Side.set inlined for levels inside the window (the common case)."""
-    cdef int64_t slot, w
-    cdef uint64_t bit
+    """The hot path of _Side.set: levels inside the window (the common case) without a call."""
     if <uint64_t>(key - s.lo) >= <uint64_t>s.cap:
         return s.set(key, q)
-    slot = key & s.mask
-    w = slot >> 6
-    bit = ONE << (slot & 63)
-    if q != 0.0:
-        if s.qty[slot] == 0.0:
-            s.bits[w] |= bit
-            s.summary[w >> 6] |= ONE << (w & 63)
-            s.nladder += 1
-        s.qty[slot] = q
-        if key > s.best:
-            s.best = key
-    elif s.qty[slot] != 0.0:
-        s.qty[slot] = 0.0
-        s.bits[w] &= ~bit
-        if s.bits[w] == 0:
-            s.summary[w >> 6] &= ~(ONE << (w & 63))
-        s.nladder -= 1
-        if key == s.best:
-            s.dirty = True
+    _ladder_set(s, key, q)
     return 0
 
 
