@@ -23,6 +23,7 @@ ratios.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import sys
@@ -34,10 +35,16 @@ import orjson
 
 from fastws.parser import Parser
 
-try:  # optional: only the bench extra installs it
-    import msgspec
-except ImportError:  # pragma: no cover - depends on the environment
-    msgspec = None  # type: ignore[assignment]
+
+def _optional_module(name: str) -> Any:
+    """The module, or None when it is not installed (typed ``Any`` so mypy passes either way)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+
+
+msgspec: Any = _optional_module("msgspec")  # optional: only the bench extra installs it
 
 __all__ = ["KINDS", "payload", "decoders", "measure", "run", "main"]
 
