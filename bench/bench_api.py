@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--signer", choices=["hmac", "ed25519", "ed25519-logon", "all"], default="all")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every client this many times, interleaved; report medians over rounds")
+    ap.add_argument("--only", choices=["ping", "place"], default=None,
+                    help="run only the ping rows or only the order rows")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cpu = None if args.cpu < 0 else args.cpu
@@ -219,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     signers = ["hmac", "ed25519", "ed25519-logon"] if args.signer == "all" else [args.signer]
     configs = [("raw", "ping", "-"), ("fastws", "ping", "-"), ("raw", "place", "-")]
     configs += [("fastws", "place", s) for s in signers] + [("fastws", "request", "hmac")]
+    if args.only == "ping":
+        configs = [c for c in configs if c[1] == "ping"]
+    elif args.only == "place":
+        configs = [c for c in configs if c[1] != "ping"]
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {c: [] for c in configs}
     try:
         for _ in range(args.rounds):  # rounds interleave the clients, so a noisy moment hits all

@@ -44,7 +44,7 @@ from typing import Any
 
 from picows import WSMsgType, WSTransport, ws_connect
 
-from fastws.api_fast import ApiListener, client_response
+from fastws.api_fast import ApiListener, client_request, client_response
 from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
@@ -149,7 +149,7 @@ class _Deadlines:
 class _Link:
     """One physical connection: its transport and the requests waiting on it."""
 
-    __slots__ = ("client", "serial", "transport", "waiters", "closed", "connected_at")
+    __slots__ = ("client", "serial", "transport", "waiters", "closed", "connected_at", "loop")
 
     def __init__(self, client: "ApiClient", serial: int) -> None:
         self.client = client
@@ -158,6 +158,9 @@ class _Link:
         self.waiters: dict[int, asyncio.Future[ApiResponse]] = {}
         self.closed = False
         self.connected_at = 0.0
+        #: the loop the connection lives in (the request path creates its futures there
+        #: without asking asyncio, whose get_running_loop costs a getpid system call)
+        self.loop = asyncio.get_running_loop()
 
     def frame(self, data: bytes) -> None:
         self.client._frame(self, data)
@@ -697,26 +700,17 @@ class ApiClient:
     #: (:func:`fastws.api_fast.client_response`).
     response = client_response
 
-    async def request(
-        self, method: str, params: Mapping[str, object] | None = None, *, signed: bool = False,
-        timeout: float | None = None,
-    ) -> Any:
-        """Send one request and return its ``result``.
-
-        Raises
-        ------
-        ApiError
-            The error the server answered (a subclass: ``RateLimitError``, ``IPBannedError``,
-            ``AuthError``, ``OutcomeUnknownError``).
-        IPBannedError
-            Also raised *before* sending during a ban: nothing is sent into a 418.
-        asyncio.TimeoutError
-            No answer within ``timeout`` (the outcome is unknown).
-        ConnectionClosedError
-            The connection dropped with the request in flight (the outcome is unknown).
-        """
-        resp = await self.response(method, params, signed=signed, timeout=timeout)
-        return resp.unwrap()
+    #: ``async request(method, params=None, *, signed=False, timeout=None) -> Any``: send one
+    #: request and return its ``result`` (:meth:`response`, then the error raised). Raises
+    #: ``ApiError`` (a subclass: ``RateLimitError``, ``IPBannedError``, ``AuthError``,
+    #: ``OutcomeUnknownError``) for the error the server answered; ``IPBannedError`` also
+    #: *before* sending during a ban (nothing is sent into a 418); ``asyncio.TimeoutError`` with
+    #: no answer within ``timeout`` and ``ConnectionClosedError`` when the connection drops with
+    #: the request in flight (the outcome is unknown in both). Compiled
+    #: (:func:`fastws.api_fast.client_request`): a request without params nor signature on an
+    #: open connection with room in its windows is checked, built, sent and registered in one C
+    #: call.
+    request = client_request
 
     async def drop_connection(self) -> None:
         """Drop the current connection abruptly (tests and diagnostics: it is reconnected)."""

@@ -15,6 +15,7 @@ at once with the same payload, a close frame is answered and the connection drop
 Times are epoch milliseconds; counts are 64-bit integers.
 """
 cimport cython
+from cpython.bytes cimport PyBytes_FromFormat
 from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
@@ -26,7 +27,7 @@ import orjson
 from fastws.exceptions import InvalidUsage
 
 __all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
-           "signing_parts", "Grid", "client_response"]
+           "signing_parts", "Grid", "client_response", "client_request", "client_check"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -512,23 +513,97 @@ cdef object _ConnectionClosedError = None
 cdef object _TimeoutError = None
 cdef object _get_running_loop = None
 cdef object _TEXT = None
+cdef dict _FIXED_W = None        # api_protocol._FIXED_WEIGHTS
+cdef dict _FIXED_O = None        # api_protocol._FIXED_ORDERS
+cdef dict _TAILS = None          # api_protocol._TAILS: frame tail per parameterless method
+cdef object _ApiProtocol = None
+cdef object _ApiRequest = None
+cdef object _ApiResponse = None
+cdef object _ApiClient_server_ms = None
 
 
 cdef _bind():
     global _request_weight, _order_count, _ConnectionClosedError, _TimeoutError
-    global _get_running_loop, _TEXT
+    global _get_running_loop, _TEXT, _FIXED_W, _FIXED_O, _TAILS, _ApiProtocol, _ApiRequest
+    global _ApiClient_server_ms, _ApiResponse
     import asyncio
 
     from picows import WSMsgType as _WSMsgType
 
-    from fastws.api_protocol import order_count, request_weight
+    from fastws import api_protocol
+    from fastws.api_client import ApiClient
     from fastws.exceptions import ConnectionClosedError
-    _request_weight = request_weight
-    _order_count = order_count
+    _request_weight = api_protocol.request_weight
+    _order_count = api_protocol.order_count
+    _FIXED_W = dict(api_protocol._FIXED_WEIGHTS)
+    _FIXED_O = dict(api_protocol._FIXED_ORDERS)
+    _TAILS = api_protocol._TAILS
+    _ApiProtocol = api_protocol.ApiProtocol
+    _ApiRequest = api_protocol.ApiRequest
+    _ApiResponse = api_protocol.ApiResponse
+    _ApiClient_server_ms = ApiClient.__dict__["_server_ms"]
     _ConnectionClosedError = ConnectionClosedError
     _TimeoutError = asyncio.TimeoutError
     _get_running_loop = asyncio.get_running_loop
     _TEXT = _WSMsgType.TEXT
+
+
+cdef object _start_plain(object client, str method, object timeout, int64_t* id_out):
+    """The common case of a request without params nor signature (``ping``, ``time``...) on an
+    open connection, with room in every window and no ban: check the windows, build the frame
+    from the method's template, register the request (in-flight table, reservation, waiter,
+    deadline) and send it, in C. Returns the future of the answer, or None having changed
+    nothing when any condition does not hold (the general path of :func:`client_response`
+    then does the same work step by step, pacing included)."""
+    link = client._link
+    if link is None or link.closed:
+        return None
+    tr = link.transport
+    if tr is None or not client._ready._value:
+        return None
+    proto = client.protocol
+    if type(proto) is not _ApiProtocol or proto._debug:
+        return None
+    w = _FIXED_W.get(method)
+    o = _FIXED_O.get(method)
+    tail = _TAILS.get(method)
+    if w is None or o is None or tail is None:   # tail: the general path caches it once
+        return None
+    limits = proto.limits
+    if limits._banned is not None:
+        return None
+    # the protocol's clock is the client's server clock (ApiClient._server_ms): read it in C
+    cdef int64_t now
+    if type(client).__dict__.get("_server_ms", _ApiClient_server_ms) is _ApiClient_server_ms:
+        now = _server_ms(client.clock)
+    else:
+        now = client._server_ms()
+    cdef WindowSet core = <WindowSet>limits._core
+    cdef int64_t weight = w
+    cdef int64_t orders = o
+    if core.delay(weight, orders, now) > 0:
+        return None
+    # ApiProtocol.request, inlined (no params, no debug log)
+    id_ = proto._next_id
+    cdef long idv = id_
+    proto._next_id = id_ + 1
+    data = PyBytes_FromFormat(b'{"id":%ld%s', idv, <char*>(<bytes>tail))
+    req = _tuple_new(_ApiRequest, (id_, method, {}, data, w, o, now))
+    (<dict>proto._pending)[id_] = req
+    core.reserve(weight, orders)
+    loop = link.loop                     # the connection's loop: no getpid() in get_running_loop
+    fut = loop.create_future()
+    (<dict>link.waiters)[id_] = fut
+    deadlines = client._deadlines
+    t = client.timeout if timeout is None else timeout
+    deadline = loop.time() + t
+    (<dict>deadlines.entries)[id_] = (deadline, fut, method, t)
+    if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
+        deadlines.arm(loop, deadline)
+    tr.send(_TEXT, data)
+    client.requests += 1
+    id_out[0] = idv
+    return fut
 
 
 async def client_response(object client, str method, object params=None, *, bint signed=False,
@@ -540,8 +615,84 @@ async def client_response(object client, str method, object params=None, *, bint
     ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or IPBannedError during a
     ban); the answer is awaited with the client's timeout (one shared loop timer).
     """
+    cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
+    fut = _start_plain(client, method, timeout, &id_) if params is None and not signed else None
+    if fut is None:
+        return await _response(client, method, params, signed, timeout)
+    waiters = client._link.waiters
+    try:
+        return await fut
+    except _TimeoutError:
+        client.protocol.abandon(id_)
+        raise
+    finally:
+        (<dict>client._deadlines.entries).pop(id_, None)
+        (<dict>waiters).pop(id_, None)
+
+
+async def client_request(object client, str method, object params=None, *, bint signed=False,
+                         object timeout=None):
+    """Send one request and return its ``result`` (the server's error raised):
+    :meth:`fastws.api_client.ApiClient.request`, compiled (see :func:`client_response`)."""
+    cdef int64_t id_ = 0
+    if _TEXT is None:
+        _bind()
+    fut = _start_plain(client, method, timeout, &id_) if params is None and not signed else None
+    if fut is None:
+        resp = await _response(client, method, params, signed, timeout)
+        return resp.unwrap()
+    waiters = client._link.waiters
+    try:
+        resp = await fut
+    except _TimeoutError:
+        client.protocol.abandon(id_)
+        raise
+    finally:
+        (<dict>client._deadlines.entries).pop(id_, None)
+        (<dict>waiters).pop(id_, None)
+    if type(resp) is _ApiResponse:       # ApiResponse.unwrap, inlined
+        err = (<tuple>resp)[3]
+        if err is not None:
+            raise err
+        return (<tuple>resp)[2]
+    return resp.unwrap()
+
+
+async def client_check(object client, str method, object timeout=None):
+    """Send one request without params nor signature (``ping``) and return None once it is
+    answered, raising the server's error: ``client.request(method)`` with the result dropped,
+    compiled (see :func:`client_response`), so that a caller can hand this coroutine out
+    without a coroutine of its own around it."""
+    cdef int64_t id_ = 0
+    if _TEXT is None:
+        _bind()
+    fut = _start_plain(client, method, timeout, &id_)
+    if fut is None:
+        resp = await _response(client, method, None, False, timeout)
+        resp.unwrap()
+        return None
+    waiters = client._link.waiters
+    try:
+        resp = await fut
+    except _TimeoutError:
+        client.protocol.abandon(id_)
+        raise
+    finally:
+        (<dict>client._deadlines.entries).pop(id_, None)
+        (<dict>waiters).pop(id_, None)
+    if type(resp) is _ApiResponse:
+        err = (<tuple>resp)[3]
+        if err is not None:
+            raise err
+    else:
+        resp.unwrap()
+    return None
+
+
+async def _response(object client, str method, object params, bint signed, object timeout):
+    """The general path of :func:`client_response` (pacing, signing, any params)."""
     link = client._link
     if link is None or link.closed or link.transport is None or not client._ready.is_set():
         link = await client._current_link()

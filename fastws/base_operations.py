@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
-from fastws.api_fast import Grid
+from fastws.api_fast import Grid, client_check
 from fastws.api_protocol import RateLimits
 from fastws.exceptions import InvalidUsage, ParseError
 from fastws.retry import ConnectionBudget
@@ -424,9 +424,13 @@ class BaseOperations:
 
     # -- general -----------------------------------------------------------------------------
 
-    async def ping(self) -> None:
-        """``ping``: test connectivity (weight 1)."""
-        (await self.client.response("ping")).unwrap()
+    def ping(self) -> Coroutine[Any, Any, None]:
+        """``ping``: test connectivity (weight 1); ``await api.ping()`` returns None.
+
+        A plain method returning the compiled coroutine (:func:`fastws.api_fast.client_check`):
+        no Python coroutine of its own on the round trip.
+        """
+        return client_check(self.client, "ping")
 
     async def server_time(self) -> int:
         """``time``: the server's clock in epoch ms; the sample also feeds the clock estimate."""
