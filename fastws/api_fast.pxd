@@ -30,6 +30,7 @@ cdef class WindowSet:
     cpdef int64_t delay(self, int64_t weight, int64_t orders, int64_t now_ms) except -1
     cpdef reserve(self, int64_t weight, int64_t orders)
     cpdef release(self, int64_t weight, int64_t orders, int64_t now_ms, object reported=*)
+    cdef void _release_mask(self, int64_t weight, int64_t orders, int64_t now_ms, int mask)
     cpdef list update(self, object entries, int64_t now_ms)
 
 

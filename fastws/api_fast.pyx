@@ -210,14 +210,18 @@ cdef class WindowSet:
         """A request was answered or abandoned: its reservation ends, and its cost is added to
         the windows of the types the answer did not report (``reported``: type names)."""
         cdef int mask = 0
-        cdef Window w
-        cdef int64_t amount
-        self.pending_weight = self.pending_weight - weight if self.pending_weight > weight else 0
-        self.pending_orders = self.pending_orders - orders if self.pending_orders > orders else 0
-        self.pending_raw = self.pending_raw - 1 if self.pending_raw > 1 else 0
         for t in reported:
             if isinstance(t, str):
                 mask |= 1 << _kind(<str>t)
+        self._release_mask(weight, orders, now_ms, mask)
+
+    cdef void _release_mask(self, int64_t weight, int64_t orders, int64_t now_ms, int mask):
+        """:meth:`release` with the reported types as a mask of window kinds."""
+        cdef Window w
+        cdef int64_t amount, reset
+        self.pending_weight = self.pending_weight - weight if self.pending_weight > weight else 0
+        self.pending_orders = self.pending_orders - orders if self.pending_orders > orders else 0
+        self.pending_raw = self.pending_raw - 1 if self.pending_raw > 1 else 0
         for obj in self.windows.values():
             w = <Window>obj
             if w.reset_at and now_ms >= w.reset_at:
@@ -226,8 +230,11 @@ cdef class WindowSet:
             if w.kind == K_OTHER or mask & (1 << w.kind):
                 continue
             amount = weight if w.kind == K_WEIGHT else orders if w.kind == K_ORDERS else 1
-            if amount:
-                self.charge(w, amount, now_ms)
+            if amount:                       # charge(), without a Python-visible call
+                w.count += amount
+                reset = self.reset_for(w, now_ms)
+                if reset > w.reset_at:
+                    w.reset_at = reset
 
     cpdef list update(self, object entries, int64_t now_ms):
         """Take the server's figures from a ``rateLimits`` array; unknown windows are added,
@@ -299,6 +306,169 @@ cdef inline int64_t _server_ms(object clock) except? -1:
     return <int64_t>nearbyint(local_ms + <double>clock._offset)
 
 
+# -- answers to checks (``ping``): read by a strict byte scanner, not decoded ------------------
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+
+from cpython.ref cimport PyObject
+from libc.string cimport memcmp
+
+#: futures of requests whose caller drops the answer (:func:`client_check`): their plain
+#: success answer is resolved with None, read by :func:`_resolve_check` without a JSON decode
+cdef set _CHECKS = set()
+
+DEF _MAX_ENTRIES = 8
+
+
+cdef struct _Entry:
+    Py_ssize_t type_at
+    Py_ssize_t type_len
+    Py_ssize_t interval_at
+    Py_ssize_t interval_len
+    int64_t num
+    int64_t limit
+    int64_t count
+
+
+cdef inline Py_ssize_t _lit(const char* p, Py_ssize_t i, Py_ssize_t n, const char* lit,
+                            Py_ssize_t k) noexcept:
+    """``i + k`` if ``p[i:i+k]`` is ``lit``, else -1."""
+    if i < 0 or i + k > n or memcmp(p + i, lit, k) != 0:
+        return -1
+    return i + k
+
+
+cdef inline Py_ssize_t _uint(const char* p, Py_ssize_t i, Py_ssize_t n, int64_t* out) noexcept:
+    """Index after a JSON non-negative integer (1-18 digits, no leading zero) at ``i``, its
+    value in ``out``; -1 if there is none."""
+    cdef int64_t v = 0
+    cdef Py_ssize_t j = i
+    if i < 0:
+        return -1
+    while j < n and p[j] >= 48 and p[j] <= 57:
+        v = v * 10 + (p[j] - 48)
+        j += 1
+        if j - i > 18:
+            return -1
+    if j == i or (p[i] == 48 and j - i > 1):
+        return -1
+    out[0] = v
+    return j
+
+
+cdef inline Py_ssize_t _name(const char* p, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* length) noexcept:
+    """Index of the closing quote of a JSON string of plain ASCII (no escape) starting at
+    ``i`` (after its opening quote); -1 otherwise."""
+    cdef Py_ssize_t j = i
+    if i < 0:
+        return -1
+    while j < n and p[j] != 34:
+        if p[j] == 92 or p[j] < 32 or p[j] > 126:
+            return -1
+        j += 1
+    if j >= n:
+        return -1
+    length[0] = j - i
+    return j
+
+
+cdef inline bint _same(object s, const char* p, Py_ssize_t length) noexcept:
+    """``s`` (a str) is the ASCII text ``p[:length]``."""
+    return (type(s) is str and PyUnicode_IS_COMPACT_ASCII(s) and PyUnicode_GET_LENGTH(s) == length
+            and memcmp(PyUnicode_DATA(s), p, length) == 0)
+
+
+cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) except -1:
+    """A check's success answer in exactly the server's compact form
+    ``{"id":N,"status":2xx,"result":{}[,"rateLimits":[{"rateLimitType":"..","interval":"..",
+    "intervalNum":N,"limit":N,"count":N},...]]}``, every window already known: the same
+    accounting as :func:`account_success`, read by a byte scanner, and the future resolved with
+    None. Returns 1 when done, 0 (nothing changed) for anything else."""
+    cdef const char* p = data
+    cdef Py_ssize_t n = len(data)
+    cdef Py_ssize_t i
+    cdef int64_t id_v = 0, status = 0
+    cdef _Entry ents[_MAX_ENTRIES]
+    cdef PyObject* found[_MAX_ENTRIES]       # borrowed: core.windows holds them
+    cdef int k = 0, j
+    cdef bint has_limits = False
+    cdef WindowSet core
+    cdef Window w
+    i = _uint(p, _lit(p, 0, n, b'{"id":', 6), n, &id_v)
+    i = _uint(p, _lit(p, i, n, b',"status":', 10), n, &status)
+    i = _lit(p, i, n, b',"result":{}', 12)
+    if i < 0 or status < 200 or status >= 300:
+        return 0
+    if i + 1 != n:
+        i = _lit(p, i, n, b',"rateLimits":[', 15)
+        if i < 0:
+            return 0
+        has_limits = True
+        if i < n and p[i] == 93:             # ]
+            i += 1
+        else:
+            while True:
+                if k == _MAX_ENTRIES:
+                    return 0
+                i = _lit(p, i, n, b'{"rateLimitType":"', 18)
+                ents[k].type_at = i
+                i = _name(p, i, n, &ents[k].type_len)
+                i = _lit(p, i, n, b'","interval":"', 14)
+                ents[k].interval_at = i
+                i = _name(p, i, n, &ents[k].interval_len)
+                i = _uint(p, _lit(p, i, n, b'","intervalNum":', 16), n, &ents[k].num)
+                i = _uint(p, _lit(p, i, n, b',"limit":', 9), n, &ents[k].limit)
+                i = _uint(p, _lit(p, i, n, b',"count":', 9), n, &ents[k].count)
+                i = _lit(p, i, n, b'}', 1)
+                if i < 0 or i >= n or ents[k].num <= 0:
+                    return 0
+                k += 1
+                if p[i] == 93:               # ]
+                    i += 1
+                    break
+                if p[i] != 44:               # ,
+                    return 0
+                i += 1
+    if i + 1 != n or p[i] != 125:            # }
+        return 0
+    fut = waiters.get(<object>id_v)
+    if fut is None or fut not in _CHECKS:
+        return 0
+    core = <WindowSet>proto.limits._core
+    for j in range(k):                       # every window must be known already
+        found[j] = NULL
+        for obj in core.windows.values():
+            w = <Window>obj
+            if (w.interval_num == ents[j].num and _same(w.type, p + ents[j].type_at, ents[j].type_len)
+                    and _same(w.interval, p + ents[j].interval_at, ents[j].interval_len)):
+                found[j] = <PyObject*>w
+                break
+        if found[j] == NULL:
+            return 0
+    # account: as account_success (update, then release with the reported kinds)
+    cdef int64_t now_ms = proto._clock() if clock is None else _server_ms(clock)
+    cdef int mask = 0
+    id_ = <object>id_v
+    del waiters[id_]
+    req = (<dict>proto._pending).pop(id_, None)
+    if has_limits:
+        core.roll(now_ms)
+    for j in range(k):
+        w = <Window>found[j]
+        w.limit = ents[j].limit
+        w.count = ents[j].count
+        w.reset_at = core.reset_for(w, now_ms) if ents[j].count else 0
+        mask |= 1 << w.kind
+    if req is not None:
+        core._release_mask(_as_i64((<tuple>req)[4]), _as_i64((<tuple>req)[5]), now_ms, mask)
+    if not fut.done():
+        fut.set_result(None)
+    return 1
+
+
 cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) except -1:
     """Handle a text frame that is a plain success answer to a request of ``proto`` waited on in
     ``waiters`` (id -> future): account it (:func:`account_success`) and resolve the future.
@@ -311,6 +481,8 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     """
     if proto._debug:
         return False
+    if _CHECKS and _resolve_check(proto, waiters, data, clock):
+        return True
     try:
         msg = _loads(data)
     except Exception:
@@ -674,14 +846,18 @@ async def client_check(object client, str method, object timeout=None):
         resp.unwrap()
         return None
     waiters = client._link.waiters
+    _CHECKS.add(fut)                     # its plain success answer: scanned, resolved with None
     try:
         resp = await fut
     except _TimeoutError:
         client.protocol.abandon(id_)
         raise
     finally:
+        _CHECKS.discard(fut)
         (<dict>client._deadlines.entries).pop(id_, None)
         (<dict>waiters).pop(id_, None)
+    if resp is None:
+        return None
     if type(resp) is _ApiResponse:
         err = (<tuple>resp)[3]
         if err is not None:
