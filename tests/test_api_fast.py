@@ -122,3 +122,48 @@ def test_resolve_accounts_with_the_server_clock_read_in_c():
         assert server_now < w.reset_at <= server_now + 60_000 + 2 * proto.limits.edge_ms
         assert w.count == 3 and not waiters and proto.in_flight == ()
     assert not resolve(proto, {}, frame, clock)               # nobody waits for it: general path
+
+
+async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder():
+    """``api.ping()`` answers (read by the byte scanner when every window is known) leave the
+    same window state as the decoded path: counts, limits, nothing in flight; a window seen for
+    the first time, a longer answer or an error still take the general path."""
+    from fastws.base_operations import BaseOperations
+    from fastws.exceptions import ApiError
+    from tests.api_fake import Err, FakeExchange
+
+    def entry(t: str, interval: str, num: int, limit: int, count: int) -> dict:
+        return {"rateLimitType": t, "interval": interval, "intervalNum": num, "limit": limit, "count": count}
+
+    async with FakeExchange() as ex:
+        async with BaseOperations(ex.venue) as api:
+            limits = api.client.protocol.limits
+            for count in (5, 6, 0, 7):
+                rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, count)]
+                ex.m_ping = lambda ws, p, rl=rl: ({}, rl)
+                assert await api.ping() is None
+                w = limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)]
+                assert (w.count, w.limit) == (count, 6000) and (w.reset_at > 0) == (count > 0)
+                assert api.client.protocol.in_flight == ()
+                assert limits._core.pending_raw == 0 and limits._core.pending_weight == 0
+            # a window not known yet: added by the general path
+            rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 9), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 4)]
+            ex.m_ping = lambda ws, p: ({}, rl)
+            assert await api.ping() is None
+            assert limits._windows[("RAW_REQUESTS", "MINUTE", 5)].count == 4
+            rl2 = [entry("REQUEST_WEIGHT", "MINUTE", 1, 5000, 10), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 3)]
+            ex.m_ping = lambda ws, p: ({}, rl2)
+            assert await api.ping() is None
+            assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].limit == 5000
+            assert limits._windows[("RAW_REQUESTS", "MINUTE", 5)].count == 3
+            # a result that is not {} and an error answer: decoded, the error raised
+            ex.m_ping = lambda ws, p: ({"x": 1}, [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 11)])
+            assert await api.ping() is None
+            assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 11
+
+            def fail(ws, p):
+                raise Err(400, -1100, "bad")
+            ex.m_ping = fail
+            with pytest.raises(ApiError):
+                await api.ping()
+            assert api.client.protocol.in_flight == ()
