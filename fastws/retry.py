@@ -308,9 +308,12 @@ class ConnectionBudget:
             # The attempt that must leave the window before one more fits.
             oldest = self._attempts[len(self._attempts) - self.limit]
             wait = oldest + self.window - now
-            # Float rounding must not let ``now + wait`` land a hair inside the window.
+            # Float rounding must not let ``now + wait`` land a hair inside the window. Step by
+            # one unit in the last place of the sum (stepping ``wait`` by its own ulp, when it
+            # is ~0 and ``now`` is large, would take billions of steps).
+            step = math.ulp(max(abs(now), abs(oldest) + self.window))
             while (now + wait) - self.window < oldest:
-                wait = math.nextafter(wait, math.inf)
+                wait += step
         return max(wait, self._blocked_until - now, 0.0)
 
     def record(self, now: float) -> None:

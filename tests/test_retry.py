@@ -275,3 +275,18 @@ def test_policy_takes_larger_of_backoff_and_budget_and_resets():
     policy.succeeded()
     assert policy.failures == 0
     assert policy.next_delay(200.0) == 1.0  # backoff restarted
+
+
+def test_budget_delay_is_immediate_when_the_wait_is_a_rounding_error():
+    """A wait that is ~0 after rounding (a large clock, an attempt exactly one window ago) must
+    come back at once, just outside the window (it used to step by the ulp of ~0: a hang)."""
+    b = ConnectionBudget(limit=1, window=5.0)
+    b.record(0.1)
+    now = 0.1 + 5.0 - 1e-17                    # one window later, less than a rounding error
+    wait = b.delay(now)
+    assert 0.0 <= wait < 1e-12 and (now + wait) - 5.0 >= 0.1
+    b = ConnectionBudget(limit=2, window=3.0)
+    for t in (1e6, 1e6 + 1.5):
+        b.record(t)
+    now = 1e6 + 3.0 - 2e-10
+    assert (now + b.delay(now)) - 3.0 >= 1e6
