@@ -44,6 +44,7 @@ cdef class Grid:
     cdef readonly int64_t lo
     cdef readonly int64_t hi
     cpdef object scaled(self, object value)
+    cdef int64_t units(self, object value) except -2
     cpdef str text(self, int64_t v)
 
 
@@ -56,3 +57,14 @@ cdef class ApiListener(WSListener):
     cdef dict _waiters
     cdef object _protocol
     cdef object _clock
+
+
+cdef enum:
+    MARK_CHECK = 1
+    MARK_RESULT = 2
+
+cdef object send_request(object client, object link, object tr, object proto, WindowSet core,
+                         str method, object params, bytes data, object weight, object orders,
+                         int64_t now, object timeout, object id_, int mark)
+cdef void unmark(object fut) noexcept
+cdef int bind() except -1

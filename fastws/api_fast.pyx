@@ -15,7 +15,7 @@ at once with the same payload, a close frame is answered and the connection drop
 Times are epoch milliseconds; counts are 64-bit integers.
 """
 cimport cython
-from cpython.bytes cimport PyBytes_FromFormat
+from cpython.bytes cimport PyBytes_FromFormat, PyBytes_FromStringAndSize
 from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
@@ -317,8 +317,11 @@ from cpython.ref cimport PyObject
 from libc.string cimport memcmp
 
 #: futures of requests whose caller drops the answer (:func:`client_check`): their plain
-#: success answer is resolved with None, read by :func:`_resolve_check` without a JSON decode
+#: success answer is resolved with None, read by :func:`_resolve_scanned` without a JSON decode
 cdef set _CHECKS = set()
+#: futures of requests whose caller keeps only the ``result`` (the order fast path of
+#: :mod:`fastws.order_fast`): their plain success answer is resolved with the decoded ``result``
+cdef set _RESULTS = set()
 
 DEF _MAX_ENTRIES = 8
 
@@ -381,15 +384,55 @@ cdef inline bint _same(object s, const char* p, Py_ssize_t length) noexcept:
             and memcmp(PyUnicode_DATA(s), p, length) == 0)
 
 
-cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) except -1:
-    """A check's success answer in exactly the server's compact form
-    ``{"id":N,"status":2xx,"result":{}[,"rateLimits":[{"rateLimitType":"..","interval":"..",
-    "intervalNum":N,"limit":N,"count":N},...]]}``, every window already known: the same
-    accounting as :func:`account_success`, read by a byte scanner, and the future resolved with
-    None. Returns 1 when done, 0 (nothing changed) for anything else."""
+cdef inline Py_ssize_t _skip_string(const char* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Index after a JSON string whose opening quote is at ``i - 1`` (escapes skipped, not
+    checked: the caller hands the text to orjson, which validates it); -1 if unterminated."""
+    while i < n:
+        if p[i] == 34:
+            return i + 1
+        if p[i] == 92:
+            i += 1
+        i += 1
+    return -1
+
+
+cdef inline Py_ssize_t _skip_object(const char* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Index after the JSON object starting at ``i`` (``{``), strings and nesting followed;
+    -1 if there is none or it does not end (the text is validated by orjson later)."""
+    cdef int depth = 0
+    cdef char c
+    if i < 0 or i >= n or p[i] != 123:
+        return -1
+    while i < n:
+        c = p[i]
+        if c == 34:
+            i = _skip_string(p, i + 1, n)
+            if i < 0:
+                return -1
+            continue
+        if c == 123 or c == 91:
+            depth += 1
+            if depth > 64:
+                return -1
+        elif c == 125 or c == 93:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) except -1:
+    """A success answer in exactly the server's compact form ``{"id":N,"status":2xx,
+    "result":{...}[,"rateLimits":[{"rateLimitType":"..","interval":"..","intervalNum":N,
+    "limit":N,"count":N},...]]}``, every window already known, to a request whose future is
+    marked (:data:`_CHECKS`: resolved with None; :data:`_RESULTS`: resolved with the decoded
+    ``result`` alone): the same accounting as :func:`account_success`, the envelope read by a
+    byte scanner (no ``rateLimits`` dicts, no ``ApiResponse``). Returns 1 when done, 0 (nothing
+    changed) for anything else."""
     cdef const char* p = data
     cdef Py_ssize_t n = len(data)
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, rs, rend
     cdef int64_t id_v = 0, status = 0
     cdef _Entry ents[_MAX_ENTRIES]
     cdef PyObject* found[_MAX_ENTRIES]       # borrowed: core.windows holds them
@@ -399,7 +442,9 @@ cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) ex
     cdef Window w
     i = _uint(p, _lit(p, 0, n, b'{"id":', 6), n, &id_v)
     i = _uint(p, _lit(p, i, n, b',"status":', 10), n, &status)
-    i = _lit(p, i, n, b',"result":{}', 12)
+    rs = _lit(p, i, n, b',"result":', 10)
+    rend = _skip_object(p, rs, n)
+    i = rend
     if i < 0 or status < 200 or status >= 300:
         return 0
     if i + 1 != n:
@@ -435,7 +480,10 @@ cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) ex
     if i + 1 != n or p[i] != 125:            # }
         return 0
     fut = waiters.get(<object>id_v)
-    if fut is None or fut not in _CHECKS:
+    if fut is None:
+        return 0
+    cdef bint check = fut in _CHECKS
+    if not check and fut not in _RESULTS:
         return 0
     core = <WindowSet>proto.limits._core
     for j in range(k):                       # every window must be known already
@@ -448,6 +496,12 @@ cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) ex
                 break
         if found[j] == NULL:
             return 0
+    result = None
+    if not check:
+        try:
+            result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
+        except Exception:
+            return 0                         # not JSON after all: the general path says so
     # account: as account_success (update, then release with the reported kinds)
     cdef int64_t now_ms = proto._clock() if clock is None else _server_ms(clock)
     cdef int mask = 0
@@ -465,7 +519,7 @@ cdef int _resolve_check(object proto, dict waiters, bytes data, object clock) ex
     if req is not None:
         core._release_mask(_as_i64((<tuple>req)[4]), _as_i64((<tuple>req)[5]), now_ms, mask)
     if not fut.done():
-        fut.set_result(None)
+        fut.set_result(result)
     return 1
 
 
@@ -481,7 +535,7 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     """
     if proto._debug:
         return False
-    if _CHECKS and _resolve_check(proto, waiters, data, clock):
+    if (_CHECKS or _RESULTS) and _resolve_scanned(proto, waiters, data, clock):
         return True
     try:
         msg = _loads(data)
@@ -535,6 +589,11 @@ cdef class Grid:
 
     cpdef object scaled(self, object value):
         """``value`` in units if on the grid and within bounds, else None."""
+        cdef int64_t v = self.units(value)
+        return None if v < 0 else v
+
+    cdef int64_t units(self, object value) except -2:
+        """:meth:`scaled` for C callers: -1 instead of None."""
         cdef int64_t v = 0
         cdef int64_t scale
         cdef int frac_digits = 0
@@ -544,47 +603,47 @@ cdef class Grid:
         cdef int d
         if type(value) is str:
             if not (<str>value):
-                return None
+                return -1
             for c in <str>value:
                 if c == ".":
                     if seen_dot or not any_whole:
-                        return None
+                        return -1
                     seen_dot = True
                     continue
                 if c < u"0" or c > u"9":
-                    return None
+                    return -1
                 d = <int>c - 48
                 if seen_dot:
                     frac_digits += 1
                     if frac_digits > self.places:
                         if d != 0:
-                            return None      # off the grid: the Decimal path refuses or rounds
+                            return -1      # off the grid: the Decimal path refuses or rounds
                         continue
                 else:
                     any_whole = True
                 if v > (_I64_MAX - d) // 10:
-                    return None
+                    return -1
                 v = v * 10 + d
             if seen_dot and frac_digits == 0:
-                return None                  # "1." : let Decimal decide
+                return -1                  # "1." : let Decimal decide
             if frac_digits > self.places:
                 frac_digits = self.places
             for _ in range(self.places - frac_digits):
                 if v > _I64_MAX // 10:
-                    return None
+                    return -1
                 v *= 10
         elif type(value) is int:
             if value <= 0 or value > _I64_MAX:
-                return None
+                return -1
             v = value
             for _ in range(self.places):
                 if v > _I64_MAX // 10:
-                    return None
+                    return -1
                 v *= 10
         else:
-            return None
+            return -1
         if v <= 0 or v < self.lo or (self.hi and v > self.hi) or v % self.step or (v - self.lo) % self.step:
-            return None
+            return -1
         return v
 
     cpdef str text(self, int64_t v):
@@ -760,7 +819,20 @@ cdef object _start_plain(object client, str method, object timeout, int64_t* id_
     cdef long idv = id_
     proto._next_id = id_ + 1
     data = PyBytes_FromFormat(b'{"id":%ld%s', idv, <char*>(<bytes>tail))
-    req = _tuple_new(_ApiRequest, (id_, method, {}, data, w, o, now))
+    fut = send_request(client, link, tr, proto, core, method, {}, data, w, o, now, timeout, id_, 0)
+    id_out[0] = idv
+    return fut
+
+
+cdef object send_request(object client, object link, object tr, object proto, WindowSet core,
+                         str method, object params, bytes data, object weight, object orders,
+                         int64_t now, object timeout, object id_, int mark):
+    """Register a request a fast path has built (``proto``'s in-flight table and reservation,
+    the future on the link's loop, the waiter, the shared deadline timer), send ``data`` and
+    return the future. ``mark``: 0, ``MARK_CHECK`` (answer dropped: :data:`_CHECKS`) or
+    ``MARK_RESULT`` (only ``result`` kept: :data:`_RESULTS`); the caller unmarks the future
+    (:func:`unmark`) when done with it."""
+    req = _tuple_new(_ApiRequest, (id_, method, params, data, weight, orders, now))
     (<dict>proto._pending)[id_] = req
     core.reserve(weight, orders)
     loop = link.loop                     # the connection's loop: no getpid() in get_running_loop
@@ -772,10 +844,26 @@ cdef object _start_plain(object client, str method, object timeout, int64_t* id_
     (<dict>deadlines.entries)[id_] = (deadline, fut, method, t)
     if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
         deadlines.arm(loop, deadline)
+    if mark == MARK_CHECK:
+        _CHECKS.add(fut)
+    elif mark == MARK_RESULT:
+        _RESULTS.add(fut)
     tr.send(_TEXT, data)
     client.requests += 1
-    id_out[0] = idv
     return fut
+
+
+cdef void unmark(object fut) noexcept:
+    """Forget a future marked by :func:`send_request`."""
+    _CHECKS.discard(fut)
+    _RESULTS.discard(fut)
+
+
+cdef int bind() except -1:
+    """Import what the request paths need (once; the modules import each other)."""
+    if _TEXT is None:
+        _bind()
+    return 0
 
 
 async def client_response(object client, str method, object params=None, *, bint signed=False,

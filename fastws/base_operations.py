@@ -32,6 +32,7 @@ from typing import Any, Literal
 from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
 from fastws.api_fast import Grid, client_check
 from fastws.api_protocol import RateLimits
+from fastws.order_fast import OrderSpec
 from fastws.exceptions import InvalidUsage, ParseError
 from fastws.retry import ConnectionBudget
 from fastws.signing import Signer
@@ -234,6 +235,8 @@ class SymbolFilters:
                 hi = int((self.max_notional / unit).to_integral_value(ROUND_FLOOR))
                 bounds = (lo, hi)
             object.__setattr__(self, name, bounds)
+        # what the compiled order path reads (fastws.order_fast)
+        object.__setattr__(self, "_order_spec", OrderSpec(self))
 
     def __repr__(self) -> str:
         return (f"SymbolFilters({self.symbol}, tick={self.tick_size}, step={self.step_size}, "

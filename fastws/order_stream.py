@@ -27,14 +27,13 @@ against the USD-M list.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import re
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from fastws import order_fast as _order_fast
 from fastws.base_operations import BaseOperations, FilterError, Rounding, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, OutcomeUnknownError
 
@@ -71,7 +70,7 @@ _SPOT_TIF = frozenset({"GTC", "IOC", "FOK"})
 _USDM_TIF = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD"})
 _SIDES = frozenset({"BUY", "SELL"})
 _RESP_TYPES = frozenset({"ACK", "RESULT", "FULL"})
-_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 #: Seconds between the queries that settle an unknown outcome (SPEC §5.1: the backend may
 #: still be working on the order; -2013 right away is not yet proof it was never placed).
 UNKNOWN_OUTCOME_QUERY_DELAYS = (0.0, 0.3, 1.0)
@@ -87,18 +86,14 @@ _PARAM_KINDS = {
 }
 
 
-_ID_PREFIX = "fw" + uuid.uuid4().hex[:12]
-_id_counter = itertools.count(1)
-
-
-def new_client_order_id() -> str:
-    """A fresh client order id: ``fw`` + 12 random hex chars drawn once per process + a counter
-    (unique across restarts and within a process; Binance allows 36 of ``[.A-Z:/a-z0-9_-]``)."""
-    return f"{_ID_PREFIX}{next(_id_counter):x}"
+#: ``new_client_order_id() -> str``: a fresh client order id, ``fw`` + 12 random hex chars
+#: drawn once per process + a hex counter (unique across restarts and within a process; Binance
+#: allows 36 of ``[.A-Z:/a-z0-9_-]``). The order fast path draws from the same counter.
+new_client_order_id = _order_fast.new_client_order_id
 
 
 def _check_client_id(value: str, name: str) -> str:
-    if not isinstance(value, str) or not _CLIENT_ID.match(value):
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
         raise InvalidUsage(f"{name} must be 1-36 characters of [.A-Z:/a-z0-9_-], got {value!r}")
     return value
 
@@ -347,7 +342,27 @@ class OrderStream:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
             return settled
 
-    async def place(
+    #: ``async place(symbol, side, type="LIMIT", *, quantity=None, price=None,
+    #: quote_order_qty=None, time_in_force=None, stop_price=None, trailing_delta=None,
+    #: iceberg_qty=None, client_order_id=None, response_type=None,
+    #: self_trade_prevention_mode=None, strategy_id=None, strategy_type=None, rounding=None,
+    #: timeout=None, **extra) -> dict``: ``order.place``: validate, format, sign, send; the
+    #: answer (ACK/RESULT/FULL) is returned.
+    #:
+    #: Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
+    #: ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
+    #: ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
+    #:
+    #: If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order
+    #: is queried by its client order id and its ``order.status`` result is returned instead
+    #: (``"status"`` says what happened); see the module docstring.
+    #:
+    #: Compiled (:func:`fastws.order_fast.order_place`): a LIMIT, LIMIT_MAKER or MARKET order
+    #: on the grid, on an HMAC (or logged-on) session with room in its windows, is checked,
+    #: written, signed and sent in one C pass, byte for byte the frame :meth:`_place` sends.
+    place = _order_fast.order_place
+
+    async def _place(
         self, symbol: str, side: str, type: str = "LIMIT", *,
         quantity: object = None, price: object = None, quote_order_qty: object = None,
         time_in_force: str | None = None, stop_price: object = None, trailing_delta: int | None = None,
@@ -356,16 +371,8 @@ class OrderStream:
         strategy_id: int | None = None, strategy_type: int | None = None,
         rounding: Rounding | None = None, timeout: float | None = None, **extra: object,
     ) -> dict[str, Any]:
-        """``order.place``: validate, format, sign, send; the answer (ACK/RESULT/FULL) is returned.
-
-        Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
-        ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
-        ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
-
-        If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order
-        is queried by its client order id and its ``order.status`` result is returned instead
-        (``"status"`` says what happened); see the module docstring.
-        """
+        """The general path of :meth:`place` (every order type and param, rounding, the
+        errors raised); the compiled :meth:`place` hands it whatever its fast path does not take."""
         if not isinstance(type, str) or not isinstance(side, str):
             raise InvalidUsage("side and type must be str")
         if type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and time_in_force is None:

@@ -1,0 +1,810 @@
+# cython: language_level=3
+"""The order fast path: ``OrderStream.place`` for the common orders in one C pass.
+
+A ``LIMIT``, ``LIMIT_MAKER`` or ``MARKET`` order whose price and quantity are already on the
+symbol's grid (``str``, ``int`` or ``Decimal``), on a session that signs with HMAC (or is
+logged on), with room in its rate-limit windows, is checked, written, signed and sent here
+without a params dict:
+
+- the checks of :meth:`fastws.order_stream.OrderStream.build_order` on integers: side, type,
+  time in force, response type, the symbol's allowed order types, ``PRICE_FILTER``,
+  ``LOT_SIZE`` / ``MARKET_LOT_SIZE`` and ``NOTIONAL`` (the filters pre-scaled once per symbol
+  in an :class:`OrderSpec`);
+- the frame is written into a buffer straight from the integer units, its SPEC §7.2 payload
+  (names sorted) beside it in the same pass, and its HMAC-SHA256 hex written after it
+  (:mod:`fastws.hmac_fast` with the x86 SHA extensions; else a copy of the signer's
+  pre-keyed OpenSSL object);
+- the request is registered and sent as :func:`fastws.api_fast.send_request` does for
+  ``ping``, and its plain success answer is read by the answer scanner of
+  :mod:`fastws.api_fast`, which decodes only the ``result``.
+
+The frame is byte for byte the one the general path sends for the same order, id, timestamp
+and client order id (a test checks it). Anything else (other order types or params,
+``**extra``, an off-grid value, a ``Decimal`` in exponent form, RSA/Ed25519 per-request
+signing, pacing needed, a ban, a dropped connection, debug logging, a subclass) takes the
+general path, :meth:`OrderStream._place`, which does the same step by step, raises the
+errors and rounds.
+"""
+cimport cython
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.math cimport nearbyint
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+from fastws.api_fast cimport MARK_RESULT, Grid, WindowSet, bind, send_request, unmark
+from fastws.hmac_fast cimport HmacSha256
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+
+import orjson
+
+__all__ = ["OrderSpec", "FrameParams", "order_place", "order_frame", "new_client_order_id", "enable", "enabled"]
+
+cdef extern from *:
+    """
+    static inline int fw_mul_overflow(int64_t a, int64_t b, int64_t* r) {
+        return __builtin_mul_overflow(a, b, r);
+    }
+    """
+    bint fw_mul_overflow(int64_t a, int64_t b, int64_t* r) noexcept
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+
+cdef object _Decimal = Decimal
+cdef object _loads = orjson.loads
+
+# order types of the fast path (bits of OrderSpec.types)
+cdef enum:
+    T_LIMIT = 1
+    T_LIMIT_MAKER = 2
+    T_MARKET = 4
+
+DEF _FRAME_MAX = 2048
+DEF _NAME_MAX = 64          # symbol, self-trade prevention mode: longer ones take the general path
+DEF _KEY_MAX = 256          # API key
+
+
+# -- client order ids ----------------------------------------------------------------------
+
+#: ``fw`` + 12 random hex characters drawn once per process
+cdef bytes _CID_PREFIX = b"fw" + os.urandom(6).hex().encode()
+cdef int64_t _cid_next = 1
+
+
+cdef inline Py_ssize_t _cid_write(char* w, int64_t n) noexcept:
+    """Write the client order id number ``n`` (prefix + lowercase hex); returns its length."""
+    cdef char tmp[16]
+    cdef int k = 0
+    cdef Py_ssize_t plen = len(_CID_PREFIX)
+    memcpy(w, <char*>_CID_PREFIX, plen)
+    while True:
+        tmp[k] = b"0123456789abcdef"[n & 15]
+        k += 1
+        n >>= 4
+        if n == 0:
+            break
+    while k:
+        k -= 1
+        w[plen] = tmp[k]
+        plen += 1
+    return plen
+
+
+def new_client_order_id():
+    """A fresh client order id: ``fw`` + 12 random hex chars drawn once per process + a hex
+    counter (unique across restarts and within a process; Binance allows 36 of
+    ``[.A-Z:/a-z0-9_-]``). The order fast path draws from the same counter."""
+    global _cid_next
+    cdef char buf[40]
+    cdef Py_ssize_t n = _cid_write(buf, _cid_next)
+    _cid_next += 1
+    return buf[:n].decode("ascii")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+cdef inline char* _put(char* w, const char* s, Py_ssize_t n) noexcept:
+    memcpy(w, s, n)
+    return w + n
+
+
+cdef inline char* _put_int(char* w, int64_t v) noexcept:
+    """The decimal text of ``v`` (``str(v)``)."""
+    cdef char tmp[24]
+    cdef int k = 0
+    cdef uint64_t u
+    if v < 0:
+        w[0] = 45
+        w += 1
+        u = <uint64_t>(-(v + 1)) + 1
+    else:
+        u = <uint64_t>v
+    while True:
+        tmp[k] = <char>(48 + u % 10)
+        k += 1
+        u //= 10
+        if u == 0:
+            break
+    while k:
+        k -= 1
+        w[0] = tmp[k]
+        w += 1
+    return w
+
+
+cdef inline char* _put_units(char* w, int64_t v, int places) noexcept:
+    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api_fast.Grid.text`)."""
+    cdef char tmp[24]
+    cdef int k = 0
+    while True:
+        tmp[k] = <char>(48 + v % 10)
+        k += 1
+        v //= 10
+        if v == 0:
+            break
+    while k <= places:             # at least one whole digit
+        tmp[k] = 48
+        k += 1
+    while k > places:
+        k -= 1
+        w[0] = tmp[k]
+        w += 1
+    if places:
+        w[0] = 46
+        w += 1
+        while k:
+            k -= 1
+            w[0] = tmp[k]
+            w += 1
+    return w
+
+
+cdef inline char* _put_hex(char* w, const unsigned char* s, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        w[0] = b"0123456789abcdef"[s[i] >> 4]
+        w[1] = b"0123456789abcdef"[s[i] & 15]
+        w += 2
+    return w
+
+
+cdef inline const char* _plain(object s, Py_ssize_t* n, Py_ssize_t most) except? NULL:
+    """UTF-8 of ``s`` if it is a ``str`` of 1..``most`` printable ASCII characters that JSON
+    writes as they are (no ``"``, no ``\\``), else NULL."""
+    cdef const char* p
+    cdef Py_ssize_t i
+    if type(s) is not str or not PyUnicode_IS_COMPACT_ASCII(s):
+        return NULL
+    p = PyUnicode_AsUTF8AndSize(s, n)
+    if n[0] < 1 or n[0] > most:
+        return NULL
+    for i in range(n[0]):
+        if p[i] < 32 or p[i] > 126 or p[i] == 34 or p[i] == 92:
+            return NULL
+    return p
+
+
+cdef inline bint _cid_ok(const char* p, Py_ssize_t n) noexcept:
+    """Binance's client order id rule: 1-36 of ``[.A-Z:/a-z0-9_-]``."""
+    cdef Py_ssize_t i
+    cdef char c
+    if n < 1 or n > 36:
+        return False
+    for i in range(n):
+        c = p[i]
+        if not ((c >= 97 and c <= 122) or (c >= 65 and c <= 90) or (c >= 47 and c <= 58)
+                or c == 46 or c == 95 or c == 45):
+            return False
+    return True
+
+
+cdef inline bint _upper_word(const char* p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if not ((p[i] >= 65 and p[i] <= 90) or p[i] == 95):
+            return False
+    return True
+
+
+# -- per symbol --------------------------------------------------------------------------------
+
+cdef int64_t _I64_MAX = 9223372036854775807
+
+
+cdef inline bint _fits(object v) except -1:
+    return v is not None and 0 <= v <= _I64_MAX
+
+
+@cython.final
+cdef class OrderSpec:
+    """A symbol's filters as the order fast path reads them (built once per
+    :class:`~fastws.base_operations.SymbolFilters` from its integer grids).
+
+    Parameters
+    ----------
+    filters : SymbolFilters
+    """
+    # fields in order_fast.pxd: symbol (bytes; None when not plain ASCII: no fast path),
+    # the grids, the notional bounds, types (bit mask of the fast order types allowed)
+
+    def __init__(self, filters):
+        cdef Py_ssize_t n
+        sym = filters.symbol
+        self.symbol = (<bytes>sym.encode("ascii")) if _plain(sym, &n, _NAME_MAX) != NULL else None
+        self.price = filters._price_grid
+        self.qty = filters._qty_grid
+        self.mqty = filters._market_qty_grid
+        bounds = filters._notional
+        self.has_not = bounds is not None and _fits(bounds[0]) and _fits(bounds[1])
+        if self.has_not:
+            self.not_lo = bounds[0]
+            self.not_hi = bounds[1]
+        self.min_not = filters.min_notional > 0
+        self.max_not = filters.max_notional > 0
+        allowed = filters.order_types
+        self.types = 0
+        if not allowed or "LIMIT" in allowed:
+            self.types |= T_LIMIT
+        if not allowed or "LIMIT_MAKER" in allowed:
+            self.types |= T_LIMIT_MAKER
+        if not allowed or "MARKET" in allowed:
+            self.types |= T_MARKET
+
+    def __repr__(self):
+        return f"OrderSpec({self.symbol!r}, types={self.types})"
+
+
+# -- the lazily decoded params of a request sent by the fast path --------------------------------
+
+@cython.final
+cdef class FrameParams:
+    """The ``params`` of a request the fast path sent (``ApiRequest.params``): a read-only
+    mapping decoded from the frame on first use (building a dict per order would cost more than
+    the rest of the request's bookkeeping). Like the frame, it holds the API key and signature;
+    ``repr`` leaves them out."""
+    def __init__(self, bytes data):
+        self._data = data
+        self._params = None
+
+    cdef dict _get(self):
+        if self._params is None:
+            self._params = _loads(self._data)["params"]
+        return self._params
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+    def __contains__(self, key):
+        return key in self._get()
+
+    def get(self, key, default=None):
+        return self._get().get(key, default)
+
+    def keys(self):
+        return self._get().keys()
+
+    def items(self):
+        return self._get().items()
+
+    def values(self):
+        return self._get().values()
+
+    def __eq__(self, other):
+        if isinstance(other, FrameParams):
+            return self._get() == (<FrameParams>other)._get()
+        return self._get() == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        shown = {k: ("****" if k in ("apiKey", "signature") else v) for k, v in self._get().items()}
+        return f"FrameParams({shown!r})"
+
+
+Mapping.register(FrameParams)
+
+
+# -- the order --------------------------------------------------------------------------------
+
+cdef struct _Order:
+    # inputs, checked
+    const char* symbol
+    Py_ssize_t symbol_n
+    const char* side
+    Py_ssize_t side_n
+    const char* otype
+    Py_ssize_t otype_n
+    const char* tif
+    Py_ssize_t tif_n
+    const char* resp
+    Py_ssize_t resp_n
+    const char* stp
+    Py_ssize_t stp_n
+    const char* cid
+    Py_ssize_t cid_n
+    const char* key
+    Py_ssize_t key_n
+    int64_t price
+    int price_places
+    int64_t qty
+    int qty_places
+    int64_t recv_window
+    # outputs
+    int64_t id
+    int64_t cid_num
+
+
+cdef int _check(OrderSpec spec, str market, object side, object otype, object quantity,
+                object price, object tif, object cid, object resp, object stp, _Order* o) except -1:
+    """The checks of ``build_order`` for a fast-path order, filling ``o``; 1 if the order
+    takes the fast path, 0 if not (nothing is raised here: the general path raises)."""
+    cdef Py_ssize_t n
+    cdef int t
+    cdef bint limit_like
+    cdef Grid g
+    cdef int64_t notional
+    if spec.symbol is None:
+        return 0
+    o.symbol = <char*>spec.symbol
+    o.symbol_n = len(spec.symbol)
+    if side == "BUY":
+        o.side = "BUY"
+        o.side_n = 3
+    elif side == "SELL":
+        o.side = "SELL"
+        o.side_n = 4
+    else:
+        return 0
+    if otype == "LIMIT":
+        t = T_LIMIT
+        o.otype = "LIMIT"
+        o.otype_n = 5
+    elif otype == "MARKET":
+        t = T_MARKET
+        o.otype = "MARKET"
+        o.otype_n = 6
+    elif otype == "LIMIT_MAKER" and market == "spot":
+        t = T_LIMIT_MAKER
+        o.otype = "LIMIT_MAKER"
+        o.otype_n = 11
+    else:
+        return 0
+    if not (spec.types & t):
+        return 0                                  # FilterError from the general path
+    # time in force: LIMIT only (GTC when not given, as place() does)
+    o.tif = NULL
+    o.tif_n = 0
+    if t == T_LIMIT:
+        if tif is None or tif == "GTC":
+            o.tif = "GTC"
+            o.tif_n = 3
+        elif tif == "IOC":
+            o.tif = "IOC"
+            o.tif_n = 3
+        elif tif == "FOK":
+            o.tif = "FOK"
+            o.tif_n = 3
+        elif tif == "GTX" and market == "usdm":
+            o.tif = "GTX"
+            o.tif_n = 3
+        else:
+            return 0
+    elif tif is not None:
+        return 0
+    # response type: as given (place() upper-cases it; only exact names are fast)
+    o.resp = NULL
+    o.resp_n = 0
+    if resp is not None and resp != "":
+        if resp == "ACK":
+            o.resp = "ACK"
+            o.resp_n = 3
+        elif resp == "RESULT":
+            o.resp = "RESULT"
+            o.resp_n = 6
+        elif resp == "FULL":
+            o.resp = "FULL"
+            o.resp_n = 4
+        else:
+            return 0
+    o.stp = NULL
+    o.stp_n = 0
+    if stp is not None:
+        o.stp = _plain(stp, &o.stp_n, _NAME_MAX)
+        if o.stp == NULL or not _upper_word(o.stp, o.stp_n):
+            return 0
+    o.cid = NULL
+    o.cid_n = 0
+    if cid is not None and cid != "":
+        o.cid = _plain(cid, &o.cid_n, 36)
+        if o.cid == NULL or not _cid_ok(o.cid, o.cid_n):
+            return 0
+    # price and quantity on their grids (exact, within bounds)
+    limit_like = t != T_MARKET
+    o.price = -1
+    if limit_like:
+        if price is None or spec.price is None:
+            return 0
+        if type(price) is _Decimal:
+            price = str(price)
+        o.price = spec.price.units(price)
+        if o.price < 0:
+            return 0
+        o.price_places = spec.price.places
+    elif price is not None:
+        return 0
+    if quantity is None:
+        return 0
+    g = spec.mqty if t == T_MARKET else spec.qty
+    if g is None:
+        return 0
+    if type(quantity) is _Decimal:
+        quantity = str(quantity)
+    o.qty = g.units(quantity)
+    if o.qty < 0:
+        return 0
+    o.qty_places = g.places
+    if limit_like:                                # NOTIONAL, as build_order's integer check
+        if not spec.has_not or fw_mul_overflow(o.price, o.qty, &notional):
+            return 0
+        if (spec.min_not and notional < spec.not_lo) or (spec.max_not and notional > spec.not_hi):
+            return 0
+    return 1
+
+
+cdef Py_ssize_t _write(_Order* o, char* frame, char* payload, Py_ssize_t* payload_n, int64_t timestamp,
+                       bint sign) noexcept:
+    """Write the frame (JSON keys in the order the general path sends them, the signature
+    left to the caller when ``sign``) and, when ``sign``, the SPEC §7.2 payload (names
+    sorted). Returns the frame's length so far."""
+    cdef char* w = frame
+    cdef char* q = payload
+    cdef char cidbuf[40]
+    cdef const char* cid = o.cid
+    cdef Py_ssize_t cid_n = o.cid_n
+    if cid == NULL:
+        cid_n = _cid_write(cidbuf, o.cid_num)
+        cid = cidbuf
+    w = _put(w, b'{"id":', 6)
+    w = _put_int(w, o.id)
+    w = _put(w, b',"method":"order.place","params":{"symbol":"', 44)
+    w = _put(w, o.symbol, o.symbol_n)
+    w = _put(w, b'","side":"', 10)
+    w = _put(w, o.side, o.side_n)
+    w = _put(w, b'","type":"', 10)
+    w = _put(w, o.otype, o.otype_n)
+    w = _put(w, b'","quantity":"', 14)
+    w = _put_units(w, o.qty, o.qty_places)
+    if o.price >= 0:
+        w = _put(w, b'","price":"', 11)
+        w = _put_units(w, o.price, o.price_places)
+    if o.tif != NULL:
+        w = _put(w, b'","timeInForce":"', 17)
+        w = _put(w, o.tif, o.tif_n)
+    w = _put(w, b'","newClientOrderId":"', 22)
+    w = _put(w, cid, cid_n)
+    if o.resp != NULL:
+        w = _put(w, b'","newOrderRespType":"', 22)
+        w = _put(w, o.resp, o.resp_n)
+    if o.stp != NULL:
+        w = _put(w, b'","selfTradePreventionMode":"', 29)
+        w = _put(w, o.stp, o.stp_n)
+    w = _put(w, b'","timestamp":', 14)
+    w = _put_int(w, timestamp)
+    if o.recv_window > 0:
+        w = _put(w, b',"recvWindow":', 14)
+        w = _put_int(w, o.recv_window)
+    if not sign:
+        w = _put(w, b'}}', 2)
+        payload_n[0] = 0
+        return w - frame
+    w = _put(w, b',"apiKey":"', 11)
+    w = _put(w, o.key, o.key_n)
+    w = _put(w, b'","signature":"', 15)
+    # the payload: every param but the signature, names sorted (SPEC §7.2)
+    q = _put(q, b'apiKey=', 7)
+    q = _put(q, o.key, o.key_n)
+    q = _put(q, b'&newClientOrderId=', 18)
+    q = _put(q, cid, cid_n)
+    if o.resp != NULL:
+        q = _put(q, b'&newOrderRespType=', 18)
+        q = _put(q, o.resp, o.resp_n)
+    if o.price >= 0:
+        q = _put(q, b'&price=', 7)
+        q = _put_units(q, o.price, o.price_places)
+    q = _put(q, b'&quantity=', 10)
+    q = _put_units(q, o.qty, o.qty_places)
+    if o.recv_window > 0:
+        q = _put(q, b'&recvWindow=', 12)
+        q = _put_int(q, o.recv_window)
+    if o.stp != NULL:
+        q = _put(q, b'&selfTradePreventionMode=', 25)
+        q = _put(q, o.stp, o.stp_n)
+    q = _put(q, b'&side=', 6)
+    q = _put(q, o.side, o.side_n)
+    q = _put(q, b'&symbol=', 8)
+    q = _put(q, o.symbol, o.symbol_n)
+    if o.tif != NULL:
+        q = _put(q, b'&timeInForce=', 13)
+        q = _put(q, o.tif, o.tif_n)
+    q = _put(q, b'&timestamp=', 11)
+    q = _put_int(q, timestamp)
+    q = _put(q, b'&type=', 6)
+    q = _put(q, o.otype, o.otype_n)
+    payload_n[0] = q - payload
+    return w - frame
+
+
+cdef bytes _signed_frame(_Order* o, int64_t timestamp, object keyed):
+    """The frame of order ``o``, signed with ``keyed`` (a :class:`~fastws.hmac_fast.HmacSha256`,
+    or a pre-keyed ``hashlib`` HMAC-SHA256 object, copied per signature), or unsigned (a
+    logged-on session) when ``keyed`` is None."""
+    cdef char frame[_FRAME_MAX]
+    cdef char payload[_FRAME_MAX]
+    cdef Py_ssize_t payload_n = 0
+    cdef bint sign = keyed is not None
+    cdef Py_ssize_t n = _write(o, frame, payload, &payload_n, timestamp, sign)
+    cdef bytes digest
+    if sign:
+        if type(keyed) is HmacSha256:
+            (<HmacSha256>keyed).hex_into(<const unsigned char*>payload, <size_t>payload_n, frame + n)
+            n += 64
+        else:
+            mac = keyed.copy()
+            mac.update(PyBytes_FromStringAndSize(payload, payload_n))
+            digest = mac.digest()
+            if len(digest) != 32:
+                raise ValueError("HMAC-SHA256 digest of unexpected size")
+            n = _put_hex(frame + n, <const unsigned char*><char*>digest, 32) - frame
+        frame[n] = 34           # "
+        frame[n + 1] = 125      # }
+        frame[n + 2] = 125      # }
+        n += 3
+    return PyBytes_FromStringAndSize(frame, n)
+
+
+def order_frame(spec, str market, side, type, quantity, price, time_in_force, client_order_id,
+                response_type, self_trade_prevention_mode, *, int64_t id, int64_t timestamp,
+                recv_window=None, api_key=None, keyed=None):
+    """The frame the fast path would send for this order (no I/O; for tests and tools), or
+    None when the order takes the general path. ``keyed``: an :class:`~fastws.hmac_fast.HmacSha256`
+    or a pre-keyed ``hashlib`` HMAC-SHA256 object, and ``api_key``; or None for an unsigned
+    (logged-on) frame. A
+    generated client order id is drawn when ``client_order_id`` is None."""
+    global _cid_next
+    cdef _Order o
+    if not isinstance(spec, OrderSpec):
+        raise TypeError("spec must be an OrderSpec")
+    if not _check(<OrderSpec>spec, market, side, type, quantity, price, time_in_force,
+                  client_order_id, response_type, self_trade_prevention_mode, &o):
+        return None
+    o.recv_window = 0
+    if recv_window is not None:
+        if not (type_of(recv_window) is int and 0 < recv_window <= 60000):
+            return None
+        o.recv_window = recv_window
+    if keyed is not None:
+        o.key = _plain(api_key, &o.key_n, _KEY_MAX)
+        if o.key == NULL:
+            return None
+    o.id = id
+    o.cid_num = 0
+    if o.cid == NULL:
+        o.cid_num = _cid_next
+        _cid_next += 1
+    return _signed_frame(&o, timestamp, keyed)
+
+
+cdef object type_of = type
+
+
+# -- the request path --------------------------------------------------------------------------
+
+cdef bint _enabled = True
+
+
+def enable(bint on=True):
+    """Turn the order fast path on (default) or off: with ``False`` every order takes the general
+    path (:meth:`~fastws.order_stream.OrderStream._place`), for comparisons and troubleshooting.
+    The orders sent and the answers are the same either way."""
+    global _enabled
+    _enabled = on
+
+
+def enabled():
+    """Whether the order fast path is on (see :func:`enable`)."""
+    return _enabled
+
+
+cdef object _ApiClient = None
+cdef object _ApiProtocol = None
+cdef object _ClockOffset = None
+cdef object _HmacSigner = None
+cdef object _OrderStream = None
+cdef object _TimeoutError = None
+cdef object _ConnectionClosedError = None
+cdef object _OutcomeUnknownError = None
+cdef object _W = None
+cdef object _O = None
+cdef double _RESYNC_MS = 0.0
+cdef str _METHOD = "order.place"
+
+
+cdef int _bind() except -1:
+    global _ApiClient, _ApiProtocol, _ClockOffset, _HmacSigner, _OrderStream, _TimeoutError
+    global _ConnectionClosedError, _OutcomeUnknownError, _W, _O, _RESYNC_MS
+    import asyncio
+
+    from fastws import api_client, api_protocol, order_stream, signing
+    from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
+    bind()
+    _ApiProtocol = api_protocol.ApiProtocol
+    _ClockOffset = signing.ClockOffset
+    _HmacSigner = signing.HmacSigner
+    _OrderStream = order_stream.OrderStream
+    _TimeoutError = asyncio.TimeoutError
+    _ConnectionClosedError = ConnectionClosedError
+    _OutcomeUnknownError = OutcomeUnknownError
+    _W = api_protocol._FIXED_WEIGHTS.get(_METHOD)
+    _O = api_protocol._FIXED_ORDERS.get(_METHOD)
+    _RESYNC_MS = api_client.CLOCK_RESYNC_MS
+    _ApiClient = api_client.ApiClient       # last: the "bound" flag
+    return 0
+
+
+cdef object _start_order(object stream, object symbol, object side, object otype, object quantity,
+                         object price, object tif, object cid, object resp, object stp,
+                         object timeout, _Order* o):
+    """Check, write, sign, register and send an order on the fast path; the future of its
+    answer, or None having changed nothing when the order or the session does not qualify."""
+    global _cid_next
+    cdef timespec ts
+    cdef double local_ms, offset
+    cdef int64_t now, timestamp, weight, orders
+    cdef WindowSet core
+    if type(stream) is not _OrderStream or not stream.validate:
+        return None
+    api = stream.api
+    f = (<dict>api._filters).get(symbol)
+    if f is None:
+        return None                               # first order on the symbol: exchangeInfo
+    spec = getattr(f, "_order_spec", None)
+    if type(spec) is not OrderSpec or _W is None or _O is None:
+        return None
+    client = stream.client
+    if type(client) is not _ApiClient:
+        return None
+    if not _check(<OrderSpec>spec, client.market, side, otype, quantity, price, tif, cid, resp,
+                  stp, o):
+        return None
+    # the session: open, ready, a plain protocol, no ban, debug off
+    link = client._link
+    if link is None or link.closed:
+        return None
+    tr = link.transport
+    if tr is None or not client._ready._value:
+        return None
+    proto = client.protocol
+    if type(proto) is not _ApiProtocol or proto._debug:
+        return None
+    limits = proto.limits
+    if limits._banned is not None:
+        return None
+    # signing: a logged-on session signs nothing; otherwise HMAC with the signer's keyed state
+    keyed = None
+    if not client.logged_on:
+        signer = client._signer
+        if type(signer) is not _HmacSigner:
+            return None                           # RSA / Ed25519 / none: the general path
+        o.key = _plain(client._api_key, &o.key_n, _KEY_MAX)
+        if o.key == NULL:
+            return None
+        keyed = signer._fast
+        if keyed is None:
+            keyed = signer._keyed
+    rw = client.recv_window
+    o.recv_window = 0
+    if rw is not None:
+        if type(rw) is not int:
+            return None                           # microseconds (a Decimal): the general path
+        o.recv_window = rw
+    clock = client.clock
+    if type(clock) is not _ClockOffset:
+        return None
+    clock_gettime(CLOCK_REALTIME, &ts)
+    local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
+    if client._sync_clock:
+        samples = clock._samples
+        if samples and local_ms - <double>samples[len(samples) - 1][2] > _RESYNC_MS:
+            return None                           # the general path starts the resync
+    offset = clock._offset
+    now = <int64_t>nearbyint(local_ms + offset)
+    timestamp = <int64_t>(local_ms + offset - <double>clock._uncertainty)
+    core = <WindowSet>limits._core
+    weight = _W
+    orders = _O
+    if core.delay(weight, orders, now) > 0:
+        return None                               # pacing: the general path waits
+    # committed from here on
+    id_ = proto._next_id
+    proto._next_id = id_ + 1
+    o.id = id_
+    o.cid_num = 0
+    if o.cid == NULL:
+        o.cid_num = _cid_next
+        _cid_next += 1
+    data = _signed_frame(o, timestamp, keyed)
+    return send_request(client, link, tr, proto, core, _METHOD, FrameParams(data), data, _W, _O,
+                        now, timeout, id_, MARK_RESULT)
+
+
+cdef str _cid_text(_Order* o, object given):
+    cdef char buf[40]
+    cdef Py_ssize_t n
+    if o.cid != NULL:
+        return given
+    n = _cid_write(buf, o.cid_num)
+    return buf[:n].decode("ascii")
+
+
+async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=None,
+                      quote_order_qty=None, time_in_force=None, stop_price=None,
+                      trailing_delta=None, iceberg_qty=None, client_order_id=None,
+                      response_type=None, self_trade_prevention_mode=None, strategy_id=None,
+                      strategy_type=None, rounding=None, timeout=None, **extra):
+    """``order.place``: validate, format, sign, send; the answer (ACK/RESULT/FULL) is returned.
+
+    Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
+    ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
+    ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
+
+    If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order is
+    queried by its client order id and its ``order.status`` result is returned instead
+    (``"status"`` says what happened); see :mod:`fastws.order_stream`.
+
+    Compiled (:mod:`fastws.order_fast`): the common orders are checked, written, signed and sent
+    in one C pass; everything else takes :meth:`OrderStream._place`, with the same outcome.
+    """
+    cdef _Order o
+    if _ApiClient is None:
+        _bind()
+    fut = None
+    if (_enabled and not extra and quote_order_qty is None and stop_price is None and trailing_delta is None
+            and iceberg_qty is None and strategy_id is None and strategy_type is None):
+        fut = _start_order(self, symbol, side, type, quantity, price, time_in_force,
+                           client_order_id, response_type, self_trade_prevention_mode, timeout, &o)
+    if fut is None:
+        return await self._place(
+            symbol, side, type, quantity=quantity, price=price, quote_order_qty=quote_order_qty,
+            time_in_force=time_in_force, stop_price=stop_price, trailing_delta=trailing_delta,
+            iceberg_qty=iceberg_qty, client_order_id=client_order_id, response_type=response_type,
+            self_trade_prevention_mode=self_trade_prevention_mode, strategy_id=strategy_id,
+            strategy_type=strategy_type, rounding=rounding, timeout=timeout, **extra)
+    cdef int64_t id_ = o.id
+    client = self.client
+    waiters = client._link.waiters
+    try:
+        try:
+            resp = await fut
+        except _TimeoutError:
+            client.protocol.abandon(id_)
+            raise
+        finally:
+            unmark(fut)
+            (<dict>client._deadlines.entries).pop(id_, None)
+            (<dict>waiters).pop(id_, None)
+        if type_of(resp) is dict:                 # the scanned answer: the result alone
+            return resp
+        return resp.unwrap()                      # an ApiResponse: the error raised
+    except (_OutcomeUnknownError, _TimeoutError, _ConnectionClosedError) as exc:
+        return await self._settle_unknown(symbol, _cid_text(&o, client_order_id), exc)
