@@ -44,7 +44,7 @@ from typing import Any
 
 from picows import WSMsgType, WSTransport, ws_connect
 
-from fastws.api_fast import ApiListener, client_request, client_response
+from fastws.api_fast import ApiListener, Deadlines, LinkState, Session, client_request, client_response
 from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
@@ -82,74 +82,15 @@ _time = time.time
 
 
 
-def _expire(fut: asyncio.Future[Any], method: str, request_id: int, timeout: float) -> None:
-    if not fut.done():
-        fut.set_exception(asyncio.TimeoutError(
-            f"no answer to WS API request {method} (id {request_id}) within {timeout:g} s"))
+#: the request timeouts, one loop timer for all (compiled: fastws.api_fast.Deadlines)
+_Deadlines = Deadlines
 
 
-class _Deadlines:
-    """The timeouts of the requests in flight, served by one loop timer.
+class _Link(LinkState):
+    """One physical connection: its transport and the requests waiting on it (the fields are
+    C fields of :class:`fastws.api_fast.LinkState`, read by the compiled request paths)."""
 
-    A request registers its deadline (a dict insert) and removes it when answered (a dict
-    delete); the timer is armed for the earliest deadline and, when it fires, fails the requests
-    that are due with ``asyncio.TimeoutError`` and re-arms for the next one. Arming and
-    cancelling a loop timer per request costs more than the rest of a ``ping``'s bookkeeping.
-    """
-
-    __slots__ = ("entries", "handle", "armed_at", "loop")
-
-    def __init__(self) -> None:
-        self.entries: dict[int, tuple[float, asyncio.Future[Any], str, float]] = {}
-        self.handle: asyncio.TimerHandle | None = None
-        self.armed_at = 0.0
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def add(self, loop: asyncio.AbstractEventLoop, key: int, fut: asyncio.Future[Any], method: str,
-            timeout: float) -> None:
-        """Fail ``fut`` with ``asyncio.TimeoutError`` ``timeout`` s from now unless removed
-        (``entries.pop(key)``) before; :meth:`ApiClient.response` inlines this."""
-        deadline = loop.time() + timeout
-        self.entries[key] = (deadline, fut, method, timeout)
-        if deadline < self.armed_at or self.handle is None or loop is not self.loop:
-            self.arm(loop, deadline)
-
-    def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        """(Re-)arm the timer for ``deadline`` (loop time)."""
-        if self.handle is not None:
-            self.handle.cancel()
-        self.loop = loop
-        self.armed_at = deadline
-        self.handle = loop.call_at(deadline, self._fire)
-
-    def _fire(self) -> None:
-        self.handle = None
-        loop = self.loop
-        if loop is None:  # pragma: no cover - cancelled
-            return
-        now = loop.time() + 0.001  # loop timers have a millisecond's granularity
-        nxt: float | None = None
-        for key, (deadline, fut, method, timeout) in list(self.entries.items()):
-            if deadline <= now:
-                del self.entries[key]
-                _expire(fut, method, key, timeout)
-            elif nxt is None or deadline < nxt:
-                nxt = deadline
-        if nxt is not None:
-            self.armed_at = nxt
-            self.handle = loop.call_at(nxt, self._fire)
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-        self.entries.clear()
-
-
-class _Link:
-    """One physical connection: its transport and the requests waiting on it."""
-
-    __slots__ = ("client", "serial", "transport", "waiters", "closed", "connected_at", "loop")
+    __slots__ = ()
 
     def __init__(self, client: "ApiClient", serial: int) -> None:
         self.client = client
@@ -254,12 +195,15 @@ class ApiClient:
             logon = isinstance(signer, Ed25519Signer) and api_key is not None
         if logon and not (isinstance(signer, Ed25519Signer) and api_key is not None):
             raise InvalidUsage("session.logon needs an api_key and an Ed25519Signer (SPEC §5.5)")
+        #: the state the compiled request paths read (typed C fields); ``_link``,
+        #: ``logged_on``, ``recv_window``, ``timeout`` and ``requests`` live there
+        self._c = Session()
         self.venue = venue
         self.market = venue.market
         self._api_key = api_key
         self._signer = signer
         self.logon = bool(logon)
-        self.recv_window = check_recv_window(recv_window) if recv_window is not None else None
+        self.recv_window = recv_window
         self.timeout = float(timeout)
         self.pace = pace
         self.reconnect = reconnect
@@ -270,25 +214,26 @@ class ApiClient:
         self._sync_clock = sync_clock
         self._log = logger or _log
         self._debug = self._log.isEnabledFor(logging.DEBUG)
-        self._link: _Link | None = None
+        self._link = None
         self._serial = 0
         self._event_callbacks: list[EventCallback] = []
         self._reconnect_hooks: list[Callable[[], Awaitable[None]]] = []
         self._closed = False
         self._started = False
         self._ready = asyncio.Event()
+        self._c.attach(self, self.protocol, self.clock, self._ready, sync_clock,
+                       type(self)._server_ms is ApiClient._server_ms)
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fatal: BaseException | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
-        self._deadlines = _Deadlines()
+        self._deadlines = self._c.deadlines
         self._last_error: BaseException | None = None
         self._event_link = 0
         self._open_links: dict[int, _Link] = {}
         self.logged_on = False
         #: physical connections opened so far
         self.connections = 0
-        #: requests sent
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -299,6 +244,56 @@ class ApiClient:
     __str__ = __repr__
 
     # -- properties ----------------------------------------------------------------------------
+
+    # state kept in the C session (one value for the Python and the compiled paths)
+
+    @property
+    def _link(self) -> _Link | None:
+        link: _Link | None = self._c.link
+        return link
+
+    @_link.setter
+    def _link(self, link: _Link | None) -> None:
+        self._c.link = link
+
+    @property
+    def logged_on(self) -> bool:
+        """The session is logged on (``session.logon``): signed requests carry no signature."""
+        return bool(self._c.logged_on)
+
+    @logged_on.setter
+    def logged_on(self, value: bool) -> None:
+        self._c.logged_on = value
+
+    @property
+    def recv_window(self) -> int | Decimal | None:
+        """``recvWindow`` of signed requests (ms), None for Binance's default."""
+        value: int | Decimal | None = self._c.recv_window
+        return value
+
+    @recv_window.setter
+    def recv_window(self, value: int | Decimal | str | None) -> None:
+        self._c.recv_window = check_recv_window(value) if value is not None else None
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for each answer."""
+        return float(self._c.timeout)
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        if not value > 0:
+            raise InvalidUsage("timeout must be > 0")
+        self._c.timeout = float(value)
+
+    @property
+    def requests(self) -> int:
+        """Requests sent."""
+        return int(self._c.requests)
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self._c.requests = value
 
     @property
     def api_key_masked(self) -> str:

@@ -56,6 +56,8 @@ cdef class ApiListener(WSListener):
     cdef object _frame
     cdef dict _waiters
     cdef object _protocol
+    cdef WindowSet _core
+    cdef dict _pending
     cdef object _clock
 
 
@@ -63,8 +65,51 @@ cdef enum:
     MARK_CHECK = 1
     MARK_RESULT = 2
 
-cdef object send_request(object client, object link, object tr, object proto, WindowSet core,
-                         str method, object params, bytes data, object weight, object orders,
-                         int64_t now, object timeout, object id_, int mark)
-cdef void unmark(object fut) noexcept
+
+cdef class LinkState:
+    cdef public object client
+    cdef public int serial
+    cdef public object transport
+    cdef public dict waiters
+    cdef public bint closed
+    cdef public double connected_at
+    cdef public object loop
+
+
+cdef class Deadlines:
+    cdef public dict entries
+    cdef public object handle
+    cdef public double armed_at
+    cdef public object loop
+    cpdef arm(self, object loop, double deadline)
+
+
+cdef class Session:
+    cdef public object client
+    cdef public object proto
+    cdef public object limits
+    cdef public WindowSet core
+    cdef public dict pending
+    cdef public object clock
+    cdef public object ready
+    cdef public Deadlines deadlines
+    cdef public object link
+    cdef public bint logged_on
+    cdef public object recv_window
+    cdef public double timeout
+    cdef public int64_t requests
+    cdef public bint sync_clock
+    cdef public bint plain_clock
+
+
+cdef class FrameParams:
+    cdef bytes _data
+    cdef dict _params
+    cdef dict _get(self)
+
+
+cdef object send_request(Session s, LinkState link, WSTransport tr, str method, object params,
+                         bytes data, object weight, object orders, int64_t now, object timeout,
+                         object id_, int mark)
+cdef int64_t server_ms(object clock) except? -1
 cdef int bind() except -1

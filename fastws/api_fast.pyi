@@ -1,7 +1,7 @@
 """Type stubs for fastws.api_fast (compiled; hand-written, keep in sync with api_fast.pyx)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
 from fastws.api_protocol import ApiResponse
@@ -81,3 +81,53 @@ async def client_response(client: Any, method: str, params: Mapping[str, object]
 async def client_request(client: Any, method: str, params: Mapping[str, object] | None = None, *,
                          signed: bool = False, timeout: float | None = None) -> Any: ...
 async def client_check(client: Any, method: str, timeout: float | None = None) -> None: ...
+
+class LinkState:
+    client: Any
+    serial: int
+    transport: Any
+    waiters: dict[int, Any]
+    closed: bool
+    connected_at: float
+    loop: Any
+
+class Deadlines:
+    entries: dict[int, tuple[float, Any, str, float]]
+    handle: Any
+    armed_at: float
+    loop: Any
+    def __init__(self) -> None: ...
+    def add(self, loop: Any, key: int, fut: Any, method: str, timeout: float) -> None: ...
+    def arm(self, loop: Any, deadline: float) -> None: ...
+    def cancel(self) -> None: ...
+
+class Session:
+    client: Any
+    proto: Any
+    limits: Any
+    core: WindowSet
+    pending: dict[int, Any]
+    clock: Any
+    ready: Any
+    deadlines: Deadlines
+    link: Any
+    logged_on: bool
+    recv_window: Any
+    timeout: float
+    requests: int
+    sync_clock: bool
+    plain_clock: bool
+    def __init__(self) -> None: ...
+    def attach(self, client: Any, proto: Any, clock: Any, ready: Any, sync_clock: bool,
+               plain_clock: bool) -> None: ...
+
+class FrameParams:
+    def __init__(self, data: bytes) -> None: ...
+    def __getitem__(self, key: str) -> object: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object) -> bool: ...
+    def get(self, key: str, default: object = None) -> object: ...
+    def keys(self) -> KeysView[str]: ...
+    def items(self) -> ItemsView[str, object]: ...
+    def values(self) -> ValuesView[object]: ...

@@ -22,12 +22,16 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import orjson
 
 from fastws.exceptions import InvalidUsage
 
 __all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
-           "signing_parts", "Grid", "client_response", "client_request", "client_check"]
+           "signing_parts", "Grid", "client_response", "client_request", "client_check", "LinkState",
+           "Deadlines", "Session", "FrameParams"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -298,6 +302,11 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
     return _tuple_new(proto._response_type, (id_, status, msg.get("result"), None, req, entries))
 
 
+cdef int64_t server_ms(object clock) except? -1:
+    """``ClockOffset.server_time(time.time() * 1000)`` without Python calls (for other modules)."""
+    return _server_ms(clock)
+
+
 cdef inline int64_t _server_ms(object clock) except? -1:
     """``ClockOffset.server_time(time.time() * 1000)`` without Python calls."""
     cdef timespec ts
@@ -316,12 +325,11 @@ cdef extern from "Python.h":
 from cpython.ref cimport PyObject
 from libc.string cimport memcmp
 
-#: futures of requests whose caller drops the answer (:func:`client_check`): their plain
-#: success answer is resolved with None, read by :func:`_resolve_scanned` without a JSON decode
-cdef set _CHECKS = set()
-#: futures of requests whose caller keeps only the ``result`` (the order fast path of
-#: :mod:`fastws.order_fast`): their plain success answer is resolved with the decoded ``result``
-cdef set _RESULTS = set()
+#: the params of requests whose caller drops the answer (:func:`client_check`): their plain
+#: success answer is resolved with None, read by :func:`_resolve_scanned` without a JSON decode.
+#: (Requests whose params are a :class:`FrameParams`, the order fast path's, keep only the
+#: decoded ``result``.)
+cdef object _CHECK_PARAMS = MappingProxyType({})
 
 DEF _MAX_ENTRIES = 8
 
@@ -422,12 +430,13 @@ cdef inline Py_ssize_t _skip_object(const char* p, Py_ssize_t i, Py_ssize_t n) n
     return -1
 
 
-cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) except -1:
+cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waiters, bytes data,
+                          object clock) except -1:
     """A success answer in exactly the server's compact form ``{"id":N,"status":2xx,
     "result":{...}[,"rateLimits":[{"rateLimitType":"..","interval":"..","intervalNum":N,
     "limit":N,"count":N},...]]}``, every window already known, to a request whose future is
-    marked (:data:`_CHECKS`: resolved with None; :data:`_RESULTS`: resolved with the decoded
-    ``result`` alone): the same accounting as :func:`account_success`, the envelope read by a
+    marked by its params (:data:`_CHECK_PARAMS`: resolved with None; a :class:`FrameParams`:
+    resolved with the decoded ``result`` alone): the same accounting as :func:`account_success`, the envelope read by a
     byte scanner (no ``rateLimits`` dicts, no ``ApiResponse``). Returns 1 when done, 0 (nothing
     changed) for anything else."""
     cdef const char* p = data
@@ -438,9 +447,19 @@ cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) 
     cdef PyObject* found[_MAX_ENTRIES]       # borrowed: core.windows holds them
     cdef int k = 0, j
     cdef bint has_limits = False
-    cdef WindowSet core
+    cdef bint check
     cdef Window w
     i = _uint(p, _lit(p, 0, n, b'{"id":', 6), n, &id_v)
+    if i < 0:
+        return 0
+    # only requests marked by their params, checked before anything is scanned further
+    req = pending.get(<object>id_v)
+    if req is None:
+        return 0
+    params = (<tuple>req)[2]
+    check = params is _CHECK_PARAMS
+    if not check and type(params) is not FrameParams:
+        return 0
     i = _uint(p, _lit(p, i, n, b',"status":', 10), n, &status)
     rs = _lit(p, i, n, b',"result":', 10)
     rend = _skip_object(p, rs, n)
@@ -482,10 +501,6 @@ cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) 
     fut = waiters.get(<object>id_v)
     if fut is None:
         return 0
-    cdef bint check = fut in _CHECKS
-    if not check and fut not in _RESULTS:
-        return 0
-    core = <WindowSet>proto.limits._core
     for j in range(k):                       # every window must be known already
         found[j] = NULL
         for obj in core.windows.values():
@@ -507,7 +522,7 @@ cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) 
     cdef int mask = 0
     id_ = <object>id_v
     del waiters[id_]
-    req = (<dict>proto._pending).pop(id_, None)
+    del pending[id_]
     if has_limits:
         core.roll(now_ms)
     for j in range(k):
@@ -516,8 +531,7 @@ cdef int _resolve_scanned(object proto, dict waiters, bytes data, object clock) 
         w.count = ents[j].count
         w.reset_at = core.reset_for(w, now_ms) if ents[j].count else 0
         mask |= 1 << w.kind
-    if req is not None:
-        core._release_mask(_as_i64((<tuple>req)[4]), _as_i64((<tuple>req)[5]), now_ms, mask)
+    core._release_mask(_as_i64((<tuple>req)[4]), _as_i64((<tuple>req)[5]), now_ms, mask)
     if not fut.done():
         fut.set_result(result)
     return 1
@@ -533,9 +547,14 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
     frame that is not JSON, debug logging on): the caller takes the general path.
     """
+    return _resolve(proto, <WindowSet>proto.limits._core, proto._pending, waiters, data, clock)
+
+
+cdef bint _resolve(object proto, WindowSet core, dict pending, dict waiters, bytes data,
+                   object clock) except -1:
     if proto._debug:
         return False
-    if (_CHECKS or _RESULTS) and _resolve_scanned(proto, waiters, data, clock):
+    if _resolve_scanned(proto, core, pending, waiters, data, clock):
         return True
     try:
         msg = _loads(data)
@@ -712,6 +731,8 @@ cdef class ApiListener(WSListener):
         self._frame = link.frame
         self._waiters = link.waiters
         self._protocol = link.client.protocol
+        self._core = <WindowSet>self._protocol.limits._core
+        self._pending = self._protocol._pending
         # the protocol's clock is the client's server clock: read it in C
         self._clock = link.client.clock
 
@@ -726,7 +747,7 @@ cdef class ApiListener(WSListener):
         cdef bytes data
         if t == WSMsgType.TEXT:
             data = frame.get_payload_as_bytes()
-            if not resolve(self._protocol, self._waiters, data, self._clock):
+            if not _resolve(self._protocol, self._core, self._pending, self._waiters, data, self._clock):
                 self._frame(data)
         elif t == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
@@ -734,6 +755,197 @@ cdef class ApiListener(WSListener):
             if not transport.is_close_frame_sent:
                 transport.send_close(frame.get_close_code())
             transport.disconnect()
+
+
+# -- the lazily decoded params of a request sent by a fast path ----------------------------------
+
+@cython.final
+cdef class FrameParams:
+    """The ``params`` of a request an order fast path sent (``ApiRequest.params``): a read-only
+    mapping decoded from the frame on first use (building a dict per order would cost more than
+    the rest of the request's bookkeeping). Like the frame, it holds the API key and signature;
+    ``repr`` leaves them out. Their type also tells the answer scanner that the caller keeps
+    only the answer's ``result``."""
+    def __init__(self, bytes data):
+        self._data = data
+        self._params = None
+
+    cdef dict _get(self):
+        if self._params is None:
+            self._params = _loads(self._data)["params"]
+        return self._params
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+    def __contains__(self, key):
+        return key in self._get()
+
+    def get(self, key, default=None):
+        return self._get().get(key, default)
+
+    def keys(self):
+        return self._get().keys()
+
+    def items(self):
+        return self._get().items()
+
+    def values(self):
+        return self._get().values()
+
+    def __eq__(self, other):
+        if isinstance(other, FrameParams):
+            return self._get() == (<FrameParams>other)._get()
+        return self._get() == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        shown = {k: ("****" if k in ("apiKey", "signature") else v) for k, v in self._get().items()}
+        return f"FrameParams({shown!r})"
+
+
+Mapping.register(FrameParams)
+
+
+# -- named tuples built in C ---------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    static PyObject* fw_tuple_alloc(PyObject* t, Py_ssize_t n) {
+        return ((PyTypeObject*)t)->tp_alloc((PyTypeObject*)t, n);
+    }
+    """
+    object fw_tuple_alloc(object t, Py_ssize_t n)
+
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
+
+
+cdef inline object _request_record(object id_, str method, object params, bytes data, object weight,
+                                   object orders, object sent_at):
+    """``ApiRequest(id_, method, params, data, weight, orders, sent_at)`` allocated and filled in
+    C (no argument tuple, no ``tuple.__new__`` call)."""
+    r = fw_tuple_alloc(_ApiRequest, 7)
+    Py_INCREF(id_)
+    PyTuple_SET_ITEM(r, 0, id_)
+    Py_INCREF(method)
+    PyTuple_SET_ITEM(r, 1, method)
+    Py_INCREF(params)
+    PyTuple_SET_ITEM(r, 2, params)
+    Py_INCREF(data)
+    PyTuple_SET_ITEM(r, 3, data)
+    Py_INCREF(weight)
+    PyTuple_SET_ITEM(r, 4, weight)
+    Py_INCREF(orders)
+    PyTuple_SET_ITEM(r, 5, orders)
+    Py_INCREF(sent_at)
+    PyTuple_SET_ITEM(r, 6, sent_at)
+    return r
+
+
+# -- per-connection state read in C -------------------------------------------------------------
+
+cdef class LinkState:
+    """The fields of one WS API connection that the compiled paths read
+    (:class:`fastws.api_client._Link` adds its methods): ``client``, ``serial``, ``transport``
+    (picows, None until connected and after it is lost), ``waiters`` (id -> future),
+    ``closed``, ``connected_at``, ``loop``."""
+
+
+cdef class Deadlines:
+    """The timeouts of the requests in flight, served by one loop timer.
+
+    A request registers its deadline (``entries[id] = (deadline, future, method, timeout)``)
+    and removes it when answered; the timer is armed for the earliest deadline and, when it
+    fires, fails the requests that are due with ``asyncio.TimeoutError`` and re-arms for the
+    next one. Arming and cancelling a loop timer per request costs more than the rest of a
+    ``ping``'s bookkeeping.
+    """
+
+    def __init__(self):
+        self.entries = {}
+        self.handle = None
+        self.armed_at = 0.0
+        self.loop = None
+
+    def add(self, loop, key, fut, str method, double timeout):
+        """Fail ``fut`` with ``asyncio.TimeoutError`` ``timeout`` s from now unless removed
+        (``entries.pop(key)``) before."""
+        cdef double deadline = loop.time() + timeout
+        self.entries[key] = (deadline, fut, method, timeout)
+        if deadline < self.armed_at or self.handle is None or loop is not self.loop:
+            self.arm(loop, deadline)
+
+    cpdef arm(self, object loop, double deadline):
+        """(Re-)arm the timer for ``deadline`` (loop time)."""
+        if self.handle is not None:
+            self.handle.cancel()
+        self.loop = loop
+        self.armed_at = deadline
+        self.handle = loop.call_at(deadline, self._fire)
+
+    def _fire(self):
+        self.handle = None
+        loop = self.loop
+        if loop is None:  # pragma: no cover - cancelled
+            return
+        cdef double now = loop.time() + 0.001    # loop timers have a millisecond's granularity
+        nxt = None
+        for key, entry in list(self.entries.items()):
+            deadline, fut, method, timeout = entry
+            if deadline <= now:
+                del self.entries[key]
+                if not fut.done():
+                    if _TimeoutError is None:
+                        _bind()
+                    fut.set_exception(_TimeoutError(
+                        f"no answer to WS API request {method} (id {key}) within {timeout:g} s"))
+            elif nxt is None or deadline < nxt:
+                nxt = deadline
+        if nxt is not None:
+            self.armed_at = nxt
+            self.handle = loop.call_at(nxt, self._fire)
+
+    def cancel(self):
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.entries.clear()
+
+
+cdef class Session:
+    """What the compiled request paths read of one :class:`fastws.api_client.ApiClient`, in
+    typed fields: the objects it keeps for its life (``protocol``, its windows and in-flight
+    table, the clock, the ready event, the deadlines) and the ones it changes, which
+    ``ApiClient`` keeps here rather than in its ``__dict__`` (``link``, ``logged_on``,
+    ``recv_window``, ``timeout``, ``requests``), so both sides see one value."""
+
+    def __init__(self):
+        self.deadlines = Deadlines()
+        self.link = None
+        self.logged_on = False
+        self.recv_window = None
+        self.timeout = 10.0
+        self.requests = 0
+
+    def attach(self, client, proto, clock, ready, bint sync_clock, bint plain_clock):
+        """Record the client's long-lived objects (once, from ``ApiClient.__init__``)."""
+        self.client = client
+        self.proto = proto
+        self.limits = proto.limits
+        self.core = <WindowSet>proto.limits._core
+        self.pending = proto._pending
+        self.clock = clock
+        self.ready = ready
+        self.sync_clock = sync_clock
+        self.plain_clock = plain_clock
 
 
 # -- the request path of fastws.api_client.ApiClient -----------------------------------------
@@ -779,20 +991,21 @@ cdef _bind():
     _TEXT = _WSMsgType.TEXT
 
 
-cdef object _start_plain(object client, str method, object timeout, int64_t* id_out):
+cdef object _start_plain(object client, str method, object timeout, int mark, int64_t* id_out):
     """The common case of a request without params nor signature (``ping``, ``time``...) on an
     open connection, with room in every window and no ban: check the windows, build the frame
     from the method's template, register the request (in-flight table, reservation, waiter,
     deadline) and send it, in C. Returns the future of the answer, or None having changed
     nothing when any condition does not hold (the general path of :func:`client_response`
     then does the same work step by step, pacing included)."""
-    link = client._link
-    if link is None or link.closed:
+    cdef Session s = <Session?>client._c
+    cdef LinkState link
+    if s.link is None:
         return None
-    tr = link.transport
-    if tr is None or not client._ready._value:
+    link = <LinkState>s.link
+    if link.closed or link.transport is None or not s.ready._value:
         return None
-    proto = client.protocol
+    proto = s.proto
     if type(proto) is not _ApiProtocol or proto._debug:
         return None
     w = _FIXED_W.get(method)
@@ -800,16 +1013,11 @@ cdef object _start_plain(object client, str method, object timeout, int64_t* id_
     tail = _TAILS.get(method)
     if w is None or o is None or tail is None:   # tail: the general path caches it once
         return None
-    limits = proto.limits
-    if limits._banned is not None:
+    if s.limits._banned is not None:
         return None
     # the protocol's clock is the client's server clock (ApiClient._server_ms): read it in C
-    cdef int64_t now
-    if type(client).__dict__.get("_server_ms", _ApiClient_server_ms) is _ApiClient_server_ms:
-        now = _server_ms(client.clock)
-    else:
-        now = client._server_ms()
-    cdef WindowSet core = <WindowSet>limits._core
+    cdef int64_t now = _server_ms(s.clock) if s.plain_clock else client._server_ms()
+    cdef WindowSet core = s.core
     cdef int64_t weight = w
     cdef int64_t orders = o
     if core.delay(weight, orders, now) > 0:
@@ -819,44 +1027,36 @@ cdef object _start_plain(object client, str method, object timeout, int64_t* id_
     cdef long idv = id_
     proto._next_id = id_ + 1
     data = PyBytes_FromFormat(b'{"id":%ld%s', idv, <char*>(<bytes>tail))
-    fut = send_request(client, link, tr, proto, core, method, {}, data, w, o, now, timeout, id_, 0)
+    fut = send_request(s, link, <WSTransport>link.transport, method, {}, data, w, o, now, timeout, id_, mark)
     id_out[0] = idv
     return fut
 
 
-cdef object send_request(object client, object link, object tr, object proto, WindowSet core,
-                         str method, object params, bytes data, object weight, object orders,
-                         int64_t now, object timeout, object id_, int mark):
-    """Register a request a fast path has built (``proto``'s in-flight table and reservation,
-    the future on the link's loop, the waiter, the shared deadline timer), send ``data`` and
-    return the future. ``mark``: 0, ``MARK_CHECK`` (answer dropped: :data:`_CHECKS`) or
-    ``MARK_RESULT`` (only ``result`` kept: :data:`_RESULTS`); the caller unmarks the future
-    (:func:`unmark`) when done with it."""
-    req = _tuple_new(_ApiRequest, (id_, method, params, data, weight, orders, now))
-    (<dict>proto._pending)[id_] = req
-    core.reserve(weight, orders)
+cdef object send_request(Session s, LinkState link, WSTransport tr, str method, object params,
+                         bytes data, object weight, object orders, int64_t now, object timeout,
+                         object id_, int mark):
+    """Register a request a fast path has built (the protocol's in-flight table and
+    reservation, the future on the link's loop, the waiter, the shared deadline timer), send
+    ``data`` and return the future. ``mark``: 0, or ``MARK_CHECK`` (the answer is dropped: the
+    request's params become :data:`_CHECK_PARAMS`, which the answer scanner looks for); a
+    request whose params are a :class:`FrameParams` keeps only its answer's ``result``."""
+    if mark == MARK_CHECK:
+        params = _CHECK_PARAMS
+    req = _request_record(id_, method, params, data, weight, orders, now)
+    s.pending[id_] = req
+    s.core.reserve(weight, orders)
     loop = link.loop                     # the connection's loop: no getpid() in get_running_loop
     fut = loop.create_future()
-    (<dict>link.waiters)[id_] = fut
-    deadlines = client._deadlines
-    t = client.timeout if timeout is None else timeout
-    deadline = loop.time() + t
-    (<dict>deadlines.entries)[id_] = (deadline, fut, method, t)
-    if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
-        deadlines.arm(loop, deadline)
-    if mark == MARK_CHECK:
-        _CHECKS.add(fut)
-    elif mark == MARK_RESULT:
-        _RESULTS.add(fut)
-    tr.send(_TEXT, data)
-    client.requests += 1
+    link.waiters[id_] = fut
+    cdef Deadlines d = s.deadlines
+    cdef double t = s.timeout if timeout is None else <double>timeout
+    cdef double deadline = loop.time() + t
+    d.entries[id_] = (deadline, fut, method, t)
+    if deadline < d.armed_at or d.handle is None or loop is not d.loop:
+        d.arm(loop, deadline)
+    tr.send(WSMsgType.TEXT, data)
+    s.requests += 1
     return fut
-
-
-cdef void unmark(object fut) noexcept:
-    """Forget a future marked by :func:`send_request`."""
-    _CHECKS.discard(fut)
-    _RESULTS.discard(fut)
 
 
 cdef int bind() except -1:
@@ -878,18 +1078,19 @@ async def client_response(object client, str method, object params=None, *, bint
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
-    fut = _start_plain(client, method, timeout, &id_) if params is None and not signed else None
+    fut = _start_plain(client, method, timeout, 0, &id_) if params is None and not signed else None
     if fut is None:
         return await _response(client, method, params, signed, timeout)
-    waiters = client._link.waiters
+    cdef Session s = <Session>client._c
+    cdef dict waiters = (<LinkState>s.link).waiters
     try:
         return await fut
     except _TimeoutError:
-        client.protocol.abandon(id_)
+        s.proto.abandon(id_)
         raise
     finally:
-        (<dict>client._deadlines.entries).pop(id_, None)
-        (<dict>waiters).pop(id_, None)
+        s.deadlines.entries.pop(id_, None)
+        waiters.pop(id_, None)
 
 
 async def client_request(object client, str method, object params=None, *, bint signed=False,
@@ -899,19 +1100,20 @@ async def client_request(object client, str method, object params=None, *, bint 
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
-    fut = _start_plain(client, method, timeout, &id_) if params is None and not signed else None
+    fut = _start_plain(client, method, timeout, 0, &id_) if params is None and not signed else None
     if fut is None:
         resp = await _response(client, method, params, signed, timeout)
         return resp.unwrap()
-    waiters = client._link.waiters
+    cdef Session s = <Session>client._c
+    cdef dict waiters = (<LinkState>s.link).waiters
     try:
         resp = await fut
     except _TimeoutError:
-        client.protocol.abandon(id_)
+        s.proto.abandon(id_)
         raise
     finally:
-        (<dict>client._deadlines.entries).pop(id_, None)
-        (<dict>waiters).pop(id_, None)
+        s.deadlines.entries.pop(id_, None)
+        waiters.pop(id_, None)
     if type(resp) is _ApiResponse:       # ApiResponse.unwrap, inlined
         err = (<tuple>resp)[3]
         if err is not None:
@@ -928,22 +1130,22 @@ async def client_check(object client, str method, object timeout=None):
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
-    fut = _start_plain(client, method, timeout, &id_)
+    # its plain success answer: scanned, resolved with None (MARK_CHECK)
+    fut = _start_plain(client, method, timeout, MARK_CHECK, &id_)
     if fut is None:
         resp = await _response(client, method, None, False, timeout)
         resp.unwrap()
         return None
-    waiters = client._link.waiters
-    _CHECKS.add(fut)                     # its plain success answer: scanned, resolved with None
+    cdef Session s = <Session>client._c
+    cdef dict waiters = (<LinkState>s.link).waiters
     try:
         resp = await fut
     except _TimeoutError:
-        client.protocol.abandon(id_)
+        s.proto.abandon(id_)
         raise
     finally:
-        _CHECKS.discard(fut)
-        (<dict>client._deadlines.entries).pop(id_, None)
-        (<dict>waiters).pop(id_, None)
+        s.deadlines.entries.pop(id_, None)
+        waiters.pop(id_, None)
     if resp is None:
         return None
     if type(resp) is _ApiResponse:

@@ -11,9 +11,3 @@ cdef class OrderSpec:
     cdef int64_t not_lo, not_hi
     cdef bint has_not, min_not, max_not
     cdef readonly int types
-
-
-cdef class FrameParams:
-    cdef bytes _data
-    cdef dict _params
-    cdef dict _get(self)

@@ -33,16 +33,16 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api_fast cimport MARK_RESULT, Grid, WindowSet, bind, send_request, unmark
+from fastws.api_fast cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, send_request
+from picows.picows cimport WSTransport
 from fastws.hmac_fast cimport HmacSha256
 
 import os
-from collections.abc import Mapping
 from decimal import Decimal
 
 import orjson
 
-__all__ = ["OrderSpec", "FrameParams", "order_place", "order_frame", "new_client_order_id", "enable", "enabled"]
+__all__ = ["OrderSpec", "OrderPath", "order_place", "order_frame", "new_client_order_id", "enable", "enabled"]
 
 cdef extern from *:
     """
@@ -257,62 +257,6 @@ cdef class OrderSpec:
 
     def __repr__(self):
         return f"OrderSpec({self.symbol!r}, types={self.types})"
-
-
-# -- the lazily decoded params of a request sent by the fast path --------------------------------
-
-@cython.final
-cdef class FrameParams:
-    """The ``params`` of a request the fast path sent (``ApiRequest.params``): a read-only
-    mapping decoded from the frame on first use (building a dict per order would cost more than
-    the rest of the request's bookkeeping). Like the frame, it holds the API key and signature;
-    ``repr`` leaves them out."""
-    def __init__(self, bytes data):
-        self._data = data
-        self._params = None
-
-    cdef dict _get(self):
-        if self._params is None:
-            self._params = _loads(self._data)["params"]
-        return self._params
-
-    def __getitem__(self, key):
-        return self._get()[key]
-
-    def __iter__(self):
-        return iter(self._get())
-
-    def __len__(self):
-        return len(self._get())
-
-    def __contains__(self, key):
-        return key in self._get()
-
-    def get(self, key, default=None):
-        return self._get().get(key, default)
-
-    def keys(self):
-        return self._get().keys()
-
-    def items(self):
-        return self._get().items()
-
-    def values(self):
-        return self._get().values()
-
-    def __eq__(self, other):
-        if isinstance(other, FrameParams):
-            return self._get() == (<FrameParams>other)._get()
-        return self._get() == other
-
-    __hash__ = None
-
-    def __repr__(self):
-        shown = {k: ("****" if k in ("apiKey", "signature") else v) for k, v in self._get().items()}
-        return f"FrameParams({shown!r})"
-
-
-Mapping.register(FrameParams)
 
 
 # -- the order --------------------------------------------------------------------------------
@@ -608,6 +552,49 @@ def order_frame(spec, str market, side, type, quantity, price, time_in_force, cl
 cdef object type_of = type
 
 
+@cython.final
+cdef class OrderPath:
+    """What the fast path reads of one :class:`~fastws.order_stream.OrderStream`, resolved once
+    when the stream is made: the session's filter cache, the client and its C session, the
+    market, the signer's keyed HMAC state and the API key (both fixed for a client's life).
+
+    ``keyed`` is None without an HMAC signer: such a session's orders take the fast path only
+    while it is logged on (no signature). ``ok`` is False when the stream is not a plain
+    OrderStream on a plain ApiClient: every order then takes the general path.
+    """
+    cdef dict filters
+    cdef object client
+    cdef Session session
+    cdef str market
+    cdef object keyed
+    cdef bytes key
+    cdef bint ok
+
+    def __init__(self, stream):
+        cdef Py_ssize_t n
+        if _ApiClient is None:
+            _bind()
+        self.ok = False
+        client = stream.client
+        if type(stream) is not _OrderStream or type(client) is not _ApiClient:
+            return
+        self.filters = stream.api._filters
+        self.client = client
+        self.session = <Session>client._c
+        self.market = client.market
+        self.keyed = None
+        self.key = None
+        signer = client._signer
+        key = client._api_key
+        if type(signer) is _HmacSigner and key is not None and _plain(key, &n, _KEY_MAX) != NULL:
+            self.keyed = signer._fast if signer._fast is not None else signer._keyed
+            self.key = key.encode("ascii")
+        self.ok = True
+
+    def __repr__(self):
+        return f"OrderPath(ok={self.ok}, signed={self.keyed is not None})"
+
+
 # -- the request path --------------------------------------------------------------------------
 
 cdef bint _enabled = True
@@ -672,65 +659,58 @@ cdef object _start_order(object stream, object symbol, object side, object otype
     cdef double local_ms, offset
     cdef int64_t now, timestamp, weight, orders
     cdef WindowSet core
-    if type(stream) is not _OrderStream or not stream.validate:
+    path = getattr(stream, "_fast", None)
+    if type(path) is not OrderPath or not (<OrderPath>path).ok or not stream.validate:
         return None
-    api = stream.api
-    f = (<dict>api._filters).get(symbol)
+    cdef OrderPath op = <OrderPath>path
+    f = op.filters.get(symbol)
     if f is None:
         return None                               # first order on the symbol: exchangeInfo
     spec = getattr(f, "_order_spec", None)
     if type(spec) is not OrderSpec or _W is None or _O is None:
         return None
-    client = stream.client
-    if type(client) is not _ApiClient:
-        return None
-    if not _check(<OrderSpec>spec, client.market, side, otype, quantity, price, tif, cid, resp,
+    cdef Session s = op.session
+    if not _check(<OrderSpec>spec, op.market, side, otype, quantity, price, tif, cid, resp,
                   stp, o):
         return None
     # the session: open, ready, a plain protocol, no ban, debug off
-    link = client._link
-    if link is None or link.closed:
+    if s.link is None:
         return None
-    tr = link.transport
-    if tr is None or not client._ready._value:
+    cdef LinkState link = <LinkState>s.link
+    if link.closed or link.transport is None or not s.ready._value:
         return None
-    proto = client.protocol
+    proto = s.proto
     if type(proto) is not _ApiProtocol or proto._debug:
         return None
-    limits = proto.limits
-    if limits._banned is not None:
+    if s.limits._banned is not None:
         return None
     # signing: a logged-on session signs nothing; otherwise HMAC with the signer's keyed state
     keyed = None
-    if not client.logged_on:
-        signer = client._signer
-        if type(signer) is not _HmacSigner:
-            return None                           # RSA / Ed25519 / none: the general path
-        o.key = _plain(client._api_key, &o.key_n, _KEY_MAX)
-        if o.key == NULL:
-            return None
-        keyed = signer._fast
+    if not s.logged_on:
+        keyed = op.keyed
         if keyed is None:
-            keyed = signer._keyed
-    rw = client.recv_window
+            return None                           # RSA / Ed25519 / none: the general path
+        o.key = <char*>op.key
+        o.key_n = len(op.key)
+    rw = s.recv_window
     o.recv_window = 0
     if rw is not None:
         if type(rw) is not int:
             return None                           # microseconds (a Decimal): the general path
         o.recv_window = rw
-    clock = client.clock
-    if type(clock) is not _ClockOffset:
+    clock = s.clock
+    if type(clock) is not _ClockOffset or not s.plain_clock:
         return None
     clock_gettime(CLOCK_REALTIME, &ts)
     local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
-    if client._sync_clock:
-        samples = clock._samples
-        if samples and local_ms - <double>samples[len(samples) - 1][2] > _RESYNC_MS:
+    if s.sync_clock:
+        newest = clock._newest
+        if newest is not None and local_ms - <double>newest > _RESYNC_MS:
             return None                           # the general path starts the resync
     offset = clock._offset
     now = <int64_t>nearbyint(local_ms + offset)
     timestamp = <int64_t>(local_ms + offset - <double>clock._uncertainty)
-    core = <WindowSet>limits._core
+    core = s.core
     weight = _W
     orders = _O
     if core.delay(weight, orders, now) > 0:
@@ -744,8 +724,9 @@ cdef object _start_order(object stream, object symbol, object side, object otype
         o.cid_num = _cid_next
         _cid_next += 1
     data = _signed_frame(o, timestamp, keyed)
-    return send_request(client, link, tr, proto, core, _METHOD, FrameParams(data), data, _W, _O,
-                        now, timeout, id_, MARK_RESULT)
+    # FrameParams as the params: the answer scanner resolves the future with the result alone
+    return send_request(s, link, <WSTransport>link.transport, _METHOD, FrameParams(data), data, _W, _O,
+                        now, timeout, id_, 0)
 
 
 cdef str _cid_text(_Order* o, object given):
@@ -791,18 +772,17 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
             self_trade_prevention_mode=self_trade_prevention_mode, strategy_id=strategy_id,
             strategy_type=strategy_type, rounding=rounding, timeout=timeout, **extra)
     cdef int64_t id_ = o.id
-    client = self.client
-    waiters = client._link.waiters
+    cdef Session s = (<OrderPath>self._fast).session
+    cdef dict waiters = (<LinkState>s.link).waiters
     try:
         try:
             resp = await fut
         except _TimeoutError:
-            client.protocol.abandon(id_)
+            s.proto.abandon(id_)
             raise
         finally:
-            unmark(fut)
-            (<dict>client._deadlines.entries).pop(id_, None)
-            (<dict>waiters).pop(id_, None)
+            s.deadlines.entries.pop(id_, None)
+            waiters.pop(id_, None)
         if type_of(resp) is dict:                 # the scanned answer: the result alone
             return resp
         return resp.unwrap()                      # an ApiResponse: the error raised

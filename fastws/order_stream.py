@@ -124,6 +124,8 @@ class OrderStream:
         self.rounding: Rounding = rounding
         #: orders whose outcome had to be settled by a query
         self.unknown_outcomes = 0
+        # what the compiled order path reads of this stream, resolved once
+        self._fast = _order_fast.OrderPath(self)
 
     def __repr__(self) -> str:
         return f"OrderStream({self.api.venue.name}, key={self.client.api_key_masked})"

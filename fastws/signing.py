@@ -580,7 +580,7 @@ class ClockOffset:
         Samples kept (default 8).
     """
 
-    __slots__ = ("_samples", "keep", "_offset", "_uncertainty")
+    __slots__ = ("_samples", "keep", "_offset", "_uncertainty", "_newest")
 
     def __init__(self, keep: int = 8) -> None:
         if keep < 1:
@@ -590,6 +590,7 @@ class ClockOffset:
         # the estimate is recomputed per sample, not per read: it is read on every request
         self._offset = 0.0
         self._uncertainty = 0.0
+        self._newest: float | None = None  # local ms of the newest sample's answer
 
     def __repr__(self) -> str:
         if not self._samples:
@@ -607,6 +608,7 @@ class ClockOffset:
         if received < sent:
             raise InvalidUsage(f"clock sample received ({received}) before it was sent ({sent})")
         self._samples.append((float(sent), float(server), float(received)))
+        self._newest = float(received)
         sent_, server_, received_ = self._best()
         self._offset = server_ - (sent_ + received_) / 2.0
         self._uncertainty = (received_ - sent_) / 2.0
@@ -625,7 +627,7 @@ class ClockOffset:
     def newest_ms(self) -> float | None:
         """Local time (epoch ms) of the newest sample's answer, or None: resample when old,
         since clocks drift."""
-        return self._samples[-1][2] if self._samples else None
+        return self._newest
 
     @property
     def offset_ms(self) -> float:

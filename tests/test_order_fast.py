@@ -15,7 +15,8 @@ from hypothesis import given, settings, strategies as st
 
 from fastws.base_operations import SymbolFilters
 from fastws.exceptions import InvalidUsage
-from fastws.order_fast import FrameParams, OrderSpec, new_client_order_id, order_frame
+from fastws.api_fast import FrameParams
+from fastws.order_fast import OrderSpec, new_client_order_id, order_frame
 from fastws.order_stream import OrderStream
 from fastws.signing import HmacSigner, sign_params
 
