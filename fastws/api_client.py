@@ -102,6 +102,8 @@ class _Link(LinkState):
         #: the loop the connection lives in (the request path creates its futures there
         #: without asking asyncio, whose get_running_loop costs a getpid system call)
         self.loop = asyncio.get_running_loop()
+        self.new_future = self.loop.create_future
+        self.loop_time = self.loop.time
 
     def frame(self, data: bytes) -> None:
         self.client._frame(self, data)

@@ -74,6 +74,8 @@ cdef class LinkState:
     cdef public bint closed
     cdef public double connected_at
     cdef public object loop
+    cdef public object new_future
+    cdef public object loop_time
 
 
 cdef class Deadlines:

@@ -48,6 +48,7 @@ class WindowSet:
 
 def account_success(proto: Any, msg: dict[str, Any], id_: object, status: int, now_ms: int) -> Any: ...
 def resolve(proto: Any, waiters: dict[int, Any], data: bytes, clock: Any = None) -> bool: ...
+def decode_flat(data: bytes) -> dict[str, Any] | None: ...
 
 class Grid:
     def __init__(self, places: int, step: int, lo: int, hi: int) -> None: ...
@@ -90,6 +91,8 @@ class LinkState:
     closed: bool
     connected_at: float
     loop: Any
+    new_future: Any
+    loop_time: Any
 
 class Deadlines:
     entries: dict[int, tuple[float, Any, str, float]]

@@ -31,7 +31,7 @@ from fastws.exceptions import InvalidUsage
 
 __all__ = ["INTERVAL_MS", "Window", "WindowSet", "ApiListener", "account_success", "resolve",
            "signing_parts", "Grid", "client_response", "client_request", "client_check", "LinkState",
-           "Deadlines", "Session", "FrameParams"]
+           "Deadlines", "Session", "FrameParams", "decode_flat"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -323,7 +323,7 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object)
 
 from cpython.ref cimport PyObject
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 #: the params of requests whose caller drops the answer (:func:`client_check`): their plain
 #: success answer is resolved with None, read by :func:`_resolve_scanned` without a JSON decode.
@@ -430,6 +430,104 @@ cdef inline Py_ssize_t _skip_object(const char* p, Py_ssize_t i, Py_ssize_t n) n
     return -1
 
 
+# -- a flat JSON object decoded in place (an order's ACK / RESULT answer) --------------------------
+
+cdef extern from "Python.h":
+    object PyUnicode_FromKindAndData(int kind, const void* buffer, Py_ssize_t size)
+    object PyLong_FromLongLong(long long v)
+
+DEF _KEYS_MAX = 64
+DEF _KEY_LEN_MAX = 40
+
+cdef struct _Key:
+    Py_ssize_t n
+    char text[_KEY_LEN_MAX]
+    PyObject* obj                  # a strong reference, kept for the life of the process
+
+cdef _Key _keys[_KEYS_MAX]
+cdef int _nkeys = 0
+
+
+cdef object _key(const char* p, Py_ssize_t n):
+    """The ``str`` of an ASCII key, from a small cache of the keys seen (answers repeat them)."""
+    global _nkeys
+    cdef int i
+    for i in range(_nkeys):
+        if _keys[i].n == n and memcmp(_keys[i].text, p, n) == 0:
+            return <object>_keys[i].obj
+    k = PyUnicode_FromKindAndData(1, p, n)
+    if _nkeys < _KEYS_MAX and n <= _KEY_LEN_MAX:
+        _keys[_nkeys].n = n
+        memcpy(_keys[_nkeys].text, p, n)
+        Py_INCREF(k)
+        _keys[_nkeys].obj = <PyObject*>k
+        _nkeys += 1
+    return k
+
+
+cdef object _flat_object(const char* p, Py_ssize_t n):
+    """``orjson.loads(p[:n])`` for a compact JSON object whose values are plain ASCII strings
+    (no escapes), integers of up to 18 digits, ``true``, ``false`` or ``null`` (an order's ACK
+    or RESULT answer), read in place; None for anything else (nesting, floats, escapes,
+    whitespace...), which orjson then decodes."""
+    cdef Py_ssize_t i = 1, j, klen
+    cdef int64_t v
+    cdef bint neg
+    cdef char c
+    cdef dict out = {}
+    if n < 2 or p[0] != 123 or p[n - 1] != 125:
+        return None
+    if n == 2:
+        return out
+    while True:
+        if p[i] != 34:
+            return None
+        j = _name(p, i + 1, n, &klen)
+        if j < 0 or j + 2 >= n or p[j + 1] != 58:
+            return None
+        key = _key(p + i + 1, klen)
+        i = j + 2
+        c = p[i]
+        if c == 34:
+            j = _name(p, i + 1, n, &klen)
+            if j < 0:
+                return None
+            value = PyUnicode_FromKindAndData(1, p + i + 1, klen)
+            i = j + 1
+        elif c == 45 or (c >= 48 and c <= 57):
+            neg = c == 45
+            j = _uint(p, i + 1 if neg else i, n, &v)
+            if j < 0 or (j < n and (p[j] == 46 or p[j] == 101 or p[j] == 69)):
+                return None
+            value = PyLong_FromLongLong(-v if neg else v)
+            i = j
+        elif i + 4 <= n and memcmp(p + i, b"true", 4) == 0:
+            value = True
+            i += 4
+        elif i + 5 <= n and memcmp(p + i, b"false", 5) == 0:
+            value = False
+            i += 5
+        elif i + 4 <= n and memcmp(p + i, b"null", 4) == 0:
+            value = None
+            i += 4
+        else:
+            return None
+        out[key] = value
+        if i >= n:
+            return None
+        if p[i] == 125:
+            return out if i == n - 1 else None
+        if p[i] != 44:
+            return None
+        i += 1
+
+
+def decode_flat(bytes data):
+    """The decoder the answer scanner uses for an order's flat ``result`` (exposed for tests):
+    ``orjson.loads(data)`` for the objects it takes, None for the rest."""
+    return _flat_object(data, len(data))
+
+
 cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waiters, bytes data,
                           object clock) except -1:
     """A success answer in exactly the server's compact form ``{"id":N,"status":2xx,
@@ -453,7 +551,8 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
     if i < 0:
         return 0
     # only requests marked by their params, checked before anything is scanned further
-    req = pending.get(<object>id_v)
+    id_ = <object>id_v
+    req = pending.get(id_)
     if req is None:
         return 0
     params = (<tuple>req)[2]
@@ -498,7 +597,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
                 i += 1
     if i + 1 != n or p[i] != 125:            # }
         return 0
-    fut = waiters.get(<object>id_v)
+    fut = waiters.get(id_)
     if fut is None:
         return 0
     for j in range(k):                       # every window must be known already
@@ -513,14 +612,15 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
             return 0
     result = None
     if not check:
-        try:
-            result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
-        except Exception:
-            return 0                         # not JSON after all: the general path says so
+        result = _flat_object(p + rs, rend - rs)
+        if result is None:
+            try:
+                result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
+            except Exception:
+                return 0                     # not JSON after all: the general path says so
     # account: as account_success (update, then release with the reported kinds)
     cdef int64_t now_ms = proto._clock() if clock is None else _server_ms(clock)
     cdef int mask = 0
-    id_ = <object>id_v
     del waiters[id_]
     del pending[id_]
     if has_limits:
@@ -856,7 +956,8 @@ cdef class LinkState:
     """The fields of one WS API connection that the compiled paths read
     (:class:`fastws.api_client._Link` adds its methods): ``client``, ``serial``, ``transport``
     (picows, None until connected and after it is lost), ``waiters`` (id -> future),
-    ``closed``, ``connected_at``, ``loop``."""
+    ``closed``, ``connected_at``, ``loop``, and the loop's ``create_future`` and ``time``
+    bound once (``new_future``, ``loop_time``)."""
 
 
 cdef class Deadlines:
@@ -1046,11 +1147,11 @@ cdef object send_request(Session s, LinkState link, WSTransport tr, str method, 
     s.pending[id_] = req
     s.core.reserve(weight, orders)
     loop = link.loop                     # the connection's loop: no getpid() in get_running_loop
-    fut = loop.create_future()
+    fut = link.new_future()              # loop.create_future, bound once per connection
     link.waiters[id_] = fut
     cdef Deadlines d = s.deadlines
     cdef double t = s.timeout if timeout is None else <double>timeout
-    cdef double deadline = loop.time() + t
+    cdef double deadline = link.loop_time() + t
     d.entries[id_] = (deadline, fut, method, t)
     if deadline < d.armed_at or d.handle is None or loop is not d.loop:
         d.arm(loop, deadline)

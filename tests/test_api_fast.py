@@ -167,3 +167,66 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
             with pytest.raises(ApiError):
                 await api.ping()
             assert api.client.protocol.in_flight == ()
+
+
+_FLAT_VALUES = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+    st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1),
+    st.booleans(), st.none(),
+)
+
+
+@settings(deadline=None, max_examples=400)
+@given(obj=st.dictionaries(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=45),
+                           _FLAT_VALUES, max_size=12))
+def test_flat_decoder_is_orjson_for_the_objects_it_takes(obj):
+    """An order's flat result is decoded in place: the same dict as orjson, or None (orjson then
+    decodes it) for strings with escapes, big integers, floats, nesting, whitespace."""
+    import orjson
+
+    from fastws.api_fast import decode_flat
+    data = orjson.dumps(obj)
+    got = decode_flat(data)
+    plain = all(('"' not in k and "\\" not in k) for k in obj) and all(
+        not isinstance(v, str) or ('"' not in v and "\\" not in v) for v in obj.values())
+    if plain:
+        assert got == orjson.loads(data)
+        assert [type(v) for v in got.values()] == [type(v) for v in orjson.loads(data).values()]
+    else:
+        assert got is None
+
+
+def test_flat_decoder_refuses_what_it_does_not_take():
+    from fastws.api_fast import decode_flat
+    for data in [b'{"a":1.5}', b'{"a":[1]}', b'{"a":{}}', b'{"a":"\\n"}', b'{ "a":1}', b'{"a":1,}', b'{"a"}',
+                 b'{"a":', b'{"a":tru}', '{"a":"\u00e9"}'.encode(), b'{"a":1234567890123456789}', b'{"a":1e5}',
+                 b'{"a":01}', b'{"a":-}', b'[1]', b'', b'{', b'{"a":1}x']:
+        assert decode_flat(data) is None, data
+    assert decode_flat(b"{}") == {}
+    assert decode_flat(b'{"a":true,"b":false,"c":null,"d":-0,"e":-12,"f":""}') == {
+        "a": True, "b": False, "c": None, "d": 0, "e": -12, "f": ""}
+
+
+def test_client_state_lives_in_the_c_session():
+    """``ApiClient`` keeps the state the compiled paths read in its C session: one value seen
+    from both sides, checked on the way in."""
+    from decimal import Decimal
+
+    from fastws.api_client import ApiClient
+    from fastws.venues import SPOT_LIMITS, Venue
+    venue = Venue("t", "spot", "ws://127.0.0.1:1", "ws://127.0.0.1:1/ws-api/v3", "http://127.0.0.1:1", SPOT_LIMITS)
+    client = ApiClient(venue, timeout=4.0, recv_window=3000)
+    c = client._c
+    assert (c.timeout, c.recv_window, c.logged_on, c.requests, c.link) == (4.0, 3000, False, 0, None)
+    client.timeout = 2.5
+    client.recv_window = "1000.5"
+    client.logged_on = True
+    client.requests += 2
+    assert (c.timeout, c.recv_window, c.logged_on, c.requests) == (2.5, Decimal("1000.5"), True, 2)
+    assert (client.timeout, client.recv_window, client.logged_on, client.requests) == (2.5, Decimal("1000.5"), True, 2)
+    with pytest.raises(InvalidUsage):
+        client.timeout = 0
+    with pytest.raises(InvalidUsage):
+        client.recv_window = 70_000
+    assert c.proto is client.protocol and c.core is client.protocol.limits._core and c.clock is client.clock
+    assert client._deadlines is c.deadlines

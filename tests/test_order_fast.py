@@ -307,3 +307,55 @@ async def test_any_result_comes_back_decoded_and_new_windows_are_learnt(path):
             assert limits._windows[("ORDERS", "SECOND", 10)].count == 3
             assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 2
             assert api.client.protocol.in_flight == ()
+
+
+async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
+    """Ed25519 ``session.logon``: orders carry a timestamp and no apiKey nor signature, and the
+    fast path takes them (no per-request signing at all)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from fastws.base_operations import BaseOperations
+    from fastws.signing import Ed25519Signer
+    from tests.api_fake import FakeExchange
+    mode, general_calls = path
+    key = Ed25519PrivateKey.generate()
+    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    async with FakeExchange(api_key="e" * 64, hmac_secret=None, ed25519_public_pem=pub) as ex:
+        async with BaseOperations(ex.venue, key="e" * 64, signer=Ed25519Signer(priv), timeout=3.0) as api:
+            assert api.client.logged_on
+            orders = OrderStream(api)
+            await api.symbol_filters("BTCUSDT")
+            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", response_type="ACK")
+            _, p = ex.params[-1]
+            assert "signature" not in p and "apiKey" not in p and isinstance(p["timestamp"], int)
+            assert p["newClientOrderId"] == r["clientOrderId"]
+            assert len(general_calls) == (0 if mode == "fast" else 1)
+
+
+async def test_a_fast_order_in_flight_is_an_ordinary_request_record():
+    """While a fast-path order waits for its answer, the protocol holds the same ApiRequest a
+    general-path order would (method, params decoded from the frame sent, weight, order count),
+    so timeouts, dropped connections and rate-limit releases treat it alike."""
+    from fastws.api_protocol import ApiRequest
+    from tests.api_fake import FakeExchange
+    async with FakeExchange() as ex:
+        async with _session(ex) as api:
+            orders = OrderStream(api)
+            await api.symbol_filters("BTCUSDT")
+            real = ex.m_order_place
+            seen = []
+
+            async def slow(ws, p):
+                seen.append(api.client.protocol.in_flight)
+                return await real(ws, p)
+            ex.m_order_place = slow
+            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="look-1")
+            (req,) = seen[0]
+            assert type(req) is ApiRequest and req.method == "order.place" and (req.weight, req.orders) == (1, 1)
+            assert req.params["newClientOrderId"] == "look-1" == r["clientOrderId"]
+            assert req.params["price"] == "90.00" and orjson.loads(req.data)["params"] == dict(req.params)
+            assert api.client.requests >= 3 and api.client.protocol.in_flight == ()
