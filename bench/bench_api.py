@@ -17,10 +17,12 @@ Clients (each in a fresh process, uvloop, requests one at a time, ``--n`` timed 
   a fresh client order id, local validation against the cached symbol filters, prices and
   quantities formatted on the grid, a fresh ``timestamp`` and an **HMAC-SHA256 signature per
   request** (``--signer ed25519`` for Ed25519 per request; ``ed25519-logon`` for a logged-on
-  session, where requests carry no signature), rate-limit pacing, the request/response
-  matching of :class:`fastws.api_protocol.ApiProtocol`, a ``call_later`` timeout; and
-  ``BaseOperations.ping()``; and ``request``: ``ApiClient.request("order.place", params,
-  signed=True)`` with the params already formatted (signing and bookkeeping, no validation).
+  session, where requests carry no signature), the rate-limit check, the request/response
+  matching and accounting of :class:`fastws.api_protocol.ApiProtocol`, a timeout, the answer's
+  ``result`` decoded into a dict (all of it in one C pass for such an order:
+  :mod:`fastws.order_fast`); and ``BaseOperations.ping()``; and ``request``:
+  ``ApiClient.request("order.place", params, signed=True)`` with the params already formatted
+  (the general path: signing and bookkeeping step by step, no validation).
 
 Client and server are pinned to the same core (``--cpu``, default 0): on separate cores this VM
 adds ~60 us of wake-up latency to every round trip (DESIGN.md), which would hide the client's
