@@ -22,6 +22,7 @@ from fastws.exceptions import (
     ConnectionClosedOK,
     CrossedBook,
     FastWSError,
+    FilterError,
     InvalidUsage,
     IPBannedError,
     OutcomeUnknownError,
@@ -77,7 +78,6 @@ _EXPORTS: dict[str, str] = {
     # WebSocket API
     "ApiClient": "fastws.api_client",
     "BaseOperations": "fastws.base_operations",
-    "FilterError": "fastws.base_operations",
     "SymbolFilters": "fastws.base_operations",
     "OrderStream": "fastws.order_stream",
     "Ed25519Signer": "fastws.signing",
@@ -181,7 +181,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     )
     from fastws.base_operations import (
         BaseOperations,
-        FilterError,
         SymbolFilters,
     )
     from fastws.order_stream import (

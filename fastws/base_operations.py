@@ -33,7 +33,7 @@ from fastws.api_client import DEFAULT_TIMEOUT, ApiClient
 from fastws.api_fast import Grid, client_check
 from fastws.api_protocol import RateLimits
 from fastws.order_fast import OrderSpec
-from fastws.exceptions import InvalidUsage, ParseError
+from fastws.exceptions import FilterError, InvalidUsage, ParseError
 from fastws.retry import ConnectionBudget
 from fastws.signing import Signer
 from fastws.venues import Venue
@@ -44,22 +44,6 @@ _log = logging.getLogger("fastws.base_operations")
 
 Rounding = Literal["exact", "down", "up", "nearest"]
 _ROUNDING = {"down": ROUND_DOWN, "up": ROUND_UP, "nearest": ROUND_HALF_EVEN}
-
-
-class FilterError(InvalidUsage):
-    """An order would break a symbol filter (checked locally, before anything is sent).
-
-    Attributes
-    ----------
-    symbol : str
-    filter : str
-        The Binance filter name (``PRICE_FILTER``, ``LOT_SIZE``, ``NOTIONAL``...).
-    """
-
-    def __init__(self, symbol: str, filter_: str, message: str) -> None:
-        self.symbol = symbol
-        self.filter = filter_
-        super().__init__(f"{symbol}: {filter_}: {message}")
 
 
 def to_decimal(value: object, name: str = "value") -> Decimal:

@@ -32,6 +32,7 @@ __all__ = [
     "ConnectionClosedOK",
     "ConnectionClosedError",
     "InvalidUsage",
+    "FilterError",
     "ApiError",
     "RateLimitError",
     "IPBannedError",
@@ -150,6 +151,22 @@ class ConnectionClosedError(ConnectionClosed):
 
 class InvalidUsage(FastWSError):
     """Local misuse: the caller asked for something fastws cannot do as asked."""
+
+
+class FilterError(InvalidUsage):
+    """An order would break a symbol filter (checked locally, before anything is sent).
+
+    Attributes
+    ----------
+    symbol : str
+    filter : str
+        The Binance filter name (``PRICE_FILTER``, ``LOT_SIZE``, ``NOTIONAL``...).
+    """
+
+    def __init__(self, symbol: str, filter_: str, message: str) -> None:
+        self.symbol = symbol
+        self.filter = filter_
+        super().__init__(f"{symbol}: {filter_}: {message}")
 
 
 class ApiError(FastWSError):
