@@ -27,6 +27,9 @@ from fastws.signing import Ed25519Signer, HmacSigner
 from tests.api_fake import FakeExchange
 from tests.utils import UNIT
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 

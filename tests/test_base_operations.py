@@ -13,6 +13,9 @@ from fastws.base_operations import BaseOperations, FilterError, SymbolFilters, t
 from fastws.exceptions import ApiError, InvalidUsage
 from tests.api_fake import FakeExchange
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 
 async def test_every_public_method_round_trips():
     async with FakeExchange() as ex:

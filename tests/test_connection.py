@@ -25,6 +25,9 @@ from tests.stream_support import (
 )
 from tests.utils import UNIT
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 SYMS = ["BTCUSDT", "ETHUSDT"]
 STREAMS = ["btcusdt@depth@100ms", "ethusdt@depth@100ms", "btcusdt@trade", "btcusdt@bookTicker"]
 
@@ -410,6 +413,7 @@ CYTHON_LISTENER = '''
 # cython: language_level=3
 from fastws.listener cimport StreamListener
 from fastws.events cimport BookTicker
+
 
 cdef class MidListener(StreamListener):
     """bookTickers handled in C: no Python call per event; everything else routed as usual."""

@@ -20,6 +20,9 @@ from tests.stream_support import (
 )
 from tests.utils import UNIT
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 SYMS = ["BTCUSDT", "ETHUSDT"]
 
 

@@ -21,6 +21,10 @@ from fastws.order_stream import OrderStream
 from fastws.signing import HmacSigner, sign_params
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 

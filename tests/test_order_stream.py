@@ -13,6 +13,9 @@ from fastws.order_stream import OrderStream
 from fastws.signing import HmacSigner
 from tests.api_fake import FakeExchange
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 KEY = "k" * 64
 SECRET = "s" * 64
 
@@ -257,6 +260,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from fastws.base_operations import SymbolFilters  # noqa: E402
 from fastws.venues import SPOT_LIMITS, Venue  # noqa: E402
+
 
 _FAST_INFO = {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
               "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "filters": [

@@ -29,6 +29,9 @@ from tests.api_fake import FakeExchange
 from tests.test_api_client import ed25519_pair, wait_until
 from tests.utils import UNIT
 
+#: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
+BOTH_LOOPS = True
+
 KEY = "k" * 64
 SECRET = "s" * 64
 
@@ -214,6 +217,7 @@ from fastws.market_stream import MarketStream  # noqa: E402
 from fastws.sim import Exchange  # noqa: E402
 from fastws.sim.conns import ApiConn  # noqa: E402
 from tests.test_order_stream import sim_session  # noqa: E402
+
 
 
 async def test_sim_fill_on_the_user_stream_matches_the_market_trade():
