@@ -928,25 +928,24 @@ from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 
 
+cdef inline void _set(object t, Py_ssize_t i, object v) noexcept:
+    """Item ``i`` of the new tuple ``t`` (empty until then) is ``v``."""
+    Py_INCREF(v)
+    PyTuple_SET_ITEM(t, i, v)
+
+
 cdef inline object _request_record(object id_, str method, object params, bytes data, object weight,
                                    object orders, object sent_at):
     """``ApiRequest(id_, method, params, data, weight, orders, sent_at)`` allocated and filled in
     C (no argument tuple, no ``tuple.__new__`` call)."""
     r = fw_tuple_alloc(_ApiRequest, 7)
-    Py_INCREF(id_)
-    PyTuple_SET_ITEM(r, 0, id_)
-    Py_INCREF(method)
-    PyTuple_SET_ITEM(r, 1, method)
-    Py_INCREF(params)
-    PyTuple_SET_ITEM(r, 2, params)
-    Py_INCREF(data)
-    PyTuple_SET_ITEM(r, 3, data)
-    Py_INCREF(weight)
-    PyTuple_SET_ITEM(r, 4, weight)
-    Py_INCREF(orders)
-    PyTuple_SET_ITEM(r, 5, orders)
-    Py_INCREF(sent_at)
-    PyTuple_SET_ITEM(r, 6, sent_at)
+    _set(r, 0, id_)
+    _set(r, 1, method)
+    _set(r, 2, params)
+    _set(r, 3, data)
+    _set(r, 4, weight)
+    _set(r, 5, orders)
+    _set(r, 6, sent_at)
     return r
 
 
@@ -1160,6 +1159,12 @@ cdef object send_request(Session s, LinkState link, WSTransport tr, str method, 
     return fut
 
 
+cdef void forget(Session s, dict waiters, object id_) noexcept:
+    """A request is over (answered, failed or cancelled): its deadline and waiter go."""
+    s.deadlines.entries.pop(id_, None)
+    waiters.pop(id_, None)
+
+
 cdef int bind() except -1:
     """Import what the request paths need (once; the modules import each other)."""
     if _TEXT is None:
@@ -1190,8 +1195,7 @@ async def client_response(object client, str method, object params=None, *, bint
         s.proto.abandon(id_)
         raise
     finally:
-        s.deadlines.entries.pop(id_, None)
-        waiters.pop(id_, None)
+        forget(s, waiters, id_)
 
 
 async def client_request(object client, str method, object params=None, *, bint signed=False,
@@ -1213,8 +1217,7 @@ async def client_request(object client, str method, object params=None, *, bint 
         s.proto.abandon(id_)
         raise
     finally:
-        s.deadlines.entries.pop(id_, None)
-        waiters.pop(id_, None)
+        forget(s, waiters, id_)
     if type(resp) is _ApiResponse:       # ApiResponse.unwrap, inlined
         err = (<tuple>resp)[3]
         if err is not None:
@@ -1245,8 +1248,7 @@ async def client_check(object client, str method, object timeout=None):
         s.proto.abandon(id_)
         raise
     finally:
-        s.deadlines.entries.pop(id_, None)
-        waiters.pop(id_, None)
+        forget(s, waiters, id_)
     if resp is None:
         return None
     if type(resp) is _ApiResponse:

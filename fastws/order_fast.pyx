@@ -33,7 +33,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api_fast cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, send_request
+from fastws.api_fast cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, forget, send_request
 from picows.picows cimport WSTransport
 from fastws.hmac_fast cimport HmacSha256
 
@@ -289,12 +289,36 @@ cdef struct _Order:
     int64_t cid_num
 
 
+#: the exact values the fast path takes (anything else: the general path, which normalises or
+#: refuses); _TYPE_BITS[i] is the OrderSpec.types bit of _TYPES[i] / _USDM_TYPES[i]
+cdef tuple _SIDES = ("BUY", "SELL")
+cdef tuple _TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
+cdef tuple _USDM_TYPES = ("LIMIT", "MARKET")
+cdef int[3] _TYPE_BITS = [T_LIMIT, T_MARKET, T_LIMIT_MAKER]
+cdef tuple _TIFS = ("GTC", "IOC", "FOK")
+cdef tuple _USDM_TIFS = ("GTC", "IOC", "FOK", "GTX")
+cdef tuple _RESPS = ("ACK", "RESULT", "FULL")
+
+
+cdef int _pick(object value, tuple names, const char** text, Py_ssize_t* n) except -2:
+    """The index of ``value`` in ``names`` (equal ``str``s), its UTF-8 in ``text``/``n`` (the
+    module's constant holds it); -1 if it is not there."""
+    cdef Py_ssize_t i
+    if type(value) is not str:
+        return -1
+    for i in range(len(names)):
+        if value == names[i]:
+            text[0] = PyUnicode_AsUTF8AndSize(names[i], n)
+            return i
+    return -1
+
+
 cdef int _check(OrderSpec spec, str market, object side, object otype, object quantity,
                 object price, object tif, object cid, object resp, object stp, _Order* o) except -1:
     """The checks of ``build_order`` for a fast-path order, filling ``o``; 1 if the order
     takes the fast path, 0 if not (nothing is raised here: the general path raises)."""
     cdef Py_ssize_t n
-    cdef int t
+    cdef int t, i
     cdef bint limit_like
     cdef Grid g
     cdef int64_t notional
@@ -302,65 +326,28 @@ cdef int _check(OrderSpec spec, str market, object side, object otype, object qu
         return 0
     o.symbol = <char*>spec.symbol
     o.symbol_n = len(spec.symbol)
-    if side == "BUY":
-        o.side = "BUY"
-        o.side_n = 3
-    elif side == "SELL":
-        o.side = "SELL"
-        o.side_n = 4
-    else:
+    if _pick(side, _SIDES, &o.side, &o.side_n) < 0:
         return 0
-    if otype == "LIMIT":
-        t = T_LIMIT
-        o.otype = "LIMIT"
-        o.otype_n = 5
-    elif otype == "MARKET":
-        t = T_MARKET
-        o.otype = "MARKET"
-        o.otype_n = 6
-    elif otype == "LIMIT_MAKER" and market == "spot":
-        t = T_LIMIT_MAKER
-        o.otype = "LIMIT_MAKER"
-        o.otype_n = 11
-    else:
+    i = _pick(otype, _TYPES if market == "spot" else _USDM_TYPES, &o.otype, &o.otype_n)
+    if i < 0:
         return 0
+    t = _TYPE_BITS[i]
     if not (spec.types & t):
         return 0                                  # FilterError from the general path
     # time in force: LIMIT only (GTC when not given, as place() does)
     o.tif = NULL
     o.tif_n = 0
     if t == T_LIMIT:
-        if tif is None or tif == "GTC":
-            o.tif = "GTC"
-            o.tif_n = 3
-        elif tif == "IOC":
-            o.tif = "IOC"
-            o.tif_n = 3
-        elif tif == "FOK":
-            o.tif = "FOK"
-            o.tif_n = 3
-        elif tif == "GTX" and market == "usdm":
-            o.tif = "GTX"
-            o.tif_n = 3
-        else:
+        if _pick("GTC" if tif is None else tif, _TIFS if market == "spot" else _USDM_TIFS,
+                 &o.tif, &o.tif_n) < 0:
             return 0
     elif tif is not None:
         return 0
     # response type: as given (place() upper-cases it; only exact names are fast)
     o.resp = NULL
     o.resp_n = 0
-    if resp is not None and resp != "":
-        if resp == "ACK":
-            o.resp = "ACK"
-            o.resp_n = 3
-        elif resp == "RESULT":
-            o.resp = "RESULT"
-            o.resp_n = 6
-        elif resp == "FULL":
-            o.resp = "FULL"
-            o.resp_n = 4
-        else:
-            return 0
+    if resp is not None and resp != "" and _pick(resp, _RESPS, &o.resp, &o.resp_n) < 0:
+        return 0
     o.stp = NULL
     o.stp_n = 0
     if stp is not None:
@@ -781,8 +768,7 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
             s.proto.abandon(id_)
             raise
         finally:
-            s.deadlines.entries.pop(id_, None)
-            waiters.pop(id_, None)
+            forget(s, waiters, id_)
         if type_of(resp) is dict:                 # the scanned answer: the result alone
             return resp
         return resp.unwrap()                      # an ApiResponse: the error raised

@@ -233,84 +233,84 @@ def _session(ex, **kw):
     return BaseOperations(ex.venue, key="k" * 64, signer=HmacSigner("s" * 64), timeout=3.0, **kw)
 
 
-async def test_orders_round_trip_alike_on_both_paths(path):
+@pytest.fixture
+async def trading():
+    """A fake exchange, an HMAC session on it and an OrderStream, BTCUSDT's filters loaded (so
+    orders may take the fast path from the first one)."""
+    from tests.api_fake import FakeExchange
+    async with FakeExchange() as ex:
+        async with _session(ex) as api:
+            orders = OrderStream(api)
+            await api.symbol_filters("BTCUSDT")
+            yield ex, api, orders
+
+
+async def test_orders_round_trip_alike_on_both_paths(path, trading):
     from fastws.exceptions import ApiError
-    from tests.api_fake import FakeExchange
     mode, general_calls = path
-    async with FakeExchange() as ex:
-        async with _session(ex) as api:
-            orders = OrderStream(api)
-            await api.symbol_filters("BTCUSDT")
-            client = api.client
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90.1", response_type="ACK")
-            assert set(r) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
-            _, p = ex.params[-1]
-            assert p["price"] == "90.10" and p["quantity"] == "0.10000" and p["timeInForce"] == "GTC"
-            assert p["newClientOrderId"] == r["clientOrderId"] and p["newOrderRespType"] == "ACK"
-            full = await orders.place("BTCUSDT", "SELL", "MARKET", quantity=Decimal("0.2"))
-            assert full["status"] == "FILLED" and full["executedQty"] == "0.20000"
-            own = await orders.place("BTCUSDT", "BUY", "LIMIT_MAKER", quantity=1, price=Decimal("95"),
-                                     client_order_id="mine.1", self_trade_prevention_mode="EXPIRE_MAKER")
-            assert own["clientOrderId"] == "mine.1" and ex.params[-1][1]["selfTradePreventionMode"] == "EXPIRE_MAKER"
-            with pytest.raises(ApiError) as e:                 # an error answer: raised as before
-                await orders.place("BTCUSDT", "BUY", "LIMIT", quantity=1, price=95, client_order_id="mine.1")
-            assert e.value.code == -2010
-            assert client.protocol.in_flight == ()
-            core = client.protocol.limits._core
-            assert core.pending_weight == 0 and core.pending_orders == 0
-            assert ex.requests.count("order.place") == 4
-            assert len(general_calls) == (0 if mode == "fast" else 4)
+    ex, api, orders = trading
+    client = api.client
+    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90.1", response_type="ACK")
+    assert set(r) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    _, p = ex.params[-1]
+    assert p["price"] == "90.10" and p["quantity"] == "0.10000" and p["timeInForce"] == "GTC"
+    assert p["newClientOrderId"] == r["clientOrderId"] and p["newOrderRespType"] == "ACK"
+    full = await orders.place("BTCUSDT", "SELL", "MARKET", quantity=Decimal("0.2"))
+    assert full["status"] == "FILLED" and full["executedQty"] == "0.20000"
+    own = await orders.place("BTCUSDT", "BUY", "LIMIT_MAKER", quantity=1, price=Decimal("95"),
+                             client_order_id="mine.1", self_trade_prevention_mode="EXPIRE_MAKER")
+    assert own["clientOrderId"] == "mine.1" and ex.params[-1][1]["selfTradePreventionMode"] == "EXPIRE_MAKER"
+    with pytest.raises(ApiError) as e:                 # an error answer: raised as before
+        await orders.place("BTCUSDT", "BUY", "LIMIT", quantity=1, price=95, client_order_id="mine.1")
+    assert e.value.code == -2010
+    assert client.protocol.in_flight == ()
+    core = client.protocol.limits._core
+    assert core.pending_weight == 0 and core.pending_orders == 0
+    assert ex.requests.count("order.place") == 4
+    assert len(general_calls) == (0 if mode == "fast" else 4)
 
 
-async def test_outcome_unknown_is_settled_by_a_query_on_both_paths(path):
+async def test_outcome_unknown_is_settled_by_a_query_on_both_paths(path, trading):
     from fastws.exceptions import OutcomeUnknownError
-    from tests.api_fake import FakeExchange
     mode, general_calls = path
-    async with FakeExchange() as ex:
-        async with _session(ex) as api:
-            orders = OrderStream(api)
-            await api.symbol_filters("BTCUSDT")
-            ex.unknown_next_order = True                       # -1007, but it executed
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="101")
-            assert r["status"] == "FILLED" and orders.unknown_outcomes == 1
-            assert ex.requests.count("order.place") == 1
-            ex.unknown_next_order_lost = True                  # -1007, and it did not
-            with pytest.raises(OutcomeUnknownError) as e:
-                await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="lost-1")
-            assert e.value.placed is False and e.value.client_order_id == "lost-1"
-            ex.drop_after_next_order = True                    # the connection drops after the accept
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90")
-            assert r["status"] == "NEW" and api.client.connections == 2
-            assert ex.requests.count("order.place") == 3
-            # no answer in time: queried by its (generated) client order id
-            real = ex.m_order_place
+    ex, api, orders = trading
+    ex.unknown_next_order = True                       # -1007, but it executed
+    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="101")
+    assert r["status"] == "FILLED" and orders.unknown_outcomes == 1
+    assert ex.requests.count("order.place") == 1
+    ex.unknown_next_order_lost = True                  # -1007, and it did not
+    with pytest.raises(OutcomeUnknownError) as e:
+        await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="lost-1")
+    assert e.value.placed is False and e.value.client_order_id == "lost-1"
+    ex.drop_after_next_order = True                    # the connection drops after the accept
+    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90")
+    assert r["status"] == "NEW" and api.client.connections == 2
+    assert ex.requests.count("order.place") == 3
+    # no answer in time: queried by its (generated) client order id
+    real = ex.m_order_place
 
-            async def slow(ws, p):
-                await asyncio.sleep(0.3)
-                return await real(ws, p)
-            ex.m_order_place = slow
-            r = await orders.place("BTCUSDT", "SELL", "LIMIT", quantity="0.1", price="150", timeout=0.1)
-            assert r["status"] == "NEW" and r["clientOrderId"] == ex.params[-2][1]["newClientOrderId"]
-            assert len(general_calls) == (0 if mode == "fast" else 4)
+    async def slow(ws, p):
+        await asyncio.sleep(0.3)
+        return await real(ws, p)
+    ex.m_order_place = slow
+    r = await orders.place("BTCUSDT", "SELL", "LIMIT", quantity="0.1", price="150", timeout=0.1)
+    assert r["status"] == "NEW" and r["clientOrderId"] == ex.params[-2][1]["newClientOrderId"]
+    assert len(general_calls) == (0 if mode == "fast" else 4)
 
 
-async def test_any_result_comes_back_decoded_and_new_windows_are_learnt(path):
-    from tests.api_fake import FakeExchange
+async def test_any_result_comes_back_decoded_and_new_windows_are_learnt(path, trading):
     odd = {"symbol": "BTCUSDT", "note": 'a "quoted" } ] text\\', "nested": [{"x": [1, 2, {"y": "}"}]}], "e": {},
            "u": "\u00e9\u20ac"}
     rl = [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 3},
           {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 2}]
-    async with FakeExchange() as ex:
-        async with _session(ex) as api:
-            orders = OrderStream(api)
-            await api.symbol_filters("BTCUSDT")
-            ex.m_order_place = lambda ws, p: (odd, rl)
-            for _ in range(3):     # the first answer teaches the ORDERS window; then all are known
-                assert await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90") == odd
-            limits = api.client.protocol.limits
-            assert limits._windows[("ORDERS", "SECOND", 10)].count == 3
-            assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 2
-            assert api.client.protocol.in_flight == ()
+    ex, api, orders = trading
+    ex.m_order_place = lambda ws, p: (odd, rl)
+    for _ in range(3):     # the first answer teaches the ORDERS window; then all are known
+        assert await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90") == odd
+    limits = api.client.protocol.limits
+    assert limits._windows[("ORDERS", "SECOND", 10)].count == 3
+    assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 2
+    assert api.client.protocol.in_flight == ()
 
 
 async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
@@ -340,26 +340,22 @@ async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
             assert len(general_calls) == (0 if mode == "fast" else 1)
 
 
-async def test_a_fast_order_in_flight_is_an_ordinary_request_record():
+async def test_a_fast_order_in_flight_is_an_ordinary_request_record(trading):
     """While a fast-path order waits for its answer, the protocol holds the same ApiRequest a
     general-path order would (method, params decoded from the frame sent, weight, order count),
     so timeouts, dropped connections and rate-limit releases treat it alike."""
     from fastws.api_protocol import ApiRequest
-    from tests.api_fake import FakeExchange
-    async with FakeExchange() as ex:
-        async with _session(ex) as api:
-            orders = OrderStream(api)
-            await api.symbol_filters("BTCUSDT")
-            real = ex.m_order_place
-            seen = []
+    ex, api, orders = trading
+    real = ex.m_order_place
+    seen = []
 
-            async def slow(ws, p):
-                seen.append(api.client.protocol.in_flight)
-                return await real(ws, p)
-            ex.m_order_place = slow
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="look-1")
-            (req,) = seen[0]
-            assert type(req) is ApiRequest and req.method == "order.place" and (req.weight, req.orders) == (1, 1)
-            assert req.params["newClientOrderId"] == "look-1" == r["clientOrderId"]
-            assert req.params["price"] == "90.00" and orjson.loads(req.data)["params"] == dict(req.params)
-            assert api.client.requests >= 3 and api.client.protocol.in_flight == ()
+    async def slow(ws, p):
+        seen.append(api.client.protocol.in_flight)
+        return await real(ws, p)
+    ex.m_order_place = slow
+    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="look-1")
+    (req,) = seen[0]
+    assert type(req) is ApiRequest and req.method == "order.place" and (req.weight, req.orders) == (1, 1)
+    assert req.params["newClientOrderId"] == "look-1" == r["clientOrderId"]
+    assert req.params["price"] == "90.00" and orjson.loads(req.data)["params"] == dict(req.params)
+    assert api.client.requests >= 3 and api.client.protocol.in_flight == ()
