@@ -5,7 +5,7 @@
 bytes, waits, sleeps and reconnects.
 
 - Many requests in flight at once; each awaited with a timeout. One loop timer serves every
-  request in flight (:class:`_Deadlines`): no extra task, and no timer armed and cancelled per
+  request in flight (:class:`fastws.api_fast.Deadlines`): no extra task, and no timer armed and cancelled per
   request on the latency path.
 - Rate limits: before a request goes, :meth:`ApiProtocol.delay_ms` says how long to wait so the
   client never sends into a 429 (``pace=True``, the default); a ``retryAfter`` holds everything
@@ -80,10 +80,6 @@ def _now_ms() -> float:
 _time = time.time
 
 
-
-
-#: the request timeouts, one loop timer for all (compiled: fastws.api_fast.Deadlines)
-_Deadlines = Deadlines
 
 
 class _Link(LinkState):

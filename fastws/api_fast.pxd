@@ -63,7 +63,6 @@ cdef class ApiListener(WSListener):
 
 cdef enum:
     MARK_CHECK = 1
-    MARK_RESULT = 2
 
 
 cdef class LinkState:
