@@ -112,6 +112,5 @@ cdef class FrameParams:
 cdef object send_request(Session s, LinkState link, WSTransport tr, str method, object params,
                          bytes data, object weight, object orders, int64_t now, object timeout,
                          object id_, int mark)
-cdef int64_t server_ms(object clock) except? -1
 cdef void forget(Session s, dict waiters, object id_) noexcept
 cdef int bind() except -1

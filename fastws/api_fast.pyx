@@ -302,11 +302,6 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
     return _tuple_new(proto._response_type, (id_, status, msg.get("result"), None, req, entries))
 
 
-cdef int64_t server_ms(object clock) except? -1:
-    """``ClockOffset.server_time(time.time() * 1000)`` without Python calls (for other modules)."""
-    return _server_ms(clock)
-
-
 cdef inline int64_t _server_ms(object clock) except? -1:
     """``ClockOffset.server_time(time.time() * 1000)`` without Python calls."""
     cdef timespec ts

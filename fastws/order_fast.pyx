@@ -95,14 +95,19 @@ cdef inline Py_ssize_t _cid_write(char* w, int64_t n) noexcept:
     return plen
 
 
+cdef inline int64_t _draw_cid() noexcept:
+    """The next client order id number (one counter for every order of the process)."""
+    global _cid_next
+    _cid_next += 1
+    return _cid_next - 1
+
+
 def new_client_order_id():
     """A fresh client order id: ``fw`` + 12 random hex chars drawn once per process + a hex
     counter (unique across restarts and within a process; Binance allows 36 of
     ``[.A-Z:/a-z0-9_-]``). The order fast path draws from the same counter."""
-    global _cid_next
     cdef char buf[40]
-    cdef Py_ssize_t n = _cid_write(buf, _cid_next)
-    _cid_next += 1
+    cdef Py_ssize_t n = _cid_write(buf, _draw_cid())
     return buf[:n].decode("ascii")
 
 
@@ -512,7 +517,6 @@ def order_frame(spec, str market, side, type, quantity, price, time_in_force, cl
     or a pre-keyed ``hashlib`` HMAC-SHA256 object, and ``api_key``; or None for an unsigned
     (logged-on) frame. A
     generated client order id is drawn when ``client_order_id`` is None."""
-    global _cid_next
     cdef _Order o
     if not isinstance(spec, OrderSpec):
         raise TypeError("spec must be an OrderSpec")
@@ -531,8 +535,7 @@ def order_frame(spec, str market, side, type, quantity, price, time_in_force, cl
     o.id = id
     o.cid_num = 0
     if o.cid == NULL:
-        o.cid_num = _cid_next
-        _cid_next += 1
+        o.cid_num = _draw_cid()
     return _signed_frame(&o, timestamp, keyed)
 
 
@@ -641,7 +644,6 @@ cdef object _start_order(object stream, object symbol, object side, object otype
                          object timeout, _Order* o):
     """Check, write, sign, register and send an order on the fast path; the future of its
     answer, or None having changed nothing when the order or the session does not qualify."""
-    global _cid_next
     cdef timespec ts
     cdef double local_ms, offset
     cdef int64_t now, timestamp, weight, orders
@@ -708,8 +710,7 @@ cdef object _start_order(object stream, object symbol, object side, object otype
     o.id = id_
     o.cid_num = 0
     if o.cid == NULL:
-        o.cid_num = _cid_next
-        _cid_next += 1
+        o.cid_num = _draw_cid()
     data = _signed_frame(o, timestamp, keyed)
     # FrameParams as the params: the answer scanner resolves the future with the result alone
     return send_request(s, link, <WSTransport>link.transport, _METHOD, FrameParams(data), data, _W, _O,
