@@ -37,8 +37,27 @@ Procedure (what the machine enforces)
    ``CROSSED`` and restarts the same way. An event the book refuses (off-grid price or
    invalid quantity, ``ValueError``) answers ``REJECTED`` and restarts without it.
 
-The buffer is bounded (``max_buffer`` events); when full the oldest event is dropped, which
-only means the next snapshot must be newer than the oldest kept event.
+5. Trust checks (a book that says synced equals the venue's book). Each of these marks the
+   book stale with a readable :attr:`BookSync.stale_reason` and restarts at step 1 (answering
+   ``GAP``, so the caller fetches a snapshot):
+
+   * **ids going backwards**: an event the book would "already hold" (``u <= update_id``)
+     that is not a repeat of a recent event (its ``u`` is well below the ids of the last
+     :data:`RECENT_EVENTS` events held): a venue whose ids restarted lower, e.g. after a
+     testnet reset. A genuine repeat (or a late, swapped event) is still ``IGNORED``, cheaply;
+   * **an implausible id**: an event spanning more than ``max_id_jump`` ids (``u - U``), or
+     jumping that far past the book (``u - update_id``); the event is dropped, so one absurd
+     ``u`` can never freeze the book;
+   * **a run of events that do not advance the book**: ``max_stall`` events in a row ignored;
+   * **a new link that does not bridge**: after :meth:`BookSync.link_changed` the next event
+     must continue the book (spot ``U <= update_id + 1 < u + 1``, USD-M ``pu == update_id``);
+   * **the stream being down**: :meth:`BookSync.link_down` (the caller's connection is gone or
+     reconnecting) marks the book stale at once; a snapshot arriving meanwhile is not applied.
+
+The buffer is bounded by bytes (``max_buffer_bytes``, 64 MiB by default: a flood of
+diff-depth events is kept whole until the snapshot is applied, so one snapshot per book
+suffices) and optionally by a count (``max_buffer``); when full the oldest event is dropped,
+which only means the next snapshot must be newer than the oldest kept event.
 """
 from __future__ import annotations
 
@@ -52,11 +71,28 @@ from fastws.book import OrderBook
 from fastws.events import DepthUpdate
 from fastws.exceptions import CrossedBook, InvalidUsage, SequenceGap
 
-__all__ = ["BookSync", "SyncAction", "SyncState", "SyncStats", "DEFAULT_MAX_BUFFER"]
+__all__ = [
+    "BookSync", "SyncAction", "SyncState", "SyncStats", "DEFAULT_MAX_BUFFER",
+    "DEFAULT_MAX_BUFFER_BYTES", "DEFAULT_MAX_ID_JUMP", "DEFAULT_MAX_STALL", "RECENT_EVENTS",
+]
 
-#: Default bound on events buffered while waiting for a snapshot (about 16 min of
-#: ``@depth@100ms``, or 100 s of a busy ``@depth@0ms`` futures stream).
-DEFAULT_MAX_BUFFER = 10_000
+#: Default bound on events buffered while waiting for a snapshot: None, the buffer is bounded
+#: by bytes (:data:`DEFAULT_MAX_BUFFER_BYTES`) only.
+DEFAULT_MAX_BUFFER: int | None = None
+#: Default bound on the bytes of events buffered while waiting for a snapshot (64 MiB: minutes
+#: of the busiest real stream, many seconds of a flood far beyond Binance's rate).
+DEFAULT_MAX_BUFFER_BYTES = 64 << 20
+#: An event spanning more ids than this (``u - U``), or jumping this far past the book, is
+#: implausible (the busiest USD-M books advance by about 10**5 ids per 100 ms event).
+DEFAULT_MAX_ID_JUMP = 10**10
+#: Events in a row that do not advance a synced book before it is declared stale.
+DEFAULT_MAX_STALL = 50
+#: How many recent events an "already held" event may repeat (older: the ids went backwards).
+RECENT_EVENTS = 64
+#: Ids below the recent events an "already held" event may be and still count as a repeat.
+_REPEAT_MARGIN = 64
+#: Bytes counted per buffered event on top of its level arrays.
+_EVENT_OVERHEAD = 200
 
 Market = Literal["spot", "usdm"]
 
@@ -74,7 +110,9 @@ class SyncAction(enum.Enum):
     APPLIED = "applied"
     #: The event (or an unrequested snapshot) was ignored: the book already holds it.
     IGNORED = "ignored"
-    #: Update ids were skipped: the book is stale; fetch a new snapshot (events are buffered).
+    #: The book can no longer be trusted (ids skipped, went backwards, jumped implausibly far,
+    #: stopped advancing, or a new link did not bridge: see ``BookSync.stale_reason``). It is
+    #: stale; fetch a new snapshot (events are buffered).
     GAP = "gap: resync"
     #: The snapshot is older than the buffered events: fetch another one.
     STALE_SNAPSHOT = "stale snapshot"
@@ -112,7 +150,12 @@ class SyncState(enum.Enum):
 
 @dataclass
 class SyncStats:
-    """Counters of one :class:`BookSync` (all cumulative)."""
+    """Counters of one :class:`BookSync` (all cumulative).
+
+    ``backwards``, ``implausible``, ``stalls``, ``no_bridge`` and ``link_downs`` count the trust
+    checks that marked the book stale (see the module docstring); ``buffer_dropped`` the
+    buffered events dropped because the buffer was full.
+    """
 
     events: int = 0
     applied: int = 0
@@ -125,6 +168,11 @@ class SyncStats:
     gaps: int = 0
     crossed: int = 0
     rejected: int = 0
+    backwards: int = 0
+    implausible: int = 0
+    stalls: int = 0
+    no_bridge: int = 0
+    link_downs: int = 0
 
     @property
     def resyncs(self) -> int:
@@ -135,6 +183,10 @@ class SyncStats:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["resyncs"] = self.resyncs
         return d
+
+
+def _event_bytes(ev: DepthUpdate) -> int:
+    return _EVENT_OVERHEAD + ev.bids.nbytes + ev.asks.nbytes
 
 
 class BookSync:
@@ -149,8 +201,14 @@ class BookSync:
     book : OrderBook, optional
         The book to maintain; a new ``OrderBook(symbol)`` (tick size inferred from the
         first snapshot) if omitted.
-    max_buffer : int
-        Bound on buffered events while waiting for a snapshot.
+    max_buffer : int, optional
+        Bound on the number of events buffered while waiting for a snapshot (default: none).
+    max_buffer_bytes : int
+        Bound on the bytes of the buffered events (default 64 MiB).
+    max_id_jump : int
+        Ids an event may span or jump past the book before it is implausible (default 10**10).
+    max_stall : int
+        Events in a row that do not advance a synced book before it is stale (default 50).
     logger : logging.Logger | logging.LoggerAdapter, optional
         Defaults to ``logging.getLogger("fastws.sync")``. INFO on each sync, WARNING on gaps.
 
@@ -161,7 +219,10 @@ class BookSync:
       pass it to :meth:`on_snapshot`; keep feeding events meanwhile. The request is asked
       for once per action; if the fetch fails, call :meth:`on_snapshot` later with the next
       attempt (the machine keeps buffering) or call :meth:`reset`.
-    * Read the book only while ``book.is_synced``; a stale book is readable but flagged.
+    * Call :meth:`link_down` when the connection carrying the stream is lost or reconnecting,
+      and :meth:`link_changed` when a new connection carries it.
+    * Read the book only while ``book.is_synced``; a stale book is readable but flagged, and
+      :attr:`stale_reason` says why.
     """
 
     def __init__(
@@ -170,13 +231,22 @@ class BookSync:
         market: Market,
         book: OrderBook | None = None,
         *,
-        max_buffer: int = DEFAULT_MAX_BUFFER,
+        max_buffer: int | None = DEFAULT_MAX_BUFFER,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_id_jump: int = DEFAULT_MAX_ID_JUMP,
+        max_stall: int = DEFAULT_MAX_STALL,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         if market not in ("spot", "usdm"):
             raise InvalidUsage(f"market must be 'spot' or 'usdm', got {market!r}")
-        if max_buffer < 1:
-            raise InvalidUsage(f"max_buffer must be >= 1, got {max_buffer!r}")
+        if max_buffer is not None and max_buffer < 1:
+            raise InvalidUsage(f"max_buffer must be >= 1 or None, got {max_buffer!r}")
+        if max_buffer_bytes < 1:
+            raise InvalidUsage(f"max_buffer_bytes must be >= 1, got {max_buffer_bytes!r}")
+        if max_id_jump < 1:
+            raise InvalidUsage(f"max_id_jump must be >= 1, got {max_id_jump!r}")
+        if max_stall < 1:
+            raise InvalidUsage(f"max_stall must be >= 1, got {max_stall!r}")
         self.symbol = symbol
         self.market: Market = market
         self.book = book if book is not None else OrderBook(symbol)
@@ -186,9 +256,20 @@ class BookSync:
         self.last_gap: SequenceGap | None = None
         #: Why the last REJECTED event was refused, or None.
         self.last_error: ValueError | None = None
-        self._buffer: Deque[DepthUpdate] = deque(maxlen=max_buffer)
+        #: Why the book is not synced now (None while it is synced).
+        self.stale_reason: str | None = "waiting for the first snapshot"
+        self.max_id_jump = max_id_jump
+        self.max_stall = max_stall
+        self._buffer: Deque[DepthUpdate] = deque()
+        self._buffer_bytes = 0
         self._max_buffer = max_buffer
+        self._max_buffer_bytes = max_buffer_bytes
         self._requested = False
+        self._recent: Deque[int] = deque(maxlen=RECENT_EVENTS)   # U of recent events held
+        self._snap_id = -1          # lastUpdateId of the snapshot the book was set to
+        self._stalled = 0           # events in a row that did not advance the book
+        self._must_bridge = False   # a new link: the next event must continue the book
+        self._down = False          # the link is down: not synced, no snapshot applied
         self._log = logger or logging.getLogger("fastws.sync")
 
     # ------------------------------------------------------------------ inputs
@@ -202,12 +283,25 @@ class BookSync:
         if self.market == "usdm" and ev.prev_final_update_id < 0:
             raise InvalidUsage("a USD-M depth event must carry pu (prev_final_update_id)")
         self.stats.events += 1
+        self._down = False
         if self.state is SyncState.SYNCED:
             return self._apply(ev)
+        if ev.final_update_id - ev.first_update_id > self.max_id_jump:
+            self.stats.implausible += 1
+            self._log.warning("= %s event U=%d u=%d spans an implausible number of ids; dropped",
+                              self.symbol, ev.first_update_id, ev.final_update_id)
+            return SyncAction.BUFFERED if self._requested else self._ask()
+        if self._buffer and ev.final_update_id < self._buffer[-1].final_update_id:
+            # ids went backwards while buffering (the venue restarted them): the older events
+            # belong to another sequence, a snapshot can never bridge both
+            self.stats.backwards += 1
+            self._log.warning("= %s update ids went backwards while buffering (u=%d after %d); "
+                              "buffer restarted", self.symbol, ev.final_update_id,
+                              self._buffer[-1].final_update_id)
+            self._clear_buffer()
         self._push(ev)
         if not self._requested:
-            self._requested = True
-            return SyncAction.NEED_SNAPSHOT
+            return self._ask()
         return SyncAction.BUFFERED
 
     def on_snapshot(self, last_update_id: int, bids: Any, asks: Any) -> SyncAction:
@@ -217,13 +311,16 @@ class BookSync:
         events applied after it breaks the chain), ``STALE_SNAPSHOT`` when the snapshot is
         older than the buffered events, ``CROSSED`` for a crossed snapshot, or ``IGNORED``
         when the book is already synced (an unrequested snapshot is not applied over a healthy
-        book).
+        book) or its link is down (:meth:`link_down`: the next event asks for a fresh one).
 
         Raises ``ValueError`` for malformed rows (off-grid price, bad quantity, wrong shape);
         nothing changes then and the machine keeps waiting for a usable snapshot.
         """
         self.stats.snapshots += 1
         if self.state is SyncState.SYNCED:
+            return SyncAction.IGNORED
+        if self._down:
+            self._requested = False
             return SyncAction.IGNORED
         L = int(last_update_id)
         spot = self.market == "spot"
@@ -241,6 +338,8 @@ class BookSync:
             ):
                 self.stats.stale_snapshots += 1
                 self._requested = True
+                self.stale_reason = (f"snapshot {L} older than the buffered events "
+                                     f"(U={first.first_update_id}); asking again")
                 self._log.info(
                     "= %s snapshot %d too old for buffered U=%d; asking again",
                     self.symbol, L, first.first_update_id,
@@ -251,18 +350,25 @@ class BookSync:
         except CrossedBook:
             self.stats.crossed += 1
             self._requested = True
+            self.stale_reason = f"crossed snapshot {L}; asking again"
             self._log.warning("= %s crossed snapshot %d; asking again", self.symbol, L)
             return SyncAction.CROSSED
         self.state = SyncState.SYNCED
+        self.stale_reason = None
         self._requested = False
+        self._must_bridge = False
+        self._stalled = 0
+        self._snap_id = L
+        self._recent.clear()
+        self._recent.extend(ev.first_update_id for ev in list(buf)[:covered])
         self.stats.syncs += 1
         pending = list(buf)[covered:]
-        buf.clear()
+        self._clear_buffer()
         self._log.info("= %s synced at %d (%d buffered events to apply)", self.symbol, L, len(pending))
         for i, ev in enumerate(pending):
             action = self._apply(ev)
             if action.needs_snapshot:
-                # _apply buffered ev itself; keep the later ones behind it
+                # _apply buffered ev itself (or dropped it); keep the later ones behind it
                 for later in pending[i + 1:]:
                     self._push(later)
                 return action
@@ -270,51 +376,126 @@ class BookSync:
 
     def reset(self) -> None:
         """Forget everything buffered and wait for a fresh start (book marked stale)."""
-        self._buffer.clear()
+        self._clear_buffer()
         self.state = SyncState.WAITING
         self._requested = False
+        self.stale_reason = "reset"
         self.book.mark_stale()
+
+    def mark_stale(self, reason: str) -> None:
+        """Mark the book stale because of ``reason`` (kept in :attr:`stale_reason`) and start
+        over: the buffer is dropped and the next event asks for a snapshot."""
+        if self.state is SyncState.SYNCED:
+            self._log.warning("= %s book stale: %s; resync", self.symbol, reason)
+        self.stale_reason = reason
+        self.state = SyncState.WAITING
+        self._requested = False
+        self._must_bridge = False
+        self._clear_buffer()
+        self.book.mark_stale()
+
+    def link_down(self, reason: str) -> None:
+        """The connection carrying the stream is gone or reconnecting: the book is not synced
+        (stale with ``reason``) and no snapshot is applied until events flow again."""
+        self.stats.link_downs += 1
+        self.mark_stale(reason)
+        self._down = True
+
+    def link_changed(self) -> None:
+        """A new connection carries the stream: its first event must continue the book
+        (else the book is stale and resynced); events buffered from the old one are dropped."""
+        if self.state is SyncState.SYNCED:
+            self._must_bridge = True
+        else:
+            self._clear_buffer()
+            self._requested = False
 
     # ------------------------------------------------------------------ internals
 
+    def _ask(self) -> SyncAction:
+        self._requested = True
+        return SyncAction.NEED_SNAPSHOT
+
+    def _clear_buffer(self) -> None:
+        self._buffer.clear()
+        self._buffer_bytes = 0
+
     def _push(self, ev: DepthUpdate) -> None:
-        if len(self._buffer) == self._max_buffer:
+        buf = self._buffer
+        n = _event_bytes(ev)
+        while buf and (self._buffer_bytes + n > self._max_buffer_bytes
+                       or (self._max_buffer is not None and len(buf) >= self._max_buffer)):
+            self._buffer_bytes -= _event_bytes(buf.popleft())
             self.stats.buffer_dropped += 1
-        self._buffer.append(ev)
+        buf.append(ev)
+        self._buffer_bytes += n
         self.stats.buffered += 1
 
+    def _stale(self, reason: str, ev: DepthUpdate | None,
+               action: SyncAction = SyncAction.GAP) -> SyncAction:
+        self.stale_reason = reason
+        self._log.warning("= %s %s; book stale, resync", self.symbol, reason)
+        self._restart(ev)
+        return action
+
     def _apply(self, ev: DepthUpdate) -> SyncAction:
+        book = self.book
+        U = ev.first_update_id
+        u = ev.final_update_id
+        uid = book.update_id
+        if u - U > self.max_id_jump or u - uid > self.max_id_jump:
+            self.stats.implausible += 1
+            return self._stale(f"implausible update id: event U={U} u={u} against book {uid}",
+                               None)
+        if self._must_bridge:
+            self._must_bridge = False
+            if u <= uid:
+                self.stats.no_bridge += 1
+                return self._stale(f"new link does not bridge: first event U={U} u={u} is not "
+                                   f"past book {uid}", ev)
         try:
-            if self.book.apply(ev):
+            if book.apply(ev):
                 self.stats.applied += 1
+                self._stalled = 0
+                self._recent.append(U)
                 return SyncAction.APPLIED
-            self.stats.ignored += 1
-            return SyncAction.IGNORED
         except SequenceGap as gap:
             self.stats.gaps += 1
             self.last_gap = gap
-            self._log.warning("= %s %s; book stale, resync", self.symbol, gap)
-            self._restart(ev)
-            return SyncAction.GAP
+            return self._stale(str(gap), ev)
         except CrossedBook as exc:
             self.stats.crossed += 1
-            self._log.warning("= %s %s; book stale, resync", self.symbol, exc)
-            self._restart(ev)
-            return SyncAction.CROSSED
+            return self._stale(str(exc), ev, SyncAction.CROSSED)
         except ValueError as exc:
             # the book is untouched, but it now misses this event: resync past it
             self.stats.rejected += 1
             self.last_error = exc
+            self.stale_reason = f"event u={u} rejected: {exc}"
             self._log.warning("= %s event u=%d rejected (%s); book stale, resync",
-                              self.symbol, ev.final_update_id, exc)
+                              self.symbol, u, exc)
             self._restart(None)
             return SyncAction.REJECTED
+        # the book already holds it (u <= update_id): a repeat, or ids going backwards
+        self.stats.ignored += 1
+        recent = self._recent
+        low = recent[0] if recent else self._snap_id
+        if u < low - max(_REPEAT_MARGIN, uid - low):
+            self.stats.backwards += 1
+            return self._stale(f"update ids went backwards: event u={u} is older than the "
+                               f"recent events of book {uid}", ev)
+        self._stalled += 1
+        if self._stalled >= self.max_stall:
+            self.stats.stalls += 1
+            return self._stale(f"{self._stalled} events in a row did not advance book {uid}", ev)
+        return SyncAction.IGNORED
 
     def _restart(self, ev: DepthUpdate | None) -> None:
         self.book.mark_stale()
         self.state = SyncState.WAITING
         self._requested = True
-        self._buffer.clear()
+        self._must_bridge = False
+        self._stalled = 0
+        self._clear_buffer()
         if ev is not None:
             self._push(ev)
 
@@ -326,9 +507,19 @@ class BookSync:
         return self.state is SyncState.WAITING
 
     @property
+    def link_is_down(self) -> bool:
+        """True after :meth:`link_down` until events flow again."""
+        return self._down
+
+    @property
     def buffered(self) -> int:
         """Events currently buffered."""
         return len(self._buffer)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Approximate bytes of the events currently buffered."""
+        return self._buffer_bytes
 
     @property
     def first_buffered_id(self) -> int | None:
@@ -338,5 +529,6 @@ class BookSync:
     def __repr__(self) -> str:
         return (
             f"BookSync({self.symbol!r}, {self.market!r}, state={self.state.value}, "
-            f"update_id={self.book.update_id}, buffered={len(self._buffer)})"
+            f"update_id={self.book.update_id}, buffered={len(self._buffer)}"
+            + (f", stale_reason={self.stale_reason!r})" if self.stale_reason else ")")
         )

@@ -494,3 +494,218 @@ def test_random_faults_never_serve_a_wrong_top(run):
     assert (sync.book.best_bid(), sync.book.best_ask()) == tops[sync.book.update_id]
     if sorted(set(order)) == list(range(len(chain))) and order == sorted(order):
         assert sync.stats.gaps == 0  # only duplicates: nothing to resync
+
+
+# ---------------------------------------------------------------- trust checks (issue 10)
+
+def synced(market="spot", **kw):
+    s = new_sync(market, **kw)
+    assert s.on_snapshot(100, SNAP_B, SNAP_A) is A.SYNCED
+    assert s.stale_reason is None
+    if market == "spot":
+        for U in range(101, 111):
+            assert s.on_event(ev(U, U, bids=[[99.5, float(U)]])) is A.APPLIED
+    else:
+        assert s.on_event(ev(95, 101, 94, bids=[[99.5, 1.0]])) is A.APPLIED
+        for u in range(102, 111):
+            assert s.on_event(ev(u, u, u - 1, bids=[[99.5, float(u)]])) is A.APPLIED
+    assert s.book.update_id == 110
+    return s
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_ids_restarting_lower_mark_the_book_stale_and_resync(market):
+    """The testnet-reset case: ids restart far lower. Old code: every event "already held",
+    the book kept its old content and stayed synced."""
+    s = synced(market)
+    first = ev(5, 7, 4, asks=[[101.0, 9.0]])
+    assert s.on_event(first) is A.GAP
+    assert not s.book.is_synced and "backwards" in s.stale_reason
+    assert s.stats.backwards == 1
+    assert s.on_event(ev(8, 9, 7)) is A.BUFFERED          # the new sequence is buffered
+    assert s.on_snapshot(6, SNAP_B, [["101.00", "5"]]) is A.SYNCED
+    assert s.book.update_id == 9 and s.book.best_ask() == (101.0, 9.0)
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_a_repeat_of_a_recent_event_is_still_ignored_cheaply(market):
+    s = synced(market)
+    assert s.on_event(ev(108, 108, 107)) is A.IGNORED
+    assert s.book.is_synced and s.stale_reason is None and s.stats.ignored == 1
+    assert s.on_event(ev(111, 111, 110)) is A.APPLIED
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_an_absurd_u_never_freezes_the_book(market):
+    s = synced(market)
+    assert s.on_event(ev(111, 10**15, 110, bids=[[99.0, 7.0]])) is A.GAP
+    assert "implausible" in s.stale_reason and s.stats.implausible == 1
+    assert s.buffered == 0                                  # the absurd event is not kept
+    assert s.on_event(ev(112, 112, 111)) is A.BUFFERED
+    assert s.on_snapshot(111, SNAP_B, SNAP_A) is A.SYNCED
+    assert s.book.update_id == 112
+    # an absurd event while waiting is dropped too
+    s.mark_stale("test")
+    assert s.on_event(ev(113, 10**15, 112)) is A.NEED_SNAPSHOT
+    assert s.buffered == 0
+
+
+def test_a_run_of_events_that_do_not_advance_the_book_is_stale():
+    s = synced("spot", max_stall=5)
+    for i in range(4):
+        assert s.on_event(ev(110, 110)) is A.IGNORED
+    assert s.on_event(ev(110, 110)) is A.GAP
+    assert "did not advance" in s.stale_reason and s.stats.stalls == 1
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_a_new_link_must_bridge_the_book(market):
+    s = synced(market)
+    s.link_changed()
+    assert s.on_event(ev(111, 112, 110)) is A.APPLIED       # it bridges: no resync
+    s.link_changed()
+    assert s.on_event(ev(112, 112, 111)) is A.GAP           # already held: does not bridge
+    assert "does not bridge" in s.stale_reason and s.stats.no_bridge == 1
+    s2 = synced(market)
+    s2.link_changed()
+    assert s2.on_event(ev(120, 121, 119)) is A.GAP          # skips ahead: a gap
+    assert not s2.book.is_synced
+
+
+def test_link_down_is_not_synced_and_blocks_snapshots_until_events_flow():
+    s = synced("spot")
+    s.link_down("stream down: link lost")
+    assert not s.book.is_synced and s.stale_reason == "stream down: link lost"
+    assert s.link_is_down and s.stats.link_downs == 1
+    assert s.on_snapshot(200, SNAP_B, SNAP_A) is A.IGNORED   # in flight when the link fell
+    assert not s.book.is_synced
+    s.link_changed()
+    assert s.on_event(ev(300, 301)) is A.NEED_SNAPSHOT       # a new link: fresh snapshot
+    assert not s.link_is_down
+    assert s.on_snapshot(300, SNAP_B, SNAP_A) is A.SYNCED and s.book.update_id == 301
+
+
+def test_link_changed_while_waiting_drops_the_old_links_events():
+    s = new_sync()
+    assert s.on_event(ev(5000, 5001)) is A.NEED_SNAPSHOT
+    s.link_changed()
+    assert s.buffered == 0
+    assert s.on_event(ev(10, 11)) is A.NEED_SNAPSHOT
+    assert s.on_snapshot(10, SNAP_B, SNAP_A) is A.SYNCED and s.book.update_id == 11
+
+
+def test_ids_going_backwards_while_buffering_restart_the_buffer():
+    s = new_sync()
+    s.on_event(ev(5000, 5001))
+    s.on_event(ev(5002, 5003))
+    assert s.on_event(ev(10, 11)) is A.BUFFERED
+    assert s.buffered == 1 and s.stats.backwards == 1
+    assert s.on_snapshot(10, SNAP_B, SNAP_A) is A.SYNCED
+
+
+def test_buffer_is_bounded_by_bytes_not_a_small_count():
+    s = new_sync(max_buffer_bytes=10_000)
+    big = [[100.0 - i * 0.01, 1.0] for i in range(100)]       # 1600 bytes of levels
+    for U in range(1, 51):
+        s.on_event(ev(U, U, bids=big))
+    assert 1 <= s.buffered <= 6 and s.buffered_bytes <= 10_000
+    assert s.stats.buffer_dropped == 50 - s.buffered
+    s2 = new_sync()
+    for U in range(1, 30_001):                                  # more than the old 10 000
+        s2.on_event(ev(U, U, bids=[[99.0, 1.0]]))
+    assert s2.buffered == 30_000 and s2.stats.buffer_dropped == 0
+    assert s2.on_snapshot(15_000, SNAP_B, SNAP_A) is A.SYNCED and s2.book.update_id == 30_000
+
+
+def test_stale_reason_and_trust_options():
+    s = new_sync()
+    assert s.stale_reason == "waiting for the first snapshot"
+    s.on_event(ev(101, 101))
+    s.on_snapshot(100, SNAP_B, SNAP_A)
+    assert s.stale_reason is None and "stale_reason" not in repr(s)
+    s.mark_stale("consumer asked")
+    assert s.stale_reason == "consumer asked" and "consumer asked" in repr(s)
+    for bad in (dict(max_buffer_bytes=0), dict(max_id_jump=0), dict(max_stall=0), dict(max_buffer=0)):
+        with pytest.raises(InvalidUsage):
+            new_sync(**bad)
+
+
+# ---------------------------------------------------------------- property: a venue that lies
+
+@st.composite
+def hostile_run(draw):
+    """A venue's event sequence with repeats, swaps, an id restart (a new epoch with its own
+    book) and absurd ids; each step also says which epoch the venue is in."""
+    market = draw(st.sampled_from(["spot", "usdm"]))
+    epochs = []
+    # each restart goes clearly lower (what a venue reset does); it comes with a reconnect
+    # (announced with link_changed) or, worse, without one
+    starts = sorted(draw(st.sets(st.sampled_from([10, 1000, 10**6]), min_size=1)), reverse=True)
+    for k, start in enumerate(starts):
+        announced = k > 0 and draw(st.booleans())
+        chain = []
+        u = start
+        for _ in range(draw(st.integers(3, 25))):
+            U = u + 1 if market == "spot" else u + draw(st.integers(1, 3))
+            new_u = U + draw(st.integers(0, 4))
+            bids = [[100.0 - o * 0.01, q] for o, q in draw(st.lists(
+                st.tuples(st.integers(1, 20), st.sampled_from([0.0, 1.0, 2.5])), max_size=4))]
+            chain.append(ev(U, new_u, u if market == "usdm" else -1, bids, ()))
+            u = new_u
+        epochs.append((start, chain, announced))
+    script = []          # (epoch, event index) in arrival order
+    for e, (_, chain, _) in enumerate(epochs):
+        order = list(range(len(chain)))
+        for _ in range(draw(st.integers(0, 3))):
+            i = draw(st.integers(0, len(order) - 2))
+            kind = draw(st.sampled_from(["dup", "swap", "absurd"]))
+            if kind == "dup":
+                order.insert(i + 1, order[i])
+            elif kind == "swap":
+                order[i], order[i + 1] = order[i + 1], order[i]
+            else:
+                order.insert(i + 1, -1 - order[i])     # an absurd copy of event order[i]
+        script += [(e, i) for i in order]
+    return market, epochs, script
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile_run())
+def test_a_synced_book_always_equals_the_venues_book(run):
+    """Whatever the venue repeats, swaps, restarts or garbles, a book that says synced holds
+    exactly the venue's current book at its update id (checked after every event)."""
+    market, epochs, script = run
+    truths = []
+    for start, chain, _ in epochs:
+        ref = ReferenceBook()
+        ref.snapshot(start, [[99.0, 1.0]], [[100.01, 1.0]])
+        states = {start: (start, *ref.snapshot_rows())}
+        for e in chain:
+            ref.apply(e.bids.tolist(), e.asks.tolist(), e.final_update_id)
+            states[e.final_update_id] = (e.final_update_id, *ref.snapshot_rows())
+        truths.append(states)
+    sync = BookSync("BTCUSDT", market, OrderBook("BTCUSDT", "0.01"), max_stall=10)
+    assert sync.on_snapshot(*truths[0][epochs[0][0]]) is A.SYNCED
+    latest = {0: epochs[0][0]}
+    current = 0
+    for epoch, i in script:
+        chain = epochs[epoch][1]
+        if epoch != current:
+            current = epoch
+            if epochs[epoch][2]:
+                sync.link_changed()
+        e = chain[i] if i >= 0 else chain[-1 - i]
+        if i < 0:
+            e = ev(e.first_update_id, e.final_update_id + 10**12, e.prev_final_update_id)
+        else:
+            latest[epoch] = max(latest.get(epoch, -1), e.final_update_id)
+        action = sync.on_event(e)
+        if action.needs_snapshot or (not sync.book.is_synced and not sync._requested):
+            snap = truths[epoch][latest.get(epoch, epochs[epoch][0])]
+            sync.on_snapshot(*snap)
+        if sync.book.is_synced:
+            uid = sync.book.update_id
+            assert uid in truths[epoch], f"synced at {uid}, not an id of the venue's epoch {epoch}"
+            _, bids, asks = truths[epoch][uid]
+            got_b, got_a = sync.book.top(None)
+            assert got_b.tolist() == [[float(p), float(q)] for p, q in bids]
