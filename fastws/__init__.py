@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "StreamListener": "fastws.listener",
     "MarketStream": "fastws.market_stream",
     "MarketStreamStats": "fastws.market_stream",
+    "Overflow": "fastws.market_stream",
     # WebSocket API
     "ApiClient": "fastws.api_client",
     "BaseOperations": "fastws.base_operations",
@@ -174,6 +175,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from fastws.market_stream import (
         MarketStream,
         MarketStreamStats,
+        Overflow,
     )
     # WebSocket API
     from fastws.api_client import (
@@ -302,6 +304,7 @@ __all__ = [
     # live data
     "MarketStream",
     "MarketStreamStats",
+    "Overflow",
     "StreamListener",
     "Router",
     # WebSocket API

@@ -317,6 +317,9 @@ class StreamConnection:
         64x) for 10 minutes, so a quiet market never makes the connection flap.
     on_error : callable, optional
         Called with the exception when the connection gives up (fatal error).
+    on_link_state : callable, optional
+        ``on_link_state(streams, state, reason)``: ``"down"`` when the link carrying
+        ``streams`` is lost (reconnecting), ``"up"`` when a new link carries them again.
     name : str
     """
 
@@ -330,6 +333,7 @@ class StreamConnection:
                  silence_factor: float = 10.0, min_silence: float = 5.0,
                  max_silence: float = 60.0,
                  on_error: Callable[[BaseException], None] | None = None,
+                 on_link_state: Callable[[list[str], str, str], None] | None = None,
                  name: str = "shard") -> None:
         self.venue = venue
         self.market = venue.market
@@ -349,6 +353,7 @@ class StreamConnection:
         self.min_silence = min_silence
         self.max_silence = max_silence
         self._on_error = on_error
+        self._on_link_state = on_link_state
         self.desired: dict[str, None] = dict.fromkeys(streams)
         self.stats = ConnectionStats()
         self.active: Link | None = None
@@ -451,12 +456,18 @@ class StreamConnection:
                         self.stats.reconnects += 1
                         _log.warning("~ %s: link lost (code %s %s); reconnecting", self.name,
                                      self.active.close_code, self.active.close_reason)
+                        if self._on_link_state is not None:
+                            self._on_link_state(list(self.desired), "down", f"link lost (code "
+                                                f"{self.active.close_code} {self.active.close_reason})")
+                    lost = self.active is not None
                     self.active = None
                     # no other link delivers now: forget the ids delivered, so a venue whose
                     # ids restarted after a server restart is not taken for duplicates
                     self.table.reset_ids()
                     link = await self._connect()
                     self.active = link
+                    if lost and self._on_link_state is not None:
+                        self._on_link_state(list(self.desired), "up", f"link #{link.serial}")
                     if not self._ready.done():
                         self._ready.set_result(None)
                     continue

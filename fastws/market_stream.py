@@ -18,19 +18,31 @@ Two ways to receive events
   per stream when the consumer is slow: ``"conflate"`` (tickers, bookTicker, partial depth,
   klines, mark price: only the latest value of each stream is kept) or ``"keep"`` (trades,
   diff depth: every event, in order). When a ``"keep"`` stream overflows the queue the event is
-  dropped from the *queue* (never silently: it is counted in ``stats().queue_dropped`` and
-  logged) and, for diff depth, the symbol's book is marked stale and resynced from a fresh
-  snapshot, so ``books[symbol]`` is always either synced or flagged. The books themselves are
-  fed before the queue and never miss an event because of it. The queue starts filling when
-  iteration starts (a bot that only uses callbacks pays nothing for it).
+  dropped from the *queue*, never silently: the loop itself receives an :class:`Overflow`
+  marker (``Overflow(stream, dropped)``) exactly where that stream's events are missing, and
+  ``stats().queue_dropped`` / ``stats().queue_overflows`` count them. The books are fed
+  before the queue and never miss an event because of it: a slow consumer never costs a
+  correct book. The queue exists only while a loop runs: it is installed when iteration
+  starts (a bot that only uses callbacks pays nothing for it) and removed when the last loop
+  ends (``break``, an exception, or its task cancelled).
 
 Books
 -----
 Every diff-depth stream (``<symbol>@depth``, ``@depth@100ms``) gets a
 :class:`~fastws.sync.BookSync`; ``books[SYMBOL]`` is its :class:`~fastws.book.OrderBook`.
 Snapshots come from the WS API ``depth`` method (REST ``/depth`` if the WS API fails), one at
-a time and paced under the venue's request weight (:class:`~fastws.api_protocol.RateLimits`).
-A gap marks that one book stale and resyncs it alone; other books are untouched.
+a time and paced under the venue's request weight (:class:`~fastws.api_protocol.RateLimits`);
+snapshots together never use more than ``snapshot_weight_share`` of the venue's weight per
+minute (half by default, the rest stays for the bot's own requests), each taking at most
+``snapshot_timeout`` seconds. After every failure kind (stale or crossed snapshot, error,
+timeout) that book's next attempt backs off (0.2 s doubling to 10 s, jittered), without
+delaying the other books.
+A book that cannot be trusted is marked stale with a reason (``syncs[symbol].stale_reason``,
+``stats().stale``) and resynced alone; other books are untouched. Besides gaps this covers
+update ids going backwards (a venue reset), an implausible id, events that stop advancing the
+book, a new link whose first events do not bridge the book, and the stream being down: while
+the connection carrying a book is lost or reconnecting, that book is not synced
+(see :class:`~fastws.sync.BookSync`).
 
 Connections
 -----------
@@ -43,10 +55,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,7 +78,8 @@ from fastws.streams import StreamInfo, parse_stream
 from fastws.sync import BookSync, SyncAction
 from fastws.venues import BINANCE_SPOT, Venue
 
-__all__ = ["MarketStream", "MarketStreamStats", "Policy", "CONFLATED_KINDS"]
+__all__ = ["MarketStream", "MarketStreamStats", "Overflow", "Policy", "CONFLATED_KINDS",
+           "SNAPSHOT_WEIGHT_SHARE"]
 
 _log = logging.getLogger("fastws.market_stream")
 
@@ -77,6 +91,10 @@ CONFLATED_KINDS = frozenset({
     EventType.KLINE, EventType.CONTINUOUS_KLINE, EventType.PARTIAL_DEPTH, EventType.AVG_PRICE,
     EventType.REFERENCE_PRICE, EventType.MARK_PRICE,
 })
+#: Share of the venue's request weight per minute that book snapshots may use together.
+SNAPSHOT_WEIGHT_SHARE = 0.5
+#: Backoff of one book's snapshot attempts after a failure: first delay, cap (seconds).
+SNAPSHOT_BACKOFF = (0.2, 10.0)
 _ = (AvgPrice, BookTicker, ContinuousKline, Kline, MarkPrice, MiniTicker, PartialDepth,
      ReferencePrice, Ticker, WindowTicker)
 
@@ -107,6 +125,13 @@ class MarketStreamStats:
     queue_dropped, conflated : int
         Events the ``async for`` queue dropped ("keep" streams overflowing) / replaced by a newer
         value ("conflate" streams).
+    queue_overflows : dict
+        Stream -> events of it the ``async for`` queue dropped (each drop is also announced
+        in the loop by an :class:`Overflow` marker).
+    stale : dict
+        Symbol -> why its book is not synced now (books that are synced are absent).
+    snapshot_failures : int
+        Snapshot attempts that failed (error, timeout, stale or crossed snapshot).
     callback_errors : int
         Exceptions raised by user callbacks.
     streams : dict
@@ -134,6 +159,9 @@ class MarketStreamStats:
     duplicates: int = 0
     queue_dropped: int = 0
     conflated: int = 0
+    queue_overflows: dict[str, int] = field(default_factory=dict)
+    stale: dict[str, str] = field(default_factory=dict)
+    snapshot_failures: int = 0
     callback_errors: int = 0
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_message: dict[str, float] = field(default_factory=dict)
@@ -150,6 +178,38 @@ class _Key:
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
+
+
+class Overflow:
+    """What ``async for ev in ms`` yields where events of a ``"keep"`` stream are missing.
+
+    The consumer was too slow and the queue was full, so ``dropped`` events of ``stream``
+    were left out of the *queue* right before the events that follow this marker (callbacks
+    and books saw them all; books stay synced). Check ``type(ev) is fastws.Overflow`` in
+    loops that must know.
+
+    Attributes
+    ----------
+    stream : str
+        The stream whose events were dropped.
+    dropped : int
+        How many were dropped at this point.
+    """
+
+    __slots__ = ("stream", "dropped")
+
+    def __init__(self, stream: str, dropped: int) -> None:
+        self.stream = stream
+        self.dropped = dropped
+
+    def __repr__(self) -> str:
+        return f"Overflow(stream={self.stream!r}, dropped={self.dropped})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Overflow) and other.stream == self.stream
+                and other.dropped == self.dropped)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class MarketStream:
@@ -194,6 +254,11 @@ class MarketStream:
         A WS API session to take snapshots on (shared with the bot's own requests and their
         rate-limit accounting). By default MarketStream opens its own when the first snapshot
         is needed, and closes it with the stream.
+    snapshot_timeout : float
+        Seconds one snapshot request may take before it counts as failed (default 10).
+    snapshot_weight_share : float
+        Share of the venue's request weight per minute that snapshots may use together
+        (default 0.5, at most 1).
     """
 
     def __init__(self, streams: Iterable[str] = (), *, venue: Venue = BINANCE_SPOT,
@@ -206,14 +271,21 @@ class MarketStream:
                  silence_factor: float = 10.0, min_silence: float = 5.0,
                  max_silence: float = 60.0, connect_timeout: float = 30.0, max_per_connection: int | None = None,
                  budget: ConnectionBudget | None = None, keep_raw: bool = False,
-                 api: Any = None) -> None:
+                 api: Any = None, snapshot_timeout: float = 10.0,
+                 snapshot_weight_share: float = SNAPSHOT_WEIGHT_SHARE) -> None:
         if queue_size < 1:
             raise InvalidUsage(f"queue_size must be >= 1, got {queue_size}")
         if snapshot_source not in ("ws_api", "rest"):
             raise InvalidUsage(f"snapshot_source must be 'ws_api' or 'rest', got {snapshot_source!r}")
+        if not 0 < snapshot_weight_share <= 1:
+            raise InvalidUsage(f"snapshot_weight_share must be in (0, 1], got {snapshot_weight_share!r}")
+        if not snapshot_timeout > 0:
+            raise InvalidUsage(f"snapshot_timeout must be > 0, got {snapshot_timeout!r}")
         self.venue = venue
         self.market = venue.market
         self.keep_books = books
+        self.snapshot_timeout = snapshot_timeout
+        self.snapshot_weight_share = snapshot_weight_share
         self.snapshot_limit = snapshot_limit
         self.snapshot_source = snapshot_source
         self.queue_size = queue_size
@@ -231,7 +303,7 @@ class MarketStream:
             parser_factory=lambda: Parser(market, keep_raw=keep_raw),
             listener_factory=listener_factory, ssl_context=self._ssl, cutover=cutover,
             silence_factor=silence_factor, min_silence=min_silence, max_silence=max_silence,
-            on_error=self._fatal)
+            on_error=self._fatal, on_link_state=self._on_link_state)
         self._wanted: dict[str, StreamInfo] = {}
         for s in ([streams] if isinstance(streams, str) else streams):
             info = self._info(s)
@@ -251,6 +323,13 @@ class MarketStream:
         self._queue_dropped = 0
         self._conflated = 0
         self._overflowing: set[str] = set()
+        self._overflows: dict[str, int] = {}
+        self._overflow_logged: dict[str, float] = {}
+        self._missing: dict[str, int] = {}     # stream -> drops not yet announced in the loop
+        self._iterators = 0
+        self._snap_retry: dict[str, tuple[int, float]] = {}   # symbol -> (failures, not before)
+        self._snap_weights: deque[tuple[float, int]] = deque()
+        self._snap_failures = 0
         self._snap_queue: asyncio.Queue[str] = asyncio.Queue()
         self._snap_pending: set[str] = set()
         self._snap_task: asyncio.Task[None] | None = None
@@ -327,11 +406,33 @@ class MarketStream:
         await self.pool.close()
         if self._api is not None and self._own_api:
             await self._api.close()
+        for sync in self.syncs.values():
+            sync.link_down("stream closed", level=logging.DEBUG)
         self._has_item.set()
 
     def _fatal(self, exc: BaseException) -> None:
         self.error = exc
+        for sync in self.syncs.values():
+            sync.link_down(f"stream ended: {type(exc).__name__}: {exc}")
         self._has_item.set()
+
+    def _on_link_state(self, streams: list[str], state: str, reason: str) -> None:
+        """Called by the connection layer: the link carrying ``streams`` is ``"down"`` (gone or
+        reconnecting: their books are not synced) or ``"up"`` again (a new link carries them:
+        its first depth events must bridge each book, else it is resynced)."""
+        if state not in ("down", "up"):
+            raise InvalidUsage(f"link state must be 'down' or 'up', got {state!r}")
+        for name in streams:
+            info = self._wanted.get(name)
+            if info is None or not info.symbol or self._book_stream.get(info.symbol) != name:
+                continue
+            sync = self.syncs.get(info.symbol)
+            if sync is None:
+                continue
+            if state == "down":
+                sync.link_down(f"stream down: {reason}" if reason else "stream down")
+            else:
+                sync.link_changed()
 
     # subscriptions ----------------------------------------------------------------------------------
     async def subscribe(self, streams: str | Iterable[str]) -> list[str]:
@@ -404,24 +505,48 @@ class MarketStream:
             raise InvalidUsage(f"policy must be 'conflate' or 'keep', got {policy!r}")
         self._policy[self._info(stream).name] = policy
 
-    def __aiter__(self) -> "MarketStream":
-        self.router.queue_hook = self._enqueue
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """Events in arrival order (and :class:`Overflow` markers where a slow loop missed
+        some); the queue exists while at least one loop runs."""
+        return self._iterate()
 
-    async def __anext__(self) -> Any:
-        while True:
-            q = self._q
-            if q:
-                item = q.popleft()
-                if type(item) is _Key:
-                    return self._latest.pop(item.stream)
-                return item
-            if self.error is not None:
-                raise self.error
-            if self._closed:
-                raise StopAsyncIteration
-            self._has_item.clear()
-            await self._has_item.wait()
+    @property
+    def iterating(self) -> bool:
+        """True while an ``async for`` loop runs (the queue is installed)."""
+        return self._iterators > 0
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        self._iterators += 1
+        self.router.queue_hook = self._enqueue
+        try:
+            while True:
+                q = self._q
+                if q:
+                    item = q.popleft()
+                    if type(item) is _Key:
+                        yield self._latest.pop(item.stream)
+                    else:
+                        yield item
+                    continue
+                if self._missing:
+                    stream, n = self._missing.popitem()
+                    yield Overflow(stream, n)
+                    continue
+                if self.error is not None:
+                    raise self.error
+                if self._closed:
+                    return
+                self._has_item.clear()
+                await self._has_item.wait()
+        finally:
+            self._iterators -= 1
+            if self._iterators == 0:
+                # nobody iterates any more: remove the queue (events stop piling up)
+                self.router.queue_hook = None
+                self._q.clear()
+                self._latest.clear()
+                self._missing.clear()
+                self._overflowing.clear()
 
     def _enqueue(self, ev: Any) -> None:
         stream = getattr(ev, "stream", None)
@@ -437,31 +562,33 @@ class MarketStream:
                 key = self._keys[stream] = _Key(stream)
             self._q.append(key)
         elif len(self._q) >= self.queue_size:
-            self._overflow(stream, ev)
+            self._overflow(stream)
             return
         else:
+            if self._missing and stream in self._missing:
+                # announce the drop right where this stream's events are missing
+                self._q.append(Overflow(stream, self._missing.pop(stream)))
             if self._overflowing and stream in self._overflowing:
                 self._overflowing.discard(stream)
             self._q.append(ev)
         if not self._has_item.is_set():
             self._has_item.set()
 
-    def _overflow(self, stream: str | None, ev: Any) -> None:
+    def _overflow(self, stream: str | None) -> None:
+        # the queue only: books and callbacks already had the event
         self._queue_dropped += 1
         key = stream or "?"
-        first = key not in self._overflowing
-        self._overflowing.add(key)
-        if type(ev) is DepthUpdate and ev.symbol in self.syncs and \
-                self._book_stream.get(ev.symbol) == stream:
-            sync = self.syncs[ev.symbol]
-            if first or sync.book.is_synced:
-                _log.warning("~ queue full (%d): %s depth event dropped from the queue; book "
-                             "marked stale and resynced", self.queue_size, ev.symbol)
-                sync.reset()
-        elif first:
-            _log.warning("~ queue full (%d): dropping events of %s from the queue until the "
-                         "consumer catches up (counted in stats().queue_dropped)",
-                         self.queue_size, key)
+        self._overflows[key] = self._overflows.get(key, 0) + 1
+        self._missing[key] = self._missing.get(key, 0) + 1
+        if key not in self._overflowing:
+            self._overflowing.add(key)
+            now = time.monotonic()
+            if now - self._overflow_logged.get(key, -1e9) < 10.0:
+                return
+            self._overflow_logged[key] = now
+            _log.warning("~ queue full (%d): dropping events of %s from the async-for queue "
+                         "until the consumer catches up (the loop gets an Overflow marker; "
+                         "books and callbacks miss nothing)", self.queue_size, key)
 
     # books ------------------------------------------------------------------------------------------
     def _on_depth(self, ev: DepthUpdate) -> None:
@@ -525,33 +652,68 @@ class MarketStream:
             raise ValueError("depth body is not an object")
         return body
 
+    def _snapshot_failed(self, symbol: str, what: str) -> None:
+        """Back this book's next attempt off (the other books are not delayed)."""
+        self._snap_failures += 1
+        n, _ = self._snap_retry.get(symbol, (0, 0.0))
+        first, cap = SNAPSHOT_BACKOFF
+        delay = min(first * 2 ** n, cap) * random.uniform(0.8, 1.2)
+        self._snap_retry[symbol] = (n + 1, time.monotonic() + delay)
+        _log.warning("~ %s snapshot: %s; next attempt in %.1f s", symbol, what, delay)
+
+    async def _pace_weight(self, weight: int) -> None:
+        """Wait until ``weight`` fits in the snapshots' share of the venue's weight per minute."""
+        budget = max(weight, int(self.venue.limits.request_weight_per_minute * self.snapshot_weight_share))
+        spent = self._snap_weights
+        while True:
+            now = time.monotonic()
+            while spent and spent[0][0] <= now - 60.0:
+                spent.popleft()
+            if sum(w for _, w in spent) + weight <= budget:
+                spent.append((now, weight))
+                return
+            await asyncio.sleep(spent[0][0] + 60.0 - now + 0.01)
+
     async def _snapshot_worker(self) -> None:
-        delay = backoff_delay = 0.2
+        from fastws.api_protocol import request_weight
+        loop = asyncio.get_running_loop()
         while True:
             symbol = await self._snap_queue.get()
             self._snap_pending.discard(symbol)
             sync = self.syncs.get(symbol)
-            if sync is None or not sync.needs_snapshot:
+            if sync is None or not sync.needs_snapshot or sync.link_is_down:
+                continue
+            _, not_before = self._snap_retry.get(symbol, (0, 0.0))
+            wait = not_before - time.monotonic()
+            if wait > 0:
+                self._snap_pending.add(symbol)
+                loop.call_later(wait, self._snap_queue.put_nowait, symbol)
+                continue
+            params = {"symbol": symbol, "limit": self.snapshot_limit}
+            await self._pace_weight(request_weight("depth", params, self.market))
+            if self.syncs.get(symbol) is not sync or not sync.needs_snapshot:
                 continue
             try:
-                snap = await self._fetch_depth(symbol)
+                snap = await asyncio.wait_for(self._fetch_depth(symbol), self.snapshot_timeout)
                 self._snapshots += 1
                 action = sync.on_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"])
-                backoff_delay = delay
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                _log.warning("~ %s snapshot failed (%s: %s); retrying in %.1f s", symbol,
-                             type(exc).__name__, exc, backoff_delay)
-                await asyncio.sleep(backoff_delay)
-                backoff_delay = min(backoff_delay * 2, 10.0)
+            except asyncio.TimeoutError:
+                self._snapshot_failed(symbol, f"no answer within {self.snapshot_timeout} s")
                 self._want_snapshot(symbol)
                 continue
+            except Exception as exc:
+                self._snapshot_failed(symbol, f"failed ({type(exc).__name__}: {exc})")
+                self._want_snapshot(symbol)
+                continue
+            if action is SyncAction.SYNCED or action is SyncAction.IGNORED:
+                self._snap_retry.pop(symbol, None)
+            elif action is SyncAction.STALE_SNAPSHOT or action is SyncAction.CROSSED:
+                self._snapshot_failed(symbol, action.value)
             if action is SyncAction.GAP:
                 self._gaps += 1
             if action.needs_snapshot:
-                if action is SyncAction.STALE_SNAPSHOT:
-                    await asyncio.sleep(0.1)
                 self._want_snapshot(symbol)
 
     async def wait_synced(self, symbols: Iterable[str] | None = None, timeout: float = 10.0) -> None:
@@ -617,6 +779,10 @@ class MarketStream:
         out.snapshots = self._snapshots
         out.queue_dropped = self._queue_dropped
         out.conflated = self._conflated
+        out.queue_overflows = dict(self._overflows)
+        out.stale = {sym: sync.stale_reason or "stale" for sym, sync in self.syncs.items()
+                     if not sync.book.is_synced}
+        out.snapshot_failures = self._snap_failures
         out.callback_errors = self.router.callback_errors
         if self._rate:
             t0, n0 = self._rate[0]

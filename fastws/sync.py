@@ -270,6 +270,7 @@ class BookSync:
         self._stalled = 0           # events in a row that did not advance the book
         self._must_bridge = False   # a new link: the next event must continue the book
         self._down = False          # the link is down: not synced, no snapshot applied
+        self._after_down = False    # link_down seen, link_changed not yet
         self._log = logger or logging.getLogger("fastws.sync")
 
     # ------------------------------------------------------------------ inputs
@@ -382,11 +383,12 @@ class BookSync:
         self.stale_reason = "reset"
         self.book.mark_stale()
 
-    def mark_stale(self, reason: str) -> None:
+    def mark_stale(self, reason: str, *, level: int = logging.WARNING) -> None:
         """Mark the book stale because of ``reason`` (kept in :attr:`stale_reason`) and start
-        over: the buffer is dropped and the next event asks for a snapshot."""
+        over: the buffer is dropped and the next event asks for a snapshot. Logged at
+        ``level`` when the book was synced."""
         if self.state is SyncState.SYNCED:
-            self._log.warning("= %s book stale: %s; resync", self.symbol, reason)
+            self._log.log(level, "= %s book stale: %s; resync", self.symbol, reason)
         self.stale_reason = reason
         self.state = SyncState.WAITING
         self._requested = False
@@ -394,21 +396,24 @@ class BookSync:
         self._clear_buffer()
         self.book.mark_stale()
 
-    def link_down(self, reason: str) -> None:
+    def link_down(self, reason: str, *, level: int = logging.WARNING) -> None:
         """The connection carrying the stream is gone or reconnecting: the book is not synced
         (stale with ``reason``) and no snapshot is applied until events flow again."""
         self.stats.link_downs += 1
-        self.mark_stale(reason)
+        self.mark_stale(reason, level=level)
         self._down = True
+        self._after_down = True
 
     def link_changed(self) -> None:
         """A new connection carries the stream: its first event must continue the book
         (else the book is stale and resynced); events buffered from the old one are dropped."""
         if self.state is SyncState.SYNCED:
             self._must_bridge = True
-        else:
+        elif not self._after_down:
             self._clear_buffer()
             self._requested = False
+        # (after link_down, whatever was buffered since came from the new link: kept)
+        self._after_down = False
 
     # ------------------------------------------------------------------ internals
 

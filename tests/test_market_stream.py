@@ -11,7 +11,7 @@ import pytest
 
 from fastws.events import BookTicker, DepthUpdate, Ticker, Trade
 from fastws.exceptions import InvalidUsage
-from fastws.market_stream import MarketStream
+from fastws.market_stream import MarketStream, Overflow
 from fastws.sim import Exchange
 from fastws.testing import fast_limits
 
@@ -105,31 +105,84 @@ async def test_async_iteration_yields_every_event_in_order() -> None:
             assert seen == rec.trades["btcusdt@trade"][:len(seen)]
 
 
-async def test_slow_consumer_conflates_tickers_and_resyncs_depth() -> None:
+async def test_slow_consumer_conflates_tickers_and_never_costs_a_book() -> None:
     """A consumer far slower than the stream: bookTickers conflate to the latest value per
-    stream; depth events overflow the queue (counted, logged), the book is marked stale and
-    resynced, and it ends synced and equal to the simulator's. Callbacks missed nothing."""
+    stream; depth events overflow the queue, and the loop itself is told where (an Overflow
+    marker), stats() counts them per stream, and the books stay synced all along (old code:
+    overflow reset correct books, resync storm). Callbacks missed nothing. Leaving the loop
+    removes the queue."""
     async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=200.0) as ex:
         streams = ["btcusdt@bookTicker", "btcusdt@depth@100ms", "ethusdt@depth@100ms"]
         async with MarketStream(streams, venue=ex.venue, queue_size=8, **FAST) as ms:
             rec = Recorder(ms)
             got: list = []
+            unsynced = []
             async with driven(ex, step_ms=100):
                 await ms.wait_synced(timeout=5 * UNIT)
+                snaps = ms.stats().snapshots
+                assert ms.stats().stale == {}
                 async for ev in ms:
+                    assert ms.iterating
                     got.append(ev)
+                    unsynced += [s for s in SYMS if not ms.books[s].is_synced]
                     await asyncio.sleep(0.05)      # the slow consumer
                     if ms.stats().queue_dropped > 5 and ms.stats().conflated > 5 and len(got) > 20:
                         break
+                await asyncio.sleep(0.05)
+                assert not ms.iterating and ms.router.queue_hook is None   # the queue is gone
+                assert len(ms._q) == 0
             st = ms.stats()
             assert st.conflated > 0 and st.queue_dropped > 0
-            assert st.resyncs >= 1                  # overflow marked a book stale and resynced it
+            assert unsynced == [] and st.resyncs == 0 and st.snapshots == snaps  # books untouched
+            assert sum(st.queue_overflows.values()) == st.queue_dropped
+            marks = [e for e in got if isinstance(e, Overflow)]
+            assert marks and all(m.stream in st.queue_overflows and m.dropped >= 1 for m in marks)
             tickers = [e.update_id for e in got if isinstance(e, BookTicker)]
             assert tickers == sorted(set(tickers))  # conflated, never repeated or reordered
             await settle_and_compare(ms, ex, SYMS)
             for s in ("btcusdt@depth@100ms", "ethusdt@depth@100ms"):
                 assert rec.depth_breaks(s) == []    # the callbacks saw every event
             assert_no_duplicates(rec)
+
+
+async def test_overflow_markers_account_for_every_dropped_event() -> None:
+    """Every "keep" event is either yielded or counted in an Overflow marker placed where it
+    is missing: per stream, yielded + announced == delivered."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=300.0) as ex:
+        async with MarketStream(["btcusdt@trade", "ethusdt@trade"], venue=ex.venue, queue_size=4,
+                                **FAST) as ms:
+            rec = Recorder(ms)
+            counts: dict = {}
+            async with driven(ex, step_ms=100):
+                async for ev in ms:
+                    if isinstance(ev, Overflow):
+                        counts[ev.stream] = counts.get(ev.stream, 0) + ev.dropped
+                    else:
+                        counts[ev.stream] = counts.get(ev.stream, 0) + 1
+                        await asyncio.sleep(0.02)
+                    if sum(ms.stats().queue_overflows.values()) > 10 and len(counts) == 2:
+                        for s in ("btcusdt@trade", "ethusdt@trade"):
+                            queued = sum(e.dropped if isinstance(e, Overflow) else 1
+                                         for e in ms._q if e.stream == s)
+                            assert (counts.get(s, 0) + queued + ms._missing.get(s, 0)
+                                    == len(rec.trades[s])), s
+                        break
+            assert ms.stats().queue_dropped == sum(ms.stats().queue_overflows.values())
+
+
+async def test_cancelling_the_loop_task_removes_the_queue() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, **FAST) as ms:
+            async def consume() -> None:
+                async for _ in ms:
+                    pass
+            task = asyncio.create_task(consume())
+            async with driven(ex):
+                await _wait(lambda: ms.iterating, what="loop started")
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            assert not ms.iterating and ms.router.queue_hook is None
 
 
 async def test_gap_resyncs_that_book_only() -> None:
