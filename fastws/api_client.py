@@ -66,6 +66,9 @@ __all__ = ["ApiClient", "DEFAULT_TIMEOUT", "EventCallback"]
 DEFAULT_TIMEOUT = 12.0
 #: ``time`` round trips made to estimate the clock offset on each (re)connect.
 CLOCK_SAMPLES = 3
+#: Longest WS API message reassembled from fragments (bytes); beyond it the connection is
+#: dropped with that reason (the market streams' cap).
+MAX_MESSAGE_SIZE = 16 << 20
 #: Re-estimate the clock offset when the newest sample is older than this (ms).
 CLOCK_RESYNC_MS = 15 * 60_000
 
@@ -95,6 +98,7 @@ class _Link(LinkState):
         self.transport: WSTransport | None = None
         self.waiters: dict[int, asyncio.Future[ApiResponse]] = {}
         self.closed = False
+        self.close_reason = None
         self.connected_at = 0.0
         #: the loop the connection lives in (the request path creates its futures there
         #: without asking asyncio, whose get_running_loop costs a getpid system call)
@@ -114,7 +118,9 @@ class _Link(LinkState):
         for id_, fut in list(self.waiters.items()):
             proto.abandon(id_)
             if not fut.done():
-                fut.set_exception(ConnectionClosedError(None, "WS API connection lost with the request in flight"))
+                why = f" ({self.close_reason})" if self.close_reason else ""
+                fut.set_exception(ConnectionClosedError(
+                    None, f"WS API connection lost with the request in flight{why}"))
         self.waiters.clear()
         self.client._link_lost(self)
 
@@ -163,6 +169,9 @@ class ApiClient:
         Estimate the server clock with ``time`` on connect (default True).
     logger : logging.Logger, optional
         Defaults to ``fastws.api_client``.
+    max_message_size : int
+        Longest answer reassembled from a fragmented message, in bytes (default 16 MiB);
+        beyond it the connection is dropped with that reason and reconnected.
     """
 
     def __init__(
@@ -181,6 +190,7 @@ class ApiClient:
         ssl_context: ssl.SSLContext | None = None,
         sync_clock: bool = True,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
     ) -> None:
         if not isinstance(venue, Venue):
             raise InvalidUsage(f"venue must be a fastws Venue, got {type(venue).__name__}")
@@ -190,6 +200,9 @@ class ApiClient:
             raise InvalidUsage("signer must be an HmacSigner, RsaSigner or Ed25519Signer")
         if timeout <= 0:
             raise InvalidUsage("timeout must be > 0")
+        if not isinstance(max_message_size, int) or max_message_size < 1024:
+            raise InvalidUsage("max_message_size must be an int >= 1024 (bytes)")
+        self.max_message_size = max_message_size
         if logon is None:
             logon = isinstance(signer, Ed25519Signer) and api_key is not None
         if logon and not (isinstance(signer, Ed25519Signer) and api_key is not None):
@@ -221,6 +234,7 @@ class ApiClient:
         self._started = False
         self._ready = asyncio.Event()
         self._ban_seen = asyncio.Event()
+        self._resync: asyncio.Future[None] | None = None
         self._c.attach(self, self.protocol, self.clock, self._ready, sync_clock,
                        type(self)._server_ms is ApiClient._server_ms)
         self._supervisor: asyncio.Task[None] | None = None
@@ -494,6 +508,7 @@ class ApiClient:
     async def _prepare(self, link: _Link) -> None:
         """Clock sync and logon on a fresh link, before it carries user requests."""
         if self._sync_clock:
+            samples: list[tuple[float, float, float]] = []
             for _ in range(CLOCK_SAMPLES):
                 sent = _now_ms()
                 try:
@@ -506,7 +521,9 @@ class ApiClient:
                     st = res["serverTime"]
                     if st > 10**14:  # timeUnit=MICROSECOND
                         st //= 1000
-                    self.clock.add_sample(sent, st, received)
+                    samples.append((sent, st, received))
+            # a fresh estimate per connection: the clock may have stepped while we were away
+            self.clock.restart(samples)
         if self.logon:
             params = self._sign({})
             await self._call(link, "session.logon", params)
@@ -596,6 +613,9 @@ class ApiClient:
 
     def _link_lost(self, link: _Link) -> None:
         self._open_links.pop(link.serial, None)
+        if link.close_reason:
+            self._log.warning("= %s WS API connection %d dropped: %s", self.venue.name, link.serial,
+                              link.close_reason)
         if link is self._link:
             self.logged_on = False
             waiter = self._closed_waiter
@@ -676,6 +696,33 @@ class ApiClient:
                 self._spawn(self.sync_clock())
         return sign_params(params, self._signer, self._api_key, timestamp=self.timestamp(),
                            recv_window=self.recv_window if "recvWindow" not in params else None)
+
+    async def _clock_rejected(self) -> bool:
+        """A signed request was answered -1021 (timestamp outside ``recvWindow``, or 1 s ahead):
+        the clock estimate is stale (the local clock stepped, or the server's). Re-estimate it at
+        once from fresh samples only; every request rejected meanwhile shares the one resync.
+        Returns whether the request may be sent again (False with ``sync_clock=False``: the
+        local clock is taken as it is, and -1021 is the caller's)."""
+        if not self._sync_clock:
+            return False
+        task = self._resync
+        if task is None or task.done():
+            self._log.warning("= %s: timestamp rejected (-1021): re-syncing the clock now", self.venue.name)
+            task = self._resync = asyncio.ensure_future(self._resync_now())
+        await asyncio.shield(task)
+        return True
+
+    async def _resync_now(self) -> None:
+        samples: list[tuple[float, float, float]] = []
+        for _ in range(CLOCK_SAMPLES):
+            sent = _now_ms()
+            res = await self.request("time")
+            received = _now_ms()
+            if isinstance(res, dict) and isinstance(res.get("serverTime"), int):
+                st = res["serverTime"]
+                samples.append((sent, st // 1000 if st > 10**14 else st, received))
+        self.clock.restart(samples)
+        self._log.info("= %s clock re-synced: %r", self.venue.name, self.clock)
 
     async def sync_clock(self, samples: int = CLOCK_SAMPLES) -> ClockOffset:
         """Take ``samples`` more ``time`` round trips into the clock estimate; returns it."""

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from fastws import api_fast as _api_fast
 from fastws import order_fast as _order_fast
 from fastws.base_operations import BaseOperations, FilterError, Rounding, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, OutcomeUnknownError
@@ -336,9 +337,11 @@ class OrderStream:
         raise err from exc
 
     async def _order_request(self, method: str, symbol: str, params: dict[str, object],
-                             client_order_id: str, timeout: float | None) -> dict[str, Any]:
+                             client_order_id: str, timeout: float | None,
+                             clock_resend: bool = True) -> dict[str, Any]:
         try:
-            resp = await self.client.response(method, params, signed=True, timeout=timeout)
+            # a -1021 answer is re-sent once after a clock re-sync (not executed: safe)
+            resp = await _api_fast._response(self.client, method, params, True, timeout, clock_resend)
             return resp.unwrap()  # type: ignore[return-value]
         except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
@@ -371,10 +374,12 @@ class OrderStream:
         iceberg_qty: object = None, client_order_id: str | None = None,
         response_type: str | None = None, self_trade_prevention_mode: str | None = None,
         strategy_id: int | None = None, strategy_type: int | None = None,
-        rounding: Rounding | None = None, timeout: float | None = None, **extra: object,
+        rounding: Rounding | None = None, timeout: float | None = None, _clock_resend: bool = True,
+        **extra: object,
     ) -> dict[str, Any]:
         """The general path of :meth:`place` (every order type and param, rounding, the
-        errors raised); the compiled :meth:`place` hands it whatever its fast path does not take."""
+        errors raised); the compiled :meth:`place` hands it whatever its fast path does not take
+        (``_clock_resend=False``: an order the fast path already resent after a -1021)."""
         if not isinstance(type, str) or not isinstance(side, str):
             raise InvalidUsage("side and type must be str")
         if type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and time_in_force is None:
@@ -387,7 +392,7 @@ class OrderStream:
         f = self.api.filters(symbol) if not self.validate else (
             self.api.filters(symbol) or await self.api.symbol_filters(symbol))
         params = self.build_order(f, symbol, side, type, p, rounding=rounding)
-        return await self._order_request("order.place", symbol, params, cid, timeout)
+        return await self._order_request("order.place", symbol, params, cid, timeout, _clock_resend)
 
     async def test(
         self, symbol: str, side: str, type: str = "LIMIT", *, compute_commission_rates: bool = False,

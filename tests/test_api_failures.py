@@ -102,3 +102,72 @@ async def test_ban_answered_to_a_request_fails_later_requests_at_once():
                              what="the reconnect after the ban (the 418 also drops the link)")
             assert ex.now_ms() >= end
             assert await api.request("ping") == {}
+
+
+# -- clock steps (-1021) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("step_ms", [20_000, -20_000])
+async def test_clock_step_resyncs_at_once_and_resends_the_rejected_request_once(step_ms):
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, key = trader(ex)
+        async with client(ex, key) as api:
+            assert await api.request("account.status", signed=True)
+            ex.faults.step_clock(step_ms)
+            conn = ex.api_connections[-1]
+            before = len(conn.received)
+            res = await api.request("account.status", signed=True)
+            assert "balances" in res
+            sent = [r for r in conn.received[before:] if b"account.status" in r]
+            assert len(sent) == 2                       # the rejected one, then one resend
+            assert abs(api.clock.offset_ms - step_ms) < 1000
+            # and the next signed request goes through at once
+            before = len(conn.received)
+            await api.request("account.status", signed=True)
+            assert len([r for r in conn.received[before:] if b"account.status" in r]) == 1
+
+
+async def test_clock_step_on_the_order_fast_path_places_the_order_exactly_once():
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, key = trader(ex)
+        async with BaseOperations(ex.venue, key=key.api_key, signer=HmacSigner(key.secret),
+                                  timeout=3.0 * UNIT) as ops:
+            orders = OrderStream(ops)
+            px = Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.9")
+            f = await ops.symbol_filters("BTCUSDT")
+            px = f.round_price(px, "down")
+            r1 = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
+            ex.faults.step_clock(30_000)
+            r2 = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px,
+                                    client_order_id="after-step-1")
+            assert r2["clientOrderId"] == "after-step-1"
+            mine = [o for o in ex.orders(acct, "BTCUSDT")]
+            ids = [getattr(o, "client_id", None) for o in mine]
+            assert ids.count("after-step-1") == 1 and r1["clientOrderId"] in ids
+
+
+# -- fragmented answers -------------------------------------------------------------------------
+
+async def test_fragmented_answers_are_reassembled():
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, key = trader(ex)
+        async with client(ex, key) as api:
+            await api.request("ping")
+            ex.faults.fragment_answers(size=7, count=3)
+            assert await api.request("ping") == {}                        # the fast path
+            assert "balances" in await api.request("account.status", signed=True)
+            info = await api.request("exchangeInfo", {"symbol": "BTCUSDT"})
+            assert info["symbols"][0]["symbol"] == "BTCUSDT"
+            assert api.connections == 1
+
+
+async def test_a_fragmented_answer_over_the_cap_drops_the_link_with_that_reason():
+    async with Exchange(["BTCUSDT", "ETHUSDT", "BNBUSDT"]) as ex:     # exchangeInfo: ~3.6 kB
+        _, key = trader(ex)
+        api = ApiClient(ex.venue, timeout=3.0 * UNIT, max_message_size=2048)
+        async with api:
+            await api.request("ping")
+            ex.faults.fragment_answers(size=1000, count=1, methods="exchangeInfo")
+            with pytest.raises(ConnectionClosedError, match="max_message_size"):
+                await api.request("exchangeInfo")
+            await wait_until(lambda: api.connected and api.connections == 2, what="the reconnect")
+            assert await api.request("ping") == {}
