@@ -171,3 +171,60 @@ async def test_a_fragmented_answer_over_the_cap_drops_the_link_with_that_reason(
                 await api.request("exchangeInfo")
             await wait_until(lambda: api.connected and api.connections == 2, what="the reconnect")
             assert await api.request("ping") == {}
+
+
+# -- order lists with an unknown outcome ------------------------------------------------------
+
+async def _oco_setup(ex):
+    acct, key = trader(ex)
+    ops = BaseOperations(ex.venue, key=key.api_key, signer=HmacSigner(key.secret), timeout=3.0 * UNIT)
+    await ops.connect()
+    orders = OrderStream(ops)
+    f = await ops.symbol_filters("BTCUSDT")
+    mid = (Decimal(ex.book("BTCUSDT")[0][0][0]) + Decimal(ex.book("BTCUSDT")[1][0][0])) / 2
+    legs = dict(above_type="LIMIT_MAKER", above_price=f.round_price(mid * Decimal("1.1"), "down"),
+                below_type="STOP_LOSS_LIMIT", below_price=f.round_price(mid * Decimal("0.9"), "down"),
+                below_stop_price=f.round_price(mid * Decimal("0.91"), "down"))
+    return acct, ops, orders, legs
+
+
+def _lists(ex, acct):
+    return [lst for lst in ex.engine.lists.values() if lst.orders[0].account is acct]
+
+
+@pytest.mark.parametrize("fault", ["outcome_unknown", "drop_after_accept"])
+async def test_oco_with_an_unknown_outcome_is_resolved_by_its_list_client_order_id(fault):
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, ops, orders, legs = await _oco_setup(ex)
+        try:
+            getattr(ex.faults, fault)(methods="orderList.place.oco")
+            res = await orders.place_oco("BTCUSDT", "SELL", "0.01", **legs)
+            lists = _lists(ex, acct)
+            assert len(lists) == 1                         # placed once, never resent
+            assert res["listClientOrderId"] == lists[0].client_id
+            assert res["listClientOrderId"].startswith("fw")   # generated when not given
+            assert res["orderListId"] == lists[0].list_id and len(res["orders"]) == 2
+            assert orders.unknown_outcomes == 1
+        finally:
+            await ops.close()
+
+
+async def test_order_list_not_placed_says_so_and_is_safe_to_send_again():
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, ops, orders, legs = await _oco_setup(ex)
+        try:
+            # the request is lost before execution: no answer, the timeout, the query by the
+            # id that was sent says there is no such list
+            ex.faults.lose_requests(methods="orderList.place.oco")
+            ops.client.timeout = 0.5 * UNIT
+            with pytest.raises(OutcomeUnknownError) as e:
+                await orders.place_oco("BTCUSDT", "SELL", "0.01", list_client_order_id="my-list-1",
+                                       **legs)
+            assert e.value.placed is False and e.value.client_order_id == "my-list-1"
+            assert _lists(ex, acct) == []
+            sent = [r for c in ex.api_connections for r in c.received if b"orderList.place" in r]
+            assert len(sent) == 1 and b"my-list-1" in sent[0]
+            queries = [r for c in ex.api_connections for r in c.received if b"orderList.status" in r]
+            assert queries and all(b"my-list-1" in q for q in queries)
+        finally:
+            await ops.close()

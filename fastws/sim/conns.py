@@ -364,6 +364,9 @@ class ApiConn(BaseConn):
                 method, req = None, None
             if isinstance(method, str):
                 action, delay = faults.take_api(method.split("/")[-1], self.id)
+        if action == "lose":
+            log.info("= fault: conn %d lost a request unexecuted", self.id)
+            return
         resp = self.ex._api.handle(data, self.return_rate_limits, self.micro, self)
         if action == "drop":
             # the request was executed, the answer is lost with the connection

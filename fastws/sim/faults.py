@@ -301,6 +301,11 @@ class Faults:
             raise ValueError("size must be >= 1")
         self._add_api("fragment", methods, conn, count, float(size))
 
+    def lose_requests(self, count: int = 1, methods: Any = _TRADING, conn: ConnRef = None) -> None:
+        """Swallow the next ``count`` requests of ``methods``: not executed, never answered (a
+        request lost before the matching engine; the client's timeout decides)."""
+        self._add_api("lose", methods, conn, count)
+
     def refuse_connections(self, seconds: float, status: int = 503) -> None:
         """Answer every new WebSocket handshake with HTTP ``status`` for ``seconds``."""
         self._refuse_until = time.monotonic() + seconds
