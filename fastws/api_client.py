@@ -45,16 +45,17 @@ from typing import Any
 from picows import WSMsgType, WSTransport, ws_connect
 
 from fastws.api_fast import ApiListener, Deadlines, LinkState, Session, client_request, client_response
-from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits
+from fastws.api_protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits, handshake_refusal
 from fastws.connection import _connect_error, ssl_context_for
 from fastws.exceptions import (
     ApiError,
     ConnectionClosedError,
     InvalidUsage,
+    IPBannedError,
     ParseError,
     RateLimitError,
 )
-from fastws.retry import ConnectionBudget, ReconnectPolicy, backoff, is_retryable
+from fastws.retry import ConnectionBudget, ReconnectPolicy, _handshake_status, backoff, is_retryable
 from fastws.signing import ClockOffset, Ed25519Signer, Signer, check_recv_window, mask_key, sign_params
 from fastws.venues import Venue
 
@@ -65,6 +66,9 @@ __all__ = ["ApiClient", "DEFAULT_TIMEOUT", "EventCallback"]
 DEFAULT_TIMEOUT = 12.0
 #: ``time`` round trips made to estimate the clock offset on each (re)connect.
 CLOCK_SAMPLES = 3
+#: Longest WS API message reassembled from fragments (bytes); beyond it the connection is
+#: dropped with that reason (the market streams' cap).
+MAX_MESSAGE_SIZE = 16 << 20
 #: Re-estimate the clock offset when the newest sample is older than this (ms).
 CLOCK_RESYNC_MS = 15 * 60_000
 
@@ -94,6 +98,7 @@ class _Link(LinkState):
         self.transport: WSTransport | None = None
         self.waiters: dict[int, asyncio.Future[ApiResponse]] = {}
         self.closed = False
+        self.close_reason = None
         self.connected_at = 0.0
         #: the loop the connection lives in (the request path creates its futures there
         #: without asking asyncio, whose get_running_loop costs a getpid system call)
@@ -113,7 +118,9 @@ class _Link(LinkState):
         for id_, fut in list(self.waiters.items()):
             proto.abandon(id_)
             if not fut.done():
-                fut.set_exception(ConnectionClosedError(None, "WS API connection lost with the request in flight"))
+                why = f" ({self.close_reason})" if self.close_reason else ""
+                fut.set_exception(ConnectionClosedError(
+                    None, f"WS API connection lost with the request in flight{why}"))
         self.waiters.clear()
         self.client._link_lost(self)
 
@@ -162,6 +169,9 @@ class ApiClient:
         Estimate the server clock with ``time`` on connect (default True).
     logger : logging.Logger, optional
         Defaults to ``fastws.api_client``.
+    max_message_size : int
+        Longest answer reassembled from a fragmented message, in bytes (default 16 MiB);
+        beyond it the connection is dropped with that reason and reconnected.
     """
 
     def __init__(
@@ -180,6 +190,7 @@ class ApiClient:
         ssl_context: ssl.SSLContext | None = None,
         sync_clock: bool = True,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
     ) -> None:
         if not isinstance(venue, Venue):
             raise InvalidUsage(f"venue must be a fastws Venue, got {type(venue).__name__}")
@@ -189,6 +200,9 @@ class ApiClient:
             raise InvalidUsage("signer must be an HmacSigner, RsaSigner or Ed25519Signer")
         if timeout <= 0:
             raise InvalidUsage("timeout must be > 0")
+        if not isinstance(max_message_size, int) or max_message_size < 1024:
+            raise InvalidUsage("max_message_size must be an int >= 1024 (bytes)")
+        self.max_message_size = max_message_size
         if logon is None:
             logon = isinstance(signer, Ed25519Signer) and api_key is not None
         if logon and not (isinstance(signer, Ed25519Signer) and api_key is not None):
@@ -219,6 +233,8 @@ class ApiClient:
         self._closed = False
         self._started = False
         self._ready = asyncio.Event()
+        self._ban_seen = asyncio.Event()
+        self._resync: asyncio.Future[None] | None = None
         self._c.attach(self, self.protocol, self.clock, self._ready, sync_clock,
                        type(self)._server_ms is ApiClient._server_ms)
         self._supervisor: asyncio.Task[None] | None = None
@@ -364,13 +380,21 @@ class ApiClient:
         if not self._started:
             self._started = True
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        ban = self._ban_error()
+        if ban is not None and not self._ready.is_set():
+            raise ban
         waiter = asyncio.ensure_future(self._ready.wait())
+        banned = asyncio.ensure_future(self._ban_seen.wait())
         sup = self._supervisor
         assert sup is not None
-        done, _ = await asyncio.wait({waiter, sup}, timeout=timeout or 3 * self.timeout,
+        done, _ = await asyncio.wait({waiter, sup, banned}, timeout=timeout or 3 * self.timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
+        banned.cancel()
         if waiter not in done:
             waiter.cancel()
+            ban = self._ban_error()
+            if ban is not None:
+                raise ban
             if sup in done and self._fatal is not None:
                 raise self._fatal
             last = f" (last error: {type(self._last_error).__name__}: {self._last_error})" if self._last_error else ""
@@ -431,6 +455,9 @@ class ApiClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            refusal = self._refusal(exc)
+            if refusal is not None:
+                raise refusal from exc
             if not is_retryable(exc):
                 raise _connect_error(url, exc) from exc
             raise
@@ -441,9 +468,47 @@ class ApiClient:
         self.protocol.limits.add(connect_weight, self._server_ms())
         return link
 
+    def _refusal(self, exc: BaseException) -> RateLimitError | None:
+        """A handshake refused with 418 or 429 as the rate-limit error it stands for, recorded
+        so that requests fail at once (ban) or wait (429) until it ends; None for other errors."""
+        status = _handshake_status(exc)
+        if status not in (418, 429):
+            return None
+        body = getattr(exc, "raw_body", None)
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        hint: float | None = None
+        try:
+            value = headers.get("Retry-After") if headers is not None else None
+            hint = float(value) if value is not None else None
+        except (AttributeError, TypeError, ValueError):
+            hint = None
+        err = handshake_refusal(status, body if isinstance(body, bytes) else None, hint, self._server_ms())
+        if err is not None:
+            self.protocol.limits.on_error(err, self._server_ms())
+            if isinstance(err, IPBannedError):
+                self._ban_seen.set()
+        return err
+
+    def _hold_s(self) -> float:
+        """Seconds before a connection attempt may be made (a ban's or a 429's end)."""
+        return max(0.0, (self.protocol.limits.hold_until - self._server_ms()) / 1000.0)
+
+    def _ban_error(self) -> IPBannedError | None:
+        """The error a request made now meets while the IP is banned, or None."""
+        ban = self.protocol.limits.ban_error(self._server_ms())
+        if ban is None:
+            return None
+        until = ban.retry_after
+        when = time.strftime("%H:%M:%S", time.gmtime(until / 1000.0)) if until else "unknown"
+        err = IPBannedError(ban.code, f"{self.venue.name}: IP banned until {until} ({when} UTC); "
+                            f"nothing is sent before then and the client reconnects by itself "
+                            f"(server said: {ban.msg})", ban.status, ban.data, retry_after=until)
+        return err
+
     async def _prepare(self, link: _Link) -> None:
         """Clock sync and logon on a fresh link, before it carries user requests."""
         if self._sync_clock:
+            samples: list[tuple[float, float, float]] = []
             for _ in range(CLOCK_SAMPLES):
                 sent = _now_ms()
                 try:
@@ -456,7 +521,9 @@ class ApiClient:
                     st = res["serverTime"]
                     if st > 10**14:  # timeUnit=MICROSECOND
                         st //= 1000
-                    self.clock.add_sample(sent, st, received)
+                    samples.append((sent, st, received))
+            # a fresh estimate per connection: the clock may have stepped while we were away
+            self.clock.restart(samples)
         if self.logon:
             params = self._sign({})
             await self._call(link, "session.logon", params)
@@ -467,8 +534,15 @@ class ApiClient:
         while not self._closed:
             try:
                 wait = self.policy.next_delay(time.monotonic()) if not first else 0.0
+                # never dial into a ban or a 429's retryAfter: sleep until it ends
+                hold = self._hold_s()
+                if hold > 0:
+                    self._log.warning("= %s WS API: holding connection attempts for %.1f s "
+                                      "(ban or retryAfter)", self.venue.name, hold)
+                    wait = max(wait, hold + 0.05)
                 if wait > 0:
                     await asyncio.sleep(wait)
+                self._ban_seen.clear()
                 link = await self._open()
                 self._link = link
                 self.logged_on = False
@@ -512,6 +586,13 @@ class ApiClient:
                 if failed is not None and not failed.closed and not self._ready.is_set():
                     failed.close()      # setup failed (logon refused, banned...): drop it
                     failed.lost()
+                if isinstance(exc, RateLimitError) and self.reconnect:
+                    # 418 / 429 at the handshake: the hold is recorded; wait it out, then retry
+                    self._log.warning("= %s WS API connect refused (%s); retrying after %.1f s",
+                                      self.venue.name, exc, self._hold_s())
+                    self._last_error = exc
+                    first = False
+                    continue
                 if not is_retryable(exc) or not self.reconnect:
                     self._fatal = exc
                     self._log.error("= %s WS API: giving up: %s", self.venue.name, exc)
@@ -532,6 +613,9 @@ class ApiClient:
 
     def _link_lost(self, link: _Link) -> None:
         self._open_links.pop(link.serial, None)
+        if link.close_reason:
+            self._log.warning("= %s WS API connection %d dropped: %s", self.venue.name, link.serial,
+                              link.close_reason)
         if link is self._link:
             self.logged_on = False
             waiter = self._closed_waiter
@@ -613,6 +697,33 @@ class ApiClient:
         return sign_params(params, self._signer, self._api_key, timestamp=self.timestamp(),
                            recv_window=self.recv_window if "recvWindow" not in params else None)
 
+    async def _clock_rejected(self) -> bool:
+        """A signed request was answered -1021 (timestamp outside ``recvWindow``, or 1 s ahead):
+        the clock estimate is stale (the local clock stepped, or the server's). Re-estimate it at
+        once from fresh samples only; every request rejected meanwhile shares the one resync.
+        Returns whether the request may be sent again (False with ``sync_clock=False``: the
+        local clock is taken as it is, and -1021 is the caller's)."""
+        if not self._sync_clock:
+            return False
+        task = self._resync
+        if task is None or task.done():
+            self._log.warning("= %s: timestamp rejected (-1021): re-syncing the clock now", self.venue.name)
+            task = self._resync = asyncio.ensure_future(self._resync_now())
+        await asyncio.shield(task)
+        return True
+
+    async def _resync_now(self) -> None:
+        samples: list[tuple[float, float, float]] = []
+        for _ in range(CLOCK_SAMPLES):
+            sent = _now_ms()
+            res = await self.request("time")
+            received = _now_ms()
+            if isinstance(res, dict) and isinstance(res.get("serverTime"), int):
+                st = res["serverTime"]
+                samples.append((sent, st // 1000 if st > 10**14 else st, received))
+        self.clock.restart(samples)
+        self._log.info("= %s clock re-synced: %r", self.venue.name, self.clock)
+
     async def sync_clock(self, samples: int = CLOCK_SAMPLES) -> ClockOffset:
         """Take ``samples`` more ``time`` round trips into the clock estimate; returns it."""
         for _ in range(samples):
@@ -671,15 +782,28 @@ class ApiClient:
         link = self._link
         if link is not None and link.transport is not None and not link.closed and self._ready.is_set():
             return link
+        ban = self._ban_error()
+        if ban is not None:
+            raise ban
         if not self._started:
             await self.connect()
         elif self._fatal is not None:
             raise self._fatal
         else:
+            # wait for the reconnect, or for the ban its handshake may meet (then fail at once)
+            ready = asyncio.ensure_future(self._ready.wait())
+            banned = asyncio.ensure_future(self._ban_seen.wait())
             try:
-                await asyncio.wait_for(self._ready.wait(), 3 * self.timeout)
-            except asyncio.TimeoutError:
-                raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected") from None
+                await asyncio.wait({ready, banned}, timeout=3 * self.timeout,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ready.cancel()
+                banned.cancel()
+            ban = self._ban_error()
+            if ban is not None:
+                raise ban
+            if not self._ready.is_set():
+                raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected")
         link = self._link
         if link is None or link.transport is None:
             raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected")

@@ -59,6 +59,9 @@ cdef class ApiListener(WSListener):
     cdef WindowSet _core
     cdef dict _pending
     cdef object _clock
+    cdef object _fragments                # bytearray of a fragmented message, or None
+    cdef public Py_ssize_t max_message    # longest message reassembled (bytes)
+    cdef void _drop(self, WSTransport transport, int code, str reason) except *
 
 
 cdef enum:
@@ -75,6 +78,7 @@ cdef class LinkState:
     cdef public object loop
     cdef public object new_future
     cdef public object loop_time
+    cdef public object close_reason       # why fastws dropped the link (None: the peer did)
 
 
 cdef class Deadlines:

@@ -67,6 +67,7 @@ def signing_parts(params: dict[str, object], format_value: Any) -> tuple[dict[st
 
 class ApiListener(WSListener):
     link: Any
+    max_message: int
     def __init__(self, link: Any) -> None: ...
     def on_ws_connected(self, transport: WSTransport) -> None: ...
     def on_ws_disconnected(self, transport: WSTransport) -> None: ...
@@ -82,6 +83,8 @@ async def client_response(client: Any, method: str, params: Mapping[str, object]
 async def client_request(client: Any, method: str, params: Mapping[str, object] | None = None, *,
                          signed: bool = False, timeout: float | None = None) -> Any: ...
 async def client_check(client: Any, method: str, timeout: float | None = None) -> None: ...
+async def _response(client: Any, method: str, params: Mapping[str, object] | None, signed: bool,
+                    timeout: float | None, clock_resend: bool = True) -> ApiResponse: ...
 
 class LinkState:
     client: Any
@@ -93,6 +96,7 @@ class LinkState:
     loop: Any
     new_future: Any
     loop_time: Any
+    close_reason: str | None
 
 class Deadlines:
     entries: dict[int, tuple[float, Any, str, float]]

@@ -20,7 +20,7 @@ from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
+from picows.picows cimport WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -830,9 +830,21 @@ cdef class ApiListener(WSListener):
         self._pending = self._protocol._pending
         # the protocol's clock is the client's server clock: read it in C
         self._clock = link.client.clock
+        self._fragments = None
+        self.max_message = link.client.max_message_size
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.link.transport = transport
+
+    cdef void _drop(self, WSTransport transport, int code, str reason) except *:
+        """Close the link with ``code`` and say why (the requests in flight fail with it)."""
+        self._fragments = None
+        if self.link.close_reason is not None:
+            return                        # already dropped: frames still buffered are ignored
+        self.link.close_reason = reason
+        if not transport.is_close_frame_sent:
+            transport.send_close(<WSCloseCode>code, reason.encode()[:120])
+        transport.disconnect()
 
     cpdef on_ws_disconnected(self, WSTransport transport):
         self.link.lost()
@@ -840,10 +852,32 @@ cdef class ApiListener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef WSMsgType t = frame.msg_type
         cdef bytes data
-        if t == WSMsgType.TEXT:
+        if t == WSMsgType.TEXT and frame.fin and self._fragments is None:
             data = frame.get_payload_as_bytes()
             if not _resolve(self._protocol, self._core, self._pending, self._waiters, data, self._clock):
                 self._frame(data)
+        elif t == WSMsgType.TEXT or t == WSMsgType.CONTINUATION:
+            # a fragmented message (RFC 6455 §5.4): reassembled up to max_message bytes
+            if self.link.close_reason is not None:
+                return                    # dropped: what is still buffered is ignored
+            if t == WSMsgType.TEXT:
+                if self._fragments is not None:
+                    self._drop(transport, 1002, "WS API: a new message began inside a fragmented one")
+                    return
+                self._fragments = bytearray()
+            elif self._fragments is None:
+                self._drop(transport, 1002, "WS API: a continuation frame without a message")
+                return
+            if len(self._fragments) + frame.payload_size > self.max_message:
+                self._drop(transport, 1009, f"WS API message longer than max_message_size "
+                                            f"({self.max_message} bytes)")
+                return
+            self._fragments += frame.get_payload_as_memoryview()
+            if frame.fin:
+                data = bytes(self._fragments)
+                self._fragments = None
+                if not _resolve(self._protocol, self._core, self._pending, self._waiters, data, self._clock):
+                    self._frame(data)
         elif t == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif t == WSMsgType.CLOSE:
@@ -1255,8 +1289,15 @@ async def client_check(object client, str method, object timeout=None):
     return None
 
 
-async def _response(object client, str method, object params, bint signed, object timeout):
-    """The general path of :func:`client_response` (pacing, signing, any params)."""
+async def _response(object client, str method, object params, bint signed, object timeout,
+                    bint clock_resend=True):
+    """The general path of :func:`client_response` (pacing, signing, any params).
+
+    A signed request answered -1021 (its timestamp outside ``recvWindow``: the clock stepped)
+    makes the client re-sync its clock at once, and is then sent again, once, with a fresh
+    timestamp and signature (``clock_resend``). That is safe: -1021 is a rejection before
+    execution (SPEC §7.4), so the first request did nothing; a second -1021 is returned."""
+    given = params
     link = client._link
     if link is None or link.closed or link.transport is None or not client._ready.is_set():
         link = await client._current_link()
@@ -1305,10 +1346,16 @@ async def _response(object client, str method, object params, bint signed, objec
     tr.send(_TEXT, (<tuple>req)[3])
     client.requests += 1
     try:
-        return await fut
+        resp = await fut
     except _TimeoutError:
         proto.abandon(id_)
         raise
     finally:
         entries.pop(id_, None)
         waiters.pop(id_, None)
+    if signed and clock_resend and type(resp) is _ApiResponse:
+        err = (<tuple>resp)[3]
+        if err is not None and err.code == -1021:
+            if await client._clock_rejected():
+                return await _response(client, method, given, signed, timeout, False)
+    return resp

@@ -62,6 +62,7 @@ __all__ = [
     "request_weight",
     "order_count",
     "error_from_body",
+    "handshake_refusal",
     "RateLimit",
     "RateLimits",
     "ApiRequest",
@@ -284,6 +285,40 @@ def error_from_body(
     if (status is not None and status >= 500) or code in OUTCOME_UNKNOWN_CODES:
         return OutcomeUnknownError(code, msg, status, data)
     return ApiError(code, msg, status, data)
+
+
+def handshake_refusal(status: int | None, body: bytes | None, retry_after_s: float | None,
+                      now_ms: int) -> RateLimitError | None:
+    """The rate-limit error a refused WebSocket handshake stands for, or None.
+
+    A handshake answered 418 (IP banned) or 429 (too many requests / connection attempts) is
+    not the end of the client: it must wait, then reconnect. The end of the wait comes from the
+    JSON body (``data.retryAfter``, or the "banned until <ms>" of the message), else from the
+    ``Retry-After`` header (seconds), else a 418 holds :data:`MIN_BAN_MS` and a 429
+    :data:`DEFAULT_429_BACKOFF_MS`.
+    """
+    if status not in (418, 429):
+        return None
+    code, msg, data = -1003, f"WebSocket handshake refused with HTTP {status}", None
+    if body:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            if isinstance(parsed.get("code"), int):
+                code = parsed["code"]
+            if isinstance(parsed.get("msg"), str):
+                msg = parsed["msg"]
+            data = parsed.get("data")
+    until = _retry_after(data, msg)
+    if until is None and retry_after_s is not None and retry_after_s >= 0:
+        until = now_ms + int(retry_after_s * 1000)
+    if until is None:
+        until = now_ms + (MIN_BAN_MS if status == 418 else DEFAULT_429_BACKOFF_MS)
+    if status == 418:
+        return IPBannedError(code, msg, status, data, retry_after=until)
+    return RateLimitError(code, msg, status, data, retry_after=until)
 
 
 def _retry_after(data: object, msg: str | None) -> int | None:
@@ -541,6 +576,18 @@ class RateLimits:
     def banned_until(self) -> int | None:
         """Epoch ms an IP ban lifts, or None."""
         return self._core.blocked_until if self._banned is not None else None
+
+    @property
+    def hold_until(self) -> int:
+        """Epoch ms before which nothing may be sent (a ban or a 429's ``retryAfter``); 0 if none."""
+        return int(self._core.blocked_until)
+
+    def ban_error(self, now_ms: int) -> IPBannedError | None:
+        """A fresh copy of the 418 error while a ban lasts (None once it has lifted)."""
+        ban = self._banned
+        if ban is None or now_ms >= self._core.blocked_until:
+            return None
+        return IPBannedError(ban.code, ban.msg, ban.status, ban.data, retry_after=ban.retry_after)
 
 
 # -- requests, responses, events -------------------------------------------------------------

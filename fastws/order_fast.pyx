@@ -772,6 +772,17 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
             forget(s, waiters, id_)
         if type_of(resp) is dict:                 # the scanned answer: the result alone
             return resp
-        return resp.unwrap()                      # an ApiResponse: the error raised
+        err = resp.error
+        if err is None or err.code != -1021 or not self.client._sync_clock:
+            return resp.unwrap()                  # an ApiResponse: the error raised
     except (_OutcomeUnknownError, _TimeoutError, _ConnectionClosedError) as exc:
         return await self._settle_unknown(symbol, _cid_text(&o, client_order_id), exc)
+    # -1021: rejected before execution (the clock stepped): re-sync, then send it again once,
+    # with the same client order id, on the general path (which does not resend it again)
+    if not await self.client._clock_rejected():
+        return resp.unwrap()
+    return await self._place(
+        symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
+        client_order_id=_cid_text(&o, client_order_id), response_type=response_type,
+        self_trade_prevention_mode=self_trade_prevention_mode, rounding=rounding, timeout=timeout,
+        _clock_resend=False)

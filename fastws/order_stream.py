@@ -29,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from fastws import api_fast as _api_fast
 from fastws import order_fast as _order_fast
 from fastws.base_operations import BaseOperations, FilterError, Rounding, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, OutcomeUnknownError
@@ -76,6 +77,8 @@ _CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 UNKNOWN_OUTCOME_QUERY_DELAYS = (0.0, 0.3, 1.0)
 #: Codes meaning "no such order" (spot -2013, also -2011 "Unknown order sent." on USD-M).
 _NO_SUCH_ORDER = frozenset({-2013, -2011})
+#: Codes meaning "no such order list" ("Order list does not exist.").
+_NO_SUCH_LIST = frozenset({-2011, -2013, -2018})
 #: How build_order treats each param it checks (others pass through as given).
 _PARAM_KINDS = {
     "price": "price", "stopPrice": "price", "activationPrice": "price",
@@ -297,17 +300,25 @@ class OrderStream:
 
     async def _settle_unknown(self, symbol: str, client_order_id: str, exc: BaseException) -> dict[str, Any]:
         """The outcome of an order is unknown: query it by client order id (never resend)."""
+        return await self._settle(f"order {client_order_id} on {symbol}", client_order_id, exc,
+                                  lambda: self.status(symbol, client_order_id=client_order_id),
+                                  _NO_SUCH_ORDER)
+
+    async def _settle(self, what: str, client_order_id: str, exc: BaseException,
+                      query: Callable[[], Awaitable[dict[str, Any]]],
+                      no_such: frozenset[int]) -> dict[str, Any]:
+        """The outcome of ``what`` (an order or an order list) is unknown: ``query()`` it by its
+        client id until the exchange says what happened (never resend blindly)."""
         self.unknown_outcomes += 1
-        _log.warning("= %s order %s: outcome unknown (%s); querying it", symbol, client_order_id,
-                     type(exc).__name__)
+        _log.warning("= %s: outcome unknown (%s); querying it", what, type(exc).__name__)
         last: BaseException = exc
         for delay in UNKNOWN_OUTCOME_QUERY_DELAYS:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                return await self.status(symbol, client_order_id=client_order_id)
+                return await query()
             except ApiError as qexc:
-                if qexc.code in _NO_SUCH_ORDER:
+                if qexc.code in no_such:
                     last = qexc
                     continue
                 if isinstance(qexc, OutcomeUnknownError):
@@ -317,10 +328,10 @@ class OrderStream:
             except (asyncio.TimeoutError, ConnectionClosedError) as qexc:
                 last = qexc
                 continue
-        if isinstance(last, ApiError) and last.code in _NO_SUCH_ORDER:
+        if isinstance(last, ApiError) and last.code in no_such:
             err = OutcomeUnknownError(
                 getattr(exc, "code", -1007),
-                f"order {client_order_id} on {symbol}: outcome was unknown ({type(exc).__name__}); "
+                f"{what}: outcome was unknown ({type(exc).__name__}); "
                 "the exchange has no such order: it was not placed (safe to send again)",
                 getattr(exc, "status", None), getattr(exc, "data", None))
             err.placed = False  # type: ignore[attr-defined]
@@ -328,7 +339,7 @@ class OrderStream:
             raise err from exc
         err = OutcomeUnknownError(
             getattr(exc, "code", -1007),
-            f"order {client_order_id} on {symbol}: outcome unknown and the status query failed "
+            f"{what}: outcome unknown and the status query failed "
             f"({type(last).__name__}); query it again before sending anything",
             getattr(exc, "status", None), getattr(exc, "data", None))
         err.placed = None  # type: ignore[attr-defined]
@@ -336,9 +347,11 @@ class OrderStream:
         raise err from exc
 
     async def _order_request(self, method: str, symbol: str, params: dict[str, object],
-                             client_order_id: str, timeout: float | None) -> dict[str, Any]:
+                             client_order_id: str, timeout: float | None,
+                             clock_resend: bool = True) -> dict[str, Any]:
         try:
-            resp = await self.client.response(method, params, signed=True, timeout=timeout)
+            # a -1021 answer is re-sent once after a clock re-sync (not executed: safe)
+            resp = await _api_fast._response(self.client, method, params, True, timeout, clock_resend)
             return resp.unwrap()  # type: ignore[return-value]
         except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
@@ -371,10 +384,12 @@ class OrderStream:
         iceberg_qty: object = None, client_order_id: str | None = None,
         response_type: str | None = None, self_trade_prevention_mode: str | None = None,
         strategy_id: int | None = None, strategy_type: int | None = None,
-        rounding: Rounding | None = None, timeout: float | None = None, **extra: object,
+        rounding: Rounding | None = None, timeout: float | None = None, _clock_resend: bool = True,
+        **extra: object,
     ) -> dict[str, Any]:
         """The general path of :meth:`place` (every order type and param, rounding, the
-        errors raised); the compiled :meth:`place` hands it whatever its fast path does not take."""
+        errors raised); the compiled :meth:`place` hands it whatever its fast path does not take
+        (``_clock_resend=False``: an order the fast path already resent after a -1021)."""
         if not isinstance(type, str) or not isinstance(side, str):
             raise InvalidUsage("side and type must be str")
         if type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and time_in_force is None:
@@ -387,7 +402,7 @@ class OrderStream:
         f = self.api.filters(symbol) if not self.validate else (
             self.api.filters(symbol) or await self.api.symbol_filters(symbol))
         params = self.build_order(f, symbol, side, type, p, rounding=rounding)
-        return await self._order_request("order.place", symbol, params, cid, timeout)
+        return await self._order_request("order.place", symbol, params, cid, timeout, _clock_resend)
 
     async def test(
         self, symbol: str, side: str, type: str = "LIMIT", *, compute_commission_rates: bool = False,
@@ -530,12 +545,41 @@ class OrderStream:
                     params[f"{leg}{k[0].upper()}{k[1:]}"] = built[k]
             if cid is not None:
                 params[f"{leg}ClientOrderId"] = _check_client_id(cid, f"{leg}_client_order_id")
-        if list_client_order_id is not None:
-            params["listClientOrderId"] = _check_client_id(list_client_order_id, "list_client_order_id")
         if response_type is not None:
             params["newOrderRespType"] = response_type.upper()
         params.update(extra)
-        return await self.client.request("orderList.place.oco", params, signed=True)  # type: ignore[no-any-return]
+        return await self.place_order_list("orderList.place.oco", params,
+                                           list_client_order_id=list_client_order_id)
+
+    async def place_order_list(self, method: str, params: Mapping[str, object], *,
+                               list_client_order_id: str | None = None,
+                               timeout: float | None = None) -> dict[str, Any]:
+        """Place an order list (``orderList.place.oco``, ``.oto``, ``.otoco``, ``.opo``...) from
+        its Binance params, as they are sent (see :meth:`place_oco` for a checked OCO).
+
+        The list carries a ``listClientOrderId`` (``list_client_order_id``, or
+        ``params["listClientOrderId"]``, or one made here). When the outcome is unknown (5xx,
+        -1006/-1007, no answer in time, the connection dropped with it in flight), the list is
+        queried by that id with ``orderList.status`` and its status returned; if the exchange has
+        no such list, :class:`~fastws.exceptions.OutcomeUnknownError` is raised with
+        ``placed = False``. It is never sent again blindly.
+        """
+        if not isinstance(method, str) or not method.startswith("orderList.place"):
+            raise InvalidUsage(f"method must be an orderList.place.* method, got {method!r}")
+        if self.market != "spot":
+            raise InvalidUsage("order lists are a spot feature")
+        p = dict(params)
+        given = list_client_order_id if list_client_order_id is not None else p.get("listClientOrderId")
+        lcid = _check_client_id(given, "list_client_order_id") if given is not None else new_client_order_id()
+        p["listClientOrderId"] = lcid
+        symbol = str(p.get("symbol", ""))
+        try:
+            resp = await _api_fast._response(self.client, method, p, True, timeout, True)
+            return resp.unwrap()  # type: ignore[return-value]
+        except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
+            return await self._settle(f"order list {lcid} on {symbol}", lcid, exc,
+                                      lambda: self.order_list_status(list_client_order_id=lcid),
+                                      _NO_SUCH_LIST)
 
     async def cancel_order_list(self, symbol: str, *, order_list_id: int | None = None,
                                 list_client_order_id: str | None = None) -> dict[str, Any]:

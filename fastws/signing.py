@@ -597,6 +597,17 @@ class ClockOffset:
             return "ClockOffset(no samples)"
         return f"ClockOffset(offset_ms={self.offset_ms:.1f}, uncertainty_ms={self.uncertainty_ms:.1f})"
 
+    def restart(self, samples: Iterable[tuple[float, float, float]]) -> None:
+        """Replace every sample with ``samples`` ((sent, server, received) triples, taken after
+        a clock step): the old ones describe a clock that is gone, and the lowest round trip of
+        them would otherwise keep winning."""
+        fresh = [(float(a), float(b), float(c)) for a, b, c in samples]
+        if not fresh:
+            return
+        self._samples.clear()
+        for a, b, c in fresh:
+            self.add_sample(a, b, c)
+
     def add_sample(self, sent: float, server: float, received: float) -> None:
         """Add one round trip (all epoch ms).
 

@@ -12,7 +12,8 @@ any other key uses ``userDataStream.subscribe.signature``. Events arrive as
 
 USD-M (SPEC §8.4): a listenKey from ``userDataStream.start`` on the WS API, kept alive with
 ``userDataStream.ping`` (every ``keepalive`` seconds, 30 min by default), events on a stream
-connection to ``/private/ws/<listenKey>`` (``/ws/<listenKey>`` where routes are not split);
+connection to ``/private/ws?listenKey=<key>`` (the form of Binance's 2026 USD-M WebSocket
+change notice; ``&events=...`` with ``events=``; ``/ws/<listenKey>`` where routes are not split);
 ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` are typed. ``listenKeyExpired`` gets a new key.
 ``userDataStream.stop`` on :meth:`UserStream.close`.
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -134,10 +135,14 @@ class UserStream:
         Reconcile open orders and balances after each reconnect (default True).
     keepalive : float
         USD-M listenKey keepalive period in seconds.
+    events : sequence of str, optional
+        USD-M only: the event types to receive (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``...,
+        the ``events=`` of the stream URL); all of them by default. Left out, nothing is
+        filtered, so ``listenKeyExpired`` and new event types are never missed.
     """
 
     def __init__(self, api: BaseOperations, *, reconcile: bool = True,
-                 keepalive: float = LISTEN_KEY_KEEPALIVE) -> None:
+                 keepalive: float = LISTEN_KEY_KEEPALIVE, events: Sequence[str] | None = None) -> None:
         if not isinstance(api, BaseOperations):
             raise InvalidUsage("UserStream needs a BaseOperations session")
         if not api.client.can_sign:
@@ -147,6 +152,10 @@ class UserStream:
         self.market = api.market
         self.reconcile_on_reconnect = reconcile
         self.keepalive = keepalive
+        if events is not None:
+            if isinstance(events, str) or not all(isinstance(e, str) and e.isidentifier() for e in events):
+                raise InvalidUsage("events must be a sequence of event type names, e.g. ['ORDER_TRADE_UPDATE']")
+        self.events: tuple[str, ...] | None = tuple(events) if events else None
         self.subscription_id: int | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._callbacks: list[Callable[[Any], None]] = []
@@ -341,9 +350,17 @@ class UserStream:
             self._stream_task = asyncio.ensure_future(self._usdm_supervisor())
 
     def _stream_url(self) -> str:
+        """The user data URL. On split venues the form of Binance's 2026 change notice,
+        ``/private/ws?listenKey=<key>`` (``&events=<e1>/<e2>`` with ``events=``); the path form
+        ``/ws/<key>`` where streams are not split (testnets, the simulator's legacy mode)."""
         assert self._listen_key is not None
         venue = self.api.venue
-        return f"{venue.stream_base('private')}/ws/{self._listen_key}"
+        if not venue.split_routes:
+            return f"{venue.stream_base(None)}/ws/{self._listen_key}"
+        url = f"{venue.stream_base('private')}/ws?listenKey={self._listen_key}"
+        if self.events:
+            url += "&events=" + "/".join(self.events)
+        return url
 
     async def _open_stream(self) -> None:
         self._stream_lost_evt = asyncio.Event()

@@ -186,31 +186,6 @@ async def test_server_shutdown_switch_keeps_events_without_duplicates():
                     assert not (isinstance(ev, ExecutionReport) and ev.is_trade), "a fill was delivered twice"
 
 
-async def test_usdm_listen_key_stream_keepalive_and_reconnect():
-    async with FakeExchange("usdm", api_key=KEY, hmac_secret=SECRET) as ex:
-        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
-            orders = OrderStream(api)
-            async with UserStream(api, keepalive=0.2 * UNIT) as users:
-                assert "userDataStream.start" in ex.requests
-                await wait_until(lambda: len(next(iter(ex.listen_keys.values()))) == 1, what="stream")
-                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
-                ev = await next_of(users, OrderTradeUpdate)
-                assert ev.order_id == r["orderId"] and ev.execution_type == "NEW"
-                await wait_until(lambda: "userDataStream.ping" in ex.requests, what="keepalive")
-                # the private stream drops and a fill happens meanwhile
-                ex.silent_events = True
-                ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
-                for ws in list(next(iter(ex.listen_keys.values()))):
-                    ws.transport.abort()
-                ex.silent_events = False
-                await wait_until(lambda: users.reconnects == 1, what="stream reconnect")
-                ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.is_trade)
-                assert ev.order_status == "FILLED" and ev.cumulative_filled_qty == Decimal("0.1")
-                assert ev.raw["reconciled"] is True
-                await asyncio.sleep(0)
-            assert "userDataStream.stop" in ex.requests
-
-
 # -- against the simulator ---------------------------------------------------------------------
 
 from fastws.market_stream import MarketStream  # noqa: E402
@@ -333,18 +308,92 @@ def test_sim_scenario_on_uvloop_over_tls():
     uvloop.run(scenario())
 
 
-async def test_usdm_listen_key_expired_gets_a_new_key():
-    from tests.api_fake import expire_listen_key
-    async with FakeExchange("usdm", api_key=KEY, hmac_secret=SECRET) as ex:
-        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
+def _user_conns(ex):
+    from fastws.sim.userdata import UserConn
+    return [c for c in ex.connections if isinstance(c, UserConn)]
+
+
+async def _rest_inside_spread(api, orders, side="SELL", qty=Decimal("0.01")):
+    f = await api.symbol_filters("BTCUSDT")
+    for _ in range(50):
+        book = await api.depth("BTCUSDT", 5)
+        bid, ask = Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+        if ask - bid >= 2 * f.tick_size:
+            break
+        await asyncio.sleep(0.05)
+    for _ in range(20):             # retried if the market moved through the price
+        price = ask - f.tick_size if ask - bid >= 2 * f.tick_size else ask
+        r = await orders.place("BTCUSDT", side, quantity=qty, price=price, time_in_force="GTC",
+                               response_type="RESULT")
+        if r["status"] == "NEW":
+            return r, price
+        book = await api.depth("BTCUSDT", 5)
+        bid, ask = Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+    raise AssertionError(f"could not rest an order at the best ask: {r}")
+
+
+async def test_usdm_listen_key_stream_keepalive_and_reconnect():
+    async with Exchange(["BTCUSDT"], market="usdm") as ex:
+        taker_acct, taker_api = sim_session(ex, "HMAC")
+        acct, api = sim_session(ex, "HMAC")
+        async with taker_api, api:
+            orders, taker = OrderStream(api), OrderStream(taker_api)
+            async with UserStream(api, keepalive=0.2 * UNIT) as users:
+                await wait_until(lambda: len(_user_conns(ex)) == 1, what="the user data connection")
+                conn = _user_conns(ex)[0]
+                assert "/private/ws?listenKey=" in conn.path       # the form the docs give now
+                r, price = await _rest_inside_spread(api, orders)
+                ev = await next_of(users, OrderTradeUpdate)
+                assert ev.order_id == r["orderId"] and ev.execution_type == "NEW"
+                await wait_until(lambda: any(b"userDataStream.ping" in m for c in ex.api_connections
+                                             for m in c.received), what="keepalive")
+                # the private stream drops and a fill happens meanwhile
+                ex.faults.refuse_connections(0.5 * UNIT)
+                ex.faults.close(conn=conn, how="reset")
+                # up to our price, enough to sweep every ask there (ours included)
+                level = sum(Decimal(q) for p, q in (await taker_api.depth("BTCUSDT", 5))["asks"]
+                            if Decimal(p) <= price)
+                await taker.place("BTCUSDT", "BUY", quantity=level + Decimal("0.01"), price=price,
+                                  time_in_force="IOC")
+                await wait_until(lambda: users.reconnects == 1, timeout=10, what="stream reconnect")
+                st = await orders.status("BTCUSDT", order_id=r["orderId"])
+                assert Decimal(st["executedQty"]) > 0, st
+                # the fill the stream missed is delivered by the reconcile after the reconnect
+                ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.is_trade and e.order_id == r["orderId"]
+                                   and e.raw.get("reconciled") is True)
+                assert ev.cumulative_filled_qty == Decimal(st["executedQty"])
+                lk = users._listen_key
+                assert lk is not None and ex.userdata.valid_key(lk)
+            assert not ex.userdata.valid_key(lk)                 # userDataStream.stop on close
+
+
+async def test_usdm_listen_key_stream_with_an_events_filter():
+    async with Exchange(["BTCUSDT"], market="usdm") as ex:
+        acct, api = sim_session(ex, "HMAC")
+        async with api:
             orders = OrderStream(api)
-            async with UserStream(api) as users:
-                await wait_until(lambda: len(next(iter(ex.listen_keys.values()))) == 1, what="stream")
-                await expire_listen_key(ex)
-                ev = await next_of(users, ListenKeyExpired)
-                assert "yyyy" not in repr(ev) and "xxxx" not in repr(ev)
-                await wait_until(lambda: len(ex.listen_keys.get("LK" + "y" * 58, [])) == 1,
-                                 what="the stream on the new key")
-                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
+            async with UserStream(api, events=["ORDER_TRADE_UPDATE"]) as users:
+                await wait_until(lambda: len(_user_conns(ex)) == 1, what="the user data connection")
+                assert "&events=ORDER_TRADE_UPDATE" in _user_conns(ex)[0].path
+                r, _ = await _rest_inside_spread(api, orders)
                 ev = await next_of(users, OrderTradeUpdate)
                 assert ev.order_id == r["orderId"]
+    with pytest.raises(InvalidUsage):
+        UserStream(api, events="ORDER_TRADE_UPDATE")
+
+
+async def test_usdm_listen_key_expired_gets_a_new_key():
+    async with Exchange(["BTCUSDT"], market="usdm", listen_key_ttl=1.0 * UNIT) as ex:
+        acct, api = sim_session(ex, "HMAC")
+        async with api:
+            orders = OrderStream(api)
+            async with UserStream(api, keepalive=600) as users:      # no keepalive in time
+                await wait_until(lambda: len(_user_conns(ex)) == 1, what="stream")
+                first = users._listen_key
+                ev = await next_of(users, ListenKeyExpired, timeout=5.0)
+                assert first not in repr(ev)
+                await wait_until(lambda: users._listen_key not in (None, first) and any(
+                    c.keys == [users._listen_key] for c in _user_conns(ex)), what="the stream on the new key")
+                r, _ = await _rest_inside_spread(api, orders)
+                ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.order_id == r["orderId"])
+                assert ev.execution_type == "NEW"

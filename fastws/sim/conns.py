@@ -364,6 +364,9 @@ class ApiConn(BaseConn):
                 method, req = None, None
             if isinstance(method, str):
                 action, delay = faults.take_api(method.split("/")[-1], self.id)
+        if action == "lose":
+            log.info("= fault: conn %d lost a request unexecuted", self.id)
+            return
         resp = self.ex._api.handle(data, self.return_rate_limits, self.micro, self)
         if action == "drop":
             # the request was executed, the answer is lost with the connection
@@ -377,10 +380,24 @@ class ApiConn(BaseConn):
                                      "code": -1007, "msg": "Timeout waiting for response from "
                                      "backend server. Send status unknown; execution status "
                                      "unknown."}})
+        if action == "fragment":
+            self._answer_fragmented(resp, faults.fragment_size)
+            return
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._late_answer, resp)
             return
         self._answer(resp)
+
+    def _answer_fragmented(self, resp: bytes, size: int) -> None:
+        """One answer as a text frame without FIN and continuation frames (RFC 6455 §5.4)."""
+        parts = [resp[i:i + size] for i in range(0, len(resp), size)] or [b""]
+        for i, part in enumerate(parts):
+            raw = P.frame(part, opcode=0x1 if i == 0 else 0x0)
+            if i < len(parts) - 1:
+                raw = bytes((raw[0] & 0x7F,)) + raw[1:]      # FIN cleared
+            self.out.append(raw)
+        self.flush()
+        self.ex._hub.flush()
 
     def _late_answer(self, resp: bytes) -> None:
         if not self.closed:

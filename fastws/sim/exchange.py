@@ -617,6 +617,8 @@ class Exchange:
                 path = "/" + (seg[2] if len(seg) > 2 else "")
             else:
                 route = "legacy"
+        if route == "private":
+            return self._private_route(raw_path, path, query, micro)
         streams: list[str]
         if path in ("/ws", "/ws/"):
             streams, combined = [], False
@@ -629,22 +631,36 @@ class Exchange:
             streams = [s for s in q.split("/") if s]
         else:
             return None
-        user_key: Optional[str] = None
-        if route == "private" and streams:
-            # USDⓈ-M user data: /private/ws/<listenKey> (or ?listenKey=)
-            cand = query.get("listenKey", [streams[0]])[0]
-            if self.userdata.valid_key(cand):
-                user_key = cand
-                streams = [s for s in streams if s != cand]
-            elif len(cand) == 64 and "@" not in cand:
-                return self._refuse(400, "This listenKey does not exist.", code=-1125)
         if len(streams) > self.limits.max_streams_per_connection:
             return self._refuse(400, "Too many streams requested.")
         conn = StreamConn(self, raw_path, streams, combined, route)
         conn.micro = micro
-        if user_key is not None:
-            conn.user_key = user_key
-            self.userdata.attach_stream(user_key, conn)
+        return conn
+
+    def _private_route(self, raw_path: str, path: str, query: dict[str, list[str]],
+                       micro: bool) -> Any:
+        """USDⓈ-M ``/private`` user data: every documented form (see fastws.sim.userdata)."""
+        from fastws.sim.userdata import UserConn
+        keys: list[str] = []
+        for v in query.get("listenKey", []):
+            keys += [k for k in v.split("/") if k]
+        if path in ("/ws", "/ws/"):
+            combined = False
+        elif path.startswith("/ws/"):
+            combined = False
+            keys += [unquote(s) for s in path[4:].split("/") if s]
+        elif path in ("/stream", "/stream/"):
+            combined = True
+            keys += [s for s in query.get("streams", [""])[0].split("/") if s]
+        else:
+            return None
+        for k in keys:
+            if not self.userdata.valid_key(k):
+                return self._refuse(400, "This listenKey does not exist.", code=-1125)
+        ev = query.get("events")
+        events = {e for v in ev for e in v.split("/") if e} if ev else None
+        conn = UserConn(self, raw_path, keys, combined, events)
+        conn.micro = micro
         return conn
 
 

@@ -46,6 +46,7 @@ class Faults:
         self.conn_faults = False          # fast flag: any connection-level depth fault pending
         self._api: list[list] = []        # [action, methods, conn id, count, delay]
         self.api_faults = False
+        self.fragment_size = 64           # of the last "fragment" fault taken
 
     # -- scripting ----------------------------------------------------------------------------
     def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -263,6 +264,8 @@ class Faults:
                 delay = d
             elif action is None:
                 action = kind
+                if kind == "fragment":
+                    self.fragment_size = int(d)
             else:
                 continue
             if count is not None:
@@ -272,6 +275,36 @@ class Faults:
             log.info("= fault: %s on %s (conn %s)", kind, method, conn_id)
         self.api_faults = bool(self._api)
         return action, delay
+
+    # -- WS API: clock steps, fragmented answers ------------------------------------------------
+    def step_clock(self, ms: int) -> None:
+        """Step the exchange's clock by ``ms`` milliseconds now, as when a client's clock is
+        stepped the other way (NTP, a VM resumed): the client's clock estimate is suddenly
+        wrong and its signed requests meet -1021 until it re-syncs. A manual clock only steps
+        forward (use :meth:`~fastws.sim.Exchange.advance` to let the market catch up)."""
+        from fastws.sim.clock import ManualClock, WallClock
+        clock = self._ex.clock
+        if isinstance(clock, ManualClock):
+            clock.advance(int(ms))
+        elif isinstance(clock, WallClock):
+            clock._t0 += int(ms) / 1000.0
+        else:
+            raise TypeError(f"cannot step a {type(clock).__name__}")
+        log.info("= fault: exchange clock stepped by %+d ms", int(ms))
+
+    def fragment_answers(self, size: int = 64, count: Optional[int] = None,
+                         methods: Any = None, conn: ConnRef = None) -> None:
+        """Send WS API answers as fragmented messages: a text frame of ``size`` bytes, then
+        continuation frames of ``size`` bytes (RFC 6455 §5.4), ``count`` answers (None: until
+        :meth:`clear`) of ``methods`` (None: any)."""
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        self._add_api("fragment", methods, conn, count, float(size))
+
+    def lose_requests(self, count: int = 1, methods: Any = _TRADING, conn: ConnRef = None) -> None:
+        """Swallow the next ``count`` requests of ``methods``: not executed, never answered (a
+        request lost before the matching engine; the client's timeout decides)."""
+        self._add_api("lose", methods, conn, count)
 
     def refuse_connections(self, seconds: float, status: int = 503) -> None:
         """Answer every new WebSocket handshake with HTTP ``status`` for ``seconds``."""
