@@ -14,6 +14,7 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from fastws.sim import params as params_mod
 from fastws.sim.accounts import _KEY_RE, Account, ApiKey, random_key, signing_payload
 from fastws.sim.engine import STOP_TYPES, STP_MODES, Order, OrderList, Reject
 from fastws.sim.market import StepResult, SymbolMarket
@@ -270,33 +271,11 @@ class Trading:
 
     @staticmethod
     def _dec(params: dict, name: str, required: bool = False) -> Optional[Decimal]:
-        v = params.get(name)
-        if v is None or v == "":
-            if required:
-                raise _missing(name)
-            return None
-        if isinstance(v, bool):
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            d = Decimal("NaN")
-        if not d.is_finite():
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        return d
+        return params_mod.decimal(params, name, required)
 
     @staticmethod
     def _int(params: dict, name: str) -> Optional[int]:
-        v = params.get(name)
-        if v is None or v == "":
-            return None
-        s = str(v)
-        if isinstance(v, bool) or not s.lstrip("-").isdigit():
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^[0-9]{1,20}$'.")
-        return int(s)
+        return params_mod.integer(params, name, signed=True)
 
     def _ticks(self, m: SymbolMarket, d: Decimal, what: str = "PRICE_FILTER") -> int:
         units = d / m._tick_dec
@@ -395,8 +374,7 @@ class Trading:
                                            "'strategyType'.")
             o.strategy_type = st
         if not self.spot:
-            ro = p.get("reduceOnly")
-            o.reduce_only = ro is True or ro == "true"
+            o.reduce_only = params_mod.boolean(p, "reduceOnly")
             ps = p.get("positionSide", "BOTH")
             if ps != "BOTH":
                 raise ApiError(400, -4061, "Order's position side does not match user's "
@@ -642,7 +620,7 @@ class Trading:
 
     def order_test(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> dict:
         m = self._market(p)
-        ccr = p.get("computeCommissionRates") is True
+        ccr = params_mod.boolean(p, "computeCommissionRates")
         if ccr:
             self.ex.weights.charge(19)
         try:
@@ -838,7 +816,7 @@ class Trading:
         if not self.spot:
             return self.account_balance(p, conn, acct, ctx)
         e = self.ex.engine
-        omit = p.get("omitZeroBalances") is True
+        omit = params_mod.boolean(p, "omitZeroBalances")
         bal = [{"asset": a, "free": e.q8(acct.free.get(a, Decimal(0))),
                 "locked": e.q8(acct.locked.get(a, Decimal(0)))}
                for a in sorted(set(acct.free) | set(acct.locked))]
