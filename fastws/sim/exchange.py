@@ -83,6 +83,8 @@ class Exchange:
     replay_start : {"first-subscription", "now", "manual"}
         Start playback when a client first subscribes (default), at once, or on
         ``ex.replay.play()``.
+    replay_loop : bool or int
+        Play the capture again when it ends (True: forever; n: n passes in all).
     book_levels : int
         Initial price levels per side of each synthetic book.
     max_write_buffer : int
@@ -107,7 +109,7 @@ class Exchange:
                  book_levels: int = 200, max_write_buffer: int = 64 << 20,
                  accounts: Sequence[Account] = (),
                  order_limits: Optional[tuple[int, int]] = None,
-                 listen_key_ttl: float = 3600.0) -> None:
+                 listen_key_ttl: float = 3600.0, replay_loop: "bool | int" = False) -> None:
         if market is None:
             market = "spot"
             forced = None
@@ -132,7 +134,8 @@ class Exchange:
         self._replay = None
         if replay is not None:
             from fastws.sim.replay import Replay
-            self._replay = Replay(replay, speed=replay_speed, market=forced, start=replay_start)
+            self._replay = Replay(replay, speed=replay_speed, market=forced, start=replay_start,
+                                  loop=replay_loop)
             symbols = self._replay.symbols
             self.market = market = self._replay.market
             self.limits = limits or (SPOT_LIMITS if market == "spot" else USDM_LIMITS)

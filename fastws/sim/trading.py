@@ -10,9 +10,12 @@ timestamp outside ``recvWindow`` or 1 s ahead, -1131 ``recvWindow`` over 60000.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import orjson
 
 from fastws.sim import params as params_mod
 from fastws.sim.accounts import _KEY_RE, Account, ApiKey, random_key, signing_payload
@@ -153,11 +156,16 @@ class Trading:
                 "order.modify": (self.order_modify, 1, "TRADE", False),
                 "account.balance": (self.account_balance, 5, "USER_DATA", False),
                 "account.position": (self.account_position, 5, "USER_DATA", False),
+                "v2/account.status": (self.account_status_v2, 5, "USER_DATA", False),
+                "v2/account.balance": (self.account_balance, 5, "USER_DATA", False),
+                "v2/account.position": (self.account_position_v2, 5, "USER_DATA", False),
                 "userDataStream.start": (self.listen_start, 2, "STREAM_KEY", False),
                 "userDataStream.ping": (self.listen_ping, 2, "STREAM_KEY", False),
                 "userDataStream.stop": (self.listen_stop, 2, "STREAM_KEY", False),
             })
         self.limiters: dict[int, OrderLimiter] = {}
+        from fastws.sim.usdm_account import UsdmAccount
+        self.usdm = UsdmAccount(ex)
 
     # -- plumbing ----------------------------------------------------------------------------
     def limiter(self, acct: Account) -> OrderLimiter:
@@ -177,6 +185,7 @@ class Trading:
             acct = self.authenticate(params, conn, security)
         elif security == "LOGON":
             sess = self._session(conn)
+            self._check_session_key(sess, conn)
             if sess.account is None:
                 raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
             acct = sess.account
@@ -191,6 +200,26 @@ class Trading:
         if s is None:
             s = conn.session = Session(self.ex.now_ms())
         return s
+
+    def _check_session_key(self, sess: Session, conn: Any) -> None:
+        """A logged-on key deleted since: the session ends, this request gets 401 -2015, and
+        the unsolicited ``{"id": null, "status": 401}`` frame follows its answer (SPEC §5.2)."""
+        if sess.key is None or self.ex.find_key(sess.key.api_key) is not None:
+            return
+        if sess.logon_sub is not None:
+            self._end_sub(conn, sess.logon_sub)
+        sess.key = sess.account = None
+        sess.authorized_since = None
+        err = ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        frame = orjson.dumps({"id": None, "status": 401, "error": err.body()})
+        send = getattr(conn, "send_now", None)
+        if send is not None:
+            try:
+                asyncio.get_running_loop().call_soon(
+                    lambda: None if getattr(conn, "closed", False) else send(frame))
+            except RuntimeError:                     # no loop: a pure (socket-less) call
+                pass
+        raise err
 
     def _key_only(self, params: dict, conn: Any) -> Account:
         k = params.get("apiKey")
@@ -212,6 +241,7 @@ class Trading:
         api_key = params.get("apiKey")
         sig = params.get("signature")
         if api_key is None and sig is None and sess.key is not None:
+            self._check_session_key(sess, conn)
             key, acct = sess.key, sess.account
             assert acct is not None
         else:
@@ -814,7 +844,7 @@ class Trading:
 
     def account_status(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> Any:
         if not self.spot:
-            return self.account_balance(p, conn, acct, ctx)
+            return self.usdm.status(acct)
         e = self.ex.engine
         omit = params_mod.boolean(p, "omitZeroBalances")
         bal = [{"asset": a, "free": e.q8(acct.free.get(a, Decimal(0))),
@@ -963,35 +993,19 @@ class Trading:
         return self.usdm_order(o)
 
     def account_balance(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
-        from fastws.sim.engine import _plain
-        out = []
-        e = self.ex.engine
-        for a in sorted(acct.free):
-            bal = acct.free[a]
-            avail = e.available(acct, a)
-            out.append({"accountAlias": "SgsR", "asset": a, "balance": _plain(bal),
-                        "crossWalletBalance": _plain(bal), "crossUnPnl": "0.00000000",
-                        "availableBalance": _plain(avail), "maxWithdrawAmount": _plain(avail),
-                        "marginAvailable": True, "updateTime": acct.update_time})
-        return out
+        return self.usdm.balance(acct)
 
     def account_position(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
-        from fastws.sim.engine import DEFAULT_LEVERAGE, _plain
         sym = p.get("symbol")
-        out = []
-        for s, (amt, entry) in acct.positions.items():
-            if sym is not None and s != sym:
-                continue
-            m = self.ex._markets[s]
-            mark = m.price_decimal(int(m.mid_tick()))
-            out.append({"symbol": s, "positionAmt": _plain(amt), "entryPrice": _plain(entry),
-                        "breakEvenPrice": _plain(entry), "markPrice": _plain(mark),
-                        "unRealizedProfit": _plain((mark - entry) * amt),
-                        "liquidationPrice": "0",
-                        "leverage": str(acct.leverage.get(s, DEFAULT_LEVERAGE)),
-                        "maxNotionalValue": "1000000", "marginType": "cross",
-                        "isolatedMargin": "0.00000000", "isAutoAddMargin": "false",
-                        "positionSide": "BOTH", "notional": _plain(mark * amt),
-                        "isolatedWallet": "0", "updateTime": acct.update_time})
-        return out
+        if sym is not None:
+            self._market(p)
+        return self.usdm.position_v1(acct, sym)
 
+    def account_status_v2(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> dict:
+        return self.usdm.status_v2(acct)
+
+    def account_position_v2(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
+        sym = p.get("symbol")
+        if sym is not None:
+            self._market(p)
+        return self.usdm.position_v2(acct, sym)

@@ -273,8 +273,9 @@ class WsApi:
             if not isinstance(method, str) or not method:
                 raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was "
                                            "empty/null, or malformed.")
-            name = method.split("/", 1)[1] if "/" in method else method
             trading = self.ex.trading
+            name = method if method in trading.methods else (
+                method.split("/", 1)[1] if "/" in method else method)
             if name in trading.methods:
                 from fastws.sim.trading import Ctx
                 ctx = Ctx()
