@@ -103,6 +103,19 @@ class OrderLimiter:
                  "intervalNum": self.long_name[1], "limit": self.per_long, "count": self.cl}]
 
 
+class _RestConn:
+    """Stands for the connection of a REST request: no session, no events."""
+
+    closed = True
+
+    def __init__(self) -> None:
+        self.session: Optional[Session] = None
+        self.return_rate_limits = False
+
+    def send_event(self, sid: int, event: dict) -> None:
+        pass
+
+
 class Ctx:
     """What one request touched (for its ``rateLimits``) and how it ended."""
 
@@ -163,6 +176,9 @@ class Trading:
                 "userDataStream.ping": (self.listen_ping, 2, "STREAM_KEY", False),
                 "userDataStream.stop": (self.listen_stop, 2, "STREAM_KEY", False),
             })
+        self.rest_only: dict[str, tuple[Callable[..., Any], Any, str, bool]] = {}
+        if not S:
+            self.rest_only["allOrders"] = (self.all_orders, 5, "USER_DATA", False)
         self.limiters: dict[int, OrderLimiter] = {}
         from fastws.sim.usdm_account import UsdmAccount
         self.usdm = UsdmAccount(ex)
@@ -194,6 +210,37 @@ class Trading:
         ctx.account = acct if name in ORDER_COUNTING else None
         self.ex._hub.advance_to(self.ex.now_ms())
         return fn(params, conn, acct, ctx)
+
+    def call_rest(self, name: str, params: dict, api_key: str, payload: bytes,
+                  signature: Optional[str], ctx: Ctx) -> Any:
+        """A signed REST request (SPEC §7.3): key from ``X-MBX-APIKEY``, ``signature`` over
+        ``payload`` (the query string then the body, as sent, without the signature)."""
+        fn, weight, security, refund = self.methods.get(name) or self.rest_only[name]
+        ctx.weight = weight(params) if callable(weight) else weight
+        ctx.refund = refund
+        self.ex.weights.charge(ctx.weight)
+        if not api_key:
+            raise ApiError(401, -2014, "API-key format invalid.")
+        found = self.ex.find_key(api_key)
+        if found is None:
+            if not _KEY_RE.match(api_key):
+                raise ApiError(401, -2014, "API-key format invalid.")
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        acct, key = found
+        if security == "STREAM_KEY":
+            ctx.account = None
+            return fn(params, _RestConn(), acct, ctx)
+        if not signature:
+            raise _missing("signature")
+        if not key.verify(payload, signature):
+            raise ApiError(400, -1022, "Signature for this request is not valid.")
+        self.check_time(params)
+        if security not in ("NONE",) and security in ("TRADE", "USER_DATA", "USER_STREAM") \
+                and security not in key.permissions:
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        ctx.account = acct if name in ORDER_COUNTING else None
+        self.ex._hub.advance_to(self.ex.now_ms())
+        return fn(params, _RestConn(), acct, ctx)
 
     def _session(self, conn: Any) -> Session:
         s = getattr(conn, "session", None)
