@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import orjson
 
 from fastws.sim import params as params_mod
+from fastws.sim import spot_methods as sm
 from fastws.sim.accounts import _KEY_RE, Account, ApiKey, random_key, signing_payload
 from fastws.sim.engine import STOP_TYPES, STP_MODES, Order, OrderList, Reject
 from fastws.sim.market import StepResult, SymbolMarket
@@ -163,6 +164,12 @@ class Trading:
                                                        False),
                 "userDataStream.unsubscribe": (self.uds_unsubscribe, 2, "NONE", False),
                 "session.subscriptions": (self.session_subscriptions, 2, "NONE", False),
+                "account.commission": (self._bind(sm.account_commission), 20, "USER_DATA",
+                                       False),
+                "myPreventedMatches": (self._bind(sm.my_prevented_matches), 2, "USER_DATA",
+                                       False),
+                "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
+                                             False),
             })
         else:
             self.methods.update({
@@ -184,6 +191,10 @@ class Trading:
         self.usdm = UsdmAccount(ex)
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _bind(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A handler of another module as a method of this Trading."""
+        return lambda p, conn, acct, ctx: fn(self, p, conn, acct, ctx)
+
     def limiter(self, acct: Account) -> OrderLimiter:
         lim = self.limiters.get(acct.uid)
         if lim is None:
