@@ -117,10 +117,6 @@ def make_app(ex: "Exchange") -> web.Application:
             secs = max(1, (int(e.data["retryAfter"]) - ex.now_ms() + 999) // 1000)
             headers["Retry-After"] = str(secs)
         body = e.body()
-        if e.data and e.code in (-2021, -2022):
-            body = {"code": e.code, "msg": e.msg, "data": e.data}
-        elif "data" in body:
-            body = {"code": e.code, "msg": e.msg}
         return web.Response(body=orjson.dumps(body), status=e.status, headers=headers,
                             content_type="application/json")
 
