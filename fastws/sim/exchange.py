@@ -452,7 +452,8 @@ class Exchange:
         return P.snapshot(m, limit, E=now, T=m.time)
 
     def exchange_info(self, symbols: Optional[Iterable[str]] = None) -> dict:
-        """exchangeInfo body with PRICE_FILTER, LOT_SIZE and NOTIONAL / MIN_NOTIONAL filters."""
+        """exchangeInfo body with the filters Binance serves (:mod:`fastws.sim.filters`)."""
+        from fastws.sim.filters import spot_filters, usdm_filters
         lim = self.limits
         rate_limits = [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
@@ -477,21 +478,16 @@ class Exchange:
                     "baseAssetPrecision": 8, "quoteAsset": s.quote_asset, "quotePrecision": 8,
                     "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
                     "quoteCommissionPrecision": 8,
-                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
-                                   "TAKE_PROFIT_LIMIT"],
-                    "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
-                    "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
-                    "cancelReplaceAllowed": True, "amendAllowed": False,
+                    # what the simulator implements: no icebergs, trailing stops, pegs,
+                    # OTO/OPO lists or amends beyond keepPriority
+                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
+                                   "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
+                    "opoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+                    "allowTrailingStop": False, "cancelReplaceAllowed": True,
+                    "amendAllowed": True, "pegInstructionsAllowed": False,
                     "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": _pad(s.tick_size),
-                         "maxPrice": "1000000.00000000", "tickSize": _pad(s.tick_size)},
-                        {"filterType": "LOT_SIZE", "minQty": _pad(s.step_size),
-                         "maxQty": "9000.00000000", "stepSize": _pad(s.step_size)},
-                        {"filterType": "NOTIONAL", "minNotional": _pad(s.min_notional),
-                         "applyMinToMarket": True, "maxNotional": "9000000.00000000",
-                         "applyMaxToMarket": False, "avgPriceMins": 5},
-                    ],
+                    "filters": spot_filters(s),
                     "permissions": [], "permissionSets": [["SPOT"]],
                     "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                     "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
@@ -504,13 +500,7 @@ class Exchange:
                     "marginAsset": s.quote_asset, "pricePrecision": s.price_decimals,
                     "quantityPrecision": s.qty_decimals, "baseAssetPrecision": 8,
                     "quotePrecision": 8, "underlyingType": "COIN",
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": s.tick_size,
-                         "maxPrice": "4529764", "tickSize": s.tick_size},
-                        {"filterType": "LOT_SIZE", "minQty": s.step_size, "maxQty": "1000",
-                         "stepSize": s.step_size},
-                        {"filterType": "MIN_NOTIONAL", "notional": s.min_notional},
-                    ],
+                    "filters": usdm_filters(s),
                     "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
                                    "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
                     "timeInForce": ["GTC", "IOC", "FOK", "GTX"]})
@@ -650,7 +640,3 @@ class Exchange:
             self.userdata.attach_stream(user_key, conn)
         return conn
 
-
-def _pad(s: str) -> str:
-    from decimal import Decimal
-    return str(Decimal(s).quantize(Decimal("0.00000001")))

@@ -441,6 +441,18 @@ class Trading:
             self.ex.engine.check_notional(m, stop, lots)
         else:
             self.ex.engine.check_notional(m, price, lots)
+        iceberg = self._dec(p, g("icebergQty")[1])
+        trailing = params_mod.integer(p, g("trailingDelta")[1])
+        from fastws.sim.filters import check_order
+        check_order(self.ex, m, acct, side, typ, price, stop, lots, iceberg, trailing)
+        if trailing is not None:
+            # trailing stops are not simulated (exchangeInfo says allowTrailingStop false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('trailingDelta')[1]}' "
+                                       "is not valid.")
+        if iceberg is not None and iceberg > 0:
+            # icebergs are not simulated (exchangeInfo says icebergAllowed false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('icebergQty')[1]}' is "
+                                       "not valid.")
         cid, ckey = g("clientOrderId") if prefix else (p.get("newClientOrderId"), "")
         if cid is not None and (not isinstance(cid, str) or not 0 < len(cid) <= 36):
             raise ApiError(400, -1100, "Illegal characters found in parameter "
