@@ -427,6 +427,18 @@ class Trading:
         lots = self._lots(m, q) if q is not None else 0
         if qq is not None and qq <= 0:
             raise Reject(-1013, "Filter failure: NOTIONAL")
+        iceberg = self._dec(p, g("icebergQty")[1])
+        trailing = params_mod.integer(p, g("trailingDelta")[1])
+        from fastws.sim.filters import check_order
+        check_order(self.ex, m, acct, side, typ, price, stop, lots, iceberg, trailing)
+        if trailing is not None:
+            # trailing stops are not simulated (exchangeInfo says allowTrailingStop false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('trailingDelta')[1]}' "
+                                       "is not valid.")
+        if iceberg is not None and iceberg > 0:
+            # icebergs are not simulated (exchangeInfo says icebergAllowed false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('icebergQty')[1]}' is "
+                                       "not valid.")
         stp = p.get("selfTradePreventionMode", "EXPIRE_MAKER" if self.spot else "NONE")
         if stp not in STP_MODES:
             raise ApiError(400, -1130, "Data sent for parameter 'selfTradePreventionMode' is "
@@ -441,18 +453,6 @@ class Trading:
             self.ex.engine.check_notional(m, stop, lots)
         else:
             self.ex.engine.check_notional(m, price, lots)
-        iceberg = self._dec(p, g("icebergQty")[1])
-        trailing = params_mod.integer(p, g("trailingDelta")[1])
-        from fastws.sim.filters import check_order
-        check_order(self.ex, m, acct, side, typ, price, stop, lots, iceberg, trailing)
-        if trailing is not None:
-            # trailing stops are not simulated (exchangeInfo says allowTrailingStop false)
-            raise ApiError(400, -1130, f"Data sent for parameter '{g('trailingDelta')[1]}' "
-                                       "is not valid.")
-        if iceberg is not None and iceberg > 0:
-            # icebergs are not simulated (exchangeInfo says icebergAllowed false)
-            raise ApiError(400, -1130, f"Data sent for parameter '{g('icebergQty')[1]}' is "
-                                       "not valid.")
         cid, ckey = g("clientOrderId") if prefix else (p.get("newClientOrderId"), "")
         if cid is not None and (not isinstance(cid, str) or not 0 < len(cid) <= 36):
             raise ApiError(400, -1100, "Illegal characters found in parameter "
