@@ -105,3 +105,28 @@ async def test_replay_pace(recorded_dir):
             await asyncio.wait_for(ex.replay.done.wait(), 10 * UNIT)
             elapsed = loop.time() - t0
     assert elapsed >= 0.4
+
+
+async def test_replay_loop_plays_the_capture_again(recorded_dir):
+    """``replay_loop=3``: the same recorded messages come out three times, byte for byte."""
+    ws_file = recorded_dir / "cryptofeed_spot_4symbols_20211012_ws.txt.gz"
+    url, recorded = _ws_lines(ws_file)
+    streams = url.split("streams=")[1].split("/")
+    async with Exchange(replay=[ws_file], replay_speed=0, replay_start="manual",
+                        replay_loop=3, rest=False) as ex:
+        async with websockets.connect(ex.venue.combined_stream_url(streams),
+                                      max_queue=None) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            ex.replay.play()
+            await asyncio.wait_for(ex.replay.done.wait(), 10 * UNIT)
+            got = [m.encode() for m in await _receive_all(ws)]
+        assert ex.replay.passes == 3
+    assert got == recorded * 3
+
+
+def test_replay_loop_flag_of_the_cli():
+    from fastws.sim.cli import build_parser
+    p = build_parser()
+    assert p.parse_args(["--replay-loop"]).replay_loop == 0          # forever
+    assert p.parse_args(["--replay-loop", "4"]).replay_loop == 4
+    assert p.parse_args([]).replay_loop == 1

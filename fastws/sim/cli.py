@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the synthetic market")
     g.add_argument("--replay-speed", type=float, default=1.0,
                    help="1 = recorded pace, k = k times faster, 0 = as fast as possible")
+    g.add_argument("--replay-loop", type=int, nargs="?", const=0, default=1, metavar="N",
+                   help="play the capture N times in all (no N: forever)")
     g.add_argument("-v", "--verbose", action="count", default=0)
 
     lim = p.add_argument_group("connection rules (defaults: the venue's, SPEC §2.2/§4.2)")
@@ -221,7 +223,8 @@ async def _run(args: argparse.Namespace) -> int:
                   rest_port=rest_port, seed=args.seed, rate=args.rate,
                   limits=_limits(args, market), tls=args.tls, tls_files=tls_files,
                   replay=args.replay, replay_speed=args.replay_speed,
-                  listen_key_ttl=args.listen_key_ttl)
+                  listen_key_ttl=args.listen_key_ttl,
+                  replay_loop=True if args.replay_loop == 0 else args.replay_loop)
     acct = _account(args)
     if acct is not None:
         ex.add_account(acct)

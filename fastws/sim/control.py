@@ -22,7 +22,8 @@ _ERR_PROP_NAME = "Invalid request: property name must be a string"
 _ERR_TOO_MANY = "Invalid request: too many parameters"
 _ERR_BOOL = "Invalid value type: expected Boolean"
 # The docs say "alphanumeric, at most 36 characters"; Binance's own SDK sends UUIDs (with
-# hyphens) as ids, so hyphens are accepted too.
+# hyphens) as ids, so hyphens are accepted too. USD-M documents an unsigned integer, but the
+# venue takes the UUID strings its official USD-M SDK sends, so string ids pass there too.
 _ID_STR = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
@@ -70,7 +71,7 @@ def _valid_id(id_: Any, market: str) -> bool:
             return 0 <= id_ < (1 << 64)
         return _INT64[0] <= id_ <= _INT64[1]
     if isinstance(id_, str):
-        return market == "spot" and bool(_ID_STR.match(id_))
+        return bool(_ID_STR.match(id_))
     return False
 
 

@@ -144,6 +144,7 @@ class Engine:
         self._list_id = 1000
         self._exec_id = 5000000
         self._prevented_id = 0
+        self.prevented: list[dict] = []          # myPreventedMatches: every prevented match
         self._trade_group = 1
         self.events: list[tuple[Account, dict]] = []
         self._touched: dict[int, tuple[Account, set]] = {}
@@ -444,6 +445,7 @@ class Engine:
         mode = taker.stp
         lots = min(maker.remaining, taker.remaining if taker.qty else maker.remaining)
         info = {"pid": pid, "lots": lots, "tick": tick, "taker": taker, "maker": maker}
+        self.prevented.append(dict(info, time=now, mode=mode))
         if mode in ("EXPIRE_MAKER", "EXPIRE_BOTH"):
             maker.prevented_lots += lots
             maker.prevented_match_id = pid

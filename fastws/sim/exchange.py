@@ -83,6 +83,8 @@ class Exchange:
     replay_start : {"first-subscription", "now", "manual"}
         Start playback when a client first subscribes (default), at once, or on
         ``ex.replay.play()``.
+    replay_loop : bool or int
+        Play the capture again when it ends (True: forever; n: n passes in all).
     book_levels : int
         Initial price levels per side of each synthetic book.
     max_write_buffer : int
@@ -107,7 +109,7 @@ class Exchange:
                  book_levels: int = 200, max_write_buffer: int = 64 << 20,
                  accounts: Sequence[Account] = (),
                  order_limits: Optional[tuple[int, int]] = None,
-                 listen_key_ttl: float = 3600.0) -> None:
+                 listen_key_ttl: float = 3600.0, replay_loop: "bool | int" = False) -> None:
         if market is None:
             market = "spot"
             forced = None
@@ -132,7 +134,8 @@ class Exchange:
         self._replay = None
         if replay is not None:
             from fastws.sim.replay import Replay
-            self._replay = Replay(replay, speed=replay_speed, market=forced, start=replay_start)
+            self._replay = Replay(replay, speed=replay_speed, market=forced, start=replay_start,
+                                  loop=replay_loop)
             symbols = self._replay.symbols
             self.market = market = self._replay.market
             self.limits = limits or (SPOT_LIMITS if market == "spot" else USDM_LIMITS)
@@ -449,7 +452,8 @@ class Exchange:
         return P.snapshot(m, limit, E=now, T=m.time)
 
     def exchange_info(self, symbols: Optional[Iterable[str]] = None) -> dict:
-        """exchangeInfo body with PRICE_FILTER, LOT_SIZE and NOTIONAL / MIN_NOTIONAL filters."""
+        """exchangeInfo body with the filters Binance serves (:mod:`fastws.sim.filters`)."""
+        from fastws.sim.filters import spot_filters, usdm_filters
         lim = self.limits
         rate_limits = [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
@@ -474,21 +478,16 @@ class Exchange:
                     "baseAssetPrecision": 8, "quoteAsset": s.quote_asset, "quotePrecision": 8,
                     "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
                     "quoteCommissionPrecision": 8,
-                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
-                                   "TAKE_PROFIT_LIMIT"],
-                    "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
-                    "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
-                    "cancelReplaceAllowed": True, "amendAllowed": False,
+                    # what the simulator implements: no icebergs, trailing stops, pegs,
+                    # OTO/OPO lists or amends beyond keepPriority
+                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
+                                   "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
+                    "opoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+                    "allowTrailingStop": False, "cancelReplaceAllowed": True,
+                    "amendAllowed": True, "pegInstructionsAllowed": False,
                     "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": _pad(s.tick_size),
-                         "maxPrice": "1000000.00000000", "tickSize": _pad(s.tick_size)},
-                        {"filterType": "LOT_SIZE", "minQty": _pad(s.step_size),
-                         "maxQty": "9000.00000000", "stepSize": _pad(s.step_size)},
-                        {"filterType": "NOTIONAL", "minNotional": _pad(s.min_notional),
-                         "applyMinToMarket": True, "maxNotional": "9000000.00000000",
-                         "applyMaxToMarket": False, "avgPriceMins": 5},
-                    ],
+                    "filters": spot_filters(s),
                     "permissions": [], "permissionSets": [["SPOT"]],
                     "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                     "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
@@ -501,13 +500,7 @@ class Exchange:
                     "marginAsset": s.quote_asset, "pricePrecision": s.price_decimals,
                     "quantityPrecision": s.qty_decimals, "baseAssetPrecision": 8,
                     "quotePrecision": 8, "underlyingType": "COIN",
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": s.tick_size,
-                         "maxPrice": "4529764", "tickSize": s.tick_size},
-                        {"filterType": "LOT_SIZE", "minQty": s.step_size, "maxQty": "1000",
-                         "stepSize": s.step_size},
-                        {"filterType": "MIN_NOTIONAL", "notional": s.min_notional},
-                    ],
+                    "filters": usdm_filters(s),
                     "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
                                    "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
                     "timeInForce": ["GTC", "IOC", "FOK", "GTX"]})
@@ -663,7 +656,3 @@ class Exchange:
         conn.micro = micro
         return conn
 
-
-def _pad(s: str) -> str:
-    from decimal import Decimal
-    return str(Decimal(s).quantize(Decimal("0.00000001")))

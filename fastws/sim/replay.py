@@ -57,10 +57,14 @@ class Replay:
         Force ``"spot"`` or ``"usdm"``; by default it is read from the capture.
     start : {"first-subscription", "now", "manual"}
         When playback begins.
+    loop : bool or int
+        Play the capture again when it ends: ``True`` forever, an int that many passes in all
+        (``1`` or ``False``: once). Each pass replays the recorded payloads as they are, so
+        update ids start over and a depth client resynchronises, as after a reconnect.
     """
 
     def __init__(self, paths: PathArg, speed: float = 1.0, market: Optional[str] = None,
-                 start: str = "first-subscription") -> None:
+                 start: str = "first-subscription", loop: "bool | int" = False) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self.paths = [os.fspath(p) for p in paths]
@@ -68,6 +72,11 @@ class Replay:
             raise ValueError("speed must be >= 0")
         self.speed = speed
         self.start = start
+        if loop is True:
+            self.passes_wanted: Optional[int] = None          # forever
+        else:
+            self.passes_wanted = max(1, int(loop or 1))
+        self.passes = 0
         symbols: dict[str, None] = {}
         found_market = market
         self.snapshots: dict[Optional[str], list[tuple[int, bytes]]] = {}
@@ -139,11 +148,22 @@ class Replay:
             await asyncio.sleep(0.005)
 
     async def run(self) -> None:
-        """Play the whole capture once (started by the Exchange)."""
+        """Play the capture once, or as many times as ``loop`` says (started by the Exchange)."""
+        await self._wait_start()
+        while self.passes_wanted is None or self.passes < self.passes_wanted:
+            await self._play_once()
+            self.passes += 1
+            if self.passes_wanted is None or self.passes < self.passes_wanted:
+                log.info("= replay pass %d done, starting over", self.passes)
+                self.position_ns = 0
+                await asyncio.sleep(0)
+        self.done.set()
+        log.info("= replay finished: %d messages in %d pass(es)", self.sent, self.passes)
+
+    async def _play_once(self) -> None:
         ex = self._ex
         assert ex is not None
         hub = ex._hub
-        await self._wait_start()
         loop = asyncio.get_running_loop()
         t_wall0 = loop.time()
         t_rec0: Optional[int] = None
@@ -184,5 +204,3 @@ class Replay:
             self.sent += 1
             n += 1
         hub.flush()
-        self.done.set()
-        log.info("= replay finished: %d messages", self.sent)

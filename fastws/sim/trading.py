@@ -10,10 +10,15 @@ timestamp outside ``recvWindow`` or 1 s ahead, -1131 ``recvWindow`` over 60000.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+import orjson
+
+from fastws.sim import params as params_mod
+from fastws.sim import spot_methods as sm
 from fastws.sim.accounts import _KEY_RE, Account, ApiKey, random_key, signing_payload
 from fastws.sim.engine import STOP_TYPES, STP_MODES, Order, OrderList, Reject
 from fastws.sim.market import StepResult, SymbolMarket
@@ -99,6 +104,19 @@ class OrderLimiter:
                  "intervalNum": self.long_name[1], "limit": self.per_long, "count": self.cl}]
 
 
+class _RestConn:
+    """Stands for the connection of a REST request: no session, no events."""
+
+    closed = True
+
+    def __init__(self) -> None:
+        self.session: Optional[Session] = None
+        self.return_rate_limits = False
+
+    def send_event(self, sid: int, event: dict) -> None:
+        pass
+
+
 class Ctx:
     """What one request touched (for its ``rateLimits``) and how it ended."""
 
@@ -146,19 +164,37 @@ class Trading:
                                                        False),
                 "userDataStream.unsubscribe": (self.uds_unsubscribe, 2, "NONE", False),
                 "session.subscriptions": (self.session_subscriptions, 2, "NONE", False),
+                "account.commission": (self._bind(sm.account_commission), 20, "USER_DATA",
+                                       False),
+                "myPreventedMatches": (self._bind(sm.my_prevented_matches), 2, "USER_DATA",
+                                       False),
+                "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
+                                             False),
             })
         else:
             self.methods.update({
                 "order.modify": (self.order_modify, 1, "TRADE", False),
                 "account.balance": (self.account_balance, 5, "USER_DATA", False),
                 "account.position": (self.account_position, 5, "USER_DATA", False),
+                "v2/account.status": (self.account_status_v2, 5, "USER_DATA", False),
+                "v2/account.balance": (self.account_balance, 5, "USER_DATA", False),
+                "v2/account.position": (self.account_position_v2, 5, "USER_DATA", False),
                 "userDataStream.start": (self.listen_start, 2, "STREAM_KEY", False),
                 "userDataStream.ping": (self.listen_ping, 2, "STREAM_KEY", False),
                 "userDataStream.stop": (self.listen_stop, 2, "STREAM_KEY", False),
             })
+        self.rest_only: dict[str, tuple[Callable[..., Any], Any, str, bool]] = {}
+        if not S:
+            self.rest_only["allOrders"] = (self.all_orders, 5, "USER_DATA", False)
         self.limiters: dict[int, OrderLimiter] = {}
+        from fastws.sim.usdm_account import UsdmAccount
+        self.usdm = UsdmAccount(ex)
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _bind(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A handler of another module as a method of this Trading."""
+        return lambda p, conn, acct, ctx: fn(self, p, conn, acct, ctx)
+
     def limiter(self, acct: Account) -> OrderLimiter:
         lim = self.limiters.get(acct.uid)
         if lim is None:
@@ -176,6 +212,7 @@ class Trading:
             acct = self.authenticate(params, conn, security)
         elif security == "LOGON":
             sess = self._session(conn)
+            self._check_session_key(sess, conn)
             if sess.account is None:
                 raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
             acct = sess.account
@@ -185,11 +222,62 @@ class Trading:
         self.ex._hub.advance_to(self.ex.now_ms())
         return fn(params, conn, acct, ctx)
 
+    def call_rest(self, name: str, params: dict, api_key: str, payload: bytes,
+                  signature: Optional[str], ctx: Ctx) -> Any:
+        """A signed REST request (SPEC §7.3): key from ``X-MBX-APIKEY``, ``signature`` over
+        ``payload`` (the query string then the body, as sent, without the signature)."""
+        fn, weight, security, refund = self.methods.get(name) or self.rest_only[name]
+        ctx.weight = weight(params) if callable(weight) else weight
+        ctx.refund = refund
+        self.ex.weights.charge(ctx.weight)
+        if not api_key:
+            raise ApiError(401, -2014, "API-key format invalid.")
+        found = self.ex.find_key(api_key)
+        if found is None:
+            if not _KEY_RE.match(api_key):
+                raise ApiError(401, -2014, "API-key format invalid.")
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        acct, key = found
+        if security == "STREAM_KEY":
+            ctx.account = None
+            return fn(params, _RestConn(), acct, ctx)
+        if not signature:
+            raise _missing("signature")
+        if not key.verify(payload, signature):
+            raise ApiError(400, -1022, "Signature for this request is not valid.")
+        self.check_time(params)
+        if security not in ("NONE",) and security in ("TRADE", "USER_DATA", "USER_STREAM") \
+                and security not in key.permissions:
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        ctx.account = acct if name in ORDER_COUNTING else None
+        self.ex._hub.advance_to(self.ex.now_ms())
+        return fn(params, _RestConn(), acct, ctx)
+
     def _session(self, conn: Any) -> Session:
         s = getattr(conn, "session", None)
         if s is None:
             s = conn.session = Session(self.ex.now_ms())
         return s
+
+    def _check_session_key(self, sess: Session, conn: Any) -> None:
+        """A logged-on key deleted since: the session ends, this request gets 401 -2015, and
+        the unsolicited ``{"id": null, "status": 401}`` frame follows its answer (SPEC §5.2)."""
+        if sess.key is None or self.ex.find_key(sess.key.api_key) is not None:
+            return
+        if sess.logon_sub is not None:
+            self._end_sub(conn, sess.logon_sub)
+        sess.key = sess.account = None
+        sess.authorized_since = None
+        err = ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        frame = orjson.dumps({"id": None, "status": 401, "error": err.body()})
+        send = getattr(conn, "send_now", None)
+        if send is not None:
+            try:
+                asyncio.get_running_loop().call_soon(
+                    lambda: None if getattr(conn, "closed", False) else send(frame))
+            except RuntimeError:                     # no loop: a pure (socket-less) call
+                pass
+        raise err
 
     def _key_only(self, params: dict, conn: Any) -> Account:
         k = params.get("apiKey")
@@ -211,6 +299,7 @@ class Trading:
         api_key = params.get("apiKey")
         sig = params.get("signature")
         if api_key is None and sig is None and sess.key is not None:
+            self._check_session_key(sess, conn)
             key, acct = sess.key, sess.account
             assert acct is not None
         else:
@@ -270,33 +359,11 @@ class Trading:
 
     @staticmethod
     def _dec(params: dict, name: str, required: bool = False) -> Optional[Decimal]:
-        v = params.get(name)
-        if v is None or v == "":
-            if required:
-                raise _missing(name)
-            return None
-        if isinstance(v, bool):
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            d = Decimal("NaN")
-        if not d.is_finite():
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        return d
+        return params_mod.decimal(params, name, required)
 
     @staticmethod
     def _int(params: dict, name: str) -> Optional[int]:
-        v = params.get(name)
-        if v is None or v == "":
-            return None
-        s = str(v)
-        if isinstance(v, bool) or not s.lstrip("-").isdigit():
-            raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; "
-                                       "legal range is '^[0-9]{1,20}$'.")
-        return int(s)
+        return params_mod.integer(params, name, signed=True)
 
     def _ticks(self, m: SymbolMarket, d: Decimal, what: str = "PRICE_FILTER") -> int:
         units = d / m._tick_dec
@@ -360,6 +427,18 @@ class Trading:
         lots = self._lots(m, q) if q is not None else 0
         if qq is not None and qq <= 0:
             raise Reject(-1013, "Filter failure: NOTIONAL")
+        iceberg = self._dec(p, g("icebergQty")[1])
+        trailing = params_mod.integer(p, g("trailingDelta")[1])
+        from fastws.sim.filters import check_order
+        check_order(self.ex, m, acct, side, typ, price, stop, lots, iceberg, trailing)
+        if trailing is not None:
+            # trailing stops are not simulated (exchangeInfo says allowTrailingStop false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('trailingDelta')[1]}' "
+                                       "is not valid.")
+        if iceberg is not None and iceberg > 0:
+            # icebergs are not simulated (exchangeInfo says icebergAllowed false)
+            raise ApiError(400, -1130, f"Data sent for parameter '{g('icebergQty')[1]}' is "
+                                       "not valid.")
         stp = p.get("selfTradePreventionMode", "EXPIRE_MAKER" if self.spot else "NONE")
         if stp not in STP_MODES:
             raise ApiError(400, -1130, "Data sent for parameter 'selfTradePreventionMode' is "
@@ -395,8 +474,7 @@ class Trading:
                                            "'strategyType'.")
             o.strategy_type = st
         if not self.spot:
-            ro = p.get("reduceOnly")
-            o.reduce_only = ro is True or ro == "true"
+            o.reduce_only = params_mod.boolean(p, "reduceOnly")
             ps = p.get("positionSide", "BOTH")
             if ps != "BOTH":
                 raise ApiError(400, -4061, "Order's position side does not match user's "
@@ -642,7 +720,7 @@ class Trading:
 
     def order_test(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> dict:
         m = self._market(p)
-        ccr = p.get("computeCommissionRates") is True
+        ccr = params_mod.boolean(p, "computeCommissionRates")
         if ccr:
             self.ex.weights.charge(19)
         try:
@@ -836,9 +914,9 @@ class Trading:
 
     def account_status(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> Any:
         if not self.spot:
-            return self.account_balance(p, conn, acct, ctx)
+            return self.usdm.status(acct)
         e = self.ex.engine
-        omit = p.get("omitZeroBalances") is True
+        omit = params_mod.boolean(p, "omitZeroBalances")
         bal = [{"asset": a, "free": e.q8(acct.free.get(a, Decimal(0))),
                 "locked": e.q8(acct.locked.get(a, Decimal(0)))}
                for a in sorted(set(acct.free) | set(acct.locked))]
@@ -985,35 +1063,19 @@ class Trading:
         return self.usdm_order(o)
 
     def account_balance(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
-        from fastws.sim.engine import _plain
-        out = []
-        e = self.ex.engine
-        for a in sorted(acct.free):
-            bal = acct.free[a]
-            avail = e.available(acct, a)
-            out.append({"accountAlias": "SgsR", "asset": a, "balance": _plain(bal),
-                        "crossWalletBalance": _plain(bal), "crossUnPnl": "0.00000000",
-                        "availableBalance": _plain(avail), "maxWithdrawAmount": _plain(avail),
-                        "marginAvailable": True, "updateTime": acct.update_time})
-        return out
+        return self.usdm.balance(acct)
 
     def account_position(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
-        from fastws.sim.engine import DEFAULT_LEVERAGE, _plain
         sym = p.get("symbol")
-        out = []
-        for s, (amt, entry) in acct.positions.items():
-            if sym is not None and s != sym:
-                continue
-            m = self.ex._markets[s]
-            mark = m.price_decimal(int(m.mid_tick()))
-            out.append({"symbol": s, "positionAmt": _plain(amt), "entryPrice": _plain(entry),
-                        "breakEvenPrice": _plain(entry), "markPrice": _plain(mark),
-                        "unRealizedProfit": _plain((mark - entry) * amt),
-                        "liquidationPrice": "0",
-                        "leverage": str(acct.leverage.get(s, DEFAULT_LEVERAGE)),
-                        "maxNotionalValue": "1000000", "marginType": "cross",
-                        "isolatedMargin": "0.00000000", "isAutoAddMargin": "false",
-                        "positionSide": "BOTH", "notional": _plain(mark * amt),
-                        "isolatedWallet": "0", "updateTime": acct.update_time})
-        return out
+        if sym is not None:
+            self._market(p)
+        return self.usdm.position_v1(acct, sym)
 
+    def account_status_v2(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> dict:
+        return self.usdm.status_v2(acct)
+
+    def account_position_v2(self, p: dict, conn: Any, acct: Account, ctx: Ctx) -> list:
+        sym = p.get("symbol")
+        if sym is not None:
+            self._market(p)
+        return self.usdm.position_v2(acct, sym)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import orjson
 
+from fastws.sim import params as params_mod
 from fastws.sim import payloads as P
 from fastws.sim.accounts import RawNumber, parse_request
 
@@ -170,6 +171,12 @@ class WsApi:
 
     def __init__(self, exchange: "Exchange") -> None:
         self.ex = exchange
+        from fastws.sim.market_data import MarketData
+        from fastws.sim.tape import Tape
+        hub = exchange._hub
+        self.tape = Tape(exchange._markets).chain(hub.on_step)
+        hub.on_step = self.tape.record
+        self.market_data = MarketData(exchange, self.tape)
 
     # -- shared by REST and WS API ------------------------------------------------------------
     def _symbol(self, params: dict) -> Any:
@@ -262,12 +269,13 @@ class WsApi:
                 raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was "
                                            "empty/null, or malformed.")
             if "returnRateLimits" in params:
-                rl = params["returnRateLimits"] is True
+                rl = params_mod.boolean(params, "returnRateLimits", rl)
             if not isinstance(method, str) or not method:
                 raise ApiError(400, -1102, "Mandatory parameter 'method' was not sent, was "
                                            "empty/null, or malformed.")
-            name = method.split("/", 1)[1] if "/" in method else method
             trading = self.ex.trading
+            name = method if method in trading.methods else (
+                method.split("/", 1)[1] if "/" in method else method)
             if name in trading.methods:
                 from fastws.sim.trading import Ctx
                 ctx = Ctx()
@@ -275,6 +283,8 @@ class WsApi:
                     result = trading.call(name, params, conn, ctx)
                     if ctx.refund:
                         self.ex.weights.used = max(0, self.ex.weights.used - ctx.weight)
+                    if micro:
+                        result = _micro_result(result)
                     out: dict[str, Any] = {"id": id_, "status": 200, "result": result}
                 except ApiError as e:
                     out = {"id": id_, "status": e.status, "error": e.body()}
@@ -291,6 +301,8 @@ class WsApi:
                 weight, result = self.exchange_info(params)
             elif name == "depth":
                 weight, result = self.depth(params)
+            elif self.market_data.ws_handler(name) is not None:
+                weight, result = self.market_data.ws_handler(name)(params)  # type: ignore
             else:
                 # Binance's text for an unknown method is undocumented; -1000 UNKNOWN fits.
                 raise ApiError(400, -1000, f"Unknown method '{method}'.")
@@ -314,10 +326,31 @@ class WsApi:
         return orjson.dumps({"event": P.server_shutdown(E)})
 
 
-def _micro_result(result: dict) -> dict:
-    """Timestamps of a WS API result in microseconds (``timeUnit=MICROSECOND``, SPEC §5.1)."""
-    out = dict(result)
-    for k in ("serverTime", "E", "T"):
-        if isinstance(out.get(k), int):
-            out[k] *= 1000
+_MICRO_KEYS = frozenset({"serverTime", "E", "T", "time", "closeTime", "openTime",
+                         "transactTime", "transactionTime", "updateTime", "workingTime",
+                         "authorizedSince", "connectedSince", "goodTillDate"})
+
+
+def _micro_result(result: Any) -> Any:
+    """Timestamps of a WS API result in microseconds (``timeUnit=MICROSECOND``, SPEC §5.1):
+    every time field of market data, order and account answers, at any depth; kline rows'
+    open and close times."""
+    if isinstance(result, list):
+        if len(result) == 12 and isinstance(result[0], int) and isinstance(result[6], int) \
+                and isinstance(result[1], str):
+            row = list(result)
+            row[0] *= 1000
+            row[6] *= 1000
+            return row
+        return [_micro_result(x) for x in result]
+    if not isinstance(result, dict):
+        return result
+    out = {}
+    for k, v in result.items():
+        if k in _MICRO_KEYS and isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            out[k] = v * 1000
+        elif isinstance(v, (dict, list)):
+            out[k] = _micro_result(v)
+        else:
+            out[k] = v
     return out

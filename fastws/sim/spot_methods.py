@@ -1,0 +1,118 @@
+"""Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches`` and
+``order.amend.keepPriority`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
+:class:`~fastws.sim.trading.Trading`; each takes ``(trading, params, conn, account, ctx)``.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fastws.sim import params as pm
+from fastws.sim.accounts import random_key
+from fastws.sim.market import StepResult
+from fastws.sim.wsapi import ApiError
+
+if TYPE_CHECKING:
+    from fastws.sim.accounts import Account
+    from fastws.sim.trading import Ctx, Trading
+
+__all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority"]
+
+
+def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """Commission rates of ``symbol``: the account's maker/taker, no special or tax rates."""
+    m = tr._market(p)
+    e = tr.ex.engine
+    z = e.q8(Decimal(0))
+    return {"symbol": m.symbol,
+            "standardCommission": {"maker": e.q8(acct.maker), "taker": e.q8(acct.taker),
+                                   "buyer": z, "seller": z},
+            "specialCommission": {"maker": z, "taker": z, "buyer": z, "seller": z},
+            "taxCommission": {"maker": z, "taker": z, "buyer": z, "seller": z},
+            "discount": {"enabledForAccount": False, "enabledForSymbol": False,
+                         "discountAsset": "BNB", "discount": z}}
+
+
+def my_prevented_matches(tr: "Trading", p: dict, conn: Any, acct: "Account",
+                         ctx: "Ctx") -> list:
+    """Orders expired by self-trade prevention, by ``preventedMatchId`` or ``orderId`` (the
+    latter from ``fromPreventedMatchId`` on, up to ``limit``)."""
+    m = tr._market(p)
+    pid = pm.integer(p, "preventedMatchId")
+    oid = pm.integer(p, "orderId")
+    if (pid is None) == (oid is None):
+        raise ApiError(400, -1102, "Param 'preventedMatchId' or 'orderId' must be sent, but "
+                                   "both were empty/null!" if pid is None else
+                       "Combination of optional parameters invalid.")
+    if oid is not None:
+        tr.ex.weights.charge(18)                        # 20 by orderId, 2 by match id
+    start = pm.integer(p, "fromPreventedMatchId", 0) or 0
+    limit = min(pm.integer(p, "limit", 500) or 500, 1000)
+    out = []
+    for x in tr.ex.engine.prevented:
+        taker, maker = x["taker"], x["maker"]
+        if taker.account is not acct or taker.m is not m:
+            continue
+        if pid is not None and x["pid"] != pid:
+            continue
+        if oid is not None and (oid not in (taker.order_id, maker.order_id)
+                                or x["pid"] < start):
+            continue
+        out.append({"symbol": m.symbol, "preventedMatchId": x["pid"],
+                    "takerOrderId": taker.order_id, "makerSymbol": maker.m.symbol,
+                    "makerOrderId": maker.order_id, "tradeGroupId": 1,
+                    "selfTradePreventionMode": x["mode"], "price": m.px(x["tick"]),
+                    "makerPreventedQuantity": m.qty(x["lots"]), "transactTime": x["time"]})
+    return out[:limit]
+
+
+def amend_keep_priority(tr: "Trading", p: dict, conn: Any, acct: "Account",
+                        ctx: "Ctx") -> dict:
+    """Lower an open order's quantity keeping its place in the queue (``newQty`` below the
+    current quantity, above what has been executed... or equal to it, which ends the order)."""
+    m = tr._market(p)
+    o = tr._lookup(p, acct, m)
+    if not o.open:
+        raise ApiError(400, -2013, "Order does not exist.")
+    new = pm.decimal(p, "newQty", required=True)
+    assert new is not None
+    lots = tr._lots(m, new) if new > 0 else 0
+    if lots >= o.qty:
+        raise ApiError(400, -2038, "The requested quantity must be less than the order's "
+                                   "current quantity.")
+    cid = p.get("newClientOrderId") or random_key(22)
+    now = tr.ex.now_ms()
+    res = StepResult(time=max(now, m.time))
+    e = tr.ex.engine
+    orig = o.client_id
+    if lots <= o.executed:
+        ctx.refund = True                               # weight 0 when the amend ends it
+        e.cancel(o, res.time, res, cid)
+    else:
+        delta = o.qty - lots
+        if o.on_book:
+            book = m.bids if o.buy else m.asks
+            m._set(res, o.buy, o.price, book.get(o.price, 0) - delta)
+        if o.buy and o.lock_left and o.price:
+            give = min(o.lock_left, m.notional(o.price, delta))
+            o.account.unlock(o.lock_asset, give)
+            o.lock_left -= give
+            e._touch(o.account, o.lock_asset)
+        elif not o.buy and o.lock_left:
+            give = min(o.lock_left, m.qty_decimal(delta))
+            o.account.unlock(o.lock_asset, give)
+            o.lock_left -= give
+            e._touch(o.account, o.lock_asset)
+        o.qty = lots
+        o.client_id = cid
+        o.update_time = res.time
+        e._report(o, "REPLACED", res.time, orig_client=orig)
+    tr._apply(m, res)
+    amended = {"symbol": m.symbol, "orderId": o.order_id, "orderListId": o.list_id,
+               "origClientOrderId": orig, "clientOrderId": o.client_id,
+               "price": m.px(o.price), "qty": m.qty(o.qty), "executedQty": m.qty(o.executed),
+               "preventedQty": m.qty(o.prevented_lots),
+               "quoteOrderQty": e.q8(o.quote_qty), "cumulativeQuoteQty": e.q8(o.cum_quote),
+               "status": o.status, "timeInForce": o.tif, "type": o.type, "side": o.side,
+               "workingTime": o.working_time, "selfTradePreventionMode": o.stp}
+    return {"transactTime": res.time, "executionId": e._exec_id, "amendedOrder": amended}
