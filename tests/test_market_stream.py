@@ -321,3 +321,30 @@ async def test_snapshots_on_a_shared_ws_api_session() -> None:
                 assert api.requests >= 1
             assert len(ex.api_connections) == 1
             assert await api.request("ping") == {}
+
+
+async def test_snapshots_use_only_their_share_of_the_request_weight() -> None:
+    """A resync storm never takes the whole weight budget: with a 1 % share (60 weight a
+    minute on spot) one 1000-level snapshot (weight 50) goes at once, the next one waits."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ms = MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_weight_share=0.01)
+        await asyncio.wait_for(ms._pace_weight(50), 1 * UNIT)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ms._pace_weight(50), 0.3 * UNIT)
+        for bad in (0.0, 1.5):
+            with pytest.raises(InvalidUsage):
+                MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_weight_share=bad)
+        with pytest.raises(InvalidUsage):
+            MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_timeout=0)
+
+
+async def test_a_snapshot_that_never_answers_times_out_and_backs_off() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.delay_responses(30.0, count=2, methods="depth")
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_timeout=0.3 * UNIT,
+                                **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=10 * UNIT)
+            st = ms.stats()
+            assert st.snapshot_failures == 2 and st.stale == {}
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
