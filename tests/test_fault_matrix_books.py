@@ -60,15 +60,16 @@ def _epochs(evs: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]
     return out
 
 
-def losses_and_duplicates(rec: Recorder, stream: str) -> tuple[int, int]:
+def losses_and_duplicates(rec: Recorder, stream: str, market: str = "spot") -> tuple[int, int]:
     """(holes, repeated events) in what the callbacks saw, per id epoch: a hole is a run of
-    update ids no delivered event covers (events that arrived swapped are not lost)."""
+    update ids no delivered event covers (spot ``U != prev u + 1``, USD-M ``pu != prev u``,
+    in id order: events that arrived swapped are not lost)."""
     lost = dup = 0
     for chain in _epochs(rec.depth[stream]):
         seen: set[tuple[int, int]] = set()
-        spans = sorted({(U, u) for U, u, _ in chain})
+        spans = sorted({(u, U, pu) for U, u, pu in chain})
         for a, b in zip(spans, spans[1:]):
-            if b[0] != a[1] + 1:
+            if (b[1] != a[0] + 1) if market == "spot" else (b[2] != a[0]):
                 lost += 1
         for U, u, _ in chain:
             if (U, u) in seen:
@@ -88,8 +89,11 @@ async def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
 async def run_row(name: str, inject: Callable[[Exchange, MarketStream, Seen], Awaitable[None]],
                   *, reason: str, max_lost: int, saw: str, ex_kw: dict[str, Any] | None = None,
                   ms_kw: dict[str, Any] | None = None, symbol: str = "BTCUSDT",
-                  settle: float = 10.0) -> Seen:
-    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), **(ex_kw or {})) as ex:
+                  settle: float = 10.0, market: str = "spot") -> Seen:
+    from fastws.testing import fast_limits
+    limits = LIMITS if market == "spot" else fast_limits("usdm", ping_interval=1.0, pong_timeout=5.0)
+    async with Exchange(SYMS, limits=limits, clock=manual_clock(), market=market,
+                        **(ex_kw or {})) as ex:
         async with MarketStream(STREAMS, venue=ex.venue, **FAST, **(ms_kw or {})) as ms:
             rec = Recorder(ms)
             seen = Seen()
@@ -125,8 +129,8 @@ async def run_row(name: str, inject: Callable[[Exchange, MarketStream, Seen], Aw
             await settle_and_compare(ms, ex, SYMS, timeout=settle)
             assert ms.error is None
             assert seen.lies == []
-            lost, dup = losses_and_duplicates(rec, STREAMS[0])
-            other_lost, other_dup = losses_and_duplicates(rec, STREAMS[1])
+            lost, dup = losses_and_duplicates(rec, STREAMS[0], market)
+            other_lost, other_dup = losses_and_duplicates(rec, STREAMS[1], market)
             assert dup == 0 and other_dup == 0, "an event reached the user twice"
             assert lost <= max_lost, f"{lost} holes in the ids delivered, the fault's window allows {max_lost}"
             st = ms.stats()
@@ -147,12 +151,13 @@ def _short(r: str) -> str:
 
 # ---------------------------------------------------------------------------------- the rows
 
-async def test_ids_restarting_lower_after_a_reconnect() -> None:
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_ids_restarting_lower_after_a_reconnect(market: str) -> None:
     """Old code: the book kept its old content and stayed synced; every event "already held"."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.restart_ids("BTCUSDT")
-    seen = await run_row("ids restart lower after a reconnect (testnet reset)", inject,
-                         reason="stream down", max_lost=1,
+    seen = await run_row(f"ids restart lower after a reconnect (testnet reset), {market}", inject,
+                         reason="stream down", max_lost=1, market=market,
                          saw="book stale while reconnecting, then resynced on the new ids")
     assert any("stream down" in r for r in seen.reasons)
 
@@ -168,16 +173,17 @@ async def test_ids_restarting_lower_without_a_reconnect() -> None:
                   ms_kw=dict(max_silence=2.0 * UNIT), settle=20.0)
 
 
-async def test_one_absurd_update_id() -> None:
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_one_absurd_update_id(market: str) -> None:
     """Old code: one event with an absurd ``u`` froze the book (all later events "held")."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.absurd_depth_id("BTCUSDT")
     # the listener's per-stream high-water mark (PART B of issue 10) mutes the stream until
     # the silence heal replaces the link (short max_silence here): those events are lost to
     # the user (one break) but never served as a synced book
-    await run_row("one depth event with an absurd u", inject, reason="implausible",
+    await run_row(f"one depth event with an absurd u, {market}", inject, reason="implausible",
                   max_lost=1, saw="book stale: 'implausible update id', resynced",
-                  ms_kw=dict(max_silence=2.0 * UNIT), settle=20.0)
+                  ms_kw=dict(max_silence=2.0 * UNIT), settle=20.0, market=market)
 
 
 async def test_crossed_snapshots_back_off() -> None:
@@ -271,3 +277,80 @@ def _write_table() -> Any:
     else:
         text = text.rstrip("\n") + "\n\n## Fault matrix: books\n\n" + block + "\n"
     path.write_text(text)
+
+
+# ------------------------------------------------- the simulator's faults, seen without fastws
+
+def _sim(market: str = "spot") -> Exchange:
+    from fastws.sim import ManualClock
+    from fastws.testing import fast_limits
+    return Exchange(["BTCUSDT", "ETHUSDT"], market=market, clock=ManualClock(1_700_000_000_000),
+                    rate=300, limits=fast_limits(market, ping_interval=30,
+                                                 max_incoming_per_second=1000))
+
+
+async def _events(ex: Exchange, ws: Any, ms: int = 500) -> list[dict[str, Any]]:
+    from tests.sim_support import drain
+    await ex.advance(ms)
+    return [e for e in await drain(ws) if isinstance(e, dict) and e.get("e") == "depthUpdate"]
+
+
+async def _snapshot(ex: Exchange, symbol: str = "BTCUSDT") -> dict[str, Any]:
+    from tests.sim_support import get_json
+    prefix = "/api/v3" if ex.market == "spot" else "/fapi/v1"
+    status, _, body = await get_json(ex.venue.rest_url + prefix + "/depth", symbol=symbol,
+                                     limit=1000 if ex.market == "spot" else 1000)
+    assert status == 200
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_sim_faults_restart_absurd_crossed_flood(market: str) -> None:
+    """Each new fault does exactly what it says, observed with a plain websockets client and
+    REST (the simulator is the oracle; fastws is not involved)."""
+    import websockets
+    async with _sim(market) as ex:
+        url = ex.venue.raw_stream_url(["btcusdt@depth@100ms"])
+        async with websockets.connect(url) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            base = await _events(ex, ws)
+            assert base
+            # an absurd u on exactly one event; the next ones are normal again
+            ex.faults.absurd_depth_id("BTCUSDT")
+            evs = await _events(ex, ws)
+            absurd = [e for e in evs if e["u"] - e["U"] > 10**14]
+            assert len(absurd) == 1 and evs[-1]["u"] - evs[-1]["U"] < 10**6
+            # a flood: genuine consecutive ids, the book (and snapshot) unchanged by them
+            before = (await _snapshot(ex))
+            ex.faults.flood_depth("BTCUSDT", per_second=2000, seconds=1.0, levels=3)
+            evs = await _events(ex, ws, 1000)
+            assert len(evs) >= 1500
+            us = [e["u"] for e in evs]
+            assert us == sorted(us) and len(set(us)) == len(us)
+            if market == "usdm":
+                assert all(b["pu"] == a["u"] for a, b in zip(evs, evs[1:]))
+            else:
+                assert all(b["U"] == a["u"] + 1 for a, b in zip(evs, evs[1:]))
+            after = await _snapshot(ex)
+            assert after["lastUpdateId"] >= evs[-1]["u"] > before["lastUpdateId"]
+            # a crossed snapshot, once
+            ex.faults.crossed_snapshot("BTCUSDT")
+            crossed = await _snapshot(ex)
+            assert float(crossed["bids"][0][0]) >= float(crossed["asks"][0][0])
+            ok = await _snapshot(ex)
+            assert float(ok["bids"][0][0]) < float(ok["asks"][0][0])
+            # ids restart far lower and the stream connections are dropped
+            old = ex.update_id("BTCUSDT")
+            ex.faults.restart_ids("BTCUSDT")
+            assert ex.update_id("BTCUSDT") == old // 100
+            with pytest.raises(websockets.ConnectionClosed):
+                for _ in range(50):
+                    await _events(ex, ws, 100)
+        async with websockets.connect(url) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            evs = await _events(ex, ws)
+            assert evs and all(e["u"] < old for e in evs)
+            snap = await _snapshot(ex)
+            assert snap["lastUpdateId"] < old
+        with pytest.raises(ValueError):
+            ex.faults.restart_ids("BTCUSDT", to=10**15)
