@@ -94,14 +94,15 @@ cdef double GRID_ABS_TOL = 1e-7
 cdef double GRID_REL_TOL = 1e-15
 
 cdef inline int _to_tick(double price, double den, int64_t m, int64_t* tick) noexcept nogil:
-    """0 and the tick of ``price`` on the grid m / den; -1 if not positive, finite, on grid."""
+    """0 and the tick of ``price`` on the grid m / den; -1 if not positive, finite, on grid,
+    or if it rounds to zero ticks (a price below half a tick is no level: never price 0.0)."""
     cdef double x = price * den
     cdef double r
     cdef int64_t p
     if not (x > 0.0 and x < 4.0e15):
         return -1
     r = floor(x + 0.5)
-    if fabs(x - r) > GRID_ABS_TOL + x * GRID_REL_TOL:
+    if r < 1.0 or fabs(x - r) > GRID_ABS_TOL + x * GRID_REL_TOL:
         return -1
     p = <int64_t>r
     if m != 1:
@@ -637,11 +638,14 @@ def _parse_tick(tick_size):
 def _infer_decimals(prices):
     """Smallest number of decimal places e (0..15) on which every price lies."""
     p = np.asarray(prices, dtype=np.float64)
+    p = p[p > 0]                # (other prices are refused later, with their own message)
     if p.size == 0:
         return None
     for e in range(16):
         x = p * (10.0 ** e)
-        if np.all(np.abs(x - np.rint(x)) <= GRID_ABS_TOL + np.abs(x) * GRID_REL_TOL):
+        r = np.rint(x)
+        # on the grid, and at least one tick: a tiny price never rounds to a 0.0 level
+        if np.all((np.abs(x - r) <= GRID_ABS_TOL + x * GRID_REL_TOL) & (r >= 1.0)):
             return e
     return None
 
@@ -818,6 +822,10 @@ cdef class OrderBook:
                 self._regrid(e)
                 if self.c_price_to_tick(price, &t) == 0:
                     return
+        if price * self._tick_den / self._tick_m < 0.5:
+            raise ValueError(
+                f"{self.symbol}: {side} price {price!r} rounds to zero ticks of "
+                f"{self.tick_size!r}{' (inferred)' if self._tick_inferred else ''}: not a level")
         raise ValueError(
             f"{self.symbol}: {side} price {price!r} is not on the tick grid {self.tick_size!r}"
             f"{' (inferred)' if self._tick_inferred else ''}")
@@ -902,10 +910,14 @@ cdef class OrderBook:
             bids = _as_levels(bids)
         if not _is_levels(asks):
             asks = _as_levels(asks)
-        self.apply_levels(<const double*>cnp.PyArray_DATA(<cnp.ndarray>bids),
-                          cnp.PyArray_DIM(<cnp.ndarray>bids, 0),
-                          <const double*>cnp.PyArray_DATA(<cnp.ndarray>asks),
-                          cnp.PyArray_DIM(<cnp.ndarray>asks, 0))
+        try:
+            self.apply_levels(<const double*>cnp.PyArray_DATA(<cnp.ndarray>bids),
+                              cnp.PyArray_DIM(<cnp.ndarray>bids, 0),
+                              <const double*>cnp.PyArray_DATA(<cnp.ndarray>asks),
+                              cnp.PyArray_DIM(<cnp.ndarray>asks, 0))
+        except ValueError:
+            self._stale = True      # untouched, but it now misses this event
+            raise
         self.update_id = u
         self._need_bridge = False
         self._applied += 1
@@ -934,8 +946,9 @@ cdef class OrderBook:
         InvalidUsage
             No snapshot yet, or the book is stale.
         ValueError
-            A level with an off-grid/non-positive price or an invalid quantity; the book is
-            left untouched.
+            A level with an off-grid/non-positive price, a price that rounds to zero ticks, or
+            an invalid quantity. The book's levels are left untouched, but it misses this event,
+            so it is marked stale.
         """
         if type(event) is DepthUpdate:
             return self.apply_depth(<DepthUpdate>event)

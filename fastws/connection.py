@@ -458,7 +458,8 @@ class StreamConnection:
                                      self.active.close_code, self.active.close_reason)
                         if self._on_link_state is not None:
                             self._on_link_state(list(self.desired), "down", f"link lost (code "
-                                                f"{self.active.close_code} {self.active.close_reason})")
+                                                f"{self.active.close_code} {self.active.close_reason}"
+                                                .rstrip() + ")")
                     lost = self.active is not None
                     self.active = None
                     # no other link delivers now: forget the ids delivered, so a venue whose

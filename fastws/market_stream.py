@@ -117,7 +117,9 @@ class MarketStreamStats:
         Links opened; unplanned reconnects; 24 h cut-overs; ``serverShutdown`` notices;
         silence episodes reported; links replaced because of silence.
     gaps, resyncs, snapshots : int
-        Book gaps detected; books synced again after the first time; snapshots fetched.
+        Books found untrustworthy (id gaps, and ids going backwards, implausible ids, stalls,
+        a new link that does not bridge: see ``stale``); books synced again after the first
+        time; snapshots fetched.
     parse_errors : int
         Frames that did not parse (``bad_frames`` by kind).
     duplicates : int
@@ -463,6 +465,7 @@ class MarketStream:
             if info.symbol and self._book_stream.get(info.symbol) == name:
                 del self._book_stream[info.symbol]
                 self.syncs.pop(info.symbol, None)
+                self._snap_retry.pop(info.symbol, None)
                 self.books.pop(info.symbol, None)
         if removed and self._started:
             await self.pool.set_streams(list(self._wanted), timeout=self.connect_timeout)

@@ -282,8 +282,7 @@ cdef const char *_scan_obj(Parser self, Obj *o, const char *p, const char *end, 
     o.kused = 0
     o.sub_found = False
     o.nested_idx = -1
-    cdef uint64_t *z = <uint64_t *>o.idx1
-    z[0] = 0; z[1] = 0; z[2] = 0; z[3] = 0; z[4] = 0; z[5] = 0; z[6] = 0; z[7] = 0
+    memset(o.idx1, 0, sizeof(o.idx1))     # (not 8-byte stores: idx1 is not 8-byte aligned)
     p = fw_ws(p + 1, end)
     if p < end and p[0] == b'}':
         return p + 1
@@ -560,11 +559,15 @@ cdef object _levels(Parser self, Obj *o, int i, str path, str key):
     return arr
 
 
-cdef object _json_value(const Entry *en):
-    """Any value span -> Python object (off the hot path: control frames)."""
+cdef object _json_value(Parser self, const Entry *en, str path):
+    """Any value span -> Python object (off the hot path: control frames). A value orjson
+    refuses (a number out of its range such as ``1e400``) is a ParseError like any other."""
     if _is_str(en.kind) or en.kind == K_STR_ESC:
         return _decode_str(en)
-    return orjson.loads(PyBytes_FromStringAndSize(en.val, en.vlen))
+    try:
+        return orjson.loads(PyBytes_FromStringAndSize(en.val, en.vlen))
+    except orjson.JSONDecodeError as exc:
+        _fail(self, f"invalid JSON value ({exc.msg})", en.val, path)
 
 
 cdef inline void _base(Event ev, Parser self, object stream):
@@ -952,14 +955,15 @@ cdef object _control(Parser self, Obj *o, str path):
     ii = _find(o, b"id", 2)
     ir = _find(o, b"result", 6)
     if ir and ii and o.total == 2:
-        return ControlResponse(_json_value(&o.ent[ii - 1]), _json_value(&o.ent[ir - 1]))
+        return ControlResponse(_json_value(self, &o.ent[ii - 1], path + ".id"),
+                               _json_value(self, &o.ent[ir - 1], path + ".result"))
     ic = _find(o, b"code", 4)
     im = _find(o, b"msg", 3)
     if ic and im and (o.total == 2 or (o.total == 3 and ii)):
         err = ControlError.__new__(ControlError)
         err.code = _int(self, o, ic, path, "code")
         err.msg = _text(self, o, im, path, "msg", self._texts)
-        err.id = _json_value(&o.ent[ii - 1]) if ii else None
+        err.id = _json_value(self, &o.ent[ii - 1], path + ".id") if ii else None
         return err
     return None
 

@@ -65,6 +65,7 @@ import enum
 import logging
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Deque, Literal
 
 from fastws.book import OrderBook
@@ -189,6 +190,10 @@ def _event_bytes(ev: DepthUpdate) -> int:
     return _EVENT_OVERHEAD + ev.bids.nbytes + ev.asks.nbytes
 
 
+_SYNCED = SyncState.SYNCED
+_APPLIED = SyncAction.APPLIED
+
+
 class BookSync:
     """Snapshot + diff-depth sync of one :class:`~fastws.book.OrderBook` (no I/O).
 
@@ -262,12 +267,14 @@ class BookSync:
         self.max_stall = max_stall
         self._buffer: Deque[DepthUpdate] = deque()
         self._buffer_bytes = 0
+        self._last_u = -1           # u of the last event buffered
         self._max_buffer = max_buffer
         self._max_buffer_bytes = max_buffer_bytes
         self._requested = False
-        self._recent: Deque[int] = deque(maxlen=RECENT_EVENTS)   # U of recent events held
+        self._recent: Deque[int] = deque(maxlen=RECENT_EVENTS)   # u of recent events held
         self._snap_id = -1          # lastUpdateId of the snapshot the book was set to
         self._stalled = 0           # events in a row that did not advance the book
+        self._stall_uid = -1        # ... at this update id
         self._must_bridge = False   # a new link: the next event must continue the book
         self._down = False          # the link is down: not synced, no snapshot applied
         self._after_down = False    # link_down seen, link_changed not yet
@@ -284,22 +291,36 @@ class BookSync:
         if self.market == "usdm" and ev.prev_final_update_id < 0:
             raise InvalidUsage("a USD-M depth event must carry pu (prev_final_update_id)")
         self.stats.events += 1
+        if self.state is _SYNCED:
+            # the hot path, inlined: a plausible event on a healthy book
+            book = self.book
+            u = ev.final_update_id
+            uid = book.update_id
+            if u - uid > self.max_id_jump or self._must_bridge:
+                return self._apply_checked(ev, u, uid)
+            try:
+                if book.apply(ev):
+                    self.stats.applied += 1
+                    self._recent.append(u)
+                    return _APPLIED
+            except (SequenceGap, CrossedBook, ValueError) as exc:
+                return self._refused(ev, u, exc)
+            return self._held(ev, u, uid)
         self._down = False
-        if self.state is SyncState.SYNCED:
-            return self._apply(ev)
-        if ev.final_update_id - ev.first_update_id > self.max_id_jump:
+        u = ev.final_update_id
+        if u - ev.first_update_id > self.max_id_jump:
             self.stats.implausible += 1
             self._log.warning("= %s event U=%d u=%d spans an implausible number of ids; dropped",
-                              self.symbol, ev.first_update_id, ev.final_update_id)
+                              self.symbol, ev.first_update_id, u)
             return SyncAction.BUFFERED if self._requested else self._ask()
-        if self._buffer and ev.final_update_id < self._buffer[-1].final_update_id:
+        if u < self._last_u and self._buffer:
             # ids went backwards while buffering (the venue restarted them): the older events
             # belong to another sequence, a snapshot can never bridge both
             self.stats.backwards += 1
             self._log.warning("= %s update ids went backwards while buffering (u=%d after %d); "
-                              "buffer restarted", self.symbol, ev.final_update_id,
-                              self._buffer[-1].final_update_id)
+                              "buffer restarted", self.symbol, u, self._last_u)
             self._clear_buffer()
+        self._last_u = u
         self._push(ev)
         if not self._requested:
             return self._ask()
@@ -359,11 +380,13 @@ class BookSync:
         self._requested = False
         self._must_bridge = False
         self._stalled = 0
+        self._stall_uid = -1
         self._snap_id = L
         self._recent.clear()
-        self._recent.extend(ev.first_update_id for ev in list(buf)[:covered])
+        self._recent.extend(ev.final_update_id
+                            for ev in islice(buf, max(0, covered - RECENT_EVENTS), covered))
         self.stats.syncs += 1
-        pending = list(buf)[covered:]
+        pending = list(islice(buf, covered, None))
         self._clear_buffer()
         self._log.info("= %s synced at %d (%d buffered events to apply)", self.symbol, L, len(pending))
         for i, ev in enumerate(pending):
@@ -424,17 +447,23 @@ class BookSync:
     def _clear_buffer(self) -> None:
         self._buffer.clear()
         self._buffer_bytes = 0
+        self._last_u = -1
 
     def _push(self, ev: DepthUpdate) -> None:
         buf = self._buffer
-        n = _event_bytes(ev)
-        while buf and (self._buffer_bytes + n > self._max_buffer_bytes
-                       or (self._max_buffer is not None and len(buf) >= self._max_buffer)):
+        buf.append(ev)
+        self._buffer_bytes += _EVENT_OVERHEAD + ev.bids.nbytes + ev.asks.nbytes
+        self.stats.buffered += 1
+        if self._buffer_bytes > self._max_buffer_bytes or (
+                self._max_buffer is not None and len(buf) > self._max_buffer):
+            self._trim()
+
+    def _trim(self) -> None:
+        buf = self._buffer
+        while len(buf) > 1 and (self._buffer_bytes > self._max_buffer_bytes or (
+                self._max_buffer is not None and len(buf) > self._max_buffer)):
             self._buffer_bytes -= _event_bytes(buf.popleft())
             self.stats.buffer_dropped += 1
-        buf.append(ev)
-        self._buffer_bytes += n
-        self.stats.buffered += 1
 
     def _stale(self, reason: str, ev: DepthUpdate | None,
                action: SyncAction = SyncAction.GAP) -> SyncAction:
@@ -445,42 +474,53 @@ class BookSync:
 
     def _apply(self, ev: DepthUpdate) -> SyncAction:
         book = self.book
-        U = ev.first_update_id
         u = ev.final_update_id
         uid = book.update_id
-        if u - U > self.max_id_jump or u - uid > self.max_id_jump:
-            self.stats.implausible += 1
-            return self._stale(f"implausible update id: event U={U} u={u} against book {uid}",
-                               None)
-        if self._must_bridge:
-            self._must_bridge = False
-            if u <= uid:
-                self.stats.no_bridge += 1
-                return self._stale(f"new link does not bridge: first event U={U} u={u} is not "
-                                   f"past book {uid}", ev)
+        if u - uid > self.max_id_jump or self._must_bridge:
+            return self._apply_checked(ev, u, uid)
         try:
             if book.apply(ev):
                 self.stats.applied += 1
-                self._stalled = 0
-                self._recent.append(U)
-                return SyncAction.APPLIED
-        except SequenceGap as gap:
+                self._recent.append(u)
+                return _APPLIED
+        except (SequenceGap, CrossedBook, ValueError) as exc:
+            return self._refused(ev, u, exc)
+        return self._held(ev, u, uid)
+
+    def _refused(self, ev: DepthUpdate, u: int, exc: Exception) -> SyncAction:
+        if isinstance(exc, SequenceGap):
             self.stats.gaps += 1
-            self.last_gap = gap
-            return self._stale(str(gap), ev)
-        except CrossedBook as exc:
+            self.last_gap = exc
+            return self._stale(str(exc), ev)
+        if isinstance(exc, CrossedBook):
             self.stats.crossed += 1
             return self._stale(str(exc), ev, SyncAction.CROSSED)
-        except ValueError as exc:
-            # the book is untouched, but it now misses this event: resync past it
-            self.stats.rejected += 1
-            self.last_error = exc
-            self.stale_reason = f"event u={u} rejected: {exc}"
-            self._log.warning("= %s event u=%d rejected (%s); book stale, resync",
-                              self.symbol, u, exc)
-            self._restart(None)
-            return SyncAction.REJECTED
-        # the book already holds it (u <= update_id): a repeat, or ids going backwards
+        # the book's levels are untouched, but it now misses this event: resync past it
+        assert isinstance(exc, ValueError)
+        self.stats.rejected += 1
+        self.last_error = exc
+        self.stale_reason = f"event u={u} rejected: {exc}"
+        self._log.warning("= %s event u=%d rejected (%s); book stale, resync",
+                          self.symbol, u, exc)
+        self._restart(None)
+        return SyncAction.REJECTED
+
+    def _apply_checked(self, ev: DepthUpdate, u: int, uid: int) -> SyncAction:
+        """The rare path: an implausible id, or the first event of a new link."""
+        if u - uid > self.max_id_jump or u - ev.first_update_id > self.max_id_jump:
+            self.stats.implausible += 1
+            self._must_bridge = False
+            return self._stale(f"implausible update id: event U={ev.first_update_id} u={u} "
+                               f"against book {uid}", None)
+        self._must_bridge = False
+        if u <= uid:
+            self.stats.no_bridge += 1
+            return self._stale(f"new link does not bridge: first event U={ev.first_update_id} "
+                               f"u={u} is not past book {uid}", ev)
+        return self._apply(ev)
+
+    def _held(self, ev: DepthUpdate, u: int, uid: int) -> SyncAction:
+        """The book already holds ``ev`` (u <= update_id): a repeat, or ids going backwards."""
         self.stats.ignored += 1
         recent = self._recent
         low = recent[0] if recent else self._snap_id
@@ -488,6 +528,10 @@ class BookSync:
             self.stats.backwards += 1
             return self._stale(f"update ids went backwards: event u={u} is older than the "
                                f"recent events of book {uid}", ev)
+        # consecutive ignored events leave update_id unchanged (an applied one moves it)
+        if uid != self._stall_uid:
+            self._stall_uid = uid
+            self._stalled = 0
         self._stalled += 1
         if self._stalled >= self.max_stall:
             self.stats.stalls += 1
@@ -500,8 +544,10 @@ class BookSync:
         self._requested = True
         self._must_bridge = False
         self._stalled = 0
+        self._stall_uid = -1
         self._clear_buffer()
         if ev is not None:
+            self._last_u = ev.final_update_id
             self._push(ev)
 
     # ------------------------------------------------------------------ views

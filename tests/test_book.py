@@ -73,13 +73,14 @@ def test_bad_max_levels_and_symbol():
 
 
 def test_off_grid_price_with_a_given_tick_is_an_error_and_changes_nothing():
+    """The levels are untouched, but the book now misses that event: it is stale."""
     b = simple_book()
     before = b.top(None)
     with pytest.raises(ValueError, match="not on the tick grid"):
         b.apply(spot(101, 101, bids=[[99.0, 1.0], [100.005, 1.0]]))
     after = b.top(None)
     assert all(np.array_equal(x, y) for x, y in zip(before, after))
-    assert b.update_id == 100 and b.is_synced
+    assert b.update_id == 100 and not b.is_synced and b.is_stale
     with pytest.raises(ValueError):
         b.price_to_tick(100.005)
 
@@ -90,7 +91,29 @@ def test_invalid_quantity_is_an_error_and_changes_nothing(qty):
     with pytest.raises(ValueError, match="invalid quantity"):
         b.apply(spot(101, 101, asks=[[100.02, 1.0], [100.03, qty]]))
     assert b.quantity_at("ask", 100.02) == 0.0
-    assert b.update_id == 100 and b.is_synced
+    assert b.update_id == 100 and not b.is_synced
+
+
+@pytest.mark.parametrize("tick", ["0.01", None])
+@pytest.mark.parametrize("price", [1e-10, 1e-9, 0.004])
+def test_a_price_below_half_a_tick_is_never_a_level_at_zero(tick, price):
+    """Old code: a price below half a tick became a book level at price 0.0."""
+    b = OrderBook("BTCUSDT", tick)
+    b.apply_snapshot(100, [["100.00", "1"]], [["100.01", "1"]])
+    if tick is None:
+        # an inferred grid is refined to the price's decimals: a real level, not 0.0
+        assert b.apply(spot(101, 101, bids=[[price, 1.0]]))
+        assert b.quantity_at("bid", price) == 1.0
+    else:
+        with pytest.raises(ValueError, match="rounds to zero ticks|not on the tick grid"):
+            b.apply(spot(101, 101, bids=[[price, 1.0]]))
+        assert not b.is_synced
+    assert 0.0 not in b.top(None)[0][:, 0]
+    with pytest.raises(ValueError, match="rounds to zero ticks"):
+        OrderBook("BTCUSDT", "0.01").apply_snapshot(1, [[1e-10, 1.0]], [["1.00", "1"]])
+    inferred = OrderBook("BTCUSDT")
+    inferred.apply_snapshot(1, [[1e-10, 1.0], ["1.00", "1"]], [["2.00", "1"]])
+    assert inferred.top(None)[0][:, 0].tolist() == [1.0, 1e-10]
 
 
 @pytest.mark.parametrize("price", [0.0, -5.0, float("nan"), float("inf")])
@@ -98,7 +121,7 @@ def test_non_positive_price_is_an_error(price):
     b = simple_book()
     with pytest.raises(ValueError, match="positive finite"):
         b.apply(spot(101, 101, bids=[[price, 1.0]]))
-    assert b.is_synced
+    assert not b.is_synced          # it misses that event
 
 
 def test_tick_inferred_from_snapshot_and_refined_without_losing_levels():

@@ -321,3 +321,55 @@ async def test_snapshots_on_a_shared_ws_api_session() -> None:
                 assert api.requests >= 1
             assert len(ex.api_connections) == 1
             assert await api.request("ping") == {}
+
+
+async def test_snapshots_use_only_their_share_of_the_request_weight() -> None:
+    """A resync storm never takes the whole weight budget: with a 1 % share (60 weight a
+    minute on spot) one 1000-level snapshot (weight 50) goes at once, the next one waits."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ms = MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_weight_share=0.01)
+        await asyncio.wait_for(ms._pace_weight(50), 1 * UNIT)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ms._pace_weight(50), 0.3 * UNIT)
+        for bad in (0.0, 1.5):
+            with pytest.raises(InvalidUsage):
+                MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_weight_share=bad)
+        with pytest.raises(InvalidUsage):
+            MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_timeout=0)
+
+
+async def test_a_snapshot_that_never_answers_times_out_and_backs_off() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.delay_responses(30.0, count=2, methods="depth")
+        async with MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_timeout=0.3 * UNIT,
+                                **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=10 * UNIT)
+            st = ms.stats()
+            assert st.snapshot_failures == 2 and st.stale == {}
+            await settle_and_compare(ms, ex, ["BTCUSDT"])
+
+
+async def test_link_state_from_the_connection_layer_marks_books() -> None:
+    """The connection layer's on_link_state: "down" makes the books of those streams stale with
+    the reason (stats().stale) and no snapshot is applied meanwhile; "up" lets the next events
+    resync them. A stream that ends for good leaves every book stale, with the cause."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms", "ethusdt@depth@100ms", "btcusdt@trade"],
+                                venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ms._on_link_state(["btcusdt@depth@100ms", "btcusdt@trade", "nope@x"], "down",
+                                  "link lost (test)")
+                assert not ms.books["BTCUSDT"].is_synced and ms.books["ETHUSDT"].is_synced
+                assert ms.stats().stale == {"BTCUSDT": "stream down: link lost (test)"}
+                ms._on_link_state(["btcusdt@depth@100ms"], "up", "link #2")
+                await ms.wait_synced(timeout=5 * UNIT)
+                assert ms.stats().stale == {}
+                with pytest.raises(InvalidUsage):
+                    ms._on_link_state(["btcusdt@depth@100ms"], "sideways", "")
+                ms._fatal(RuntimeError("venue gone"))
+                assert set(ms.stats().stale) == set(SYMS)
+                assert all("stream ended: RuntimeError: venue gone" in r
+                           for r in ms.stats().stale.values())
+                ms.error = None

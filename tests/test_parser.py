@@ -551,3 +551,16 @@ def test_reentrant_parse_from_a_finalizer():
     assert out == orjson.loads(arr)
     assert all(normalise(r) == normalise(parse(BOOK)) for r in inner)
     assert normalise(p.parse(DEPTH)) == normalise(parse(DEPTH))  # the parser is still sound
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"result":1e400,"id":1}',
+    b'{"result":null,"id":-1e999}',
+    b'{"code":2,"msg":"bad","id":1e400}',
+    b'{"result":[1,2e500],"id":3}',
+])
+def test_an_out_of_range_number_in_a_control_frame_is_a_parse_error(raw):
+    """Old code: orjson.JSONDecodeError escaped Parser.parse for numbers like 1e400."""
+    with pytest.raises(ParseError, match="invalid JSON value") as info:
+        Parser("spot").parse(raw)
+    assert info.value.payload == raw

@@ -5,8 +5,9 @@ connection (``conn=`` a connection object or its integer id, see
 :attr:`fastws.sim.Exchange.connections`). ``conn=None`` on a connection fault means every open
 stream connection.
 
-Depth faults (drop, duplicate, reorder, gap) act on diff-depth events (``@depth``...);
-snapshot faults on the REST / WS API ``depth`` answers.
+Depth faults (drop, duplicate, reorder, gap, absurd id, flood, ids restarting lower) act on
+diff-depth events (``@depth``...); snapshot faults (stale, crossed) on the REST / WS API
+``depth`` answers.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class Faults:
         self._depth: list[_DepthFault] = []
         self._gaps: dict[str, int] = {}
         self._stale: dict[str, int] = {}
+        self._crossed: dict[str, int] = {}
         self._refuse_until = 0.0
         self._refuse_status = 503
         self.conn_faults = False          # fast flag: any connection-level depth fault pending
@@ -126,6 +128,59 @@ class Faults:
                 log.info("= fault: %s depth event of %s (conn %s)", f.action, symbol, conn_id)
                 return f.action
         return None
+
+    # -- book-trust faults (issue 10: a book that says synced must equal this one) ---------------
+    def restart_ids(self, symbol: Optional[str] = None, to: Optional[int] = None,
+                    reconnect: bool = True) -> None:
+        """Restart ``symbol``'s update ids far lower (every symbol if None), as a testnet
+        reset does, and (``reconnect``, default) drop every stream connection so clients come
+        back to a venue whose ids went backwards. ``to`` defaults to a hundredth of the old id.
+
+        The book itself is unchanged; depth events and snapshots from now on use the new ids.
+        """
+        for sym in ([symbol.upper()] if symbol else list(self._ex._markets)):
+            m = self._ex._markets[sym]
+            old = m.update_id
+            new = int(to) if to is not None else max(1, old // 100)
+            if new >= old:
+                raise ValueError(f"restart_ids must go lower than {old}, not to {new}")
+            self._ex._hub.restart_ids(sym, new)
+            log.info("= fault: %s update ids restarted at %d (were %d)", sym, new, old)
+        if reconnect:
+            self.close(how="reset")
+
+    def absurd_depth_id(self, symbol: Optional[str] = None, count: int = 1) -> None:
+        """Give the next ``count`` diff-depth events of ``symbol`` an absurd final update id
+        ``u`` (10**15 past their own); their levels and every later event are correct."""
+        self._add_depth("absurd", symbol, count, None)
+
+    def crossed_snapshot(self, symbol: str, count: int = 1) -> None:
+        """Answer the next ``count`` depth snapshot requests for ``symbol`` (REST and WS API)
+        with a crossed book: a bid at the best ask price."""
+        sym = symbol.upper()
+        self._crossed[sym] = self._crossed.get(sym, 0) + count
+
+    def take_crossed(self, symbol: str) -> bool:
+        n = self._crossed.get(symbol, 0)
+        if n <= 0:
+            return False
+        self._crossed[symbol] = n - 1
+        log.info("= fault: crossed snapshot of %s", symbol)
+        return True
+
+    def flood_depth(self, symbol: str, per_second: int = 20_000, seconds: float = 5.0,
+                    levels: int = 20) -> None:
+        """A diff-depth flood far beyond Binance's rate: for ``seconds`` of simulated time,
+        ``per_second`` extra events of ``symbol`` on every diff-depth stream, sent right after
+        the regular windows each time they are all pushed (every 100 ms for ``@depth@100ms``
+        alone). Each is genuine: it takes the next update id and
+        restates ``levels`` current levels at their current quantities, so the book (and any
+        snapshot) stays exact while the ids race ahead."""
+        if per_second < 1 or seconds <= 0:
+            raise ValueError("per_second must be >= 1 and seconds > 0")
+        sym = symbol.upper()
+        self._ex._hub.floods[sym] = [self._ex.now_ms() + int(seconds * 1000), int(per_second),
+                                     int(levels), 0]
 
     # -- snapshots ----------------------------------------------------------------------------
     def stale_snapshot(self, symbol: str, count: int = 1) -> None:
@@ -322,6 +377,8 @@ class Faults:
         self._depth.clear()
         self._gaps.clear()
         self._stale.clear()
+        self._crossed.clear()
+        self._ex._hub.floods.clear()
         self._refuse_until = 0.0
         self.conn_faults = False
         self._api.clear()

@@ -106,6 +106,7 @@ class Hub:
         heapq.heapify(self._queue)
         self._aggs_of: dict[str, list[DepthAggregator]] = {sym: [] for sym in markets}
         self._timer_seq = 0
+        self.floods: dict[str, list[int]] = {}   # symbol -> [until, per s, levels, last sent]
 
     # -- subscriptions ------------------------------------------------------------------------
     def spec(self, name: str) -> Optional[StreamSpec]:
@@ -270,6 +271,8 @@ class Hub:
                 if m.gap_pending:
                     m.update_id += m.gap_pending
                     m.gap_pending = 0
+        if self.floods:
+            self._flood(b)
 
     def _window(self, sym: str, period: int, flushed: dict) -> Optional[tuple]:
         key = (sym, period)
@@ -362,6 +365,8 @@ class Hub:
         action = self.faults.take_depth(m.symbol, None)
         if action == "drop":
             return
+        if action == "absurd":
+            raw = P.dumps(P.depth_diff(m, E, U, u + 10**15, bids, asks, pu, T))
         if action == "reorder":
             self.held[spec.name] = raw
             return
@@ -371,6 +376,48 @@ class Hub:
         held = self.held.pop(spec.name, None)
         if held is not None:
             self.emit(spec.name, held, kind=DEPTH_DIFF, symbol=m.symbol)
+
+    # -- book-trust faults (Faults.restart_ids, Faults.flood_depth) ---------------------------
+    def restart_ids(self, sym: str, new_id: int) -> None:
+        """Make ``sym``'s update ids continue from ``new_id`` (lower): windows restart empty
+        and the stale-snapshot history is the current book under the new id."""
+        m = self.markets[sym]
+        m.update_id = new_id
+        for agg in self._aggs_of[sym]:
+            agg.U, agg.u, agg.pu, agg.bids, agg.asks = -1, new_id, new_id, {}, {}
+        bids, asks = m.top(1000)
+        self.snapshots[sym] = [(self.now, new_id, bids, asks, m.time)]
+
+    def _depth_specs(self, sym: str) -> list[StreamSpec]:
+        return [sp for sp in list(self.periodic.values()) + list(self.realtime[sym].values())
+                if sp.kind == DEPTH_DIFF and (sp.symbol is None or sp.symbol == sym)]
+
+    def _flood(self, b: int) -> None:
+        """Boundary ``b``: when every diff-depth stream of a flooded symbol has just pushed its
+        window, send the flood events due since the last such boundary."""
+        for sym, fl in list(self.floods.items()):
+            until, per_s, levels, last = fl
+            if b > until:
+                del self.floods[sym]
+                continue
+            specs = self._depth_specs(sym)
+            if not specs or any(sp.period and b % sp.period for sp in specs):
+                continue
+            n = per_s * (b - last) // 1000 if last else per_s * max(
+                [sp.period for sp in specs] + [_GRANULARITY]) // 1000
+            fl[3] = b
+            m = self.markets[sym]
+            names = [sp.name for sp in specs]
+            bids, asks = m.top(levels)
+            for _ in range(n):
+                pu = m.update_id
+                m.update_id += 1
+                raw = P.dumps(P.depth_diff(m, b, m.update_id, m.update_id, bids, asks, pu, b))
+                for name in names:
+                    self.emit(name, raw, kind=DEPTH_DIFF, symbol=sym)
+            for agg in self._aggs_of[sym]:
+                if agg.U < 0:
+                    agg.u = agg.pu = m.update_id
 
     # -- delivery -----------------------------------------------------------------------------
     def emit(self, name: str, raw: bytes, kind: str = "", symbol: Optional[str] = None) -> None:

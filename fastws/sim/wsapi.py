@@ -212,7 +212,10 @@ class WsApi:
                 raise ApiError(400, -1130, "Data sent for parameter 'limit' is not valid.")
             assert limit is not None
         weight = depth_weight(market, limit)
-        return weight, self.ex._snapshot(m, limit)
+        snap = self.ex._snapshot(m, limit)
+        if self.ex.faults.take_crossed(m.symbol) and snap["asks"]:
+            snap = dict(snap, bids=[[snap["asks"][0][0], snap["asks"][0][1]]] + snap["bids"])
+        return weight, snap
 
     def exchange_info(self, params: dict) -> tuple[int, dict]:
         syms = None
