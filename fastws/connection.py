@@ -159,8 +159,8 @@ _TLS_ADVICE = {
         "Exchange.ca_file), or install the system CA bundle",
     21: "the chain is incomplete: the server does not send its intermediate certificate",
     23: "the certificate was revoked",
-    62: "the certificate is for another host name: check the URL (a proxy or wrong DNS "
-        "answer?); ca_file= does not help",
+    62: "the certificate is for another host name: check the URL (a proxy or a wrong DNS "
+        "answer?); trusting another CA does not help",
 }
 
 
@@ -1134,6 +1134,7 @@ class StreamConnection:
                     and now - link.connected_at >= self.stable_after):
                 link.stable = True
                 self.policy.succeeded()        # only a link that delivered for a while resets it
+            self.stats.unsubscribed_frames = self.table.unsubscribed
             self._sample_rates(now)
             # a strike (a heal that did not cure the stream) doubles its limit for 10 minutes
             for s, (n, at) in list(self._strikes.items()):

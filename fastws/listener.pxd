@@ -29,6 +29,7 @@ cdef class StreamStat:
     cdef int _rpos
     cdef int _rcount
     cdef int64_t floor                   # after a forced switch: backlog ids up to it dropped
+    cdef int64_t floor_e                 # the same for streams without ids, by event time
     cdef double floor_until
     cdef object source                   # during a switch: the listener delivering it
     cdef dict held                       # during a switch: listener -> [(key, event, size)]
@@ -89,7 +90,7 @@ cdef class StreamListener(WSListener):
     cdef StreamStat _stat(self, object stream)
     cdef void _parse_failed(self, bytes payload, object exc, Py_ssize_t size, double now) except *
     cdef void _handle(self, object ev, Py_ssize_t size, double now) except *
-    cdef bint _fresh(self, StreamStat st, int64_t id_) except -1
+    cdef bint _fresh(self, StreamStat st, int64_t id_, int64_t et) except -1
     cdef bint _hold(self, StreamStat st, object ev, int64_t key, bint has_id, bint contiguous,
                     Py_ssize_t size) except -1
     cdef void _trim_others(self, StreamStat st, int64_t key, bint has_id) except *

@@ -124,6 +124,7 @@ cdef class StreamStat:
         self.last_id = -1
         self.last_event_time = -1
         self.floor = -1
+        self.floor_e = -1
         self.link = "up"
         self.source = None
         self.held = None
@@ -147,6 +148,7 @@ cdef class StreamStat:
         self._rpos = 0
         self.last_id = -1
         self.floor = -1
+        self.floor_e = -1
 
     def as_dict(self):
         return {"messages": self.messages, "bytes": self.bytes, "duplicates": self.duplicates,
@@ -289,6 +291,7 @@ cdef class StreamTable:
         st.source = to
         if floor:
             st.floor = st.last_id if st.last_id >= 0 else -1
+            st.floor_e = st.last_event_time if st.last_id < 0 else -1
             st.floor_until = _now() + FLOOR_SECONDS
         if held:
             for key, ev, size in held:
@@ -577,12 +580,13 @@ cdef class StreamListener(WSListener):
                         if not self._hold(st, ev, key, id_ >= 0, contiguous, size):
                             return
                         # caught up: this link carries the stream from now on
-                    elif not self._fresh(st, id_):
+                    elif not self._fresh(st, id_, e.event_time):
                         return
                     self._deliver(st, ev, id_, size, now)
                     self._trim_others(st, id_ if id_ >= 0 else e.event_time, id_ >= 0)
                     return
-                if id_ >= 0 and self.table.dedupe and not self._fresh(st, id_):
+                if self.table.dedupe and (id_ >= 0 or st.floor_e >= 0) and not self._fresh(
+                        st, id_, e.event_time):
                     return
                 self._deliver(st, ev, id_, size, now)
                 return
@@ -597,8 +601,12 @@ cdef class StreamListener(WSListener):
                     if st.source is not self:
                         if not self._hold(st, ev, e.event_time, False, False, size):
                             return
+                    elif not self._fresh(st, -1, e.event_time):
+                        return
                     self._deliver(st, ev, -1, size, now)
                     self._trim_others(st, e.event_time, False)
+                    return
+                if st.floor_e >= 0 and self.table.dedupe and not self._fresh(st, -1, e.event_time):
                     return
                 self._deliver(st, ev, -1, size, now)
                 return
@@ -607,9 +615,15 @@ cdef class StreamListener(WSListener):
             self.owner.on_first_message()
         self.on_event(ev)
 
-    cdef bint _fresh(self, StreamStat st, int64_t id_) except -1:
-        """Whether an event of the stream's source is not a repeat (and remember its id)."""
+    cdef bint _fresh(self, StreamStat st, int64_t id_, int64_t et) except -1:
+        """Whether an event of the stream's source is not a repeat."""
         if id_ < 0:
+            if st.floor_e >= 0:
+                if et <= st.floor_e and _now() < st.floor_until:
+                    st.duplicates += 1
+                    self.duplicates += 1
+                    return False
+                st.floor_e = -1
             return True
         if st.floor >= 0:
             if id_ <= st.floor and _now() < st.floor_until:
@@ -635,9 +649,10 @@ cdef class StreamListener(WSListener):
             st.caught.add(self)
             st.duplicates += 1
             self.duplicates += 1
-            if key == last and self is table.candidate:
-                # exactly where the source is: everything it sends next is new
-                table._move(st, self, False)
+            if self is table.candidate:
+                # it carries the stream and is not ahead: it takes over now; what it sends
+                # up to the last event delivered is its backlog (dropped by the floor)
+                table._move(st, self, True)
             return False
         if self is table.candidate and (last < 0 or contiguous or self in st.caught):
             held = st.held.pop(self, None)
