@@ -182,7 +182,7 @@ def tls_advice(exc: ssl.SSLCertVerificationError) -> str:
 def _connect_error(url: str, exc: BaseException) -> ConnectError:
     host = urlsplit(url).netloc
     if isinstance(exc, ssl.SSLCertVerificationError):
-        msg = (f"TLS certificate of {host} does not verify ({exc.verify_message or exc}): "
+        msg = (f"TLS certificate of {host} does not verify ({getattr(exc, 'verify_message', None) or exc}): "
                f"{tls_advice(exc)}. Verification is never turned off.")
     else:
         msg = f"cannot connect to {host}: {type(exc).__name__}: {exc} (not retryable)"

@@ -334,7 +334,7 @@ def stream_failure(exc: BaseException, now_ms: int) -> FailureAdvice:
     """
     name = type(exc).__name__
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return FailureAdvice("tls", False, reason=f"certificate does not verify: {exc.verify_message or exc}")
+        return FailureAdvice("tls", False, reason=f"certificate does not verify: {getattr(exc, 'verify_message', None) or exc}")
     if isinstance(exc, InvalidUsage):
         return FailureAdvice("misuse", False, reason=f"{name}: {exc}")
     status = _handshake_status(exc)
