@@ -252,6 +252,7 @@ async def test_slow_lifted_never_reorders():
             await ex.advance(300)
             ex.faults.slow(0.0)
             await ex.advance(300)
+            await asyncio.sleep(0.6)                # the delayed writes are out too
             trades = [m for m in await drain(ws) if m.get("e") == "trade"]
         ids = [t["t"] for t in trades]
         assert ids and ids == sorted(ids)
