@@ -29,13 +29,16 @@ Deduplication happens only where duplicates arise:
   delivered once and mutes nothing; two events that arrive swapped are both delivered;
 - *the overlap of two links during a switch* (make-before-break): while
   :attr:`StreamTable.switching`, each stream has one *source* link whose events are delivered;
-  the other link's events are held back (bounded) or dropped when already delivered. The
-  replacement (``candidate``) becomes a stream's source as soon as it has caught up: it sent
-  the last event delivered (its backlog before it is dropped), or it continues the delivered ids
-  exactly (trade and aggTrade ids, depth ``U``/``pu``), or the source delivers an event the
-  candidate holds. Its held events newer than the last delivered then go out, in order. Events
-  without an id are compared by event time (``E``); two such events that share an ``E`` across
-  the switch point may be reduced to the later link's copy.
+  the other link's events are held back (bounded, for a fall-back) or dropped when already
+  delivered. The replacement (``candidate``) becomes a stream's source as soon as it proves it
+  carries the stream without being ahead: it sends an event already delivered (a lagging
+  link: its backlog up to the last delivered event is dropped by a short-lived *floor*, then
+  it delivers), or it continues the delivered ids exactly (trade and aggTrade ids, depth
+  ``U``/``pu``), or the source delivers an event the candidate holds (a link running ahead:
+  what it holds beyond that goes out, in order). Events without an id are compared by event
+  time (``E``); two such events that share an ``E`` across the switch point may be reduced
+  to one. If the candidate dies or announces its shutdown, the old link takes its streams
+  back, delivering what it held that is newer.
 
 Fastest path: subclass :class:`StreamListener` in Cython and override ``cpdef on_event``, then
 pass the class as ``MarketStream(..., listener_factory=MidListener)``::
@@ -68,7 +71,8 @@ from fastws.events cimport (
 )
 from fastws.parser cimport Parser
 
-__all__ = ["StreamStat", "StreamTable", "Router", "StreamListener", "monotonic"]
+__all__ = ["StreamStat", "StreamTable", "Router", "StreamListener", "monotonic", "RECENT_IDS",
+           "DEFAULT_MAX_MESSAGE_SIZE"]
 
 
 cdef inline double _now() noexcept:
