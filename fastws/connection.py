@@ -868,6 +868,10 @@ class StreamConnection:
         permitting)."""
         planned = replacing is not None
         while True:
+            if replacing is not None and replacing.closed.done():
+                # the link being replaced is gone meanwhile: this is a reconnect now
+                self._set_state("reconnecting", f"link #{replacing.serial} lost: {replacing.cause}")
+                replacing = None
             now = time.monotonic()
             wait = self.policy.budget.delay(now) if planned else self.policy.next_delay(now)
             planned = False
@@ -948,7 +952,7 @@ class StreamConnection:
                     new.retiring = True
                     old = new
                     continue
-                self.active = None
+                self.active = old          # closed: the supervising loop logs it and reconnects
                 return
         now = time.monotonic()
         for s in self.desired:

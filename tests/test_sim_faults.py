@@ -357,3 +357,17 @@ async def test_new_link_faults_shutdown_drop_and_foreign_frames():
             await ex.advance(500)
             got = await drain(ws)
             assert [m["stream"] for m in got] == ["xrpusdt@trade", "xrpusdt@trade"]
+
+
+async def test_fragments_on_the_ws_api():
+    async with sim() as ex:
+        ws = await RawWS.connect(ex.venue.ws_api_url)
+        try:
+            while not ex.api_connections:
+                await asyncio.sleep(0.01)
+            ex.faults.fragment_frames(size=8, count=1, api=True)
+            ws.send_frame(0x1, b'{"id":1,"method":"ping"}')
+            h = await asyncio.wait_for(ws.reader.readexactly(2), 5 * UNIT)
+            assert (h[0] & 0x0F, bool(h[0] & 0x80)) == (0x1, False)   # TEXT without FIN
+        finally:
+            ws.close()
