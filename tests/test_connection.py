@@ -584,3 +584,24 @@ async def test_cython_subclass_hook(tmp_path) -> None:
             await _wait(lambda: made and made[0].count > 5 and len(trades) > 2)
             assert py_tickers == []                  # handled in C, never crossed into Python
             assert 50_000 < made[0].last_mid < 70_000
+
+
+async def test_on_link_state_down_up_and_switch() -> None:
+    """The callback PART A's books use: "down" when the link carrying the streams is lost,
+    "up" when a link carries them again, and "up" after each make-before-break switch."""
+    calls: list[tuple[list[str], str, str]] = []
+    router = Router()
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        conn = StreamConnection(ex.venue, ["btcusdt@trade"], router,
+                                on_link_state=lambda s, st, r: calls.append((s, st, r)))
+        await conn.start(5 * UNIT)
+        try:
+            ex.faults.close(how="reset")
+            await _wait(lambda: [c[1] for c in calls] == ["down", "up"], what="down then up")
+            assert "connection reset" in calls[0][2]
+            ex.faults.server_shutdown(close_after=2.0)
+            await _wait(lambda: len(calls) == 3, what="switch reported")
+            assert calls[2][0] == ["btcusdt@trade"] and calls[2][1] == "up" and "switched" in calls[2][2]
+            assert conn.state == "up" and conn.error is None
+        finally:
+            await conn.close()
