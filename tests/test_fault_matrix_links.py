@@ -87,6 +87,9 @@ CASES = [
          "reached type callbacks; the name stayed in `stats()` forever", "0 / 0",
          "counted and dropped; stats bounded to subscribed streams",
          "test_frames_of_unsubscribed_streams_are_dropped"),
+    Case("a frame of valid JSON that is no known event (`conn.send_now(...)`)",
+         "dropped as \"invalid JSON\" on the live path", "0 / 0",
+         "delivered as a dict (`ms.on(dict, ...)`)", "test_unknown_json_reaches_the_user_as_a_dict"),
     Case("`fragment_frames(size=40)`", "(worked)", "0 / 0",
          "reassembled; books equal", "test_fragmented_frames_and_endless_continuation"),
     Case("`endless_continuation()`", "process grew by the whole message (300 MB for 300 MB)",
@@ -329,6 +332,19 @@ async def test_frames_of_unsubscribed_streams_are_dropped() -> None:
                 await _wait(lambda: _shard(ms).stats.unsubscribed_frames == 5, what="counted")
             assert set(seen) == {"btcusdt@trade"}
             assert set(ms.stats().streams) == {"btcusdt@trade"}
+
+
+async def test_unknown_json_reaches_the_user_as_a_dict() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
+            seen: list[dict] = []
+            ms.on(dict, seen.append)
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.connection().send_now(b'{"e":"brandNewEvent","E":1,"x":[1,{"y":null}]}')
+                await _wait(lambda: bool(seen), what="the dict")
+            assert seen == [{"e": "brandNewEvent", "E": 1, "x": [1, {"y": None}]}]
+            assert ms.stats().parse_errors == 0
 
 
 async def test_fragmented_frames_and_endless_continuation(caplog: pytest.LogCaptureFixture) -> None:
