@@ -46,6 +46,7 @@ cdef class StreamTable:
     cdef readonly bint switching         # two links deliver the same streams (make-before-break)
     cdef readonly object candidate       # the replacement's listener during a switch
     cdef readonly object primary         # the delivering listener
+    cdef readonly double switch_started  # monotonic time the switch began
     cdef readonly int64_t version        # bumped when a stream is forgotten
     cdef readonly int64_t unsubscribed   # frames of streams not subscribed (dropped)
     cdef readonly object last_unsubscribed

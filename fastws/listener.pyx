@@ -241,6 +241,7 @@ cdef class StreamTable:
         self.primary = primary
         self.candidate = candidate
         self.switching = True
+        self.switch_started = _now()
         for v in self.stats.values():
             st = <StreamStat>v
             st.source = primary
@@ -276,7 +277,7 @@ cdef class StreamTable:
             st = <StreamStat>v
             if st.source is self.candidate or not st.held.get(self.candidate):
                 continue
-            if now - st.last_time >= quiet:
+            if now - max(st.last_time, self.switch_started) >= quiet:
                 self._move(st, self.candidate, True)
                 moved.append(st.name)
         return moved
@@ -658,7 +659,7 @@ cdef class StreamListener(WSListener):
                 # up to the last event delivered is its backlog (dropped by the floor)
                 table._move(st, self, True)
             return False
-        if self is table.candidate and (last < 0 or contiguous or self in st.caught):
+        if self is table.candidate and (contiguous or self in st.caught):
             held = st.held.pop(self, None)
             st.source = self
             if held:

@@ -142,10 +142,10 @@ async def test_lagging_replacement_no_duplicates_quick_switch() -> None:
             async with driven(ex):
                 await ms.wait_synced(timeout=5 * UNIT)
                 ex.faults.lag_new_links(0.3)
-                ex.faults.server_shutdown(close_after=8.0)
+                ex.faults.server_shutdown(close_after=15.0)
                 t0 = time.monotonic()
                 await _wait(lambda: ms.stats().connects == 2 and ms.connections == 1,
-                            timeout=8, what="switch")
+                            timeout=14, what="switch")
                 took = time.monotonic() - t0
                 n = len(rec.trades["btcusdt@trade"])
                 await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
