@@ -631,3 +631,32 @@ def test_switch_any_interleaving_every_event_once(n: int, start: int, order: lis
     table.finish_switch()
     _feed(new, n + 1, n + 2)
     assert got == list(range(1, n + 3))
+
+
+@settings(deadline=None, max_examples=150)
+@given(n=hst.integers(1, 40), start=hst.integers(1, 40), order=hst.lists(hst.booleans(), max_size=120),
+       die_at=hst.integers(0, 80))
+def test_switch_replacement_dies_anywhere_every_event_once(n: int, start: int, order: list[bool],
+                                                          die_at: int) -> None:
+    """The replacement dies (or announces its shutdown) at any point of the switch: the old
+    link, which carries every event, gives each one to the user exactly once."""
+    start = min(start, n)
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    table.begin_switch(old, new)
+    a, b = list(range(1, n + 1)), list(range(start, n + 1))
+    picks = iter(order)
+    steps = 0
+    while a or (b and steps < die_at):
+        if steps == die_at:
+            table.drop_link(new)
+            b = []
+        take_old = next(picks, True) if a and b else bool(a)
+        _feed(old if take_old else new, (a if take_old else b).pop(0))
+        steps += 1
+    if table.switching:
+        table.drop_link(new)
+    _feed(old, n + 1)
+    assert got == list(range(1, n + 2))
