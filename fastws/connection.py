@@ -894,8 +894,11 @@ class StreamConnection:
                 if not advice.retry:
                     raise _connect_error(self.venue.stream_url, exc) from exc
                 self.policy.failed(advice, time.monotonic())
-                self.last_failure = advice.reason or f"{type(exc).__name__}: {exc}"
-                _log.warning("~ %s: connect failed (%s); retrying", self.name, self.last_failure)
+                reason = advice.reason or f"{type(exc).__name__}: {exc}"
+                # one log line per change: the same failure again is only a debug line
+                log = _log.debug if reason == self.last_failure else _log.warning
+                self.last_failure = reason
+                log("~ %s: connect failed (%s); retrying", self.name, reason)
                 continue
             if await self._usable(link):
                 now = time.monotonic()

@@ -80,6 +80,10 @@ CASES = [
          "`start()` raised a bare TimeoutError after 30 s and tore the stream down",
          "0 / 0", "`start()` succeeds once data flows; the check is retried, then reported",
          "test_list_never_answered_or_garbled"),
+    Case("`list_subscriptions_fault('partial', count=None)` (the listing keeps disagreeing)",
+         "fixed and re-sent forever", "0 / 0",
+         "checked again with backoff 4 times, then reported; the stream goes on",
+         "test_disagreeing_listing_is_retried_a_bounded_number_of_times"),
     Case("`refuse_upgrades(503, count=None)` at start",
          "bare `TimeoutError`", "- / -", "`TimeoutError` says what did not answer (HTTP 503)",
          "test_start_timeout_says_what_did_not_answer"),
@@ -307,6 +311,21 @@ async def test_list_never_answered_or_garbled(mode: str) -> None:
         await settle_and_compare(ms, ex, SYMS)
         assert ms.error is None
         await ms.close()
+
+
+async def test_disagreeing_listing_is_retried_a_bounded_number_of_times() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.list_subscriptions_fault("partial", count=None)
+        async with MarketStream(DEPTH, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                await asyncio.sleep(6 * UNIT)      # 4 checks, 0.5 + 1 + 2 s apart
+                lists = [m for m in ex.connection().received if b"LIST_SUBSCRIPTIONS" in m]
+                assert len(lists) == 4, f"{len(lists)} LIST_SUBSCRIPTIONS sent"
+                assert _shard(ms).stats.listing_failures == 1
+                assert ms.connections == 1 and ms.stats().reconnects == 0
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.error is None
 
 
 async def test_start_timeout_says_what_did_not_answer() -> None:

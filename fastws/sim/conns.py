@@ -418,6 +418,10 @@ class StreamConn(BaseConn):
                 if action == "garbled":
                     self.send_now(orjson.dumps({"result": {"unexpected": True}, "id": req.get("id")}))
                     return
+                if action == "partial":
+                    self.send_now(orjson.dumps({"result": self.state.subscriptions[:-1],
+                                                "id": req.get("id")}))
+                    return
                 self.send_now(orjson.dumps({"code": code, "msg": msg}))
                 if action == "refuse":
                     return                           # not applied, no other answer

@@ -324,10 +324,11 @@ class Faults:
 
     def list_subscriptions_fault(self, mode: str = "silent", count: Optional[int] = 1,
                                  conn: ConnRef = None) -> None:
-        """``LIST_SUBSCRIPTIONS`` never answered (``silent``) or answered with no list
-        (``garbled``), ``count`` times (None: until :meth:`clear`)."""
-        if mode not in ("silent", "garbled"):
-            raise ValueError("mode must be 'silent' or 'garbled'")
+        """``LIST_SUBSCRIPTIONS`` never answered (``silent``), answered with no list
+        (``garbled``) or with a listing that lacks the last stream (``partial``: it keeps
+        disagreeing), ``count`` times (None: until :meth:`clear`)."""
+        if mode not in ("silent", "garbled", "partial"):
+            raise ValueError("mode must be 'silent', 'garbled' or 'partial'")
         self._controls.append([mode, "LIST_SUBSCRIPTIONS", self._conn_id(conn), count, 0, ""])
 
     def take_control(self, method: str, conn_id: int) -> Optional[tuple[str, int, str]]:
