@@ -50,6 +50,7 @@ cdef class StreamTable:
     cdef readonly int64_t version        # bumped when a stream is forgotten
     cdef readonly int64_t unsubscribed   # frames of streams not subscribed (dropped)
     cdef readonly object last_unsubscribed
+    cdef readonly bint restricted        # told its streams: frames of others are dropped
     cdef StreamStat get(self, str name)
     cdef void _move(self, StreamStat st, object to, bint floor) except *
     cpdef reset_ids(self)

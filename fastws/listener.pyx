@@ -167,8 +167,10 @@ cdef class StreamStat:
 cdef class StreamTable:
     """Per-stream statistics and deduplication state of one shard (all its connections).
 
-    Only subscribed streams have a :class:`StreamStat` (:meth:`want` / :meth:`forget`); frames
-    of any other stream are counted in :attr:`unsubscribed` and dropped. ``dedupe`` (default
+    Once told its streams (:meth:`want`, as every connection does), only those have a
+    :class:`StreamStat` (:meth:`forget` removes one); frames of any other stream are counted
+    in :attr:`unsubscribed` and dropped. A table never told (a listener used on its own, a
+    benchmark) takes every stream it sees. ``dedupe`` (default
     True) turns deduplication off, for benchmarks that replay the same frames again and again.
 
     A switch (make-before-break) is driven by the connection: :meth:`begin_switch` with the
@@ -187,6 +189,7 @@ cdef class StreamTable:
         self.version = 0
         self.unsubscribed = 0
         self.last_unsubscribed = None
+        self.restricted = False
 
     @property
     def overlap(self):
@@ -217,7 +220,9 @@ cdef class StreamTable:
         return self.get(name)
 
     def want(self, names):
-        """Streams subscribed from now on: their frames are counted and delivered."""
+        """Streams subscribed from now on: their frames are counted and delivered (and,
+        from the first call on, only theirs)."""
+        self.restricted = True
         for n in names:
             self.get(n)
 
@@ -535,6 +540,8 @@ cdef class StreamListener(WSListener):
         if stream is self._last_stream and self._version == table.version:
             return self._last_stat
         st = table.stats.get(stream)
+        if st is None and not table.restricted:
+            st = table.get(<str>stream)
         if st is None:
             table.unsubscribed += 1
             table.last_unsubscribed = stream

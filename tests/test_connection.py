@@ -406,6 +406,7 @@ def test_listener_frames_of_unsubscribed_streams_are_counted_and_dropped() -> No
     got: list[int] = []
     owner = _Owner()
     lst, table = _listener(got=got, owner=owner)
+    table.want([])                        # a connection's table: told its streams (none yet)
     _feed(lst, 1, 2)
     assert got == [] and table.unsubscribed == 2 and table.stats == {}
     assert [c for c in owner.calls if c[0] == "on_unsubscribed"] == [("on_unsubscribed", "btcusdt@trade", 1)]
