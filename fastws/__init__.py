@@ -29,6 +29,7 @@ from fastws.exceptions import (
     ParseError,
     RateLimitError,
     SequenceGap,
+    SubscriptionError,
 )
 
 # Public name -> the module that defines it, grouped by topic (the order of ``__all__``).
@@ -264,6 +265,7 @@ __all__ = [
     "IPBannedError",
     "AuthError",
     "OutcomeUnknownError",
+    "SubscriptionError",
     # events
     "Event",
     "EventType",

@@ -38,6 +38,7 @@ __all__ = [
     "IPBannedError",
     "AuthError",
     "OutcomeUnknownError",
+    "SubscriptionError",
 ]
 
 _EXCERPT = 80
@@ -229,3 +230,27 @@ class OutcomeUnknownError(ApiError):
 
     Query the order (by client order id) before any retry.
     """
+
+
+class SubscriptionError(FastWSError):
+    """The venue refused a ``SUBSCRIBE`` / ``UNSUBSCRIBE`` (or never confirmed it).
+
+    Attributes
+    ----------
+    streams : tuple of str
+        The streams concerned (no longer wanted: the stream goes on without them).
+    code : int or None
+        The control error code (SPEC §2.3), if the venue sent one.
+    msg : str
+        The venue's text, or what was observed.
+    """
+
+    def __init__(self, streams: "tuple[str, ...] | list[str]", code: "int | None", msg: str,
+                 method: str = "SUBSCRIBE") -> None:
+        self.streams = tuple(streams)
+        self.code = code
+        self.msg = msg
+        self.method = method
+        shown = ", ".join(self.streams[:5]) + (" ..." if len(self.streams) > 5 else "")
+        super().__init__(f"the venue refused {method} of {shown}"
+                         + (f" (control error {code})" if code is not None else "") + f": {msg}")

@@ -16,6 +16,11 @@ objects fed with timestamps and exceptions (STYLE habit 2, like websockets' ``ba
   (SPEC §2.2), with a margin and a random spread so many connections do not cut over together.
 - :class:`ReconnectPolicy` combines a backoff generator with a budget: the one object a
   connection asks "how long until my next attempt?".
+- :func:`stream_failure` reads a failed market-stream connection attempt as a
+  :class:`FailureAdvice`: what it was (rate-limited, banned, forbidden, server error...),
+  whether to retry (always, except a certificate that does not verify or local misuse) and the
+  least wait the server asked for (``Retry-After``, a ban's end). A market stream never gives
+  up on an HTTP answer: 429 and 418 wait what the server said, 403 backs off long.
 
 All times are seconds (floats) on a clock chosen by the caller, normally ``time.monotonic()``;
 only :func:`retry_after_hint` speaks epoch milliseconds because Binance does.
@@ -25,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Final
 
 try:  # picows is a core dependency; only its exception classes are used here
@@ -57,7 +64,26 @@ __all__ = [
     "ConnectionBudget",
     "CutoverSchedule",
     "ReconnectPolicy",
+    "FailureAdvice",
+    "stream_failure",
+    "ban_end_ms",
+    "FORBIDDEN_WAIT",
+    "CLIENT_ERROR_WAIT",
+    "BAN_WAIT",
+    "MAX_PENALTY_WAIT",
 ]
+
+#: Seconds to wait at least after an upgrade answered 403 (a WAF or geo block: retrying at
+#: once only prolongs it); doubled for each 403 in a row up to :data:`MAX_PENALTY_WAIT`.
+FORBIDDEN_WAIT: Final = 60.0
+#: Seconds to wait at least after another 4xx answer (400, 404: a bad URL cannot heal by
+#: itself, but a proxy or a rolled-out change may; the stream keeps trying, slowly).
+CLIENT_ERROR_WAIT: Final = 30.0
+#: Seconds to wait after a 418 that says neither ``Retry-After`` nor when the ban ends (Binance
+#: bans start at 2 minutes, SPEC §5.3).
+BAN_WAIT: Final = 120.0
+#: Longest escalated wait (403 / other 4xx in a row), in seconds.
+MAX_PENALTY_WAIT: Final = 600.0
 
 #: Connection attempts allowed per window and per IP (SPEC §2.2 "300 connections per attempt
 #: every 5 minutes per IP"; exchangeInfo ``CONNECTIONS``/``MINUTE``/5/300; same on the WS API, §5.1).
@@ -249,6 +275,96 @@ def retry_after_hint(exc: BaseException, now_ms: int) -> float | None:
     return None
 
 
+_BAN_RE = re.compile(rb"banned until (\d{12,14})")
+
+
+def ban_end_ms(exc: BaseException) -> int | None:
+    """The epoch ms a 418 answer says the ban ends (``"IP banned until 1700000000000"`` in
+    its body, or ``retryAfter`` of an :class:`~fastws.exceptions.IPBannedError`), or None."""
+    if isinstance(exc, RateLimitError) and isinstance(exc.retry_after, int):
+        return exc.retry_after
+    body = getattr(exc, "raw_body", None)
+    if body is None:
+        response = getattr(exc, "response", None)
+        body = getattr(response, "body", None)
+    if isinstance(body, str):
+        body = body.encode()
+    if isinstance(body, (bytes, bytearray)):
+        m = _BAN_RE.search(bytes(body))
+        if m:
+            return int(m.group(1))
+    return None
+
+
+@dataclass(frozen=True)
+class FailureAdvice:
+    """What a failed connection attempt means for the next one (see :func:`stream_failure`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"rate-limited"`` (429), ``"banned"`` (418), ``"forbidden"`` (403),
+        ``"client-error"`` (other 4xx), ``"server-error"`` (5xx), ``"network"`` (refused,
+        reset, timeout, TLS handshake cut, protocol error), ``"tls"`` (certificate does not
+        verify), ``"misuse"`` (a local error) or ``"unexpected"``.
+    retry : bool
+        False only for ``"tls"`` and ``"misuse"``: retrying cannot help.
+    min_wait : float
+        Seconds the next attempt must wait at least (``Retry-After``, a ban's end, the long
+        wait of a 403); 0.0 when the ordinary backoff applies.
+    status : int or None
+        The HTTP status of the upgrade answer, if any.
+    reason : str
+        One line for the log and ``stats()``.
+    """
+
+    kind: str
+    retry: bool
+    min_wait: float = 0.0
+    status: int | None = None
+    reason: str = ""
+
+
+def stream_failure(exc: BaseException, now_ms: int) -> FailureAdvice:
+    """Classify a failed market-stream connection attempt (pure; ``now_ms`` epoch ms).
+
+    Unlike :func:`is_retryable` (the WS API's rule), no HTTP status is fatal here: a market
+    stream keeps trying, as slowly as the server demands. Only a certificate that does not
+    verify and local misuse (:class:`~fastws.exceptions.InvalidUsage`) are fatal.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return FailureAdvice("tls", False, reason=f"certificate does not verify: {getattr(exc, 'verify_message', None) or exc}")
+    if isinstance(exc, InvalidUsage):
+        return FailureAdvice("misuse", False, reason=f"{name}: {exc}")
+    status = _handshake_status(exc)
+    hint = retry_after_hint(exc, now_ms)
+    if status == 429:
+        wait = hint if hint is not None else 0.0
+        return FailureAdvice("rate-limited", True, wait, status,
+                             f"HTTP 429 too many requests (Retry-After {hint if hint is not None else '-'} s)")
+    if status == 418 or isinstance(exc, IPBannedError):
+        end = ban_end_ms(exc)
+        waits = [w for w in (hint, None if end is None else (end - now_ms) / 1000.0) if w is not None]
+        wait = max(waits) if waits else BAN_WAIT
+        return FailureAdvice("banned", True, max(wait, 0.0), status or 418,
+                             f"HTTP 418 IP banned ({'until ' + str(end) if end else 'no end given'}; "
+                             f"waiting {max(wait, 0.0):.0f} s)")
+    if status == 403:
+        return FailureAdvice("forbidden", True, max(FORBIDDEN_WAIT, hint or 0.0), status,
+                             "HTTP 403 forbidden (a WAF or region block; backing off long)")
+    if status is not None and 400 <= status < 500:
+        return FailureAdvice("client-error", True, max(CLIENT_ERROR_WAIT, hint or 0.0), status,
+                             f"HTTP {status} on the upgrade")
+    if status is not None:
+        return FailureAdvice("server-error", True, hint or 0.0, status, f"HTTP {status} on the upgrade")
+    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, EOFError, ConnectionClosed)):
+        return FailureAdvice("network", True, reason=f"{name}: {exc}" if str(exc) else name)
+    if _WSError is not None and isinstance(exc, _WSError):
+        return FailureAdvice("network", True, reason=f"{name}: {exc}")
+    return FailureAdvice("unexpected", True, 1.0, reason=f"{name}: {exc}")
+
+
 class ConnectionBudget:
     """Keeps connection attempts under a limit per sliding window, and honours bans.
 
@@ -425,7 +541,8 @@ class ReconnectPolicy:
         Returns a fresh delay iterator; defaults to :func:`backoff` with its defaults.
     """
 
-    __slots__ = ("budget", "_factory", "_delays", "failures")
+    __slots__ = ("budget", "_factory", "_delays", "failures", "_not_before", "_penalties",
+                 "last_advice")
 
     def __init__(
         self,
@@ -437,13 +554,33 @@ class ReconnectPolicy:
         self._delays = self._factory()
         #: consecutive attempts since the last success
         self.failures = 0
+        self._not_before = float("-inf")
+        self._penalties = 0
+        #: the :class:`FailureAdvice` of the last failed attempt (None after a success)
+        self.last_advice: FailureAdvice | None = None
 
     def __repr__(self) -> str:
         return f"ReconnectPolicy(failures={self.failures}, budget={self.budget!r})"
 
     def next_delay(self, now: float) -> float:
-        """Seconds to wait before the next attempt: the larger of backoff and budget."""
-        return max(next(self._delays), self.budget.delay(now))
+        """Seconds to wait before the next attempt: the largest of backoff, budget and what
+        the last failure demands (:meth:`failed`)."""
+        return max(next(self._delays), self.budget.delay(now), self._not_before - now)
+
+    def failed(self, advice: FailureAdvice, now: float) -> float:
+        """Record a failed attempt's :class:`FailureAdvice` at ``now``; returns the least wait
+        it imposes. A 429/418 wait is what the server said (a ban also blocks the shared
+        budget: it is per IP); a 403 or other 4xx wait doubles for each one in a row (up to
+        :data:`MAX_PENALTY_WAIT`)."""
+        self.last_advice = advice
+        wait = advice.min_wait
+        if advice.kind in ("forbidden", "client-error"):
+            wait = min(wait * (2.0 ** self._penalties), max(MAX_PENALTY_WAIT, advice.min_wait))
+            self._penalties += 1
+        if advice.kind in ("rate-limited", "banned") and wait > 0:
+            self.budget.block_until(now + wait)
+        self._not_before = max(self._not_before, now + wait)
+        return wait
 
     def attempted(self, now: float) -> None:
         """Record an attempt made at ``now``."""
@@ -451,6 +588,9 @@ class ReconnectPolicy:
         self.failures += 1
 
     def succeeded(self) -> None:
-        """The connection works again (it delivered): restart the backoff series."""
+        """The connection works again (it delivered data for a while): restart the backoff
+        series and forget escalated waits."""
         self._delays = self._factory()
         self.failures = 0
+        self._penalties = 0
+        self.last_advice = None

@@ -526,6 +526,14 @@ class ControlOutcome:
         The error text.
     listing : ListingCheck or None
         For a ``LIST_SUBSCRIPTIONS`` answer: how it compares with the wanted set.
+    unanswered : tuple of ControlRequest
+        For a ``LIST_SUBSCRIPTIONS`` answer: requests sent before it that got no answer with
+        their id (the server answers in order, so none will come); the listing says what
+        they did.
+    refused : dict
+        For a ``LIST_SUBSCRIPTIONS`` answer: streams of such an unanswered ``SUBSCRIBE`` that
+        the listing does not hold while the server sent an error without id after the
+        request: stream -> (code, msg). They leave :attr:`SubscriptionManager.desired`.
     """
 
     request: ControlRequest | None
@@ -534,6 +542,8 @@ class ControlOutcome:
     error_code: int | None = None
     error_msg: str | None = None
     listing: ListingCheck | None = None
+    unanswered: tuple[ControlRequest, ...] = ()
+    refused: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
 
 class SubscriptionManager:
@@ -566,8 +576,11 @@ class SubscriptionManager:
       ``desired`` (retrying a request the server called malformed would loop forever) and are
       kept with the error for the caller to report.
 
-    Control errors other than code 0 carry no id (SPEC §2.3); the server answers in order, so
-    such an error is matched to the oldest request in flight.
+    Control errors other than code 0 carry no id (SPEC §2.3). Such an error is never pinned on
+    a request by guesswork: it is kept (:attr:`stray_errors`) and the next
+    ``LIST_SUBSCRIPTIONS`` answer settles what the requests before it did (the server answers
+    in order): a ``SUBSCRIBE`` left unanswered whose streams are not listed, with an id-less
+    error received after it was sent, was refused.
 
     Parameters
     ----------
@@ -620,6 +633,8 @@ class SubscriptionManager:
         self._confirmed: set[str] = set()
         self._pending: dict[int, ControlRequest] = {}
         self._failed: dict[str, tuple[int, str]] = {}
+        #: id-less control errors received: (code, msg, next request id when it came)
+        self.stray_errors: deque[tuple[int, str, int]] = deque(maxlen=32)
         self._route: Route | None = route
         self._log = logger or _log
         self._debug = self._log.isEnabledFor(logging.DEBUG)
@@ -845,7 +860,11 @@ class SubscriptionManager:
         raise ParseError(f"not a control frame: {type(frame).__name__}")
 
     def receive_result(self, request_id: object, result: object) -> ControlOutcome:
-        """A ``{"result": ..., "id": ...}`` answer."""
+        """A ``{"result": ..., "id": ...}`` answer.
+
+        A ``LIST_SUBSCRIPTIONS`` result that is not a list of names is reported as a failed
+        outcome (``ok`` False, ``error_msg`` says why); nothing is changed.
+        """
         req = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
         if req is None:
             if self._debug:
@@ -860,10 +879,29 @@ class SubscriptionManager:
             self._confirmed.difference_update(req.params)
         elif req.method == "LIST_SUBSCRIPTIONS":
             if not isinstance(result, list) or not all(isinstance(s, str) for s in result):
-                raise ParseError("LIST_SUBSCRIPTIONS result is not a list of names", payload=orjson.dumps(result))
+                shown = orjson.dumps(result)[:80].decode("utf-8", "replace")
+                self._log.warning("< LIST_SUBSCRIPTIONS id=%d answered with no list of names: %s",
+                                  req.id, shown)
+                return ControlOutcome(req, False, result, None,
+                                      f"LIST_SUBSCRIPTIONS answer is not a list of names: {shown}")
             listed: set[str] = set(result)
-            # Requests sent after the LIST was sent are still in flight: their effect is not in
-            # the listing. Requests sent before it were answered before it (in order).
+            # The server answers in order: a request sent before this LIST and still without
+            # an answer will get none (it was answered by an error without id, or lost).
+            earlier = [r for r in self._pending.values() if r.id < req.id]
+            refused: dict[str, tuple[int, str]] = {}
+            for r in earlier:
+                del self._pending[r.id]
+                if r.method != "SUBSCRIBE":
+                    continue
+                err = next(((c, m) for c, m, seq in self.stray_errors if seq > r.id), None)
+                for name in r.params:
+                    assert isinstance(name, str)
+                    if name not in listed and err is not None and name in self._desired:
+                        del self._desired[name]
+                        self._failed[name] = err
+                        refused[name] = err
+            # Requests sent after the LIST are still in flight: their effect is not in the
+            # listing. Requests sent before it were answered before it (in order).
             self._confirmed = listed
             listing = self.check_listing(listed)
             if not listing.ok:
@@ -871,23 +909,27 @@ class SubscriptionManager:
                     "= subscriptions differ from the wanted set: %d missing, %d unexpected",
                     len(listing.missing), len(listing.unexpected),
                 )
+            return ControlOutcome(req, True, result, listing=listing, unanswered=tuple(earlier),
+                                  refused=refused)
         return ControlOutcome(req, True, result, listing=listing)
 
     def receive_error(self, code: int, msg: str, request_id: object = None) -> ControlOutcome:
         """A ``{"code": ..., "msg": ...}`` control error (SPEC §2.3).
 
-        Matched by ``id`` when it has one (code 0), else to the oldest request in flight.
-        A failed SUBSCRIBE moves its streams from :attr:`desired` to :attr:`failed`.
+        Matched by ``id`` when it has one (code 0). Without an id it is kept in
+        :attr:`stray_errors` and matched to nothing (see the class doc). A failed SUBSCRIBE
+        moves its streams from :attr:`desired` to :attr:`failed`.
         """
         req: ControlRequest | None = None
         if isinstance(request_id, int) and request_id in self._pending:
             req = self._pending.pop(request_id)
-        elif self._pending:
-            req = self._pending.pop(next(iter(self._pending)))
         meaning = CONTROL_ERROR_CODES.get(code, "unknown control error")
+        if req is None:
+            self.stray_errors.append((code, msg, self._next_id))
         self._log.warning(
-            "< control error %d (%s) for %s: %s", code, meaning,
-            f"{req.method} id={req.id}" if req else "no request in flight", msg,
+            "< control error %d (%s) %s: %s", code, meaning,
+            f"for {req.method} id={req.id}" if req else
+            f"without id ({len(self._pending)} request(s) in flight; not attributed)", msg,
         )
         if req is not None and req.method == "SUBSCRIBE":
             for name in req.params:

@@ -360,35 +360,149 @@ def _trade(tid: int) -> bytes:
             b'"p":"1.00","q":"2.00","T":%d,"m":true,"M":true}}' % (tid, tid, tid))
 
 
-def test_listener_dedupes_by_id_counts_and_reports_bad_frames() -> None:
-    """No network: frames straight into the listener. Repeated or older ids are dropped and
-    counted; after reset_ids (a link switch) older ids pass again; a muted (retired) listener
-    delivers nothing; bad frames go to the owner, never raise."""
+def _listener(table=None, got=None, owner=None):
     from fastws.events import Trade
     from fastws.listener import StreamTable
     from fastws.parser import Parser
-    got: list[int] = []
     router = Router()
     router.set_callbacks({Trade: [lambda ev: got.append(ev.trade_id)]}, {})
-    table = StreamTable()
-    owner = _Owner()
-    lst = StreamListener(Parser("spot"), router, table, owner)
-    for f in _frames(_trade(5), _trade(6), _trade(6), _trade(4), _trade(7)):
+    table = table if table is not None else StreamTable()
+    return StreamListener(Parser("spot"), router, table, owner or _Owner()), table
+
+
+def _feed(lst, *tids: int) -> None:
+    for f in _frames(*(_trade(t) for t in tids)):
         lst.on_ws_frame(None, f)
-    assert got == [5, 6, 7]
+
+
+def test_listener_drops_repeats_only_never_by_a_high_water_mark() -> None:
+    """No network: frames straight into the listener. A repeat the venue sends is dropped and
+    counted; an event that arrives swapped with its predecessor is delivered (it used to be
+    lost); one absurdly high id mutes nothing (it used to mute the stream for good); a muted
+    (retired) listener delivers nothing; bad frames go to the owner, never raise."""
+    got: list[int] = []
+    owner = _Owner()
+    lst, table = _listener(got=got, owner=owner)
+    table.want(["btcusdt@trade"])
+    _feed(lst, 5, 6, 6, 8, 7, 9, 10**15, 11, 12, 11)
+    assert got == [5, 6, 8, 7, 9, 10**15, 11, 12]
     st = table.stat("btcusdt@trade")
-    assert (st.messages, st.duplicates, st.last_id) == (3, 2, 7) and lst.duplicates == 2
+    assert (st.messages, st.duplicates) == (8, 2) and lst.duplicates == 2
     table.reset_ids()
     for f in _frames(_trade(1), b'{"e":"trade",', b'{"result":null,"id":3}'):
         lst.on_ws_frame(None, f)
-    assert got == [5, 6, 7, 1]
+    assert got[-1] == 1
     names = [c[0] for c in owner.calls]
     assert names.count("on_first_message") == 1
     assert "on_bad_frame" in names and "on_control" in names and lst.parse_errors == 1
     lst.muted = True
-    for f in _frames(_trade(50)):
+    _feed(lst, 50)
+    assert got[-1] == 1
+
+
+def test_listener_frames_of_unsubscribed_streams_are_counted_and_dropped() -> None:
+    """A frame of a stream nobody subscribed never reaches a callback and never enters the
+    per-stream stats (they stay bounded to the subscribed streams)."""
+    got: list[int] = []
+    owner = _Owner()
+    lst, table = _listener(got=got, owner=owner)
+    table.want([])                        # a connection's table: told its streams (none yet)
+    _feed(lst, 1, 2)
+    assert got == [] and table.unsubscribed == 2 and table.stats == {}
+    assert [c for c in owner.calls if c[0] == "on_unsubscribed"] == [("on_unsubscribed", "btcusdt@trade", 1)]
+    table.want(["btcusdt@trade"])
+    _feed(lst, 3)
+    table.forget("btcusdt@trade")
+    _feed(lst, 4)
+    assert got == [3] and table.unsubscribed == 3
+
+
+def test_listener_delivers_unknown_json_as_a_dict() -> None:
+    """Valid JSON that is no known event reaches the callbacks as a dict on the live path
+    (it used to be dropped as "invalid JSON")."""
+    from fastws.listener import StreamTable
+    from fastws.parser import Parser
+    seen: list = []
+    router = Router()
+    router.set_callbacks({dict: [seen.append]}, {})
+    owner = _Owner()
+    lst = StreamListener(Parser("spot"), router, StreamTable(), owner)
+    for f in _frames(b'{"e":"brandNew","E":1,"x":[1,{"y":null}]}'):
         lst.on_ws_frame(None, f)
-    assert got == [5, 6, 7, 1]
+    assert seen == [{"e": "brandNew", "E": 1, "x": [1, {"y": None}]}]
+    assert lst.parse_errors == 0
+
+
+def test_listener_caps_reassembled_messages() -> None:
+    """An endless continuation never grows memory past max_message_size: the owner is told
+    and the fragments are dropped."""
+    from picows.picows import WSMsgType, _make_test_ws_frame
+    owner = _Owner()
+    lst, table = _listener(got=[], owner=owner)
+    lst.max_message_size = 1000
+    lst.on_ws_frame(None, _make_test_ws_frame(WSMsgType.TEXT, b"x" * 400, False, False))
+    lst.on_ws_frame(None, _make_test_ws_frame(WSMsgType.CONTINUATION, b"x" * 400, False, False))
+    assert not [c for c in owner.calls if c[0] == "on_message_too_big"]
+    lst.on_ws_frame(None, _make_test_ws_frame(WSMsgType.CONTINUATION, b"x" * 400, False, False))
+    assert [c for c in owner.calls if c[0] == "on_message_too_big"] == [("on_message_too_big", 1200)]
+
+
+def test_switch_drops_the_lagging_links_backlog_and_moves_once_caught_up() -> None:
+    """Make-before-break, no network: the replacement runs behind the old link. Its backlog
+    (already delivered) is dropped, it takes over from its first newer event, and the old
+    link's later copies are dropped: every id once, in order."""
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    _feed(old, 1, 2, 3)
+    table.begin_switch(old, new)
+    _feed(old, 4, 5, 6)
+    assert table.pending() == ["btcusdt@trade"]
+    _feed(new, 3, 4, 5)                   # backlog: dropped
+    _feed(new, 6)                          # caught up: dropped, and moved on the next one
+    _feed(new, 7, 8)
+    _feed(old, 7, 8, 9)                    # the old link's copies: dropped
+    _feed(new, 9, 10)
+    assert table.pending() == [] and table.unmoved() == []
+    table.finish_switch()
+    _feed(new, 11)
+    assert got == list(range(1, 12))
+
+
+def test_switch_when_the_replacement_is_ahead() -> None:
+    """The replacement runs ahead: its events are held until the old link delivers one of
+    them, then the rest go out in order (no gap, no duplicate)."""
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    _feed(old, 1, 2)
+    table.begin_switch(old, new)
+    _feed(new, 5, 6, 7)                    # ahead: held (3 and 4 are still on their way)
+    assert got == [1, 2]
+    _feed(old, 3, 4, 5)                    # 5 is held by the new link: it has caught up
+    _feed(new, 8)
+    _feed(old, 6, 7, 8, 9)
+    _feed(new, 9, 10)
+    assert got == list(range(1, 11))
+
+
+def test_switch_replacement_dying_gives_the_streams_back() -> None:
+    """The replacement dies (or announces its shutdown) after taking a stream: the old link
+    takes it back and delivers what it held that is newer."""
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    _feed(old, 1)
+    table.begin_switch(old, new)
+    _feed(new, 1, 2, 3)                    # caught up at 1, delivers 2 and 3
+    _feed(old, 2, 3, 4, 5)                 # held for a possible fall-back (4, 5)
+    table.drop_link(new)
+    assert not table.switching
+    _feed(old, 6)
+    assert got == [1, 2, 3, 4, 5, 6]
 
 
 def test_router_survives_raising_hooks() -> None:
@@ -471,3 +585,79 @@ async def test_cython_subclass_hook(tmp_path) -> None:
             await _wait(lambda: made and made[0].count > 5 and len(trades) > 2)
             assert py_tickers == []                  # handled in C, never crossed into Python
             assert 50_000 < made[0].last_mid < 70_000
+
+
+async def test_on_link_state_down_up_and_switch() -> None:
+    """The callback PART A's books use: "down" when the link carrying the streams is lost,
+    "up" when a link carries them again, and "up" after each make-before-break switch."""
+    calls: list[tuple[list[str], str, str]] = []
+    router = Router()
+    async with Exchange(SYMS, limits=LIMITS) as ex:
+        conn = StreamConnection(ex.venue, ["btcusdt@trade"], router,
+                                on_link_state=lambda s, st, r: calls.append((s, st, r)))
+        await conn.start(5 * UNIT)
+        try:
+            ex.faults.close(how="reset")
+            await _wait(lambda: [c[1] for c in calls] == ["down", "up"], what="down then up")
+            assert "connection reset" in calls[0][2]
+            ex.faults.server_shutdown(close_after=2.0)
+            await _wait(lambda: len(calls) == 3, what="switch reported")
+            assert calls[2][0] == ["btcusdt@trade"] and calls[2][1] == "up" and "switched" in calls[2][2]
+            assert conn.state == "up" and conn.error is None
+        finally:
+            await conn.close()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+
+@settings(deadline=None, max_examples=150)
+@given(n=hst.integers(1, 40), start=hst.integers(1, 40), order=hst.lists(hst.booleans(), max_size=120))
+def test_switch_any_interleaving_every_event_once(n: int, start: int, order: list[bool]) -> None:
+    """Whatever the interleaving of the old link's copy (1..n) and the replacement's (from
+    ``start`` on, which it joins anywhere), each trade reaches the user exactly once, in order:
+    no duplicate, nothing lost."""
+    start = min(start, n)
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    table.begin_switch(old, new)
+    a, b = list(range(1, n + 1)), list(range(start, n + 1))
+    picks = iter(order)
+    while a or b:
+        take_old = next(picks, True) if a and b else bool(a)
+        _feed(old if take_old else new, (a if take_old else b).pop(0))
+    table.finish_switch()
+    _feed(new, n + 1, n + 2)
+    assert got == list(range(1, n + 3))
+
+
+@settings(deadline=None, max_examples=150)
+@given(n=hst.integers(1, 40), start=hst.integers(1, 40), order=hst.lists(hst.booleans(), max_size=120),
+       die_at=hst.integers(0, 80))
+def test_switch_replacement_dies_anywhere_every_event_once(n: int, start: int, order: list[bool],
+                                                          die_at: int) -> None:
+    """The replacement dies (or announces its shutdown) at any point of the switch: the old
+    link, which carries every event, gives each one to the user exactly once."""
+    start = min(start, n)
+    got: list[int] = []
+    old, table = _listener(got=got)
+    new, _ = _listener(table=table, got=got)
+    table.want(["btcusdt@trade"])
+    table.begin_switch(old, new)
+    a, b = list(range(1, n + 1)), list(range(start, n + 1))
+    picks = iter(order)
+    steps = 0
+    while a or (b and steps < die_at):
+        if steps == die_at:
+            table.drop_link(new)
+            b = []
+        take_old = next(picks, True) if a and b else bool(a)
+        _feed(old if take_old else new, (a if take_old else b).pop(0))
+        steps += 1
+    if table.switching:
+        table.drop_link(new)
+    _feed(old, n + 1)
+    assert got == list(range(1, n + 2))

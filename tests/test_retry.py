@@ -290,3 +290,81 @@ def test_budget_delay_is_immediate_when_the_wait_is_a_rounding_error():
         b.record(t)
     now = 1e6 + 3.0 - 2e-10
     assert (now + b.delay(now)) - 3.0 >= 1e6
+
+
+# -- market-stream failures: never give up on an HTTP answer (issue 10, contract 3) ----------
+
+
+def _handshake(status: int, headers: dict | None = None, body: bytes | None = None):
+    import picows
+    response = SimpleNamespace(status=status, headers=headers or {}, body=None)
+    return picows.WSInvalidStatusError(f"status {status}", b"", body, response)
+
+
+def test_stream_failure_no_http_status_is_fatal():
+    from fastws.retry import stream_failure
+    for status in (400, 403, 404, 418, 429, 500, 502, 503):
+        advice = stream_failure(_handshake(status), 0)
+        assert advice.retry and advice.status == status, advice
+    cert = ssl.SSLCertVerificationError(1, "bad")
+    assert not stream_failure(cert, 0).retry
+    assert not stream_failure(InvalidUsage("x"), 0).retry
+    assert stream_failure(ConnectionResetError(), 0).kind == "network"
+
+
+def test_stream_failure_waits_what_the_server_says():
+    from fastws.retry import BAN_WAIT, FORBIDDEN_WAIT, stream_failure
+    assert stream_failure(_handshake(429, {"Retry-After": "10"}), 0).min_wait == 10.0
+    assert stream_failure(_handshake(429), 0).min_wait == 0.0
+    now = 1_700_000_000_000
+    ban = stream_failure(_handshake(418, body=b'{"code":-1003,"msg":"IP banned until %d."}'
+                                    % (now + 90_000)), now)
+    assert ban.kind == "banned" and ban.min_wait == pytest.approx(90.0)
+    # the larger of Retry-After and the ban's end
+    both = stream_failure(_handshake(418, {"Retry-After": "120"},
+                                     b"IP banned until %d" % (now + 90_000)), now)
+    assert both.min_wait == pytest.approx(120.0)
+    assert stream_failure(_handshake(418), now).min_wait == BAN_WAIT
+    assert stream_failure(_handshake(403), now).min_wait == FORBIDDEN_WAIT
+    assert stream_failure(IPBannedError(418, -1003, "banned", {"retryAfter": now + 5000}), now).min_wait == 5.0
+
+
+def test_policy_failed_sets_a_floor_escalates_403_and_blocks_the_budget_on_bans():
+    from fastws.retry import FailureAdvice
+    budget = ConnectionBudget()
+    policy = ReconnectPolicy(budget, lambda: iter(itertools.repeat(0.1)))
+    assert policy.failed(FailureAdvice("rate-limited", True, 10.0, 429), 100.0) == 10.0
+    assert policy.next_delay(100.0) == pytest.approx(10.0)
+    assert budget.delay(100.0) == pytest.approx(10.0)     # a 429 is per IP: shared budget waits
+    p2 = ReconnectPolicy(ConnectionBudget(), lambda: iter(itertools.repeat(0.1)))
+    waits = [p2.failed(FailureAdvice("forbidden", True, 60.0, 403), 0.0) for _ in range(6)]
+    assert waits == [60.0, 120.0, 240.0, 480.0, 600.0, 600.0]
+    p2.succeeded()
+    assert p2.failed(FailureAdvice("forbidden", True, 60.0, 403), 0.0) == 60.0
+
+
+@SETTINGS
+@given(retry_after=st.floats(0, 3600), backoff_delay=st.floats(0, 30), now=st.floats(0, 1e6))
+def test_next_attempt_never_before_retry_after(retry_after, backoff_delay, now):
+    """Whatever the backoff says, an attempt after a 429 never comes before its Retry-After."""
+    from fastws.retry import stream_failure
+    policy = ReconnectPolicy(ConnectionBudget(), lambda: iter(itertools.repeat(backoff_delay)))
+    advice = stream_failure(_handshake(429, {"Retry-After": repr(retry_after)}), 0)
+    policy.failed(advice, now)
+    assert policy.next_delay(now) >= retry_after - 1e-9
+
+
+@SETTINGS
+@given(kinds=st.lists(st.sampled_from([429, 418, 403, 503, 0]), min_size=1, max_size=60))
+def test_attempts_stay_under_the_budget_whatever_fails(kinds):
+    """Dialling at the delays the policy gives, never more than 300 attempts in 5 minutes."""
+    from fastws.retry import stream_failure
+    budget = ConnectionBudget(limit=20, window=60.0)
+    policy = ReconnectPolicy(budget, lambda: iter(itertools.repeat(0.0)))
+    now = 0.0
+    for k in kinds * 3:
+        now += policy.next_delay(now)
+        policy.attempted(now)
+        exc = _handshake(k, {"Retry-After": "1"}) if k else ConnectionResetError()
+        policy.failed(stream_failure(exc, int(now * 1000)), now)
+        assert budget.used(now) <= 20

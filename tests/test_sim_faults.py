@@ -238,3 +238,136 @@ async def test_faults_scripted_in_simulated_time():
         # the gap opens on the next whole second: the first event after it is E=2100
         assert first["U"] == evs[br[0]]["u"] + 78 and first["E"] == T0 + 2100
         assert second["E"] == T0 + 2600          # the event of 2500 was dropped
+
+
+# -- link faults (issue 10) ------------------------------------------------------------------
+
+
+async def test_slow_lifted_never_reorders():
+    """Writes made after ``slow`` is lifted wait for the delayed ones (TCP never reorders)."""
+    async with sim() as ex:
+        async with websockets.connect(ex.venue.raw_stream_url(["btcusdt@trade"])) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            ex.faults.slow(0.3)
+            await ex.advance(300)
+            ex.faults.slow(0.0)
+            await ex.advance(300)
+            await asyncio.sleep(0.6)                # the delayed writes are out too
+            trades = [m for m in await drain(ws) if m.get("e") == "trade"]
+        ids = [t["t"] for t in trades]
+        assert ids and ids == sorted(ids)
+
+
+async def test_refuse_upgrades_with_retry_after_and_ban_end():
+    async with sim() as ex:
+        ex.faults.refuse_upgrades(429, count=1, retry_after=7)
+        ex.faults.refuse_upgrades(418, count=1, ban_seconds=30)
+        for status in (429, 418):
+            r, w = await asyncio.open_connection("127.0.0.1", ex.port)
+            w.write(b"GET /stream?streams=btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n")
+            data = await asyncio.wait_for(r.read(4096), 5 * UNIT)
+            w.close()
+            assert data.startswith(b"HTTP/1.1 %d" % status)
+            if status == 429:
+                assert b"retry-after: 7" in data.lower()
+            else:
+                assert b"banned until %d" % (ex.now_ms() + 30_000) in data
+        async with websockets.connect(ex.venue.raw_stream_url(["btcusdt@trade"])):
+            pass                                    # the third upgrade is accepted
+
+
+async def test_control_faults_stray_refused_silent_garbled():
+    async with sim() as ex:
+        async with websockets.connect(ex.venue.stream_url + "/ws") as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            ex.faults.control_errors_without_id(count=1)
+            await ws.send('{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}')
+            assert "id" not in await recv(ws)
+            assert await recv(ws) == {"result": None, "id": 1}
+            ex.faults.control_errors_without_id(count=1, refuse=True)
+            await ws.send('{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":2}')
+            assert (await recv(ws))["code"] == 2
+            ex.faults.list_subscriptions_fault("silent")
+            await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":3}')
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.3)
+            ex.faults.list_subscriptions_fault("garbled")
+            await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":4}')
+            assert not isinstance((await recv(ws))["result"], list)
+            await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":5}')
+            assert await recv(ws) == {"result": ["btcusdt@trade"], "id": 5}   # eth refused
+
+
+async def _frames_raw(url: str, n: int) -> list[tuple[int, bool, int]]:
+    ws = await RawWS.connect(url)
+    out = []
+    try:
+        for _ in range(n):
+            h = await asyncio.wait_for(ws.reader.readexactly(2), 5 * UNIT)
+            size = h[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(await ws.reader.readexactly(2), "big")
+            elif size == 127:
+                size = int.from_bytes(await ws.reader.readexactly(8), "big")
+            await ws.reader.readexactly(size)
+            out.append((h[0] & 0x0F, bool(h[0] & 0x80), size))
+    finally:
+        ws.close()
+    return out
+
+
+async def test_fragments_and_endless_continuation():
+    async with sim() as ex:
+        url = ex.venue.raw_stream_url(["btcusdt@trade"])
+        task = asyncio.create_task(_frames_raw(url, 6))
+        await ex.wait_connections(1, 5 * UNIT)
+        ex.faults.fragment_frames(size=20, count=1)
+        await ex.advance(300)
+        frames = [f for f in await task if f[0] != 0x9]
+        assert frames[0][:2] == (0x1, False) and frames[1][0] == 0x0
+        first = ex.connection_attempts
+        task = asyncio.create_task(_frames_raw(url, 8))
+        while ex.connection_attempts == first or not ex.connections or ex.connections[-1].closed:
+            await asyncio.sleep(0.01)
+        ex.faults.endless_continuation(chunk=1000, conn=ex.connections[-1])
+        frames = [f for f in await task if f[0] != 0x9]
+        assert frames[0][:2] == (0x1, False)
+        assert all(f[:2] == (0x0, False) for f in frames[1:] if f[2] == 1000)
+
+
+async def test_new_link_faults_shutdown_drop_and_foreign_frames():
+    async with sim() as ex:
+        ex.faults.shutdown_new_link(after=0.05, close_after=0.1)
+        async with websockets.connect(ex.venue.combined_stream_url(["btcusdt@trade"])) as ws:
+            msg = await recv(ws)
+            assert msg["data"]["e"] == "serverShutdown"
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 3 * UNIT)
+        ex.faults.drop_new_links(after=0.1, count=1)
+        async with websockets.connect(ex.venue.combined_stream_url(["btcusdt@trade"])) as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 3 * UNIT)
+        async with websockets.connect(ex.venue.combined_stream_url(["btcusdt@trade"])) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            ex.faults.mute_stream("btcusdt@trade", 60)
+            ex.faults.send_unsubscribed("xrpusdt@trade", count=2)
+            await ex.advance(500)
+            got = await drain(ws)
+            assert [m["stream"] for m in got] == ["xrpusdt@trade", "xrpusdt@trade"]
+
+
+async def test_fragments_on_the_ws_api():
+    async with sim() as ex:
+        ws = await RawWS.connect(ex.venue.ws_api_url)
+        try:
+            while not ex.api_connections:
+                await asyncio.sleep(0.01)
+            ex.faults.fragment_frames(size=8, count=1, api=True)
+            ws.send_frame(0x1, b'{"id":1,"method":"ping"}')
+            h = await asyncio.wait_for(ws.reader.readexactly(2), 5 * UNIT)
+            assert (h[0] & 0x0F, bool(h[0] & 0x80)) == (0x1, False)   # TEXT without FIN
+        finally:
+            ws.close()

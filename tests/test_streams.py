@@ -199,6 +199,9 @@ def _error_frames(samples_dir):
 
 
 def test_every_documented_control_error_is_matched(samples_dir):
+    """Code 0 carries the id and fails that request. The others carry none: they are never
+    pinned on a request by guesswork (that used to UNSUBSCRIBE the user's stream); the next
+    LIST_SUBSCRIPTIONS answer settles it."""
     frames = list(_error_frames(samples_dir))
     assert {f["code"] for f in frames} == {0, 1, 2, 3}
     for frame in frames:
@@ -208,11 +211,44 @@ def test_every_documented_control_error_is_matched(samples_dir):
         second = subs.list_subscriptions()
         out = subs.receive(frame)
         assert not out.ok and out.error_code == frame["code"] and out.error_msg == frame["msg"]
-        # code 0 carries the id; the others match the oldest request in flight
-        assert out.request is first
-        assert subs.in_flight == (second,)
-        assert "btcusdt@trade" in subs.failed and "btcusdt@trade" not in subs.desired
+        if "id" in frame:
+            assert out.request is first and subs.in_flight == (second,)
+            assert "btcusdt@trade" in subs.failed and "btcusdt@trade" not in subs.desired
+        else:
+            assert out.request is None and subs.in_flight == (first, second)
+            assert "btcusdt@trade" in subs.desired and subs.failed == {}
+            assert subs.stray_errors[-1][:2] == (frame["code"], frame["msg"])
+            # the listing says the SUBSCRIBE did not take: it was refused
+            listed = subs.receive({"result": [], "id": second.id})
+            assert listed.unanswered == (first,)
+            assert listed.refused == {"btcusdt@trade": (frame["code"], frame["msg"])}
+            assert "btcusdt@trade" in subs.failed and "btcusdt@trade" not in subs.desired
         assert subs.requests_to_send() == []  # a rejected subscribe is not retried in a loop
+
+
+def test_stray_error_then_the_real_answer_keeps_the_stream():
+    """An id-less error arrives while a SUBSCRIBE is in flight, then the SUBSCRIBE's own
+    answer: the stream stays wanted and confirmed, nothing is unsubscribed."""
+    subs = SubscriptionManager("spot")
+    subs.subscribe("btcusdt@trade")
+    (sub,) = subs.requests_to_send()
+    lst = subs.list_subscriptions()
+    subs.receive({"code": 2, "msg": "Invalid request: stray"})
+    subs.receive({"result": None, "id": sub.id})
+    out = subs.receive({"result": ["btcusdt@trade"], "id": lst.id})
+    assert out.listing is not None and out.listing.ok and out.refused == {}
+    assert subs.desired == {"btcusdt@trade"} and subs.requests_to_send() == []
+
+
+def test_garbled_listing_is_an_outcome_not_an_exception():
+    subs = SubscriptionManager("spot")
+    subs.subscribe("btcusdt@trade")
+    for r in subs.requests_to_send():
+        subs.receive_result(r.id, None)
+    lst = subs.list_subscriptions()
+    out = subs.receive({"result": {"not": "a list"}, "id": lst.id})
+    assert not out.ok and "not a list" in (out.error_msg or "")
+    assert subs.confirmed == {"btcusdt@trade"}
 
 
 def test_error_with_id_matches_that_request():
@@ -259,7 +295,7 @@ def test_real_parser_control_events_are_accepted():
     subs.subscribe("ethusdt@trade")
     subs.requests_to_send()
     out = subs.receive(parser.parse(b'{"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}'))
-    assert out.error_code == 3 and out.request.params == ("ethusdt@trade",)
+    assert out.error_code == 3 and out.request is None     # no id: not attributed by guesswork
     listing = subs.list_subscriptions()
     out = subs.receive(parser.parse(b'{"result":["btcusdt@trade"],"id":%d}' % listing.id))
     assert out.listing.ok and subs.settled

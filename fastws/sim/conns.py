@@ -31,6 +31,27 @@ USDM_WS_API_PING_PONG_PER_SECOND = 5
 """Ping/pong frames per second allowed on a USDⓈ-M WS API connection (SPEC §5.6)."""
 
 
+def _frame_raw(payload: bytes, opcode: int, fin: bool) -> bytes:
+    """An unmasked server frame with FIN set or not (fragments)."""
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        return bytes((b0, n)) + payload
+    if n < 65536:
+        return bytes((b0, 126, n >> 8, n & 0xFF)) + payload
+    return bytes((b0, 127)) + n.to_bytes(8, "big") + payload
+
+
+def _unframe(fr: bytes) -> tuple[int, bytes]:
+    """(opcode, payload) of a frame built by :func:`fastws.sim.payloads.frame`."""
+    n = fr[1] & 0x7F
+    if n == 126:
+        return fr[0] & 0x0F, fr[4:]
+    if n == 127:
+        return fr[0] & 0x0F, fr[10:]
+    return fr[0] & 0x0F, fr[2:]
+
+
 class BaseConn(WSListener):  # type: ignore[misc]
     """Shared machinery: batching writes, pings, rate limit, lifetime, faults."""
 
@@ -60,6 +81,10 @@ class BaseConn(WSListener):  # type: ignore[misc]
         self._stall_buf: list[bytes] = []
         self._held: dict[str, bytes] = {}
         self.received: list[bytes] = []
+        self._late: deque[tuple[float, bytes]] = deque()    # delayed writes, in order
+        self._late_timer: Optional[asyncio.TimerHandle] = None
+        self.fragment: Optional[list] = None                 # [size, count or None]
+        self.muted_streams: dict[str, float] = {}            # stream -> muted until
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id} path={self.path!r}>"
@@ -80,6 +105,10 @@ class BaseConn(WSListener):  # type: ignore[misc]
         for t in self._timers:
             t.cancel()
         self._timers.clear()
+        if self._late_timer is not None:
+            self._late_timer.cancel()
+            self._late_timer = None
+        self._late.clear()
         if self._life is not None:
             self._life.cancel()
         self.ex._unregister(self)
@@ -178,13 +207,55 @@ class BaseConn(WSListener):  # type: ignore[misc]
         if not self.out or self.closed or self.transport is None:
             self.out.clear()
             return
+        if self.fragment is not None:
+            self._fragment_out()
         data = b"".join(self.out)
         self.frames_sent += len(self.out)
         self.out.clear()
-        if self.delay > 0:
-            asyncio.get_running_loop().call_later(self.delay, self._write, data)
+        if self.delay > 0 or self._late:
+            # TCP never reorders: a write made after the delay was lifted still waits for
+            # the delayed ones before it
+            now = time.monotonic()
+            due = max(now + self.delay, self._late[-1][0] if self._late else 0.0)
+            self._late.append((due, data))
+            self._arm_late()
         else:
             self._write(data)
+
+    def _arm_late(self) -> None:
+        if self._late_timer is not None or not self._late:
+            return
+        wait = max(0.0, self._late[0][0] - time.monotonic())
+        self._late_timer = asyncio.get_running_loop().call_later(wait, self._drain_late)
+
+    def _drain_late(self) -> None:
+        self._late_timer = None
+        now = time.monotonic()
+        while self._late and self._late[0][0] <= now:
+            self._write(self._late.popleft()[1])
+        self._arm_late()
+
+    def _fragment_out(self) -> None:
+        """Re-send the queued data frames as fragments (fault ``fragment_frames``)."""
+        assert self.fragment is not None
+        size, count = self.fragment
+        out: list[bytes] = []
+        for fr in self.out:
+            if count is not None and count <= 0:
+                out.append(fr)
+                continue
+            op, payload = _unframe(fr)
+            if op != 0x1 or len(payload) <= size:
+                out.append(fr)
+                continue
+            parts = [payload[i:i + size] for i in range(0, len(payload), size)]
+            for i, part in enumerate(parts):
+                opcode = 0x1 if i == 0 else 0x0
+                out.append(_frame_raw(part, opcode, fin=i == len(parts) - 1))
+            if count is not None:
+                count -= 1
+        self.fragment = None if count is not None and count <= 0 else [size, count]
+        self.out[:] = out
 
     def _write(self, data: bytes) -> None:
         if not self.closed and self.transport is not None:
@@ -220,6 +291,38 @@ class BaseConn(WSListener):  # type: ignore[misc]
             self._write(whole[: len(whole) // 2])
             self.transport.underlying_transport.abort()
             self.closed = True
+
+    def schedule_shutdown(self, after: float, close_after: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(after, self.server_shutdown, close_after))
+
+    def schedule_drop(self, after: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(after, self.fault_close, "reset", 1006, ""))
+
+    def start_endless(self, chunk: int, limit: int) -> None:
+        """A fragmented message that never ends (fault ``endless_continuation``)."""
+        if self.closed or self.transport is None:
+            return
+        self.flush()
+        self._write(_frame_raw(b'{"stream":"x@trade","data":' + b" " * 64, 0x1, fin=False))
+        body = _frame_raw(b" " * chunk, 0x0, fin=False)
+        sent = [64]
+
+        def more() -> None:
+            if self.closed or self.transport is None or sent[0] >= limit:
+                return
+            self._write(body)
+            sent[0] += chunk
+            self._timers.append(asyncio.get_running_loop().call_later(0.002, more))
+        more()
+
+    def send_foreign(self, stream: str, count: int) -> None:
+        for i in range(count):
+            raw = (b'{"e":"trade","E":%d,"s":"FOREIGN","t":%d,"p":"1.00","q":"1.00","T":%d,'
+                   b'"m":true,"M":true}' % (self.ex.now_ms(), i + 1, self.ex.now_ms()))
+            self.out.append(P.frame(P.combined(stream, raw)))
+        self.flush()
 
     def send_bad(self, kind: str) -> None:
         if kind == "malformed":
@@ -271,6 +374,7 @@ class StreamConn(BaseConn):
         self.state.subscriptions.extend(dict.fromkeys(self._initial))
         for name in self.state.subscriptions:
             self._hub_add(name)
+        self.ex.faults.on_new_stream_conn(self)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         super().on_ws_disconnected(transport)
@@ -300,6 +404,27 @@ class StreamConn(BaseConn):
 
     def on_text(self, data: bytes) -> None:
         self.received.append(data)
+        if self.ex.faults._controls:
+            try:
+                req = orjson.loads(data)
+                method = req.get("method") if isinstance(req, dict) else None
+            except orjson.JSONDecodeError:
+                method, req = None, None
+            fault = self.ex.faults.take_control(method, self.id) if isinstance(method, str) else None
+            if fault is not None:
+                action, code, msg = fault
+                if action == "silent":
+                    return                           # never answered
+                if action == "garbled":
+                    self.send_now(orjson.dumps({"result": {"unexpected": True}, "id": req.get("id")}))
+                    return
+                if action == "partial":
+                    self.send_now(orjson.dumps({"result": self.state.subscriptions[:-1],
+                                                "id": req.get("id")}))
+                    return
+                self.send_now(orjson.dumps({"code": code, "msg": msg}))
+                if action == "refuse":
+                    return                           # not applied, no other answer
         res = handle_control(data, self.state)
         for name in res.added:
             self._hub_add(name)
@@ -312,6 +437,12 @@ class StreamConn(BaseConn):
 
     def deliver(self, name: str, data: bytes, kind: str, symbol: Optional[str]) -> None:
         """Queue one event of stream ``name`` (already wrapped if combined)."""
+        if self.muted_streams:
+            until = self.muted_streams.get(name)
+            if until is not None:
+                if time.monotonic() < until:
+                    return
+                del self.muted_streams[name]
         if self._stall_until:
             if time.monotonic() < self._stall_until:
                 if self._stall_symbol is None or self._stall_symbol == symbol or (

@@ -544,12 +544,14 @@ class Exchange:
                 raise TimeoutError(f"{len(self.connections)} of {n} connections after {timeout}s")
             await asyncio.sleep(0.005)
 
-    def _refuse(self, status: int, text: str, code: int = -1003) -> WSUpgradeResponseWithListener:
+    def _refuse(self, status: int, text: str, code: int = -1003,
+                headers: Optional[dict] = None) -> WSUpgradeResponseWithListener:
         self.refused += 1
         body = P.dumps({"code": code, "msg": text})
         return WSUpgradeResponseWithListener(
             WSUpgradeResponse.create_error_response(status, body,
-                                                    {"Content-Type": "application/json"}),
+                                                    {"Content-Type": "application/json",
+                                                     **(headers or {})}),
             None)
 
     def _route(self, request: WSUpgradeRequest) -> Any:
@@ -571,6 +573,9 @@ class Exchange:
         status = self.faults.refusing()
         if status is not None:
             return self._refuse(status, "Connection refused by fault injection.")
+        refusal = self.faults.take_upgrade_refusal()        # Faults.refuse_upgrades
+        if refusal is not None:
+            return self._refuse(refusal[0], refusal[2], headers=refusal[1])
         if len(att) > self.limits.max_connection_attempts:
             return self._refuse(429, "Too many connection attempts.")
         raw_path = request.path.decode("latin-1")

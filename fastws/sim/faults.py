@@ -49,6 +49,9 @@ class Faults:
         self._api: list[list] = []        # [action, methods, conn id, count, delay]
         self.api_faults = False
         self.fragment_size = 64           # of the last "fragment" fault taken
+        self._links: list[list] = []      # new stream connections: [kind, count, args...]
+        self._upgrades: list[list] = []   # [status, count, retry_after, ban_seconds]
+        self._controls: list[list] = []   # [action, method, conn id, count, code, msg]
 
     # -- scripting ----------------------------------------------------------------------------
     def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -372,6 +375,138 @@ class Faults:
             return self._refuse_status
         return None
 
+    # -- links: switches, upgrades, control plane, frames (one block) ---------------------------
+    def lag_new_links(self, delay: float, count: int = 1) -> None:
+        """The next ``count`` stream connections opened deliver their data ``delay`` seconds
+        late, in order (a replacement link that runs behind the old one)."""
+        self._link_plan().append(["lag", int(count), float(delay)])
+
+    def shutdown_new_link(self, after: float = 0.05, close_after: float = 0.5,
+                          count: int = 1) -> None:
+        """The next ``count`` stream connections opened send ``serverShutdown`` ``after``
+        seconds after opening (while a client is still switching to them) and are closed
+        ``close_after`` seconds later."""
+        self._link_plan().append(["shutdown", int(count), float(after), float(close_after)])
+
+    def drop_new_links(self, after: float = 0.3, count: Optional[int] = None) -> None:
+        """Close (TCP reset) every new stream connection ``after`` seconds after it opens;
+        ``count`` connections, or until :meth:`clear` (a server that drops every link)."""
+        self._link_plan().append(["drop", count, float(after)])
+
+    def refuse_upgrades(self, status: int, count: Optional[int] = 1,
+                        retry_after: Optional[float] = None,
+                        ban_seconds: Optional[float] = None) -> None:
+        """Answer the next ``count`` stream/WS API upgrades (None: until :meth:`clear`) with
+        HTTP ``status`` (403, 418, 429, 5xx...), with a ``Retry-After`` header if given;
+        a 418 says ``IP banned until <ms>`` (``ban_seconds`` from now, default 120)."""
+        self._upgrades.append([int(status), count, retry_after, ban_seconds])
+
+    def control_errors_without_id(self, count: int = 1, conn: ConnRef = None,
+                                  refuse: bool = False, code: int = 2,
+                                  msg: str = "Invalid request: unexpected error") -> None:
+        """The next ``count`` control requests get an error frame without ``id`` first.
+        ``refuse=False``: the request is then answered and applied as usual (a stray error);
+        ``refuse=True``: the error is the only answer and the request is not applied."""
+        self._controls.append(["refuse" if refuse else "stray", None, self._conn_id(conn),
+                               int(count), int(code), msg])
+
+    def list_subscriptions_fault(self, mode: str = "silent", count: Optional[int] = 1,
+                                 conn: ConnRef = None) -> None:
+        """``LIST_SUBSCRIPTIONS`` never answered (``silent``), answered with no list
+        (``garbled``) or with a listing that lacks the last stream (``partial``: it keeps
+        disagreeing), ``count`` times (None: until :meth:`clear`)."""
+        if mode not in ("silent", "garbled", "partial"):
+            raise ValueError("mode must be 'silent', 'garbled' or 'partial'")
+        self._controls.append([mode, "LIST_SUBSCRIPTIONS", self._conn_id(conn), count, 0, ""])
+
+    def take_control(self, method: str, conn_id: int) -> Optional[tuple[str, int, str]]:
+        """(action, code, msg) of the first control fault matching a request, consumed."""
+        for f in self._controls:
+            action, meth, cid, count, code, msg = f
+            if (meth is not None and meth != method) or (cid is not None and cid != conn_id):
+                continue
+            if count is not None:
+                f[3] -= 1
+                if f[3] <= 0:
+                    self._controls.remove(f)
+            log.info("= fault: control %s on %s (conn %s)", action, method, conn_id)
+            return action, code, msg
+        return None
+
+    def fragment_frames(self, size: int = 64, count: Optional[int] = 10, conn: ConnRef = None,
+                        api: bool = False) -> None:
+        """Send the next ``count`` data frames (None: until :meth:`clear`) of the stream
+        connection(s), or of the WS API ones with ``api=True``, as fragments of ``size``
+        bytes (a TEXT frame without FIN, then CONTINUATION frames)."""
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        for c in self._targets(conn, api=api):
+            if api == (c.kind == "api"):
+                c.fragment = [int(size), count]
+
+    def endless_continuation(self, chunk: int = 1 << 20, conn: ConnRef = None,
+                             limit: int = 1 << 30) -> None:
+        """Start a fragmented message that never ends: a TEXT frame without FIN, then a
+        ``chunk``-byte CONTINUATION frame every tick (up to ``limit`` bytes in all)."""
+        for c in self._targets(conn):
+            c.start_endless(int(chunk), int(limit))
+
+    def send_unsubscribed(self, stream: str = "xrpusdt@trade", count: int = 1,
+                          conn: ConnRef = None) -> None:
+        """Send ``count`` well-formed frames of ``stream``, which the client never
+        subscribed (combined envelope)."""
+        for c in self._targets(conn):
+            c.send_foreign(stream, int(count))
+
+    def mute_stream(self, stream: str, seconds: float, conn: ConnRef = None) -> None:
+        """Stop delivering one stream (``btcusdt@trade``...) for ``seconds`` on the
+        connection(s); its other streams and the pings go on (a trade stream that stops)."""
+        until = time.monotonic() + seconds
+        for c in self._targets(conn):
+            c.muted_streams[stream] = until
+
+    def _link_plan(self) -> list:
+        return self._links
+
+    def on_new_stream_conn(self, conn: Any) -> None:
+        """Apply the pending new-link faults to a stream connection that just opened."""
+        for f in list(self._links):
+            kind, count = f[0], f[1]
+            if kind == "lag":
+                conn.delay = f[2]
+            elif kind == "shutdown":
+                conn.schedule_shutdown(f[2], f[3])
+            elif kind == "drop":
+                conn.schedule_drop(f[2])
+            if count is not None:
+                f[1] -= 1
+                if f[1] <= 0:
+                    self._links.remove(f)
+            log.info("= fault: new conn %d: %s", conn.id, kind)
+
+    def take_upgrade_refusal(self) -> Optional[tuple[int, dict, str]]:
+        """(status, headers, message) to refuse the next upgrade with, or None."""
+        if not self._upgrades:
+            return None
+        f = self._upgrades[0]
+        status, count, retry_after, ban = f
+        if count is not None:
+            f[1] -= 1
+            if f[1] <= 0:
+                self._upgrades.pop(0)
+        headers = {"Retry-After": str(int(retry_after) if float(retry_after).is_integer()
+                                      else retry_after)} if retry_after is not None else {}
+        if status == 418:
+            until = self._ex.now_ms() + int((ban if ban is not None else 120.0) * 1000)
+            msg = f"Way too much request weight used; IP banned until {until}."
+        elif status == 429:
+            msg = "Too many requests; current limit is 300 connections per 5 minutes."
+        elif status == 403:
+            msg = "Forbidden."
+        else:
+            msg = "Connection refused by fault injection."
+        return status, headers, msg
+
     def clear(self) -> None:
         """Forget every pending fault (stalls and delays of open connections too)."""
         self._depth.clear()
@@ -383,9 +518,14 @@ class Faults:
         self.conn_faults = False
         self._api.clear()
         self.api_faults = False
+        self._links.clear()
+        self._upgrades.clear()
+        self._controls.clear()
         for c in self._ex.connections:
             c.stall(0.0, None, False)
             c.delay = 0.0
+            c.muted_streams.clear()
+            c.fragment = None
 
     def pending(self) -> Iterable[str]:
         """Human-readable list of pending depth and snapshot faults."""

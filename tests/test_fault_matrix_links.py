@@ -1,0 +1,483 @@
+"""Fault matrix, links: each link-level fault of the simulator against MarketStream.
+
+Every case asserts the contract (DESIGN reliability rules, issue 10 contracts 2, 3, 6-9): the
+stream stays alive (``ms.error`` is None), no event lost beyond the fault's own window, none
+duplicated, the fault's specific behaviour, and, where books are involved, every book synced
+and equal to the simulator's own book at the end.
+
+The table in bench/README.md ("Fault matrix: links") is generated from :data:`CASES`::
+
+    python -m tests.test_fault_matrix_links --table
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import fastws.connection
+import fastws.retry
+from fastws.events import Trade
+from fastws.exceptions import SubscriptionError
+from fastws.market_stream import MarketStream
+from fastws.sim import Exchange
+
+from tests.stream_support import (
+    FAST, LIMITS, Recorder, assert_no_duplicates, driven, manual_clock, settle_and_compare,
+)
+from tests.utils import UNIT
+
+SYMS = ["BTCUSDT", "ETHUSDT"]
+DEPTH = ["btcusdt@depth@100ms", "ethusdt@depth@100ms"]
+TRADES = ["btcusdt@trade", "ethusdt@trade"]
+
+
+@dataclass(frozen=True)
+class Case:
+    fault: str          # the simulator call
+    before: str         # what the user saw before issue 10
+    lost_dup: str       # events lost / duplicated now
+    recovered: str      # how the stream recovers now
+    test: str           # the test proving it
+
+
+CASES = [
+    Case("`lag_new_links(0.3)` + `server_shutdown()` (replacement runs 0.3 s behind)",
+         "~15 trades + 15 depth events per symbol duplicated; switch waited its full 10 s",
+         "0 / 0", "switch as soon as the replacement caught up (well under 10 s)",
+         "test_lagging_replacement_no_duplicates_quick_switch"),
+    Case("`shutdown_new_link()` + `server_shutdown()` (serverShutdown on the replacement)",
+         "ignored; the replacement was then closed: unplanned reconnect, events lost",
+         "0 / 0", "another replacement is opened while the old link delivers; no reconnect",
+         "test_server_shutdown_on_the_replacement"),
+    Case("`refuse_upgrades(429, retry_after=2)`",
+         "retried after 0.2, 0.7, 1.3, 2.6 s", "outage window only / 0",
+         "next attempt >= Retry-After; stream goes on", "test_429_waits_retry_after"),
+    Case("`refuse_upgrades(418, ban_seconds=2)`",
+         "stream ended for good (`ms.error` set, books claiming synced)",
+         "outage window only / 0", "waits the ban's end, reconnects, books resync",
+         "test_418_and_403_never_end_the_stream"),
+    Case("`refuse_upgrades(403)`", "stream ended for good (`ms.error` set)",
+         "outage window only / 0", "long backoff (doubling), then reconnects",
+         "test_418_and_403_never_end_the_stream"),
+    Case("`drop_new_links(0.3)` (server drops every link 0.3 s after opening)",
+         "backoff reset on subscribe: 100+ handshakes a minute", "outage only / 0",
+         "backoff keeps growing (resets only after 10 s of data)",
+         "test_links_dropped_right_after_opening_back_off"),
+    Case("`control_errors_without_id()` during a runtime SUBSCRIBE",
+         "error pinned on the SUBSCRIBE, the client UNSUBSCRIBEd the user's stream",
+         "0 / 0", "stream stays subscribed; error counted", "test_stray_control_error_keeps_the_stream"),
+    Case("`control_errors_without_id(refuse=True)` (SUBSCRIBE refused)",
+         "`subscribe()` returned normally", "- / 0",
+         "`subscribe()` raises SubscriptionError; other streams go on",
+         "test_refused_subscribe_raises"),
+    Case("`list_subscriptions_fault('silent' | 'garbled', count=None)`",
+         "`start()` raised a bare TimeoutError after 30 s and tore the stream down",
+         "0 / 0", "`start()` succeeds once data flows; the check is retried, then reported",
+         "test_list_never_answered_or_garbled"),
+    Case("`list_subscriptions_fault('partial', count=None)` (the listing keeps disagreeing)",
+         "fixed and re-sent forever", "0 / 0",
+         "checked again with backoff 4 times, then reported; the stream goes on",
+         "test_disagreeing_listing_is_retried_a_bounded_number_of_times"),
+    Case("`refuse_upgrades(503, count=None)` at start",
+         "bare `TimeoutError`", "- / -", "`TimeoutError` says what did not answer (HTTP 503)",
+         "test_start_timeout_says_what_did_not_answer"),
+    Case("`send_unsubscribed('xrpusdt@trade')`",
+         "reached type callbacks; the name stayed in `stats()` forever", "0 / 0",
+         "counted and dropped; stats bounded to subscribed streams",
+         "test_frames_of_unsubscribed_streams_are_dropped"),
+    Case("a frame of valid JSON that is no known event (`conn.send_now(...)`)",
+         "dropped as \"invalid JSON\" on the live path", "0 / 0",
+         "delivered as a dict (`ms.on(dict, ...)`)", "test_unknown_json_reaches_the_user_as_a_dict"),
+    Case("`fragment_frames(size=40)`", "(worked)", "0 / 0",
+         "reassembled; books equal", "test_fragmented_frames_and_endless_continuation"),
+    Case("`endless_continuation()`", "process grew by the whole message (300 MB for 300 MB)",
+         "outage window only / 0", "link dropped at 16 MiB with that reason, reconnects",
+         "test_fragmented_frames_and_endless_continuation"),
+    Case("`mute_stream('btcusdt@trade', 30)` (trades stop, pings go on)",
+         "never reported", "the muted window / 0", "silence reported and healed by a new link",
+         "test_busy_trade_stream_that_stops_is_healed"),
+    Case("`slow(0.3)` then `slow(0)`", "frames reordered when the delay was lifted",
+         "0 / 0", "order kept (TCP never reorders)", "test_slow_lifted_keeps_order"),
+    Case("`close(code=1011, reason=...)`, `close(how='reset')`",
+         "log said \"link lost (code None)\" whatever the cause", "window only / 0",
+         "log says the close code and reason, or the reset", "test_drop_cause_is_logged"),
+]
+
+
+def table() -> str:
+    rows = ["| fault (simulator) | what the user saw before | lost / duplicated now | recovered | test |",
+            "|---|---|---|---|---|"]
+    for c in CASES:
+        rows.append(f"| {c.fault} | {c.before} | {c.lost_dup} | {c.recovered} | `{c.test}` |")
+    return "\n".join(rows)
+
+
+async def _wait(pred: Any, timeout: float = 5.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout * UNIT
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def _no_trade_gaps(rec: Recorder, stream: str) -> None:
+    ids = rec.trades[stream]
+    assert ids, f"no trades on {stream}"
+    assert rec.trade_breaks(stream) == [], f"{stream}: trades lost or repeated"
+
+
+def _shard(ms: MarketStream) -> Any:
+    return ms.pool.shards[0]
+
+
+# -- contract 2: every event once, make-before-break ------------------------------------------
+
+async def test_lagging_replacement_no_duplicates_quick_switch() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(DEPTH + TRADES, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.lag_new_links(0.3)
+                ex.faults.server_shutdown(close_after=15.0)
+                t0 = time.monotonic()
+                await _wait(lambda: ms.stats().connects == 2 and ms.connections == 1,
+                            timeout=14, what="switch")
+                took = time.monotonic() - t0
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.error is None and ms.stats().reconnects == 0
+            assert_no_duplicates(rec)
+            for s in TRADES:
+                _no_trade_gaps(rec, s)
+            for s in DEPTH:
+                assert rec.depth_breaks(s) == []
+            assert took < fastws.connection.SWITCH_TIMEOUT * 0.8, f"switch took {took:.1f} s"
+
+
+async def test_server_shutdown_on_the_replacement() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(DEPTH + TRADES, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.shutdown_new_link(after=0.02, close_after=0.3)
+                ex.faults.server_shutdown(close_after=4.0)
+                await _wait(lambda: ms.stats().connects >= 3 and ms.connections == 1,
+                            timeout=8, what="second replacement in use")
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.error is None
+            assert ms.stats().reconnects == 0, "an unplanned reconnect happened"
+            assert ms.stats().server_shutdowns == 2
+            assert_no_duplicates(rec)
+            for s in TRADES:
+                _no_trade_gaps(rec, s)
+            for s in DEPTH:
+                assert rec.depth_breaks(s) == []
+
+
+# -- contract 3: never give up ------------------------------------------------------------------
+
+async def _attempt_times(ex: Exchange, stop: asyncio.Event, out: list[float]) -> None:
+    seen = ex.connection_attempts
+    while not stop.is_set():
+        if ex.connection_attempts != seen:
+            out.extend([time.monotonic()] * (ex.connection_attempts - seen))
+            seen = ex.connection_attempts
+        await asyncio.sleep(0.005)
+
+
+async def test_429_waits_retry_after() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.refuse_upgrades(429, count=2, retry_after=1.5)
+                times: list[float] = []
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(_attempt_times(ex, stop, times))
+                ex.faults.close(how="reset")
+                await _wait(lambda: ms.connections == 1 and len(times) >= 3, timeout=10,
+                            what="reconnected after two 429s")
+                stop.set()
+                await watcher
+                assert times[1] - times[0] >= 1.5 - 0.05, times
+                assert times[2] - times[1] >= 1.5 - 0.05, times
+                n = ms.stats().messages
+                await _wait(lambda: ms.stats().messages > n + 5, what="trades again")
+            assert ms.error is None
+
+
+async def test_418_and_403_never_end_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastws.retry, "FORBIDDEN_WAIT", 0.5, raising=False)
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(DEPTH, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.refuse_upgrades(418, count=1, retry_after=1.0, ban_seconds=1.0)
+                ex.faults.refuse_upgrades(403, count=2)
+                ex.faults.close(how="reset")
+                states: set[str] = set()
+
+                def watch() -> bool:
+                    states.add(ms.stats().streams["btcusdt@depth@100ms"].get("link", "").split(":")[0])
+                    return ms.connections == 1 and ms.stats().connects == 2
+                await _wait(watch, timeout=10, what="reconnected after 418 and 403s")
+                assert ms.error is None and _shard(ms).error is None
+                assert "backing-off" in states, states      # the state was visible meanwhile
+                assert ex.refused >= 3
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.error is None
+
+
+async def test_links_dropped_right_after_opening_back_off() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.drop_new_links(after=0.3)
+                before = ex.connection_attempts
+                ex.faults.close(how="reset")
+                await asyncio.sleep(8 * UNIT)
+                attempts = ex.connection_attempts - before
+                ex.faults.clear()
+                # backoff grows: 0.25, 0.5, 0.8, 1.3, 2.1, 3.4 s... (it used to restart from
+                # the bottom on every subscribe: ~15 attempts in 8 s)
+                assert attempts <= 10, f"{attempts} handshakes in 8 s"
+                await _wait(lambda: ms.connections == 1, timeout=40, what="recovered")
+                n = ms.stats().messages
+                await _wait(lambda: ms.stats().messages > n + 5, what="trades again")
+            assert ms.error is None
+
+
+# -- contract 6: control plane ------------------------------------------------------------------
+
+async def test_stray_control_error_keeps_the_stream() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.control_errors_without_id(count=1)
+                await ms.subscribe("ethusdt@trade")
+                await _wait(lambda: len(rec.trades["ethusdt@trade"]) > 5, what="eth trades")
+                await asyncio.sleep(0.5)
+                assert "ethusdt@trade" in ex.connection().state.subscriptions
+                assert "ethusdt@trade" in _shard(ms).desired
+                assert _shard(ms).stats.stray_control_errors == 1
+            assert_no_duplicates(rec)
+
+
+async def test_refused_subscribe_raises() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.control_errors_without_id(count=1, refuse=True,
+                                                    msg="Invalid request: too many streams")
+                with pytest.raises(SubscriptionError, match="ethusdt@trade"):
+                    await ms.subscribe("ethusdt@trade")
+                assert "ethusdt@trade" not in _shard(ms).desired
+                n = ms.stats().messages
+                await _wait(lambda: ms.stats().messages > n + 5, what="btc trades go on")
+            assert ms.error is None
+
+
+@pytest.mark.parametrize("mode", ["silent", "garbled"])
+async def test_list_never_answered_or_garbled(mode: str) -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.list_subscriptions_fault(mode, count=None)
+        ms = MarketStream(DEPTH, venue=ex.venue, **FAST)
+        async with driven(ex):
+            await ms.start()            # data flows: no wait for the LIST answer
+            _shard(ms).control_timeout = 0.3 * UNIT
+            try:
+                await ms.wait_synced(timeout=5 * UNIT)
+                await _wait(lambda: _shard(ms).stats.listing_failures >= 1, timeout=15,
+                            what="the failed check reported")
+                assert ms.connections == 1 and ms.stats().reconnects == 0
+            finally:
+                pass
+        await settle_and_compare(ms, ex, SYMS)
+        assert ms.error is None
+        await ms.close()
+
+
+async def test_disagreeing_listing_is_retried_a_bounded_number_of_times() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.list_subscriptions_fault("partial", count=None)
+        async with MarketStream(DEPTH, venue=ex.venue, **FAST) as ms:
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                await asyncio.sleep(6 * UNIT)      # 4 checks, 0.5 + 1 + 2 s apart
+                lists = [m for m in ex.connection().received if b"LIST_SUBSCRIPTIONS" in m]
+                assert len(lists) == 4, f"{len(lists)} LIST_SUBSCRIPTIONS sent"
+                assert _shard(ms).stats.listing_failures == 1
+                assert ms.connections == 1 and ms.stats().reconnects == 0
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.error is None
+
+
+async def test_start_timeout_says_what_did_not_answer() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.refuse_upgrades(503, count=None)
+        ms = MarketStream(TRADES, venue=ex.venue, books=False,
+                          **{**FAST, "connect_timeout": 2 * UNIT})
+        with pytest.raises(TimeoutError, match="HTTP 503"):
+            await ms.start()
+        await ms.close()
+
+
+# -- contract 7: frames -----------------------------------------------------------------------
+
+async def test_frames_of_unsubscribed_streams_are_dropped() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
+            seen: list[str] = []
+            ms.on(Trade, lambda ev: seen.append(ev.stream))
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.send_unsubscribed("xrpusdt@trade", count=5)
+                await _wait(lambda: _shard(ms).stats.unsubscribed_frames == 5, what="counted")
+            assert set(seen) == {"btcusdt@trade"}
+            assert set(ms.stats().streams) == {"btcusdt@trade"}
+
+
+async def test_unknown_json_reaches_the_user_as_a_dict() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
+            seen: list[dict] = []
+            ms.on(dict, seen.append)
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.connection().send_now(b'{"e":"brandNewEvent","E":1,"x":[1,{"y":null}]}')
+                await _wait(lambda: bool(seen), what="the dict")
+            assert seen == [{"e": "brandNewEvent", "E": 1, "x": [1, {"y": None}]}]
+            assert ms.stats().parse_errors == 0
+
+
+async def test_fragmented_frames_and_endless_continuation(caplog: pytest.LogCaptureFixture) -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(DEPTH + TRADES, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.fragment_frames(size=40, count=50)
+                await asyncio.sleep(0.5)
+                assert ms.stats().parse_errors == 0 and ms.stats().reconnects == 0
+                with caplog.at_level(logging.WARNING, logger="fastws.connection"):
+                    ex.faults.endless_continuation(chunk=1 << 20)
+                    await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1,
+                                timeout=10, what="dropped at the cap and reconnected")
+                assert any("message too big" in r.getMessage() for r in caplog.records)
+                assert _shard(ms).stats.too_big == 1
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
+            await settle_and_compare(ms, ex, SYMS)
+            assert_no_duplicates(rec)
+
+
+# -- contract 8: silence of event streams -----------------------------------------------------
+
+async def test_busy_trade_stream_that_stops_is_healed(caplog: pytest.LogCaptureFixture) -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False,
+                                **{**FAST, "max_silence": 3 * UNIT}) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await asyncio.sleep(3 * UNIT)         # the rate is learnt
+                assert len(rec.trades["btcusdt@trade"]) > 40
+                with caplog.at_level(logging.WARNING, logger="fastws.connection"):
+                    ex.faults.mute_stream("btcusdt@trade", 60.0)
+                    await _wait(lambda: ms.stats().silences >= 1, timeout=5, what="reported")
+                    await _wait(lambda: ms.stats().heals >= 1 and ms.connections == 1
+                                and ms.stats().connects == 2, timeout=10, what="healed")
+                assert any("btcusdt@trade" in r.getMessage() and "silent" in r.getMessage()
+                           for r in caplog.records)
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
+            assert ms.error is None and ms.stats().reconnects == 0
+            assert_no_duplicates(rec)
+            _no_trade_gaps(rec, "ethusdt@trade")      # the other stream lost nothing
+
+
+async def test_quiet_trade_stream_is_not_healed_when_configured_off() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False,
+                                **{**FAST, "max_silence": 2 * UNIT}) as ms:
+            ms.pool.set_silence("btcusdt@trade", None)
+            async with driven(ex):
+                await asyncio.sleep(3 * UNIT)
+                ex.faults.mute_stream("btcusdt@trade", 60.0)
+                await asyncio.sleep(4 * UNIT)
+                assert ms.stats().heals == 0 and ms.stats().silences == 0
+
+
+# -- the slow fault ---------------------------------------------------------------------------
+
+async def test_slow_lifted_keeps_order() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(DEPTH + TRADES, venue=ex.venue, **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.slow(0.3)
+                await asyncio.sleep(0.5)
+                ex.faults.slow(0.0)
+                await asyncio.sleep(0.5)
+            await settle_and_compare(ms, ex, SYMS)
+            assert ms.stats().gaps == 0
+            for s in TRADES:
+                _no_trade_gaps(rec, s)
+            for s in DEPTH:
+                assert rec.depth_breaks(s) == []
+
+
+# -- contract 9: diagnosable ------------------------------------------------------------------
+
+async def test_drop_cause_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                with caplog.at_level(logging.WARNING, logger="fastws.connection"):
+                    ex.faults.close(code=1011, reason="backend restart")
+                    await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1)
+                    ex.faults.close(how="reset")
+                    await _wait(lambda: ms.stats().reconnects == 2 and ms.connections == 1)
+            text = "\n".join(r.getMessage() for r in caplog.records)
+            assert "code 1011 backend restart" in text
+            assert "connection reset" in text
+            assert "code None" not in text
+
+
+def test_tls_advice_matches_the_failure() -> None:
+    import ssl
+
+    from fastws.connection import tls_advice
+
+    def err(code: int, msg: str) -> ssl.SSLCertVerificationError:
+        e = ssl.SSLCertVerificationError(1, msg)
+        e.verify_code = code
+        e.verify_message = msg
+        return e
+    assert "ca_file" not in tls_advice(err(62, "Hostname mismatch"))
+    assert "host name" in tls_advice(err(62, "Hostname mismatch"))
+    assert "expired" in tls_advice(err(10, "certificate has expired"))
+    assert "ca_file" not in tls_advice(err(10, "certificate has expired"))
+    assert "ca_file" in tls_advice(err(19, "self-signed certificate in certificate chain"))
+
+
+if __name__ == "__main__":  # pragma: no cover - table generator for bench/README.md
+    if "--table" in sys.argv:
+        print(table())
