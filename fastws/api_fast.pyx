@@ -640,16 +640,17 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     (``proto._clock()`` otherwise).
 
     Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
-    frame that is not JSON, debug logging on): the caller takes the general path.
+    frame that is not JSON): the caller takes the general path (DEBUG logging changes nothing).
     """
     return _resolve(proto, <WindowSet>proto.limits._core, proto._pending, waiters, data, clock)
 
 
 cdef bint _resolve(object proto, WindowSet core, dict pending, dict waiters, bytes data,
                    object clock) except -1:
-    if proto._debug:
-        return False
+    # DEBUG logging never changes the path: the scanned answer is logged, not re-routed
     if _resolve_scanned(proto, core, pending, waiters, data, clock):
+        if proto._debug:
+            proto._log.debug("< answer resolved by the scanner (%d bytes)", len(data))
         return True
     try:
         msg = _loads(data)
@@ -1135,7 +1136,7 @@ cdef object _start_plain(object client, str method, object timeout, int mark, in
     if link.closed or link.transport is None or not s.ready._value:
         return None
     proto = s.proto
-    if type(proto) is not _ApiProtocol or proto._debug:
+    if type(proto) is not _ApiProtocol:
         return None
     w = _FIXED_W.get(method)
     o = _FIXED_O.get(method)
@@ -1185,7 +1186,13 @@ cdef object send_request(Session s, LinkState link, WSTransport tr, str method, 
         d.arm(loop, deadline)
     tr.send(WSMsgType.TEXT, data)
     s.requests += 1
+    if proto_debug(s):
+        s.proto._log.debug("> %s id=%s weight=%s (fast path)", method, id_, weight)
     return fut
+
+
+cdef inline bint proto_debug(Session s) except -1:
+    return s.proto._debug
 
 
 cdef void forget(Session s, dict waiters, object id_) noexcept:

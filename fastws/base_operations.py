@@ -25,7 +25,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -38,7 +38,7 @@ from fastws.retry import ConnectionBudget
 from fastws.signing import Signer
 from fastws.venues import Venue
 
-__all__ = ["BaseOperations", "SymbolFilters", "FilterError", "to_decimal"]
+__all__ = ["BaseOperations", "SymbolFilters", "FilterGrids", "FilterError", "to_decimal"]
 
 _log = logging.getLogger("fastws.base_operations")
 
@@ -122,6 +122,30 @@ def _fast_grid(step: Decimal, lo: Decimal, hi: Decimal) -> Grid | None:
 
 
 @dataclass(frozen=True)
+class FilterGrids:
+    """A symbol's filters as integers, for the order paths (derived from :class:`SymbolFilters`).
+
+    Attributes
+    ----------
+    price, qty, market_qty : Grid or None
+        ``PRICE_FILTER``, ``LOT_SIZE`` and ``MARKET_LOT_SIZE`` on integer grids (None where a
+        rule does not fit one: the Decimal path then applies).
+    notional, market_notional : tuple of int or None
+        ``(min, max)`` notional in units of 10**-(price places + qty places), rounded to the
+        safe side.
+    order_spec : OrderSpec
+        What the compiled order path reads (:class:`fastws.order_fast.OrderSpec`).
+    """
+
+    price: Grid | None
+    qty: Grid | None
+    market_qty: Grid | None
+    notional: tuple[int, int] | None
+    market_notional: tuple[int, int] | None
+    order_spec: Any
+
+
+@dataclass(frozen=True)
 class SymbolFilters:
     """A symbol's trading rules from ``exchangeInfo`` (filters as exact Decimals).
 
@@ -165,6 +189,8 @@ class SymbolFilters:
     apply_min_to_market: bool
     order_types: tuple[str, ...]
     raw: Mapping[str, Any]
+    #: the integer grids the order paths read (derived in ``__post_init__``; not compared)
+    grids: FilterGrids = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_exchange_info(cls, entry: Mapping[str, Any]) -> "SymbolFilters":
@@ -203,24 +229,24 @@ class SymbolFilters:
         )
 
     def __post_init__(self) -> None:
-        # integer grids for the order fast path (private; derived from the fields above)
+        # integer grids for the order paths, derived from the fields above; ``grids`` is the
+        # one declared field set here (init=False), the documented way for a frozen dataclass
         price = _fast_grid(self.tick_size, self.min_price, self.max_price)
         qty = _fast_grid(self.step_size, self.min_qty, self.max_qty)
         mqty = _fast_grid(self.market_step_size, self.market_min_qty, self.market_max_qty)
-        object.__setattr__(self, "_price_grid", price)
-        object.__setattr__(self, "_qty_grid", qty)
-        object.__setattr__(self, "_market_qty_grid", mqty)
         # notional bounds in units of 10**-(price places + qty places), rounded to the safe side
-        for name, grid in (("_notional", qty), ("_market_notional", mqty)):
-            bounds = None
+        bounds: list[tuple[int, int] | None] = []
+        for grid in (qty, mqty):
+            b = None
             if price is not None and grid is not None:
                 unit = Decimal(1).scaleb(-(price.places + grid.places))
                 lo = int((self.min_notional / unit).to_integral_value(ROUND_CEILING))
                 hi = int((self.max_notional / unit).to_integral_value(ROUND_FLOOR))
-                bounds = (lo, hi)
-            object.__setattr__(self, name, bounds)
-        # what the compiled order path reads (fastws.order_fast)
-        object.__setattr__(self, "_order_spec", OrderSpec(self))
+                b = (lo, hi)
+            bounds.append(b)
+        object.__setattr__(self, "grids", FilterGrids(price, qty, mqty, bounds[0], bounds[1], None))
+        # what the compiled order path reads (fastws.order_fast), built from the grids
+        object.__setattr__(self.grids, "order_spec", OrderSpec(self))
 
     def __repr__(self) -> str:
         return (f"SymbolFilters({self.symbol}, tick={self.tick_size}, step={self.step_size}, "

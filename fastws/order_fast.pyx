@@ -241,10 +241,11 @@ cdef class OrderSpec:
         cdef Py_ssize_t n
         sym = filters.symbol
         self.symbol = (<bytes>sym.encode("ascii")) if _plain(sym, &n, _NAME_MAX) != NULL else None
-        self.price = filters._price_grid
-        self.qty = filters._qty_grid
-        self.mqty = filters._market_qty_grid
-        bounds = filters._notional
+        grids = filters.grids
+        self.price = grids.price
+        self.qty = grids.qty
+        self.mqty = grids.market_qty
+        bounds = grids.notional
         self.has_not = bounds is not None and _fits(bounds[0]) and _fits(bounds[1])
         if self.has_not:
             self.not_lo = bounds[0]
@@ -655,7 +656,7 @@ cdef object _start_order(object stream, object symbol, object side, object otype
     f = op.filters.get(symbol)
     if f is None:
         return None                               # first order on the symbol: exchangeInfo
-    spec = getattr(f, "_order_spec", None)
+    spec = f.grids.order_spec
     if type(spec) is not OrderSpec or _W is None or _O is None:
         return None
     cdef Session s = op.session
@@ -669,7 +670,7 @@ cdef object _start_order(object stream, object symbol, object side, object otype
     if link.closed or link.transport is None or not s.ready._value:
         return None
     proto = s.proto
-    if type(proto) is not _ApiProtocol or proto._debug:
+    if type(proto) is not _ApiProtocol:
         return None
     if s.limits._banned is not None:
         return None

@@ -197,8 +197,9 @@ class OrderStream:
         # which rounds or raises the FilterError
         price_i: int | None = None
         qty_i: int | None = None
-        notional_key = "_notional"
-        fast_price = getattr(f, "_price_grid", None)
+        grids = f.grids if f is not None else None
+        market_notional = False
+        fast_price = grids.price if grids is not None else None
         for name, value in list(p.items()):  # one pass over what was given (few keys)
             kind = _PARAM_KINDS.get(name)
             if kind is None:
@@ -222,13 +223,13 @@ class OrderStream:
                 p[name] = format(v, "f")
             elif kind == "qty":
                 mkt = market_order and name == "quantity"
-                grid = getattr(f, "_market_qty_grid" if mkt else "_qty_grid", None)
+                grid = (grids.market_qty if mkt else grids.qty) if grids is not None else None
                 if grid is not None:
                     vi = grid.scaled(value)
                     if vi is not None:
                         if name == "quantity":
                             qty_i = vi
-                            notional_key = "_market_notional" if mkt else "_notional"
+                            market_notional = mkt
                         p[name] = grid.text(vi)
                         continue
                 v = to_decimal(value, name)
@@ -256,7 +257,7 @@ class OrderStream:
                 _check_client_id(value, name)  # type: ignore[arg-type]
         if f is not None:
             if price_i is not None and qty_i is not None:
-                bounds = getattr(f, notional_key, None)
+                bounds = (grids.market_notional if market_notional else grids.notional) if grids is not None else None
                 n = price_i * qty_i
                 if bounds is not None and (
                         (f.min_notional <= 0 or (market_order and not f.apply_min_to_market) or n >= bounds[0])

@@ -137,3 +137,19 @@ def test_price_text_is_exact_on_the_grid(cents, extra):
     with pytest.raises(FilterError):
         FILTERS.format_price(off)
     assert Decimal(FILTERS.format_price(off, "down")) == price
+
+
+def test_symbol_filters_hold_only_declared_fields():
+    """The frozen dataclass gains no undeclared attributes: the derived integer grids (and the
+    compiled order spec) live in its one ``init=False`` field, ``grids``."""
+    from dataclasses import fields
+
+    from fastws.base_operations import FilterGrids, SymbolFilters
+    f = SymbolFilters.from_exchange_info({"symbol": "BTCUSDT", "filters": [
+        {"filterType": "PRICE_FILTER", "tickSize": "0.01", "minPrice": "0.01", "maxPrice": "1000000"},
+        {"filterType": "LOT_SIZE", "stepSize": "0.00001", "minQty": "0.00001", "maxQty": "9000"},
+        {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"}]})
+    assert set(vars(f)) == {x.name for x in fields(f)}
+    assert isinstance(f.grids, FilterGrids) and f.grids.order_spec is not None
+    assert f.grids.price.places == 2 and f.grids.notional == (5 * 10**7, 9_000_000 * 10**7)
+    assert f == SymbolFilters.from_exchange_info(dict(f.raw))      # grids are not compared

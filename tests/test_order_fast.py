@@ -118,7 +118,7 @@ def test_fast_frame_is_the_general_frame(data, market, grid, side, type_, tif, c
                                          signed, accelerated, order_types):
     (tick, step, lo, hi), price_units, qty_units = grid
     f = _filters(tick, step, lo, hi, order_types=order_types)
-    spec = f._order_spec
+    spec = f.grids.order_spec
     odd = data.draw(st.integers(0, 14)) == 0
     qty = data.draw(_ODD_QTYS) if odd else _on_grid(data.draw, step, qty_units)
     price = data.draw(st.one_of(st.none(), _ODD_PRICES)) if odd else (
@@ -161,14 +161,14 @@ def test_the_common_orders_take_the_fast_path():
     for args in [("BUY", "LIMIT", "0.01", "60000.1", None), ("SELL", "LIMIT", Decimal("0.5"), Decimal("60000.10"), "IOC"),
                  ("BUY", "MARKET", "0.01", None, None), ("SELL", "LIMIT_MAKER", 1, 60000, None)]:
         side, type_, qty, price, tif = args
-        frame = order_frame(f._order_spec, "spot", side, type_, qty, price, tif, "cid-1", "ACK", None, id=1,
+        frame = order_frame(f.grids.order_spec, "spot", side, type_, qty, price, tif, "cid-1", "ACK", None, id=1,
                             timestamp=5, api_key=API_KEY, keyed=signer._fast or signer._keyed)
         assert frame is not None, args
         params = orjson.loads(frame)["params"]
         assert params["signature"] == signer.sign(
             "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "signature").encode())
     # what stays on the general path
-    spec = f._order_spec
+    spec = f.grids.order_spec
     for args in [("BUY", "LIMIT", "0.01", "60000.105"),      # off the tick grid: refused or rounded there
                  ("BUY", "LIMIT", "0.00001", "1"),            # below min notional: FilterError there
                  ("BUY", "STOP_LOSS", "0.01", None),          # other types
@@ -178,13 +178,13 @@ def test_the_common_orders_take_the_fast_path():
     assert order_frame(spec, "usdm", "BUY", "LIMIT_MAKER", "0.01", "60000.1", None, None, None, None, id=1,
                        timestamp=5) is None                   # not a USD-M type
     odd = _filters("0.01", "0.00001", "5", symbol="BTC\"USDT")
-    assert odd._order_spec.symbol is None
+    assert odd.grids.order_spec.symbol is None
 
 
 def test_frame_params_decode_lazily_and_hide_secrets():
     f = _filters("0.01", "0.00001", "5")
     signer = HmacSigner(SECRET)
-    frame = order_frame(f._order_spec, "spot", "BUY", "LIMIT", "0.01", "60000.1", None, "c1", None, None, id=3,
+    frame = order_frame(f.grids.order_spec, "spot", "BUY", "LIMIT", "0.01", "60000.1", None, "c1", None, None, id=3,
                         timestamp=9, api_key=API_KEY, keyed=signer._keyed)
     params = FrameParams(frame)
     assert params["symbol"] == "BTCUSDT" and params.get("price") == "60000.10" and "apiKey" in params
@@ -197,7 +197,7 @@ def test_frame_params_decode_lazily_and_hide_secrets():
 
 def test_order_spec_reads_the_filters():
     f = _filters("0.01", "0.00001", "5", order_types=("LIMIT", "MARKET"))
-    spec = f._order_spec
+    spec = f.grids.order_spec
     assert isinstance(spec, OrderSpec) and spec.symbol == b"BTCUSDT" and spec.types == 1 | 4
     assert "BTCUSDT" in repr(spec)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from fastws.base_operations import BaseOperations, FilterError
+from fastws.base_operations import BaseOperations, FilterError, FilterGrids
 from fastws.exceptions import ApiError, InvalidUsage, OutcomeUnknownError
 from fastws.order_stream import OrderStream
 from fastws.signing import HmacSigner
@@ -300,7 +300,6 @@ def test_fast_grid_path_matches_decimal_path(type_, price, qty):
     orders = OrderStream(BaseOperations(venue))
     fast = SymbolFilters.from_exchange_info(_FAST_INFO)
     slow = SymbolFilters.from_exchange_info(_FAST_INFO)
-    for name in ("_price_grid", "_qty_grid", "_market_qty_grid", "_notional", "_market_notional"):
-        object.__setattr__(slow, name, None)
-    assert fast._price_grid is not None and fast._qty_grid is not None
+    object.__setattr__(slow, "grids", FilterGrids(None, None, None, None, None, slow.grids.order_spec))
+    assert fast.grids.price is not None and fast.grids.qty is not None
     assert _outcome(orders, fast, type_, price, qty) == _outcome(orders, slow, type_, price, qty)
