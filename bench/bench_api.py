@@ -18,9 +18,9 @@ Clients (each in a fresh process, uvloop, requests one at a time, ``--n`` timed 
   quantities formatted on the grid, a fresh ``timestamp`` and an **HMAC-SHA256 signature per
   request** (``--signer ed25519`` for Ed25519 per request; ``ed25519-logon`` for a logged-on
   session, where requests carry no signature), the rate-limit check, the request/response
-  matching and accounting of :class:`fastws.api_protocol.ApiProtocol`, a timeout, the answer's
+  matching and accounting of :class:`fastws.api.protocol.ApiProtocol`, a timeout, the answer's
   ``result`` decoded into a dict (all of it in one C pass for such an order:
-  :mod:`fastws.order_fast`); and ``BaseOperations.ping()``; and ``request``:
+  :mod:`fastws.api._orders`); and ``BaseOperations.ping()``; and ``request``:
   ``ApiClient.request("order.place", params, signed=True)`` with the params already formatted
   (the general path: signing and bookkeeping step by step, no validation).
 
@@ -119,9 +119,9 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
     warm = max(100, n // 10)
 
     async def fastws_run() -> list[float]:
-        from fastws.base_operations import BaseOperations
-        from fastws.order_stream import OrderStream
-        from fastws.signing import Ed25519Signer, HmacSigner
+        from fastws.api.base_operations import BaseOperations
+        from fastws.api.order_stream import OrderStream
+        from fastws.api.signing import Ed25519Signer, HmacSigner
         signer: Any = HmacSigner(SECRET) if signer_name == "hmac" else Ed25519Signer(ED25519_PEM)
         api = BaseOperations(venue, key=API_KEY, signer=signer, logon=signer_name == "ed25519-logon")
         await api.connect()
@@ -152,7 +152,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
         import orjson
         from picows import WSListener, WSMsgType, ws_connect
 
-        from fastws.signing import HmacSigner, sign_params
+        from fastws.api.signing import HmacSigner, sign_params
         box: list[asyncio.Future[Any]] = []
 
         class L(WSListener):  # type: ignore[misc]

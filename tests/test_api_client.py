@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fastws.api_client import ApiClient
-from fastws.api_protocol import RateLimits
-from fastws.base_operations import BaseOperations
+from fastws.api.client import ApiClient
+from fastws.api.protocol import RateLimits
+from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import (
     ApiError,
     AuthError,
@@ -22,8 +22,8 @@ from fastws.exceptions import (
     IPBannedError,
     RateLimitError,
 )
-from fastws.order_stream import OrderStream
-from fastws.signing import Ed25519Signer, HmacSigner
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import Ed25519Signer, HmacSigner
 from tests.api_fake import FakeExchange
 from tests.utils import UNIT
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from fastws.api_client import ApiClient
-from fastws.base_operations import BaseOperations
+from fastws.api.client import ApiClient
+from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import ConnectionClosedError, IPBannedError, OutcomeUnknownError
-from fastws.order_stream import OrderStream
-from fastws.signing import HmacSigner
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import HmacSigner
 from fastws.sim import Exchange
 from tests.utils import UNIT
 

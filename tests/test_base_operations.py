@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastws.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
+from fastws.api.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, InvalidUsage
 from tests.api_fake import FakeExchange
 
@@ -144,7 +144,7 @@ def test_symbol_filters_hold_only_declared_fields():
     compiled order spec) live in its one ``init=False`` field, ``grids``."""
     from dataclasses import fields
 
-    from fastws.base_operations import FilterGrids, SymbolFilters
+    from fastws.api.base_operations import FilterGrids, SymbolFilters
     f = SymbolFilters.from_exchange_info({"symbol": "BTCUSDT", "filters": [
         {"filterType": "PRICE_FILTER", "tickSize": "0.01", "minPrice": "0.01", "maxPrice": "1000000"},
         {"filterType": "LOT_SIZE", "stepSize": "0.00001", "minQty": "0.00001", "maxQty": "9000"},

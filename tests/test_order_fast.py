@@ -1,4 +1,4 @@
-"""fastws.order_fast: the compiled order path against the general one.
+"""fastws.api._orders: the compiled order path against the general one.
 
 The fast path must send, byte for byte, the frame the general path (``build_order`` +
 ``sign_params`` + ``ApiProtocol.request``) sends for the same order, id, timestamp and client
@@ -13,12 +13,12 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastws.base_operations import SymbolFilters
+from fastws.api.base_operations import SymbolFilters
 from fastws.exceptions import InvalidUsage
-from fastws.api_fast import FrameParams
-from fastws.order_fast import OrderSpec, new_client_order_id, order_frame
-from fastws.order_stream import OrderStream
-from fastws.signing import HmacSigner, sign_params
+from fastws.api._session import FrameParams
+from fastws.api._orders import OrderSpec, new_client_order_id, order_frame
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import HmacSigner, sign_params
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 
@@ -214,7 +214,7 @@ def test_client_order_ids_are_unique_and_valid():
 @pytest.fixture(params=["fast", "general"])
 def path(request, monkeypatch):
     """Run a test with the order fast path on, then off; counts the general path's orders."""
-    from fastws import order_fast
+    from fastws.api import _orders as order_fast
     calls: list[str] = []
     general = OrderStream._place
 
@@ -229,7 +229,7 @@ def path(request, monkeypatch):
 
 
 def _session(ex, **kw):
-    from fastws.base_operations import BaseOperations
+    from fastws.api.base_operations import BaseOperations
     return BaseOperations(ex.venue, key="k" * 64, signer=HmacSigner("s" * 64), timeout=3.0, **kw)
 
 
@@ -319,8 +319,8 @@ async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from fastws.base_operations import BaseOperations
-    from fastws.signing import Ed25519Signer
+    from fastws.api.base_operations import BaseOperations
+    from fastws.api.signing import Ed25519Signer
     from tests.api_fake import FakeExchange
     mode, general_calls = path
     key = Ed25519PrivateKey.generate()
@@ -344,7 +344,7 @@ async def test_a_fast_order_in_flight_is_an_ordinary_request_record(trading):
     """While a fast-path order waits for its answer, the protocol holds the same ApiRequest a
     general-path order would (method, params decoded from the frame sent, weight, order count),
     so timeouts, dropped connections and rate-limit releases treat it alike."""
-    from fastws.api_protocol import ApiRequest
+    from fastws.api.protocol import ApiRequest
     ex, api, orders = trading
     real = ex.m_order_place
     seen = []

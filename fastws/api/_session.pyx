@@ -1,12 +1,12 @@
 # cython: language_level=3
 """Hot paths of the WS API client in C: rate-limit windows and the connection's listener.
 
-:class:`fastws.api_protocol.RateLimits` keeps its windows in a :class:`WindowSet`: every request
+:class:`fastws.api.protocol.RateLimits` keeps its windows in a :class:`WindowSet`: every request
 asks it how long to wait (:meth:`WindowSet.delay`), reserves its weight
 (:meth:`WindowSet.reserve`), and every answer hands it the server's ``rateLimits``
 (:meth:`WindowSet.update`) and ends the reservation (:meth:`WindowSet.release`). These run
 for every request, so they are typed C loops over the few windows (calendar-aligned, SPEC
-§5.3); the decisions (bans, 429s, errors) stay in :mod:`fastws.api_protocol`.
+§5.3); the decisions (bans, 429s, errors) stay in :mod:`fastws.api.protocol`.
 
 :class:`ApiListener` is the picows listener of a WS API connection: picows calls it through C
 (no Python frame per frame); text frames go to the link's ``frame(bytes)``, pings are answered
@@ -72,7 +72,7 @@ cdef inline int64_t _as_i64(object v) except? -1:
 
 
 cdef class Window:
-    """One rate-limit window as tracked (the fields of :class:`fastws.api_protocol.RateLimit`).
+    """One rate-limit window as tracked (the fields of :class:`fastws.api.protocol.RateLimit`).
 
     Parameters
     ----------
@@ -636,7 +636,7 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     """Handle a text frame that is a plain success answer to a request of ``proto`` waited on in
     ``waiters`` (id -> future): account it (:func:`account_success`) and resolve the future.
 
-    ``clock``: the :class:`fastws.signing.ClockOffset` behind ``proto``'s clock, read in C
+    ``clock``: the :class:`fastws.api.signing.ClockOffset` behind ``proto``'s clock, read in C
     (``proto._clock()`` otherwise).
 
     Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
@@ -774,7 +774,7 @@ cdef class Grid:
 
 cpdef tuple signing_parts(dict params, object format_value):
     """``(sent, payload)`` of a WS API request's ``params`` (SPEC §7.2), for
-    :func:`fastws.signing.sign_params`: ``sent`` holds the values as they go into the JSON
+    :func:`fastws.api.signing.sign_params`: ``sent`` holds the values as they go into the JSON
     (``None`` left out), ``payload`` is ``name=value`` over the sorted names joined with ``&``,
     UTF-8 encoded. ``str`` and ``int`` values are handled here; every other type goes through
     ``format_value(name, value) -> (json_value, text)`` (bools, Decimals, lists, errors).
@@ -983,7 +983,7 @@ cdef inline object _request_record(object id_, str method, object params, bytes 
 
 cdef class LinkState:
     """The fields of one WS API connection that the compiled paths read
-    (:class:`fastws.api_client._Link` adds its methods): ``client``, ``serial``, ``transport``
+    (:class:`fastws.api.client._Link` adds its methods): ``client``, ``serial``, ``transport``
     (picows, None until connected and after it is lost), ``waiters`` (id -> future),
     ``closed``, ``connected_at``, ``loop``, and the loop's ``create_future`` and ``time``
     bound once (``new_future``, ``loop_time``)."""
@@ -1051,7 +1051,7 @@ cdef class Deadlines:
 
 
 cdef class Session:
-    """What the compiled request paths read of one :class:`fastws.api_client.ApiClient`, in
+    """What the compiled request paths read of one :class:`fastws.api.client.ApiClient`, in
     typed fields: the objects it keeps for its life (``protocol``, its windows and in-flight
     table, the clock, the ready event, the deadlines) and the ones it changes, which
     ``ApiClient`` keeps here rather than in its ``__dict__`` (``link``, ``logged_on``,
@@ -1078,7 +1078,7 @@ cdef class Session:
         self.plain_clock = plain_clock
 
 
-# -- the request path of fastws.api_client.ApiClient -----------------------------------------
+# -- the request path of fastws.api.client.ApiClient -----------------------------------------
 
 cdef object _request_weight = None
 cdef object _order_count = None
@@ -1103,8 +1103,8 @@ cdef _bind():
 
     from picows import WSMsgType as _WSMsgType
 
-    from fastws import api_protocol
-    from fastws.api_client import ApiClient
+    from fastws.api import protocol as api_protocol
+    from fastws.api.client import ApiClient
     from fastws.exceptions import ConnectionClosedError
     _request_weight = api_protocol.request_weight
     _order_count = api_protocol.order_count
@@ -1210,8 +1210,8 @@ cdef int bind() except -1:
 
 async def client_response(object client, str method, object params=None, *, bint signed=False,
                           object timeout=None):
-    """Send one request and return the whole :class:`~fastws.api_protocol.ApiResponse` (errors
-    not raised): :meth:`fastws.api_client.ApiClient.response`, compiled.
+    """Send one request and return the whole :class:`~fastws.api.protocol.ApiResponse` (errors
+    not raised): :meth:`fastws.api.client.ApiClient.response`, compiled.
 
     ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
     ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or IPBannedError during a
@@ -1237,7 +1237,7 @@ async def client_response(object client, str method, object params=None, *, bint
 async def client_request(object client, str method, object params=None, *, bint signed=False,
                          object timeout=None):
     """Send one request and return its ``result`` (the server's error raised):
-    :meth:`fastws.api_client.ApiClient.request`, compiled (see :func:`client_response`)."""
+    :meth:`fastws.api.client.ApiClient.request`, compiled (see :func:`client_response`)."""
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()

@@ -6,17 +6,17 @@ symbol's grid (``str``, ``int`` or ``Decimal``), on a session that signs with HM
 logged on), with room in its rate-limit windows, is checked, written, signed and sent here
 without a params dict:
 
-- the checks of :meth:`fastws.order_stream.OrderStream.build_order` on integers: side, type,
+- the checks of :meth:`fastws.api.order_stream.OrderStream.build_order` on integers: side, type,
   time in force, response type, the symbol's allowed order types, ``PRICE_FILTER``,
   ``LOT_SIZE`` / ``MARKET_LOT_SIZE`` and ``NOTIONAL`` (the filters pre-scaled once per symbol
   in an :class:`OrderSpec`);
 - the frame is written into a buffer straight from the integer units, its SPEC §7.2 payload
   (names sorted) beside it in the same pass, and its HMAC-SHA256 hex written after it
-  (:mod:`fastws.hmac_fast` with the x86 SHA extensions; else a copy of the signer's
+  (:mod:`fastws.api._hmac` with the x86 SHA extensions; else a copy of the signer's
   pre-keyed OpenSSL object);
-- the request is registered and sent as :func:`fastws.api_fast.send_request` does for
+- the request is registered and sent as :func:`fastws.api._session.send_request` does for
   ``ping``, and its plain success answer is read by the answer scanner of
-  :mod:`fastws.api_fast`, which decodes only the ``result``.
+  :mod:`fastws.api._session`, which decodes only the ``result``.
 
 The frame is byte for byte the one the general path sends for the same order, id, timestamp
 and client order id (a test checks it). Anything else (other order types or params,
@@ -33,9 +33,9 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api_fast cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, forget, send_request
+from fastws.api._session cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, forget, send_request
 from picows.picows cimport WSTransport
-from fastws.hmac_fast cimport HmacSha256
+from fastws.api._hmac cimport HmacSha256
 
 import os
 from decimal import Decimal
@@ -143,7 +143,7 @@ cdef inline char* _put_int(char* w, int64_t v) noexcept:
 
 
 cdef inline char* _put_units(char* w, int64_t v, int places) noexcept:
-    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api_fast.Grid.text`)."""
+    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api._session.Grid.text`)."""
     cdef char tmp[24]
     cdef int k = 0
     while True:
@@ -228,7 +228,7 @@ cdef inline bint _fits(object v) except -1:
 @cython.final
 cdef class OrderSpec:
     """A symbol's filters as the order fast path reads them (built once per
-    :class:`~fastws.base_operations.SymbolFilters` from its integer grids).
+    :class:`~fastws.api.base_operations.SymbolFilters` from its integer grids).
 
     Parameters
     ----------
@@ -483,7 +483,7 @@ cdef Py_ssize_t _write(_Order* o, char* frame, char* payload, Py_ssize_t* payloa
 
 
 cdef bytes _signed_frame(_Order* o, int64_t timestamp, object keyed):
-    """The frame of order ``o``, signed with ``keyed`` (a :class:`~fastws.hmac_fast.HmacSha256`,
+    """The frame of order ``o``, signed with ``keyed`` (a :class:`~fastws.api._hmac.HmacSha256`,
     or a pre-keyed ``hashlib`` HMAC-SHA256 object, copied per signature), or unsigned (a
     logged-on session) when ``keyed`` is None."""
     cdef char frame[_FRAME_MAX]
@@ -514,7 +514,7 @@ def order_frame(spec, str market, side, type, quantity, price, time_in_force, cl
                 response_type, self_trade_prevention_mode, *, int64_t id, int64_t timestamp,
                 recv_window=None, api_key=None, keyed=None):
     """The frame the fast path would send for this order (no I/O; for tests and tools), or
-    None when the order takes the general path. ``keyed``: an :class:`~fastws.hmac_fast.HmacSha256`
+    None when the order takes the general path. ``keyed``: an :class:`~fastws.api._hmac.HmacSha256`
     or a pre-keyed ``hashlib`` HMAC-SHA256 object, and ``api_key``; or None for an unsigned
     (logged-on) frame. A
     generated client order id is drawn when ``client_order_id`` is None."""
@@ -545,7 +545,7 @@ cdef object type_of = type
 
 @cython.final
 cdef class OrderPath:
-    """What the fast path reads of one :class:`~fastws.order_stream.OrderStream`, resolved once
+    """What the fast path reads of one :class:`~fastws.api.order_stream.OrderStream`, resolved once
     when the stream is made: the session's filter cache, the client and its C session, the
     market, the signer's keyed HMAC state and the API key (both fixed for a client's life).
 
@@ -593,7 +593,7 @@ cdef bint _enabled = True
 
 def enable(bint on=True):
     """Turn the order fast path on (default) or off: with ``False`` every order takes the general
-    path (:meth:`~fastws.order_stream.OrderStream._place`), for comparisons and troubleshooting.
+    path (:meth:`~fastws.api.order_stream.OrderStream._place`), for comparisons and troubleshooting.
     The orders sent and the answers are the same either way."""
     global _enabled
     _enabled = on
@@ -623,7 +623,7 @@ cdef int _bind() except -1:
     global _ConnectionClosedError, _OutcomeUnknownError, _W, _O, _RESYNC_MS
     import asyncio
 
-    from fastws import api_client, api_protocol, order_stream, signing
+    from fastws.api import client as api_client, order_stream, protocol as api_protocol, signing
     from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
     bind()
     _ApiProtocol = api_protocol.ApiProtocol
@@ -740,9 +740,9 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
 
     If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order is
     queried by its client order id and its ``order.status`` result is returned instead
-    (``"status"`` says what happened); see :mod:`fastws.order_stream`.
+    (``"status"`` says what happened); see :mod:`fastws.api.order_stream`.
 
-    Compiled (:mod:`fastws.order_fast`): the common orders are checked, written, signed and sent
+    Compiled (:mod:`fastws.api._orders`): the common orders are checked, written, signed and sent
     in one C pass; everything else takes :meth:`OrderStream._place`, with the same outcome.
     """
     cdef _Order o

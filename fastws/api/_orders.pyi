@@ -1,10 +1,10 @@
-"""Type stubs for fastws.order_fast (compiled; hand-written, keep in sync with order_fast.pyx)."""
+"""Type stubs for fastws.api._orders (compiled; hand-written, keep in sync with order_fast.pyx)."""
 from __future__ import annotations
 
 from typing import Any
 
-from fastws.base_operations import SymbolFilters
-from fastws.order_stream import OrderStream
+from fastws.api.base_operations import SymbolFilters
+from fastws.api.order_stream import OrderStream
 
 __all__: list[str]
 

@@ -1,10 +1,10 @@
-"""Type stubs for fastws.api_fast (compiled; hand-written, keep in sync with api_fast.pyx)."""
+"""Type stubs for fastws.api._session (compiled; hand-written, keep in sync with api_fast.pyx)."""
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
-from fastws.api_protocol import ApiResponse
+from fastws.api.protocol import ApiResponse
 
 from picows import WSFrame, WSListener, WSTransport
 
