@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastws.api._session import Grid, Window, WindowSet, signing_parts
+from fastws.api._limits import Grid, Window, WindowSet, signing_parts
 from fastws.exceptions import InvalidUsage
 from fastws.api.signing import format_value
 
@@ -93,7 +93,7 @@ def test_resolve_accounts_with_the_server_clock_read_in_c():
 
     import orjson
 
-    from fastws.api._session import resolve
+    from fastws.api._answers import resolve
     from fastws.api.protocol import ApiProtocol
     from fastws.api.signing import ClockOffset
 
@@ -184,7 +184,7 @@ def test_flat_decoder_is_orjson_for_the_objects_it_takes(obj):
     decodes it) for strings with escapes, big integers, floats, nesting, whitespace."""
     import orjson
 
-    from fastws.api._session import decode_flat
+    from fastws.api._answers import decode_flat
     data = orjson.dumps(obj)
     got = decode_flat(data)
     plain = all(('"' not in k and "\\" not in k) for k in obj) and all(
@@ -197,7 +197,7 @@ def test_flat_decoder_is_orjson_for_the_objects_it_takes(obj):
 
 
 def test_flat_decoder_refuses_what_it_does_not_take():
-    from fastws.api._session import decode_flat
+    from fastws.api._answers import decode_flat
     for data in [b'{"a":1.5}', b'{"a":[1]}', b'{"a":{}}', b'{"a":"\\n"}', b'{ "a":1}', b'{"a":1,}', b'{"a"}',
                  b'{"a":', b'{"a":tru}', '{"a":"\u00e9"}'.encode(), b'{"a":1234567890123456789}', b'{"a":1e5}',
                  b'{"a":01}', b'{"a":-}', b'[1]', b'', b'{', b'{"a":1}x']:

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from fastws.api.base_operations import SymbolFilters
 from fastws.exceptions import InvalidUsage
-from fastws.api._session import FrameParams
+from fastws.api._answers import FrameParams
 from fastws.api._orders import OrderSpec, new_client_order_id, order_frame
 from fastws.api.order_stream import OrderStream
 from fastws.api.signing import HmacSigner, sign_params

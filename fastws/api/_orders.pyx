@@ -33,12 +33,18 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api._session cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, forget, send_request
+from fastws.api._answers cimport FrameParams
+from fastws.api._limits cimport Grid, WindowSet
+from fastws.api._session cimport LinkState, Session, bind, forget, send_request
 from picows.picows cimport WSTransport
 from fastws.api._hmac cimport HmacSha256
 
 import os
 from decimal import Decimal
+
+from fastws.api import protocol as api_protocol
+from fastws.api import signing
+from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
 
 import orjson
 
@@ -143,7 +149,7 @@ cdef inline char* _put_int(char* w, int64_t v) noexcept:
 
 
 cdef inline char* _put_units(char* w, int64_t v, int places) noexcept:
-    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api._session.Grid.text`)."""
+    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api._limits.Grid.text`)."""
     cdef char tmp[24]
     cdef int k = 0
     while True:
@@ -561,13 +567,13 @@ cdef class OrderPath:
     cdef bytes key
     cdef bint ok
 
-    def __init__(self, stream):
+    def __init__(self, stream, bint plain):
         cdef Py_ssize_t n
-        if _ApiClient is None:
+        if not _bound:
             _bind()
         self.ok = False
         client = stream.client
-        if type(stream) is not _OrderStream or type(client) is not _ApiClient:
+        if not plain:                 # a subclass of OrderStream or ApiClient: the general path
             return
         self.filters = stream.api._filters
         self.client = client
@@ -604,11 +610,10 @@ def enabled():
     return _enabled
 
 
-cdef object _ApiClient = None
+cdef bint _bound = False
 cdef object _ApiProtocol = None
 cdef object _ClockOffset = None
 cdef object _HmacSigner = None
-cdef object _OrderStream = None
 cdef object _TimeoutError = None
 cdef object _ConnectionClosedError = None
 cdef object _OutcomeUnknownError = None
@@ -619,24 +624,21 @@ cdef str _METHOD = "order.place"
 
 
 cdef int _bind() except -1:
-    global _ApiClient, _ApiProtocol, _ClockOffset, _HmacSigner, _OrderStream, _TimeoutError
+    global _bound, _ApiProtocol, _ClockOffset, _HmacSigner, _TimeoutError
     global _ConnectionClosedError, _OutcomeUnknownError, _W, _O, _RESYNC_MS
     import asyncio
 
-    from fastws.api import client as api_client, order_stream, protocol as api_protocol, signing
-    from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
     bind()
     _ApiProtocol = api_protocol.ApiProtocol
     _ClockOffset = signing.ClockOffset
     _HmacSigner = signing.HmacSigner
-    _OrderStream = order_stream.OrderStream
     _TimeoutError = asyncio.TimeoutError
     _ConnectionClosedError = ConnectionClosedError
     _OutcomeUnknownError = OutcomeUnknownError
     _W = api_protocol._FIXED_WEIGHTS.get(_METHOD)
     _O = api_protocol._FIXED_ORDERS.get(_METHOD)
-    _RESYNC_MS = api_client.CLOCK_RESYNC_MS
-    _ApiClient = api_client.ApiClient       # last: the "bound" flag
+    _RESYNC_MS = signing.CLOCK_RESYNC_MS
+    _bound = True
     return 0
 
 
@@ -746,7 +748,7 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
     in one C pass; everything else takes :meth:`OrderStream._place`, with the same outcome.
     """
     cdef _Order o
-    if _ApiClient is None:
+    if not _bound:
         _bind()
     fut = None
     if (_enabled and not extra and quote_order_qty is None and stop_price is None and trailing_delta is None

@@ -30,7 +30,8 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROU
 from typing import Any, Literal
 
 from fastws.api.client import DEFAULT_TIMEOUT, ApiClient
-from fastws.api._session import Grid, client_check
+from fastws.api._limits import Grid
+from fastws.api._session import client_check
 from fastws.api.protocol import RateLimits
 from fastws.api._orders import OrderSpec
 from fastws.exceptions import FilterError, InvalidUsage, ParseError
@@ -103,7 +104,7 @@ _I64_MAX = 2**63 - 1
 
 
 def _fast_grid(step: Decimal, lo: Decimal, hi: Decimal) -> Grid | None:
-    """The integer grid of a filter for the order fast path (:class:`fastws.api._session.Grid`),
+    """The integer grid of a filter for the order fast path (:class:`fastws.api._limits.Grid`),
     or None when the filter cannot be expressed on it (then the Decimal path does it all)."""
     if step <= 0 or lo < 0 or hi < 0:
         return None

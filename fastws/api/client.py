@@ -41,14 +41,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from picows import WSMsgType, WSTransport, ws_connect
 
 from fastws.api._session import ApiListener, Deadlines, LinkState, Session, client_request, client_response
 from fastws.api.protocol import ApiEvent, ApiProtocol, ApiResponse, RateLimits, handshake_refusal
-from fastws.connection import _connect_error, ssl_context_for
+from fastws.connection import ssl_context_for
 from fastws.exceptions import (
     ApiError,
+    ConnectError,
     ConnectionClosedError,
     InvalidUsage,
     IPBannedError,
@@ -56,7 +58,7 @@ from fastws.exceptions import (
     RateLimitError,
 )
 from fastws.retry import ConnectionBudget, ReconnectPolicy, _handshake_status, backoff, is_retryable
-from fastws.api.signing import ClockOffset, Ed25519Signer, Signer, check_recv_window, mask_key, sign_params
+from fastws.api.signing import CLOCK_RESYNC_MS, ClockOffset, Ed25519Signer, Signer, check_recv_window, mask_key, sign_params
 from fastws.venues import Venue
 
 __all__ = ["ApiClient", "DEFAULT_TIMEOUT", "EventCallback"]
@@ -69,12 +71,25 @@ CLOCK_SAMPLES = 3
 #: Longest WS API message reassembled from fragments (bytes); beyond it the connection is
 #: dropped with that reason (the market streams' cap).
 MAX_MESSAGE_SIZE = 16 << 20
-#: Re-estimate the clock offset when the newest sample is older than this (ms).
-CLOCK_RESYNC_MS = 15 * 60_000
 
 EventCallback = Callable[[ApiEvent], None]
 
 _log = logging.getLogger("fastws.api.client")
+
+
+def _connect_error(url: str, exc: BaseException) -> ConnectError:
+    """A connection failure retrying cannot fix, with the reason (a certificate is never
+    trusted silently)."""
+    host = urlsplit(url).netloc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        msg = (f"TLS certificate of {host} does not verify ({exc.verify_message or exc}); trust "
+               "its CA with ca_file= (the simulator's is Exchange.ca_file). Verification is never "
+               "turned off.")
+    else:
+        msg = f"cannot connect to {host}: {type(exc).__name__}: {exc} (not retryable)"
+    err = ConnectError(msg)
+    err.__cause__ = exc
+    return err
 
 
 def _now_ms() -> float:

@@ -35,6 +35,7 @@ from typing import Any
 
 from fastws.api import _session as _api_fast
 from fastws.api import _orders as _order_fast
+from fastws.api.client import ApiClient
 from fastws.api.base_operations import BaseOperations, FilterError, Rounding, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, OutcomeUnknownError
 
@@ -128,7 +129,8 @@ class OrderStream:
         #: orders whose outcome had to be settled by a query
         self.unknown_outcomes = 0
         # what the compiled order path reads of this stream, resolved once
-        self._fast = _order_fast.OrderPath(self)
+        self._fast = _order_fast.OrderPath(
+            self, type(self) is OrderStream and type(self.client) is ApiClient)
 
     def __repr__(self) -> str:
         return f"OrderStream({self.api.venue.name}, key={self.client.api_key_masked})"

@@ -33,7 +33,8 @@ from typing import Final, Literal, NamedTuple
 
 import orjson
 
-from fastws.api._session import INTERVAL_MS, Window, WindowSet, account_success
+from fastws.api._answers import account_success, bind_types
+from fastws.api._limits import INTERVAL_MS, Window, WindowSet
 from fastws.exceptions import (
     ApiError,
     AuthError,
@@ -412,7 +413,7 @@ class RateLimits:
         if edge_ms < 0:
             raise InvalidUsage("edge_ms must be >= 0")
         self.market: Market = market
-        # the per-request counting runs in C (fastws.api._session.WindowSet); decisions stay here
+        # the per-request counting runs in C (fastws.api._limits.WindowSet); decisions stay here
         self._core = WindowSet(edge_ms)
         self._windows: dict[_Key, Window] = self._core.windows
         self._banned: IPBannedError | None = None
@@ -626,6 +627,9 @@ class ApiRequest(NamedTuple):
                 f"orders={self.orders!r}, sent_at={self.sent_at!r})")
 
 
+bind_types(ApiRequest)   # the compiled request records are ApiRequest tuples
+
+
 class ApiResponse(NamedTuple):
     """An answer: ``{"id", "status", "result" | "error", "rateLimits"?}`` (an immutable named tuple).
 
@@ -747,7 +751,7 @@ class ApiProtocol:
         Defaults to ``fastws.api``.
     """
 
-    #: what :meth:`receive` returns for an answer (read by :mod:`fastws.api._session`)
+    #: what :meth:`receive` returns for an answer (read by :mod:`fastws.api._answers`)
     _response_type = ApiResponse
 
     def __init__(

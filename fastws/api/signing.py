@@ -61,7 +61,7 @@ from urllib.parse import quote
 
 import orjson
 
-from fastws.api._session import signing_parts
+from fastws.api._limits import signing_parts
 from fastws.api._hmac import ACCELERATED as HMAC_ACCELERATED
 from fastws.api._hmac import HmacSha256
 
@@ -76,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 __all__ = [
+    "CLOCK_RESYNC_MS",
     "DEFAULT_RECV_WINDOW",
     "MAX_RECV_WINDOW",
     "MAX_TIMESTAMP_AHEAD_MS",
@@ -558,6 +559,10 @@ def check_recv_window(value: int | Decimal | str) -> int | Decimal:
     if dec == dec.to_integral_value():
         return int(dec)
     return dec.quantize(Decimal("0.001")).normalize()
+
+
+#: Re-estimate the clock offset when the newest sample is older than this (ms).
+CLOCK_RESYNC_MS = 15 * 60_000
 
 
 class ClockOffset:

@@ -39,6 +39,7 @@ from typing import Any
 
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
+from fastws.connection import ssl_context_for
 from fastws.api.protocol import ApiEvent
 from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, ParseError
@@ -364,8 +365,6 @@ class UserStream:
 
     async def _open_stream(self) -> None:
         self._stream_lost_evt = asyncio.Event()
-        from fastws.connection import ssl_context_for
-
         ctx = ssl_context_for(self.api.venue)
         await ws_connect(lambda: _StreamListener(self), self._stream_url(), ssl_context=ctx,
                          enable_auto_pong=False, websocket_handshake_timeout=10,
