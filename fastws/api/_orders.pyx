@@ -552,7 +552,7 @@ cdef object type_of = type
 @cython.final
 cdef class OrderPath:
     """What the fast path reads of one :class:`~fastws.api.order_stream.OrderStream`, resolved once
-    when the stream is made: the session's filter cache, the client and its C session, the
+    when the stream is made (handed over by the stream): the session's filter cache, its C session, the
     market, the signer's keyed HMAC state and the API key (both fixed for a client's life).
 
     ``keyed`` is None without an HMAC signer: such a session's orders take the fast path only
@@ -560,32 +560,28 @@ cdef class OrderPath:
     OrderStream on a plain ApiClient: every order then takes the general path.
     """
     cdef dict filters
-    cdef object client
     cdef Session session
     cdef str market
     cdef object keyed
     cdef bytes key
     cdef bint ok
 
-    def __init__(self, stream, bint plain):
+    def __init__(self, dict filters, Session session, str market, object keyed, object api_key,
+                 bint plain):
         cdef Py_ssize_t n
         if not _bound:
             _bind()
         self.ok = False
-        client = stream.client
         if not plain:                 # a subclass of OrderStream or ApiClient: the general path
             return
-        self.filters = stream.api._filters
-        self.client = client
-        self.session = <Session>client._c
-        self.market = client.market
+        self.filters = filters
+        self.session = session
+        self.market = market
         self.keyed = None
         self.key = None
-        signer = client._signer
-        key = client._api_key
-        if type(signer) is _HmacSigner and key is not None and _plain(key, &n, _KEY_MAX) != NULL:
-            self.keyed = signer._fast if signer._fast is not None else signer._keyed
-            self.key = key.encode("ascii")
+        if keyed is not None and api_key is not None and _plain(api_key, &n, _KEY_MAX) != NULL:
+            self.keyed = keyed
+            self.key = api_key.encode("ascii")
         self.ok = True
 
     def __repr__(self):
@@ -642,19 +638,17 @@ cdef int _bind() except -1:
     return 0
 
 
-cdef object _start_order(object stream, object symbol, object side, object otype, object quantity,
-                         object price, object tif, object cid, object resp, object stp,
-                         object timeout, _Order* o):
+cdef object _start_order(OrderPath op, object stream, object symbol, object side, object otype,
+                         object quantity, object price, object tif, object cid, object resp,
+                         object stp, object timeout, _Order* o):
     """Check, write, sign, register and send an order on the fast path; the future of its
     answer, or None having changed nothing when the order or the session does not qualify."""
     cdef timespec ts
     cdef double local_ms, offset
     cdef int64_t now, timestamp, weight, orders
     cdef WindowSet core
-    path = getattr(stream, "_fast", None)
-    if type(path) is not OrderPath or not (<OrderPath>path).ok or not stream.validate:
+    if not op.ok or not stream.validate:
         return None
-    cdef OrderPath op = <OrderPath>path
     f = op.filters.get(symbol)
     if f is None:
         return None                               # first order on the symbol: exchangeInfo
@@ -729,41 +723,33 @@ cdef str _cid_text(_Order* o, object given):
     return buf[:n].decode("ascii")
 
 
-async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=None,
-                      quote_order_qty=None, time_in_force=None, stop_price=None,
-                      trailing_delta=None, iceberg_qty=None, client_order_id=None,
-                      response_type=None, self_trade_prevention_mode=None, strategy_id=None,
-                      strategy_type=None, rounding=None, timeout=None, **extra):
-    """``order.place``: validate, format, sign, send; the answer (ACK/RESULT/FULL) is returned.
+#: what :func:`order_place` returns for an outcome the caller must settle:
+#: ``(UNKNOWN, client_order_id, exception)`` or ``(CLOCK_REJECTED, client_order_id, error)``
+UNKNOWN = 1
+CLOCK_REJECTED = 2
 
-    Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
-    ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
-    ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
 
-    If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order is
-    queried by its client order id and its ``order.status`` result is returned instead
-    (``"status"`` says what happened); see :mod:`fastws.api.order_stream`.
-
-    Compiled (:mod:`fastws.api._orders`): the common orders are checked, written, signed and sent
-    in one C pass; everything else takes :meth:`OrderStream._place`, with the same outcome.
-    """
+async def order_place(OrderPath path, object stream, object symbol, object side, object type,
+                      object quantity, object price, object time_in_force, object client_order_id,
+                      object response_type, object self_trade_prevention_mode, object timeout):
+    """The order fast path of :meth:`fastws.api.order_stream.OrderStream.place` (which owns the
+    signature, the documentation and every decision): check, write, sign, register, send and
+    await one order in C. Returns the answer's ``result`` (a dict); None, having sent nothing,
+    when the order or the session does not qualify (the caller takes the general path); or a
+    tuple for the caller to settle: ``(UNKNOWN, client_order_id, exc)`` when the outcome is
+    unknown (5xx, -1006/-1007, timeout, dropped connection) and ``(CLOCK_REJECTED,
+    client_order_id, error)`` on -1021. Any other error answer is raised."""
     cdef _Order o
     if not _bound:
         _bind()
-    fut = None
-    if (_enabled and not extra and quote_order_qty is None and stop_price is None and trailing_delta is None
-            and iceberg_qty is None and strategy_id is None and strategy_type is None):
-        fut = _start_order(self, symbol, side, type, quantity, price, time_in_force,
-                           client_order_id, response_type, self_trade_prevention_mode, timeout, &o)
+    if not _enabled:
+        return None
+    fut = _start_order(path, stream, symbol, side, type, quantity, price, time_in_force,
+                       client_order_id, response_type, self_trade_prevention_mode, timeout, &o)
     if fut is None:
-        return await self._place(
-            symbol, side, type, quantity=quantity, price=price, quote_order_qty=quote_order_qty,
-            time_in_force=time_in_force, stop_price=stop_price, trailing_delta=trailing_delta,
-            iceberg_qty=iceberg_qty, client_order_id=client_order_id, response_type=response_type,
-            self_trade_prevention_mode=self_trade_prevention_mode, strategy_id=strategy_id,
-            strategy_type=strategy_type, rounding=rounding, timeout=timeout, **extra)
+        return None
     cdef int64_t id_ = o.id
-    cdef Session s = (<OrderPath>self._fast).session
+    cdef Session s = path.session
     cdef dict waiters = (<LinkState>s.link).waiters
     try:
         try:
@@ -776,16 +762,8 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
         if type_of(resp) is dict:                 # the scanned answer: the result alone
             return resp
         err = resp.error
-        if err is None or err.code != -1021 or not self.client._sync_clock:
+        if err is None or err.code != -1021:
             return resp.unwrap()                  # an ApiResponse: the error raised
     except (_OutcomeUnknownError, _TimeoutError, _ConnectionClosedError) as exc:
-        return await self._settle_unknown(symbol, _cid_text(&o, client_order_id), exc)
-    # -1021: rejected before execution (the clock stepped): re-sync, then send it again once,
-    # with the same client order id, on the general path (which does not resend it again)
-    if not await self.client._clock_rejected():
-        return resp.unwrap()
-    return await self._place(
-        symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
-        client_order_id=_cid_text(&o, client_order_id), response_type=response_type,
-        self_trade_prevention_mode=self_trade_prevention_mode, rounding=rounding, timeout=timeout,
-        _clock_resend=False)
+        return (UNKNOWN, _cid_text(&o, client_order_id), exc)
+    return (CLOCK_REJECTED, _cid_text(&o, client_order_id), err)

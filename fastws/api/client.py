@@ -824,25 +824,40 @@ class ApiClient:
             raise ConnectionClosedError(None, f"{self.venue.name} WS API is not connected")
         return link
 
-    #: ``async response(method, params=None, *, signed=False, timeout=None) -> ApiResponse``:
-    #: send one request and return the whole :class:`ApiResponse` (errors not raised).
-    #: ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
-    #: ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or IPBannedError in a
-    #: ban); the answer is awaited with the timeout. Compiled: the request path of every call
-    #: (:func:`fastws.api._session.client_response`).
-    response = client_response
+    async def response(self, method: str, params: Mapping[str, object] | None = None, *,
+                       signed: bool = False, timeout: float | None = None) -> ApiResponse:
+        """Send one request and return the whole :class:`~fastws.api.protocol.ApiResponse`
+        (the server's error is in it, not raised).
 
-    #: ``async request(method, params=None, *, signed=False, timeout=None) -> Any``: send one
-    #: request and return its ``result`` (:meth:`response`, then the error raised). Raises
-    #: ``ApiError`` (a subclass: ``RateLimitError``, ``IPBannedError``, ``AuthError``,
-    #: ``OutcomeUnknownError``) for the error the server answered; ``IPBannedError`` also
-    #: *before* sending during a ban (nothing is sent into a 418); ``asyncio.TimeoutError`` with
-    #: no answer within ``timeout`` and ``ConnectionClosedError`` when the connection drops with
-    #: the request in flight (the outcome is unknown in both). Compiled
-    #: (:func:`fastws.api._session.client_request`): a request without params nor signature on an
-    #: open connection with room in its windows is checked, built, sent and registered in one C
-    #: call.
-    request = client_request
+        ``signed=True`` adds ``timestamp`` and, unless the session is logged on, ``apiKey`` and
+        ``signature`` (SPEC §7.2). Rate limits are checked first (pacing, or
+        :class:`~fastws.exceptions.IPBannedError` at once during a ban: nothing is sent into a
+        418); the answer is awaited ``timeout`` seconds (the client's by default). A signed
+        request answered -1021 (timestamp outside ``recvWindow``) was not executed: the clock
+        is re-synced at once and the request sent again, once (:meth:`_clock_rejected`).
+
+        The request path is compiled (:func:`fastws.api._session.client_response`): a request
+        without params nor signature on an open connection with room in its windows is checked,
+        built, sent and registered in one C call.
+        """
+        return await client_response(self, method, params, signed=signed, timeout=timeout)
+
+    async def request(self, method: str, params: Mapping[str, object] | None = None, *,
+                      signed: bool = False, timeout: float | None = None) -> Any:
+        """Send one request and return its ``result`` (:meth:`response`, the error raised).
+
+        Raises
+        ------
+        ApiError
+            The error the server answered (a subclass: ``RateLimitError``, ``IPBannedError``,
+            ``AuthError``, ``OutcomeUnknownError``); ``IPBannedError`` also *before* sending,
+            during a ban, with the ban's end in ``retry_after``.
+        asyncio.TimeoutError
+            No answer within ``timeout`` (the outcome is unknown).
+        ConnectionClosedError
+            The connection dropped with the request in flight (the outcome is unknown).
+        """
+        return await client_request(self, method, params, signed=signed, timeout=timeout)
 
     async def drop_connection(self) -> None:
         """Drop the current connection abruptly (tests and diagnostics: it is reconnected)."""

@@ -31,16 +31,21 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from fastws.api import _session as _api_fast
 from fastws.api import _orders as _order_fast
 from fastws.api.client import ApiClient
 from fastws.api.base_operations import BaseOperations, FilterError, Rounding, SymbolFilters, to_decimal
+from fastws.api.signing import HmacSigner
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, OutcomeUnknownError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "OrderStream",
+    "OrderOptions",
     "SPOT_ORDER_TYPES",
     "USDM_ORDER_TYPES",
     "new_client_order_id",
@@ -96,6 +101,33 @@ _PARAM_KINDS = {
 new_client_order_id = _order_fast.new_client_order_id
 
 
+class OrderOptions(TypedDict, total=False):
+    """The ``**options`` of :meth:`OrderStream.place`: what the general path alone sends. Any
+    other Binance parameter may be given too, under its Binance name."""
+
+    quote_order_qty: object
+    stop_price: object
+    trailing_delta: int
+    iceberg_qty: object
+    strategy_id: int
+    strategy_type: int
+    rounding: Rounding
+    # Binance names the general path passes through (SPEC §5.5; USD-M "New Order")
+    pegPriceType: str
+    pegOffsetValue: int
+    pegOffsetType: str
+    newOrderRespType: str
+    positionSide: str
+    reduceOnly: bool | str
+    closePosition: bool | str
+    priceProtect: bool | str
+    workingType: str
+    priceMatch: str
+    goodTillDate: int
+    activationPrice: object
+    callbackRate: object
+
+
 def _check_client_id(value: str, name: str) -> str:
     if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
         raise InvalidUsage(f"{name} must be 1-36 characters of [.A-Z:/a-z0-9_-], got {value!r}")
@@ -129,8 +161,12 @@ class OrderStream:
         #: orders whose outcome had to be settled by a query
         self.unknown_outcomes = 0
         # what the compiled order path reads of this stream, resolved once
+        client = self.client
+        signer = client._signer
         self._fast = _order_fast.OrderPath(
-            self, type(self) is OrderStream and type(self.client) is ApiClient)
+            api._filters, client._c, client.market,
+            signer.keyed_state() if type(signer) is HmacSigner else None,
+            client._api_key, type(self) is OrderStream and type(client) is ApiClient)
 
     def __repr__(self) -> str:
         return f"OrderStream({self.api.venue.name}, key={self.client.api_key_masked})"
@@ -360,25 +396,80 @@ class OrderStream:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
             return settled
 
-    #: ``async place(symbol, side, type="LIMIT", *, quantity=None, price=None,
-    #: quote_order_qty=None, time_in_force=None, stop_price=None, trailing_delta=None,
-    #: iceberg_qty=None, client_order_id=None, response_type=None,
-    #: self_trade_prevention_mode=None, strategy_id=None, strategy_type=None, rounding=None,
-    #: timeout=None, **extra) -> dict``: ``order.place``: validate, format, sign, send; the
-    #: answer (ACK/RESULT/FULL) is returned.
-    #:
-    #: Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
-    #: ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
-    #: ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
-    #:
-    #: If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order
-    #: is queried by its client order id and its ``order.status`` result is returned instead
-    #: (``"status"`` says what happened); see the module docstring.
-    #:
-    #: Compiled (:func:`fastws.api._orders.order_place`): a LIMIT, LIMIT_MAKER or MARKET order
-    #: on the grid, on an HMAC (or logged-on) session with room in its windows, is checked,
-    #: written, signed and sent in one C pass, byte for byte the frame :meth:`_place` sends.
-    place = _order_fast.order_place
+    async def place(
+        self, symbol: str, side: str, type: str = "LIMIT", *,
+        quantity: object = None, price: object = None, time_in_force: str | None = None,
+        client_order_id: str | None = None, response_type: str | None = None,
+        self_trade_prevention_mode: str | None = None, timeout: float | None = None,
+        **options: Unpack[OrderOptions],
+    ) -> dict[str, Any]:
+        """``order.place``: validate, format, sign, send; the answer (ACK/RESULT/FULL) is returned.
+
+        Parameters
+        ----------
+        symbol, side, type : str
+            ``side`` BUY or SELL (any case); ``type`` LIMIT (default), MARKET, LIMIT_MAKER, the
+            stop and take-profit types (spot), or the USD-M types.
+        quantity, price : str, int or Decimal, optional
+            Exact values; floats are refused (they have no exact text). Off the symbol's grid
+            they are refused, unless ``rounding=`` says otherwise.
+        time_in_force : str, optional
+            GTC, IOC, FOK (USD-M also GTX, GTD); a LIMIT order without it gets GTC.
+        client_order_id : str, optional
+            1-36 of ``[.A-Z:/a-z0-9_-]``; one is made when not given.
+        response_type : str, optional
+            ACK, RESULT or FULL.
+        self_trade_prevention_mode : str, optional
+        timeout : float, optional
+            Seconds to wait for the answer (the client's timeout by default).
+        **options
+            Everything else, under the names of :class:`OrderOptions` (``quote_order_qty``,
+            ``stop_price``, ``trailing_delta``, ``iceberg_qty``, ``strategy_id``,
+            ``strategy_type``, ``rounding``) or Binance's own names (``pegPriceType``, USD-M
+            ``positionSide``, ``reduceOnly``...).
+
+        Returns
+        -------
+        dict
+            The answer's ``result``. If the outcome is unknown (5xx, -1006/-1007, timeout,
+            dropped connection), the order is queried by its client order id and its
+            ``order.status`` result is returned instead (``"status"`` says what happened); see
+            the module docstring. An order rejected with -1021 (timestamp outside
+            ``recvWindow``: the clock stepped) was not executed: the clock is re-synced and the
+            order sent again, once, with the same client order id.
+
+        Notes
+        -----
+        The fast path (:func:`fastws.api._orders.order_place`) takes the parameters named in
+        this signature and nothing else: whatever is in ``options`` sends the order down the
+        general path (:meth:`_place`), so a parameter can never be dropped on the way. A
+        LIMIT, LIMIT_MAKER or MARKET order on the grid, on an HMAC (or logged-on) session with
+        room in its windows, is then checked, written, signed and sent in one C pass, byte for
+        byte the frame :meth:`_place` sends.
+        """
+        if not options:
+            res = await _order_fast.order_place(
+                self._fast, self, symbol, side, type, quantity, price, time_in_force,
+                client_order_id, response_type, self_trade_prevention_mode, timeout)
+            if res.__class__ is dict:
+                return res  # type: ignore[return-value]
+            if res is not None:
+                kind, cid, exc = res  # type: ignore[misc]
+                if kind == _order_fast.UNKNOWN:
+                    return await self._settle_unknown(symbol, cid, exc)
+                # -1021: not executed; re-sync, then once more on the general path
+                if not await self.client._clock_rejected():
+                    raise exc
+                return await self._place(
+                    symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
+                    client_order_id=cid, response_type=response_type,
+                    self_trade_prevention_mode=self_trade_prevention_mode, timeout=timeout,
+                    _clock_resend=False)
+        return await self._place(
+            symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
+            client_order_id=client_order_id, response_type=response_type,
+            self_trade_prevention_mode=self_trade_prevention_mode, timeout=timeout,
+            **options)  # type: ignore[misc]
 
     async def _place(
         self, symbol: str, side: str, type: str = "LIMIT", *,

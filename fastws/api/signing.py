@@ -190,6 +190,11 @@ class HmacSigner:
         hexdigest: str = mac.hexdigest()
         return hexdigest
 
+    def keyed_state(self) -> Any:
+        """The keyed HMAC state the order fast path signs with (``fastws.api._hmac.HmacSha256``
+        or a keyed ``hmac`` object): secret-derived, never to be logged or shown."""
+        return self._fast if self._fast is not None else self._keyed
+
 
 def _load_private_key(pem: str | bytes, password: str | bytes | None, kind: str) -> Any:
     """Load a PEM private key without letting key material reach any message or traceback."""
