@@ -128,7 +128,7 @@ class OrderOptions(TypedDict, total=False):
     callbackRate: object
 
 
-def _check_client_id(value: str, name: str) -> str:
+def _check_client_id(value: object, name: str) -> str:
     if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
         raise InvalidUsage(f"{name} must be 1-36 characters of [.A-Z:/a-z0-9_-], got {value!r}")
     return value
@@ -292,7 +292,7 @@ class OrderStream:
             elif kind == "rate":
                 p[name] = format(to_decimal(value, name), "f")
             else:  # client id
-                _check_client_id(value, name)  # type: ignore[arg-type]
+                _check_client_id(value, name)
         if f is not None:
             if price_i is not None and qty_i is not None:
                 bounds = (grids.market_notional if market_notional else grids.notional) if grids is not None else None
@@ -451,10 +451,10 @@ class OrderStream:
             res = await _order_fast.order_place(
                 self._fast, self, symbol, side, type, quantity, price, time_in_force,
                 client_order_id, response_type, self_trade_prevention_mode, timeout)
-            if res.__class__ is dict:
-                return res  # type: ignore[return-value]
+            if isinstance(res, dict):
+                return res
             if res is not None:
-                kind, cid, exc = res  # type: ignore[misc]
+                kind, cid, exc = res
                 if kind == _order_fast.UNKNOWN:
                     return await self._settle_unknown(symbol, cid, exc)
                 # -1021: not executed; re-sync, then once more on the general path
@@ -469,7 +469,7 @@ class OrderStream:
             symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
             client_order_id=client_order_id, response_type=response_type,
             self_trade_prevention_mode=self_trade_prevention_mode, timeout=timeout,
-            **options)  # type: ignore[misc]
+            **options)
 
     async def _place(
         self, symbol: str, side: str, type: str = "LIMIT", *,
