@@ -121,8 +121,12 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
     async def fastws_run() -> list[float]:
         from fastws.api.base_operations import BaseOperations
         from fastws.api.order_stream import OrderStream
+        from fastws.api import signing
         from fastws.api.signing import Ed25519Signer, HmacSigner
-        signer: Any = HmacSigner(SECRET) if signer_name == "hmac" else Ed25519Signer(ED25519_PEM)
+        if signer_name == "hmac-openssl":
+            signing.HMAC_ACCELERATED = False     # OpenSSL's HMAC (hashlib) instead of fwsha256.h
+        signer: Any = (HmacSigner(SECRET) if signer_name.startswith("hmac")
+                       else Ed25519Signer(ED25519_PEM))
         api = BaseOperations(venue, key=API_KEY, signer=signer, logon=signer_name == "ed25519-logon")
         await api.connect()
         orders = OrderStream(api)
@@ -207,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="fastws WS API round-trip benchmark (see the docstring)")
     ap.add_argument("--n", type=int, default=3000, help="timed requests per client")
     ap.add_argument("--cpu", type=int, default=0, help="core for client and server (-1: no pinning)")
-    ap.add_argument("--signer", choices=["hmac", "ed25519", "ed25519-logon", "all"], default="all")
+    ap.add_argument("--signer", choices=["hmac", "hmac-openssl", "ed25519", "ed25519-logon", "all"],
+                    default="all")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every client this many times, interleaved; report medians over rounds")
     ap.add_argument("--only", choices=["ping", "place"], default=None,
@@ -220,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     srv = ctx.Process(target=_server, args=(q, stop, cpu))
     srv.start()
     port = q.get(timeout=30)
-    signers = ["hmac", "ed25519", "ed25519-logon"] if args.signer == "all" else [args.signer]
+    signers = (["hmac", "hmac-openssl", "ed25519", "ed25519-logon"] if args.signer == "all"
+               else [args.signer])
     configs = [("raw", "ping", "-"), ("fastws", "ping", "-"), ("raw", "place", "-")]
     configs += [("fastws", "place", s) for s in signers] + [("fastws", "request", "hmac")]
     if args.only == "ping":
