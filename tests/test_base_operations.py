@@ -66,11 +66,14 @@ async def test_bad_arguments_are_refused_locally():
 
 
 async def test_symbol_filters_are_loaded_once():
-    async with FakeExchange() as ex:
+    from fastws.sim import Exchange
+    from tests.sim_api_support import recording
+    async with Exchange(["BTCUSDT"]) as ex:
         async with BaseOperations(ex.venue) as api:
-            fs = await asyncio.gather(*(api.symbol_filters("BTCUSDT") for _ in range(20)))
+            with recording(ex) as sent:
+                fs = await asyncio.gather(*(api.symbol_filters("BTCUSDT") for _ in range(20)))
             assert all(f is fs[0] for f in fs)
-            assert ex.requests.count("exchangeInfo") == 1
+            assert sent.methods().count("exchangeInfo") == 1
             with pytest.raises(ApiError):
                 await api.symbol_filters("NOPE")
 
