@@ -259,7 +259,7 @@ async def test_debug_logging_takes_the_same_request_paths(caplog):
             orders._place = spy_place
             for level in (logging.INFO, logging.DEBUG):
                 with caplog.at_level(level, logger="fastws"):
-                    api.protocol._debug = api.protocol._log.isEnabledFor(logging.DEBUG)
+                    api.protocol.debug = api.protocol.log.isEnabledFor(logging.DEBUG)
                     assert await api.request("ping") == {}
                     r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
                     assert r["status"] == "NEW"

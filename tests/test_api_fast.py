@@ -145,7 +145,7 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
                 w = limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)]
                 assert (w.count, w.limit) == (count, 6000) and (w.reset_at > 0) == (count > 0)
                 assert api.client.protocol.in_flight == ()
-                assert limits._core.pending_raw == 0 and limits._core.pending_weight == 0
+                assert limits.core.pending_raw == 0 and limits.core.pending_weight == 0
             # a window not known yet: added by the general path
             rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 9), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 4)]
             ex.m_ping = lambda ws, p: ({}, rl)
@@ -228,5 +228,5 @@ def test_client_state_lives_in_the_c_session():
         client.timeout = 0
     with pytest.raises(InvalidUsage):
         client.recv_window = 70_000
-    assert c.proto is client.protocol and c.core is client.protocol.limits._core and c.clock is client.clock
+    assert c.proto is client.protocol and c.core is client.protocol.limits.core and c.clock is client.clock
     assert client._deadlines is c.deadlines

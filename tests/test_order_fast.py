@@ -264,7 +264,7 @@ async def test_orders_round_trip_alike_on_both_paths(path, trading):
         await orders.place("BTCUSDT", "BUY", "LIMIT", quantity=1, price=95, client_order_id="mine.1")
     assert e.value.code == -2010
     assert client.protocol.in_flight == ()
-    core = client.protocol.limits._core
+    core = client.protocol.limits.core
     assert core.pending_weight == 0 and core.pending_orders == 0
     assert ex.requests.count("order.place") == 4
     assert len(general_calls) == (0 if mode == "fast" else 4)

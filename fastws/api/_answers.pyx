@@ -12,7 +12,7 @@ from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api._limits cimport Window, WindowSet
+from fastws.api._limits cimport ClockState, Window, WindowSet
 
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -41,14 +41,14 @@ def bind_types(request_type):
 
 cpdef object account_success(object proto, dict msg, object id_, object status, int64_t now_ms):
     """The success answer (status 2xx, no ``error``) of ``proto`` (an ApiProtocol): the request
-    in flight it answers leaves ``proto._pending``, its ``rateLimits`` feed the windows, the
-    reservation ends; returns the ``ApiResponse`` (``proto._response_type``)."""
-    cdef WindowSet core = <WindowSet>proto.limits._core
+    in flight it answers leaves ``proto.pending``, its ``rateLimits`` feed the windows, the
+    reservation ends; returns the ``ApiResponse`` (``proto.response_type``)."""
+    cdef WindowSet core = <WindowSet>proto.limits.core
     cdef object req = None
     cdef object entries = ()
     cdef list reported
     if type(id_) is int:
-        req = (<dict>proto._pending).pop(id_, None)
+        req = (<dict>proto.pending).pop(id_, None)
     raw = msg.get("rateLimits")
     if raw is not None:
         reported = core.update(raw, now_ms)
@@ -63,15 +63,15 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
         reported = []
     if req is not None:
         core.release((<tuple>req)[4], (<tuple>req)[5], now_ms, reported)
-    return _tuple_new(proto._response_type, (id_, status, msg.get("result"), None, req, entries))
+    return _tuple_new(proto.response_type, (id_, status, msg.get("result"), None, req, entries))
 
 
-cdef int64_t server_ms(object clock) except? -1:
+cdef int64_t server_ms(ClockState clock) except? -1:
     """``ClockOffset.server_time(time.time() * 1000)`` without Python calls."""
     cdef timespec ts
     clock_gettime(CLOCK_REALTIME, &ts)
     cdef double local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
-    return <int64_t>nearbyint(local_ms + <double>clock._offset)
+    return <int64_t>nearbyint(local_ms + clock.offset)
 
 
 # -- answers to checks (``ping``): read by a strict byte scanner, not decoded ------------------
@@ -378,7 +378,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
             except Exception:
                 return 0                     # not JSON after all: the general path says so
     # account: as account_success (update, then release with the reported kinds)
-    cdef int64_t now_ms = proto._clock() if clock is None else server_ms(clock)
+    cdef int64_t now_ms = proto.clock() if clock is None else server_ms(<ClockState>clock)
     cdef int mask = 0
     del waiters[id_]
     del pending[id_]
@@ -401,20 +401,22 @@ cpdef bint resolve(object proto, dict waiters, bytes data, object clock=None) ex
     ``waiters`` (id -> future): account it (:func:`account_success`) and resolve the future.
 
     ``clock``: the :class:`fastws.api.signing.ClockOffset` behind ``proto``'s clock, read in C
-    (``proto._clock()`` otherwise).
+    (``proto.clock()`` otherwise).
 
     Returns False, having changed nothing, for anything else (events, errors, unknown ids, a
     frame that is not JSON): the caller takes the general path (DEBUG logging changes nothing).
     """
-    return resolve_frame(proto, <WindowSet>proto.limits._core, proto._pending, waiters, data, clock)
+    if clock is not None and type(clock) is not ClockState:
+        clock = clock.state                  # a ClockOffset: its typed figures
+    return resolve_frame(proto, <WindowSet>proto.limits.core, proto.pending, waiters, data, clock)
 
 
 cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters, bytes data,
                    object clock) except -1:
     # DEBUG logging never changes the path: the scanned answer is logged, not re-routed
     if _resolve_scanned(proto, core, pending, waiters, data, clock):
-        if proto._debug:
-            proto._log.debug("< answer resolved by the scanner (%d bytes)", len(data))
+        if proto.debug:
+            proto.log.debug("< answer resolved by the scanner (%d bytes)", len(data))
         return True
     try:
         msg = _loads(data)
@@ -432,7 +434,7 @@ cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters
     if fut is None:
         return False
     resp = account_success(proto, <dict>msg, id_, status,
-                           proto._clock() if clock is None else server_ms(clock))
+                           proto.clock() if clock is None else server_ms(<ClockState>clock))
     if not fut.done():
         fut.set_result(resp)
     return True

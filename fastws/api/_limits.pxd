@@ -43,3 +43,9 @@ cdef class Grid:
 
 
 cpdef tuple signing_parts(dict params, object format_value)
+
+
+cdef class ClockState:
+    cdef public double offset
+    cdef public double uncertainty
+    cdef public double newest

@@ -56,3 +56,10 @@ class Grid:
     def text(self, v: int) -> str: ...
 
 def signing_parts(params: dict[str, object], format_value: Any) -> tuple[dict[str, object], bytes]: ...
+
+
+class ClockState:
+    offset: float
+    uncertainty: float
+    newest: float
+    def __init__(self) -> None: ...

@@ -15,7 +15,7 @@ from libc.stdint cimport int64_t
 
 from fastws.exceptions import InvalidUsage
 
-__all__ = ["INTERVAL_MS", "Window", "WindowSet", "Grid", "signing_parts"]
+__all__ = ["INTERVAL_MS", "Window", "WindowSet", "Grid", "signing_parts", "ClockState"]
 
 #: Length of each ``rateLimits`` interval unit in ms.
 INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
@@ -386,3 +386,15 @@ cpdef tuple signing_parts(dict params, object format_value):
         parts[i] = k + "=" + texts[k]
         i += 1
     return sent, "&".join(parts).encode("utf-8")
+
+
+@cython.final
+cdef class ClockState:
+    """The server clock estimate as the compiled request paths read it (typed C fields), kept by
+    :class:`fastws.api.signing.ClockOffset`: ``offset`` (server - local, ms), ``uncertainty``
+    (ms) and ``newest`` (local epoch ms of the newest sample, -1.0 with none)."""
+
+    def __init__(self):
+        self.offset = 0.0
+        self.uncertainty = 0.0
+        self.newest = -1.0

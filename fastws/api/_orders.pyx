@@ -21,7 +21,7 @@ without a params dict:
 The frame is byte for byte the one the general path sends for the same order, id, timestamp
 and client order id (a test checks it). Anything else (other order types or params,
 ``**extra``, an off-grid value, a ``Decimal`` in exponent form, RSA/Ed25519 per-request
-signing, pacing needed, a ban, a dropped connection, debug logging, a subclass) takes the
+signing, pacing needed, a ban, a dropped connection, a subclass; DEBUG logging changes nothing) takes the
 general path, :meth:`OrderStream._place`, which does the same step by step, raises the
 errors and rounds.
 """
@@ -34,7 +34,7 @@ from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from fastws.api._answers cimport FrameParams
-from fastws.api._limits cimport Grid, WindowSet
+from fastws.api._limits cimport ClockState, Grid, WindowSet
 from fastws.api._session cimport LinkState, Session, bind, forget, send_request
 from picows.picows cimport WSTransport
 from fastws.api._hmac cimport HmacSha256
@@ -48,7 +48,8 @@ from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
 
 import orjson
 
-__all__ = ["OrderSpec", "OrderPath", "order_place", "order_frame", "new_client_order_id", "enable", "enabled"]
+__all__ = ["OrderSpec", "OrderPath", "order_place", "order_frame", "new_client_order_id", "enable", "enabled",
+           "UNKNOWN", "CLOCK_REJECTED"]
 
 cdef extern from *:
     """
@@ -663,12 +664,12 @@ cdef object _start_order(OrderPath op, object stream, object symbol, object side
     if s.link is None:
         return None
     cdef LinkState link = <LinkState>s.link
-    if link.closed or link.transport is None or not s.ready._value:
+    if link.closed or link.transport is None or not s.is_ready:
         return None
     proto = s.proto
     if type(proto) is not _ApiProtocol:
         return None
-    if s.limits._banned is not None:
+    if s.limits.banned is not None:
         return None
     # signing: a logged-on session signs nothing; otherwise HMAC with the signer's keyed state
     keyed = None
@@ -684,26 +685,24 @@ cdef object _start_order(OrderPath op, object stream, object symbol, object side
         if type(rw) is not int:
             return None                           # microseconds (a Decimal): the general path
         o.recv_window = rw
-    clock = s.clock
-    if type(clock) is not _ClockOffset or not s.plain_clock:
-        return None
+    if not s.plain_clock:
+        return None                               # a client with its own clock: general path
+    cdef ClockState cs = s.clock_state
     clock_gettime(CLOCK_REALTIME, &ts)
     local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
-    if s.sync_clock:
-        newest = clock._newest
-        if newest is not None and local_ms - <double>newest > _RESYNC_MS:
-            return None                           # the general path starts the resync
-    offset = clock._offset
+    if s.sync_clock and cs.newest >= 0.0 and local_ms - cs.newest > _RESYNC_MS:
+        return None                               # the general path starts the resync
+    offset = cs.offset
     now = <int64_t>nearbyint(local_ms + offset)
-    timestamp = <int64_t>(local_ms + offset - <double>clock._uncertainty)
+    timestamp = <int64_t>(local_ms + offset - cs.uncertainty)
     core = s.core
     weight = _W
     orders = _O
     if core.delay(weight, orders, now) > 0:
         return None                               # pacing: the general path waits
     # committed from here on
-    id_ = proto._next_id
-    proto._next_id = id_ + 1
+    id_ = proto.next_id
+    proto.next_id = id_ + 1
     o.id = id_
     o.cid_num = 0
     if o.cid == NULL:

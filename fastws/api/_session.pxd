@@ -5,7 +5,7 @@ from libc.stdint cimport int64_t
 
 from picows.picows cimport WSFrame, WSListener, WSTransport
 
-from fastws.api._limits cimport WindowSet
+from fastws.api._limits cimport ClockState, WindowSet
 
 
 cdef class ApiListener(WSListener):
@@ -15,7 +15,7 @@ cdef class ApiListener(WSListener):
     cdef object _protocol
     cdef WindowSet _core
     cdef dict _pending
-    cdef object _clock
+    cdef ClockState _clock
     cdef object _fragments                # bytearray of a fragmented message, or None
     cdef public Py_ssize_t max_message    # longest message reassembled (bytes)
     cdef void _drop(self, WSTransport transport, int code, str reason) except *
@@ -49,7 +49,9 @@ cdef class Session:
     cdef public WindowSet core
     cdef public dict pending
     cdef public object clock
-    cdef public object ready
+    cdef public ClockState clock_state
+    cdef public str market
+    cdef public bint is_ready             # the client's link is ready for user requests
     cdef public Deadlines deadlines
     cdef public object link
     cdef public bint logged_on
@@ -58,10 +60,19 @@ cdef class Session:
     cdef public int64_t requests
     cdef public bint sync_clock
     cdef public bint plain_clock
+    # the client's hooks for the general path (bound methods handed over by attach)
+    cdef public object current_link
+    cdef public object pace
+    cdef public object sign
+    cdef public object clock_rejected
+    cdef public object server_ms
+    cdef public object timestamp
 
 
 cdef object send_request(Session s, LinkState link, WSTransport tr, str method, object params,
                          bytes data, object weight, object orders, int64_t now, object timeout,
                          object id_, int mark)
+cdef object submit(Session s, LinkState link, WSTransport tr, object id_, str method, bytes data,
+                   object timeout)
 cdef void forget(Session s, dict waiters, object id_) noexcept
 cdef int bind() except -1

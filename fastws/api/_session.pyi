@@ -10,7 +10,7 @@ from picows import WSFrame, WSListener, WSTransport
 
 __all__: list[str]
 
-from fastws.api._limits import WindowSet
+from fastws.api._limits import ClockState, WindowSet
 
 class ApiListener(WSListener):
     link: Any
@@ -25,12 +25,12 @@ class ApiListener(WSListener):
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
 
-async def client_response(client: Any, method: str, params: Mapping[str, object] | None = None, *,
+async def client_response(s: Session, method: str, params: Mapping[str, object] | None = None, *,
                           signed: bool = False, timeout: float | None = None) -> ApiResponse: ...
-async def client_request(client: Any, method: str, params: Mapping[str, object] | None = None, *,
+async def client_request(s: Session, method: str, params: Mapping[str, object] | None = None, *,
                          signed: bool = False, timeout: float | None = None) -> Any: ...
-async def client_check(client: Any, method: str, timeout: float | None = None) -> None: ...
-async def _response(client: Any, method: str, params: Mapping[str, object] | None, signed: bool,
+async def client_check(s: Session, method: str, timeout: float | None = None) -> None: ...
+async def _response(s: Session, method: str, params: Mapping[str, object] | None, signed: bool,
                     timeout: float | None, clock_resend: bool = True) -> ApiResponse: ...
 
 class LinkState:
@@ -62,7 +62,9 @@ class Session:
     core: WindowSet
     pending: dict[int, Any]
     clock: Any
-    ready: Any
+    clock_state: ClockState
+    market: str
+    is_ready: bool
     deadlines: Deadlines
     link: Any
     logged_on: bool
@@ -71,6 +73,13 @@ class Session:
     requests: int
     sync_clock: bool
     plain_clock: bool
+    current_link: Any
+    pace: Any
+    sign: Any
+    clock_rejected: Any
+    server_ms: Any
+    timestamp: Any
     def __init__(self) -> None: ...
-    def attach(self, client: Any, proto: Any, clock: Any, ready: Any, sync_clock: bool,
-               plain_clock: bool) -> None: ...
+    def attach(self, client: Any, proto: Any, clock: Any, market: str, sync_clock: bool,
+               plain_clock: bool, *, current_link: Any, pace: Any, sign: Any,
+               clock_rejected: Any, server_ms: Any, timestamp: Any) -> None: ...

@@ -56,10 +56,10 @@ cdef class ApiListener(WSListener):
         self._frame = link.frame
         self._waiters = link.waiters
         self._protocol = link.client.protocol
-        self._core = <WindowSet>self._protocol.limits._core
-        self._pending = self._protocol._pending
+        self._core = <WindowSet>self._protocol.limits.core
+        self._pending = self._protocol.pending
         # the protocol's clock is the client's server clock: read it in C
-        self._clock = link.client.clock
+        self._clock = link.client.clock.state
         self._fragments = None
         self.max_message = link.client.max_message_size
 
@@ -201,18 +201,31 @@ cdef class Session:
         self.recv_window = None
         self.timeout = 10.0
         self.requests = 0
+        self.is_ready = False
 
-    def attach(self, client, proto, clock, ready, bint sync_clock, bint plain_clock):
-        """Record the client's long-lived objects (once, from ``ApiClient.__init__``)."""
+    def attach(self, client, proto, clock, str market, bint sync_clock, bint plain_clock, *,
+               current_link, pace, sign, clock_rejected, server_ms, timestamp):
+        """Record the client's long-lived objects and the hooks of its general path (once,
+        from ``ApiClient.__init__``): ``current_link()`` (await a ready link), ``pace(method,
+        params, weight)``, ``sign(params)``, ``clock_rejected()`` (re-sync after -1021),
+        ``server_ms()`` and ``timestamp()``. The compiled code reads nothing else of the
+        client."""
         self.client = client
         self.proto = proto
         self.limits = proto.limits
-        self.core = <WindowSet>proto.limits._core
-        self.pending = proto._pending
+        self.core = <WindowSet>proto.limits.core
+        self.pending = proto.pending
         self.clock = clock
-        self.ready = ready
+        self.clock_state = clock.state
+        self.market = market
         self.sync_clock = sync_clock
         self.plain_clock = plain_clock
+        self.current_link = current_link
+        self.pace = pace
+        self.sign = sign
+        self.clock_rejected = clock_rejected
+        self.server_ms = server_ms
+        self.timestamp = timestamp
 
 
 # -- the request path of fastws.api.client.ApiClient -----------------------------------------
@@ -250,19 +263,18 @@ cdef _bind():
     _TEXT = _WSMsgType.TEXT
 
 
-cdef object _start_plain(object client, str method, object timeout, int mark, int64_t* id_out):
+cdef object _start_plain(Session s, str method, object timeout, int mark, int64_t* id_out):
     """The common case of a request without params nor signature (``ping``, ``time``...) on an
     open connection, with room in every window and no ban: check the windows, build the frame
     from the method's template, register the request (in-flight table, reservation, waiter,
     deadline) and send it, in C. Returns the future of the answer, or None having changed
     nothing when any condition does not hold (the general path of :func:`client_response`
     then does the same work step by step, pacing included)."""
-    cdef Session s = <Session?>client._c
     cdef LinkState link
     if s.link is None:
         return None
     link = <LinkState>s.link
-    if link.closed or link.transport is None or not s.ready._value:
+    if link.closed or link.transport is None or not s.is_ready:
         return None
     proto = s.proto
     if type(proto) is not _ApiProtocol:
@@ -272,19 +284,19 @@ cdef object _start_plain(object client, str method, object timeout, int mark, in
     tail = _TAILS.get(method)
     if w is None or o is None or tail is None:   # tail: the general path caches it once
         return None
-    if s.limits._banned is not None:
+    if s.limits.banned is not None:
         return None
     # the protocol's clock is the client's server clock (ApiClient._server_ms): read it in C
-    cdef int64_t now = server_ms(s.clock) if s.plain_clock else client._server_ms()
+    cdef int64_t now = server_ms(s.clock_state) if s.plain_clock else s.server_ms()
     cdef WindowSet core = s.core
     cdef int64_t weight = w
     cdef int64_t orders = o
     if core.delay(weight, orders, now) > 0:
         return None
     # ApiProtocol.request, inlined (no params, no debug log)
-    id_ = proto._next_id
+    id_ = proto.next_id
     cdef long idv = id_
-    proto._next_id = id_ + 1
+    proto.next_id = id_ + 1
     data = PyBytes_FromFormat(b'{"id":%ld%s', idv, <char*>(<bytes>tail))
     fut = send_request(s, link, <WSTransport>link.transport, method, {}, data, w, o, now, timeout, id_, mark)
     id_out[0] = idv
@@ -302,6 +314,17 @@ cdef object send_request(Session s, LinkState link, WSTransport tr, str method, 
     req = request_record(id_, method, params, data, weight, orders, now, mark)
     s.pending[id_] = req
     s.core.reserve(weight, orders)
+    fut = submit(s, link, tr, id_, method, data, timeout)
+    if proto_debug(s):
+        s.proto.log.debug("> %s id=%s weight=%s (fast path)", method, id_, weight)
+    return fut
+
+
+cdef object submit(Session s, LinkState link, WSTransport tr, object id_, str method, bytes data,
+                   object timeout):
+    """The one submit of every request, whichever path built it (already in the protocol's
+    in-flight table): its future on the link's loop, its waiter, its deadline on the shared
+    timer, the frame sent, the count. Returns the future; :func:`forget` ends it."""
     loop = link.loop                     # the connection's loop: no getpid() in get_running_loop
     fut = link.new_future()              # loop.create_future, bound once per connection
     link.waiters[id_] = fut
@@ -313,13 +336,11 @@ cdef object send_request(Session s, LinkState link, WSTransport tr, str method, 
         d.arm(loop, deadline)
     tr.send(WSMsgType.TEXT, data)
     s.requests += 1
-    if proto_debug(s):
-        s.proto._log.debug("> %s id=%s weight=%s (fast path)", method, id_, weight)
     return fut
 
 
 cdef inline bint proto_debug(Session s) except -1:
-    return s.proto._debug
+    return s.proto.debug
 
 
 cdef void forget(Session s, dict waiters, object id_) noexcept:
@@ -335,7 +356,7 @@ cdef int bind() except -1:
     return 0
 
 
-async def client_response(object client, str method, object params=None, *, bint signed=False,
+async def client_response(Session s, str method, object params=None, *, bint signed=False,
                           object timeout=None):
     """Send one request and return the whole :class:`~fastws.api.protocol.ApiResponse` (errors
     not raised): :meth:`fastws.api.client.ApiClient.response`, compiled.
@@ -347,10 +368,9 @@ async def client_response(object client, str method, object params=None, *, bint
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
-    fut = _start_plain(client, method, timeout, 0, &id_) if params is None and not signed else None
+    fut = _start_plain(s, method, timeout, 0, &id_) if params is None and not signed else None
     if fut is None:
-        return await _response(client, method, params, signed, timeout)
-    cdef Session s = <Session>client._c
+        return await _response(s, method, params, signed, timeout)
     cdef dict waiters = (<LinkState>s.link).waiters
     try:
         return await fut
@@ -361,18 +381,17 @@ async def client_response(object client, str method, object params=None, *, bint
         forget(s, waiters, id_)
 
 
-async def client_request(object client, str method, object params=None, *, bint signed=False,
+async def client_request(Session s, str method, object params=None, *, bint signed=False,
                          object timeout=None):
     """Send one request and return its ``result`` (the server's error raised):
     :meth:`fastws.api.client.ApiClient.request`, compiled (see :func:`client_response`)."""
     cdef int64_t id_ = 0
     if _TEXT is None:
         _bind()
-    fut = _start_plain(client, method, timeout, 0, &id_) if params is None and not signed else None
+    fut = _start_plain(s, method, timeout, 0, &id_) if params is None and not signed else None
     if fut is None:
-        resp = await _response(client, method, params, signed, timeout)
+        resp = await _response(s, method, params, signed, timeout)
         return resp.unwrap()
-    cdef Session s = <Session>client._c
     cdef dict waiters = (<LinkState>s.link).waiters
     try:
         resp = await fut
@@ -389,7 +408,7 @@ async def client_request(object client, str method, object params=None, *, bint 
     return resp.unwrap()
 
 
-async def client_check(object client, str method, object timeout=None):
+async def client_check(Session s, str method, object timeout=None):
     """Send one request without params nor signature (``ping``) and return None once it is
     answered, raising the server's error: ``client.request(method)`` with the result dropped,
     compiled (see :func:`client_response`), so that a caller can hand this coroutine out
@@ -398,12 +417,11 @@ async def client_check(object client, str method, object timeout=None):
     if _TEXT is None:
         _bind()
     # its plain success answer: scanned, resolved with None (MARK_CHECK)
-    fut = _start_plain(client, method, timeout, MARK_CHECK, &id_)
+    fut = _start_plain(s, method, timeout, MARK_CHECK, &id_)
     if fut is None:
-        resp = await _response(client, method, None, False, timeout)
+        resp = await _response(s, method, None, False, timeout)
         resp.unwrap()
         return None
-    cdef Session s = <Session>client._c
     cdef dict waiters = (<LinkState>s.link).waiters
     try:
         resp = await fut
@@ -423,73 +441,61 @@ async def client_check(object client, str method, object timeout=None):
     return None
 
 
-async def _response(object client, str method, object params, bint signed, object timeout,
+async def _response(Session s, str method, object params, bint signed, object timeout,
                     bint clock_resend=True):
-    """The general path of :func:`client_response` (pacing, signing, any params).
+    """The general path of :func:`client_response` (pacing, signing, any params); the same
+    submit as the fast paths (:func:`submit`).
 
     A signed request answered -1021 (its timestamp outside ``recvWindow``: the clock stepped)
     makes the client re-sync its clock at once, and is then sent again, once, with a fresh
     timestamp and signature (``clock_resend``). That is safe: -1021 is a rejection before
     execution (SPEC §7.4), so the first request did nothing; a second -1021 is returned."""
     given = params
-    link = client._link
-    if link is None or link.closed or link.transport is None or not client._ready.is_set():
-        link = await client._current_link()
-    proto = client.protocol
-    weight = _request_weight(method, params, client.market)
+    link = s.link
+    if link is None or link.closed or link.transport is None or not s.is_ready:
+        link = await s.current_link()
+    proto = s.proto
+    weight = _request_weight(method, params, s.market)
     orders = _order_count(method, params)
-    now = client._server_ms()
-    limits = proto.limits
+    now = s.server_ms()
+    limits = s.limits
     # the C windows straight away unless a ban is recorded (delay_ms raises then)
-    if limits._banned is None:
-        wait = (<WindowSet>limits._core).delay(weight, orders, now)
+    if limits.banned is None:
+        wait = s.core.delay(weight, orders, now)
     else:
         wait = limits.delay_ms(weight, orders, now)
     if wait > 0:
-        await client._pace(method, params, weight)
+        await s.pace(method, params, weight)
         if link.closed or link.transport is None:  # dropped while pacing
-            link = await client._current_link()
-        now = client._server_ms()
+            link = await s.current_link()
+        now = s.server_ms()
     if signed:
-        if client.logged_on:
+        if s.logged_on:
             p = dict(params or {})
-            p["timestamp"] = client.timestamp()
-            recv_window = client.recv_window
+            p["timestamp"] = s.timestamp()
+            recv_window = s.recv_window
             if recv_window is not None and "recvWindow" not in p:
                 p["recvWindow"] = recv_window
             params = p
         else:
-            params = client._sign(params or {})
+            params = s.sign(params or {})
     tr = link.transport
     if tr is None:
         raise _ConnectionClosedError(None, "WS API connection is not open")
     req = proto.request(method, params, weight=weight, now_ms=now, orders=orders)
     id_ = (<tuple>req)[0]
-    loop = _get_running_loop()
-    fut = loop.create_future()
-    cdef dict waiters = link.waiters
-    waiters[id_] = fut
-    # one shared timer, not asyncio.wait_for: no extra task, no timer per request
-    deadlines = client._deadlines
-    t = client.timeout if timeout is None else timeout
-    deadline = loop.time() + t
-    cdef dict entries = deadlines.entries
-    entries[id_] = (deadline, fut, method, t)
-    if deadline < deadlines.armed_at or deadlines.handle is None or loop is not deadlines.loop:
-        deadlines.arm(loop, deadline)
-    tr.send(_TEXT, (<tuple>req)[3])
-    client.requests += 1
+    cdef dict waiters = (<LinkState>link).waiters
+    fut = submit(s, <LinkState>link, <WSTransport>tr, id_, method, (<tuple>req)[3], timeout)
     try:
         resp = await fut
     except _TimeoutError:
         proto.abandon(id_)
         raise
     finally:
-        entries.pop(id_, None)
-        waiters.pop(id_, None)
+        forget(s, waiters, id_)
     if signed and clock_resend and type(resp) is _ApiResponse:
         err = (<tuple>resp)[3]
         if err is not None and err.code == -1021:
-            if await client._clock_rejected():
-                return await _response(client, method, given, signed, timeout, False)
+            if await s.clock_rejected():
+                return await _response(s, method, given, signed, timeout, False)
     return resp

@@ -444,7 +444,7 @@ class BaseOperations:
         A plain method returning the compiled coroutine (:func:`fastws.api._session.client_check`):
         no Python coroutine of its own on the round trip.
         """
-        return client_check(self.client, "ping")
+        return client_check(self.client._c, "ping")
 
     async def server_time(self) -> int:
         """``time``: the server's clock in epoch ms; the sample also feeds the clock estimate."""

@@ -250,8 +250,11 @@ class ApiClient:
         self._ready = asyncio.Event()
         self._ban_seen = asyncio.Event()
         self._resync: asyncio.Future[None] | None = None
-        self._c.attach(self, self.protocol, self.clock, self._ready, sync_clock,
-                       type(self)._server_ms is ApiClient._server_ms)
+        self._c.attach(self, self.protocol, self.clock, venue.market, sync_clock,
+                       type(self)._server_ms is ApiClient._server_ms,
+                       current_link=self._current_link, pace=self._pace, sign=self._sign,
+                       clock_rejected=self._clock_rejected, server_ms=self._server_ms,
+                       timestamp=self.timestamp)
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fatal: BaseException | None = None
@@ -365,7 +368,7 @@ class ApiClient:
 
     def _server_ms(self) -> int:
         # ClockOffset.server_time(_now_ms()) in one call (it runs twice per request)
-        return int(round(_time() * 1000.0 + self.clock._offset))
+        return int(round(_time() * 1000.0 + self.clock.state.offset))
 
     def timestamp(self) -> int:
         """The ``timestamp`` to sign now: the server clock's lower bound (SPEC §7.4)."""
@@ -573,6 +576,7 @@ class ApiClient:
                 self.policy.succeeded()
                 self._log.info("= %s WS API connected (connection %d)", self.venue.name, link.serial)
                 self._ready.set()
+                self._c.is_ready = True
                 if not first:
                     # the hooks (resubscribe, reconcile) send requests themselves
                     for hook in list(self._reconnect_hooks):
@@ -589,6 +593,7 @@ class ApiClient:
                         break
                     await self._wait_closed(cur)
                 self._ready.clear()
+                self._c.is_ready = False
                 if self._closed or not self.reconnect:
                     return
                 self._log.info("= %s WS API connection %d lost; reconnecting", self.venue.name, link.serial)
@@ -840,7 +845,7 @@ class ApiClient:
         without params nor signature on an open connection with room in its windows is checked,
         built, sent and registered in one C call.
         """
-        return await client_response(self, method, params, signed=signed, timeout=timeout)
+        return await client_response(self._c, method, params, signed=signed, timeout=timeout)
 
     async def request(self, method: str, params: Mapping[str, object] | None = None, *,
                       signed: bool = False, timeout: float | None = None) -> Any:
@@ -857,7 +862,7 @@ class ApiClient:
         ConnectionClosedError
             The connection dropped with the request in flight (the outcome is unknown).
         """
-        return await client_request(self, method, params, signed=signed, timeout=timeout)
+        return await client_request(self._c, method, params, signed=signed, timeout=timeout)
 
     async def drop_connection(self) -> None:
         """Drop the current connection abruptly (tests and diagnostics: it is reconnected)."""

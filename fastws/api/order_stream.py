@@ -390,7 +390,7 @@ class OrderStream:
                              clock_resend: bool = True) -> dict[str, Any]:
         try:
             # a -1021 answer is re-sent once after a clock re-sync (not executed: safe)
-            resp = await _api_fast._response(self.client, method, params, True, timeout, clock_resend)
+            resp = await _api_fast._response(self.client._c, method, params, True, timeout, clock_resend)
             return resp.unwrap()  # type: ignore[return-value]
         except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
             settled = await self._settle_unknown(symbol, client_order_id, exc)
@@ -668,7 +668,7 @@ class OrderStream:
         p["listClientOrderId"] = lcid
         symbol = str(p.get("symbol", ""))
         try:
-            resp = await _api_fast._response(self.client, method, p, True, timeout, True)
+            resp = await _api_fast._response(self.client._c, method, p, True, timeout, True)
             return resp.unwrap()  # type: ignore[return-value]
         except (OutcomeUnknownError, asyncio.TimeoutError, ConnectionClosedError) as exc:
             return await self._settle(f"order list {lcid} on {symbol}", lcid, exc,

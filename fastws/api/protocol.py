@@ -414,9 +414,9 @@ class RateLimits:
             raise InvalidUsage("edge_ms must be >= 0")
         self.market: Market = market
         # the per-request counting runs in C (fastws.api._limits.WindowSet); decisions stay here
-        self._core = WindowSet(edge_ms)
-        self._windows: dict[_Key, Window] = self._core.windows
-        self._banned: IPBannedError | None = None
+        self.core = WindowSet(edge_ms)
+        self._windows: dict[_Key, Window] = self.core.windows
+        self.banned: IPBannedError | None = None
         if market == "spot":
             defaults = [
                 ("REQUEST_WEIGHT", "MINUTE", 1, SPOT_REQUEST_WEIGHT_PER_MINUTE),
@@ -441,19 +441,19 @@ class RateLimits:
     @property
     def edge_ms(self) -> int:
         """Bound on the difference between our clock and the server's (ms)."""
-        return self._core.edge_ms
+        return self.core.edge_ms
 
     @edge_ms.setter
     def edge_ms(self, value: int) -> None:
         if value < 0:
             raise InvalidUsage("edge_ms must be >= 0")
-        self._core.edge_ms = value
+        self.core.edge_ms = value
 
     # windows ------------------------------------------------------------------------------
 
     def windows(self, now_ms: int) -> list[RateLimit]:
         """The windows as of ``now_ms`` (copies), counts excluding requests in flight."""
-        self._core.roll(now_ms)
+        self.core.roll(now_ms)
         return [RateLimit(w.type, w.interval, w.interval_num, w.limit, w.count, w.reset_at)
                 for w in self._windows.values()]
 
@@ -462,7 +462,7 @@ class RateLimits:
 
         None if no window of that type is known.
         """
-        core = self._core
+        core = self.core
         core.roll(now_ms)
         rooms = [w.limit - w.count - core.pending_of(w.type)
                  for w in self._windows.values() if w.type == type_]
@@ -471,7 +471,7 @@ class RateLimits:
     @property
     def in_flight_weight(self) -> int:
         """Weight reserved by requests not answered yet."""
-        return self._core.pending_weight
+        return self.core.pending_weight
 
     # decisions ----------------------------------------------------------------------------
 
@@ -489,26 +489,26 @@ class RateLimits:
         InvalidUsage
             If the request can never fit (weight above a window's whole limit).
         """
-        if self._banned is not None:
-            if now_ms < self._core.blocked_until:
-                ban = self._banned
+        if self.banned is not None:
+            if now_ms < self.core.blocked_until:
+                ban = self.banned
                 raise IPBannedError(ban.code, ban.msg, ban.status, ban.data, retry_after=ban.retry_after)
-            self._banned = None
-        return self._core.delay(weight, orders, now_ms)
+            self.banned = None
+        return self.core.delay(weight, orders, now_ms)
 
     def reserve(self, weight: int, orders: int = 0) -> None:
         """Count a request as sent (its weight and orders are in flight)."""
-        self._core.reserve(weight, orders)
+        self.core.reserve(weight, orders)
 
     def release(self, weight: int, orders: int, now_ms: int, *, reported: Iterable[str] = ()) -> None:
         """A request was answered (or abandoned). Its reservation ends; for limit types the
         answer did not report, its cost is added to the local count (``reported`` names the
         ``rateLimitType`` values the answer carried)."""
-        self._core.release(weight, orders, now_ms, reported)
+        self.core.release(weight, orders, now_ms, reported)
 
     def add(self, weight: int, now_ms: int) -> None:
         """Charge weight spent outside requests (a WS API connect costs 2, 5 on USD-M)."""
-        core = self._core
+        core = self.core
         core.roll(now_ms)
         for w in self._windows.values():
             if w.type == "REQUEST_WEIGHT":
@@ -551,16 +551,16 @@ class RateLimits:
         Unknown windows are added; malformed entries are skipped. Returns the
         ``rateLimitType`` values seen.
         """
-        return self._core.update(entries, now_ms)
+        return self.core.update(entries, now_ms)
 
     def on_error(self, error: ApiError, now_ms: int) -> None:
         """Honour a 429 (hold back until ``retryAfter``, or the end of the full window, or
         :data:`DEFAULT_429_BACKOFF_MS`) or a 418 ban (refuse everything until it lifts)."""
-        core = self._core
+        core = self.core
         if isinstance(error, IPBannedError):
             until = error.retry_after if error.retry_after is not None else now_ms + MIN_BAN_MS
             core.blocked_until = max(core.blocked_until, until)
-            self._banned = error
+            self.banned = error
             _log.warning("= IP banned until %s (code %s)", until, error.code)
             return
         if isinstance(error, RateLimitError):
@@ -576,17 +576,17 @@ class RateLimits:
     @property
     def banned_until(self) -> int | None:
         """Epoch ms an IP ban lifts, or None."""
-        return self._core.blocked_until if self._banned is not None else None
+        return self.core.blocked_until if self.banned is not None else None
 
     @property
     def hold_until(self) -> int:
         """Epoch ms before which nothing may be sent (a ban or a 429's ``retryAfter``); 0 if none."""
-        return int(self._core.blocked_until)
+        return int(self.core.blocked_until)
 
     def ban_error(self, now_ms: int) -> IPBannedError | None:
         """A fresh copy of the 418 error while a ban lasts (None once it has lifted)."""
-        ban = self._banned
-        if ban is None or now_ms >= self._core.blocked_until:
+        ban = self.banned
+        if ban is None or now_ms >= self.core.blocked_until:
             return None
         return IPBannedError(ban.code, ban.msg, ban.status, ban.data, retry_after=ban.retry_after)
 
@@ -752,7 +752,7 @@ class ApiProtocol:
     """
 
     #: what :meth:`receive` returns for an answer (read by :mod:`fastws.api._answers`)
-    _response_type = ApiResponse
+    response_type = ApiResponse
 
     def __init__(
         self,
@@ -767,19 +767,19 @@ class ApiProtocol:
             raise InvalidUsage(f"market must be 'spot' or 'usdm', got {market!r}")
         self.market: Market = market
         self.limits = limits if limits is not None else RateLimits(market)
-        self._clock = clock
-        self._next_id = first_id
-        self._pending: dict[int, ApiRequest] = {}
-        self._log = logger or _log
-        self._debug = self._log.isEnabledFor(logging.DEBUG)
+        self.clock = clock
+        self.next_id = first_id
+        self.pending: dict[int, ApiRequest] = {}
+        self.log = logger or _log
+        self.debug = self.log.isEnabledFor(logging.DEBUG)
 
     def __repr__(self) -> str:
-        return f"ApiProtocol({self.market}, in_flight={len(self._pending)})"
+        return f"ApiProtocol({self.market}, in_flight={len(self.pending)})"
 
     @property
     def in_flight(self) -> tuple[ApiRequest, ...]:
         """Requests not answered yet, oldest first."""
-        return tuple(self._pending.values())
+        return tuple(self.pending.values())
 
     # sending ------------------------------------------------------------------------------
 
@@ -793,7 +793,7 @@ class ApiProtocol:
         :meth:`RateLimits.delay_ms`).
         """
         w = request_weight(method, params, self.market) if weight is None else weight
-        now = self._clock() if now_ms is None else now_ms
+        now = self.clock() if now_ms is None else now_ms
         return self.limits.delay_ms(w, order_count(method, params), now)
 
     def request(
@@ -821,8 +821,8 @@ class ApiProtocol:
         """
         if method.__class__ is not str and not isinstance(method, str) or not method:
             raise InvalidUsage(f"method must be a non-empty str, got {method!r}")
-        id_ = self._next_id
-        self._next_id = id_ + 1
+        id_ = self.next_id
+        self.next_id = id_ + 1
         clean: dict[str, object] = {k: v for k, v in params.items() if v is not None} if params else {}
         if clean:
             try:
@@ -838,12 +838,12 @@ class ApiProtocol:
             data = b'{"id":%d%b' % (id_, tail)
         w = request_weight(method, clean, self.market) if weight is None else weight
         n_orders = order_count(method, clean) if orders is None else orders
-        now = self._clock() if now_ms is None else now_ms
+        now = self.clock() if now_ms is None else now_ms
         req = _tuple_new(ApiRequest, (id_, method, clean, data, w, n_orders, now))
-        self._pending[id_] = req
-        self.limits._core.reserve(w, n_orders)
-        if self._debug:
-            self._log.debug("> %s id=%d weight=%d", method, id_, w)
+        self.pending[id_] = req
+        self.limits.core.reserve(w, n_orders)
+        if self.debug:
+            self.log.debug("> %s id=%d weight=%d", method, id_, w)
         return req
 
     def signed_request(
@@ -858,15 +858,15 @@ class ApiProtocol:
     def overdue(self, timeout_ms: int, *, now_ms: int | None = None) -> list[ApiRequest]:
         """Requests in flight for longer than ``timeout_ms`` (oldest first); the I/O layer
         decides what to do with them (usually :meth:`abandon`, and for orders: query them)."""
-        now = self._clock() if now_ms is None else now_ms
-        return [r for r in self._pending.values() if now - r.sent_at > timeout_ms]
+        now = self.clock() if now_ms is None else now_ms
+        return [r for r in self.pending.values() if now - r.sent_at > timeout_ms]
 
     def abandon(self, request_id: int, *, now_ms: int | None = None) -> ApiRequest | None:
         """Stop waiting for a request (timed out). A late answer is then ignored (its
         ``rateLimits`` still count). Its weight stays charged: the server may have counted it."""
-        req = self._pending.pop(request_id, None)
+        req = self.pending.pop(request_id, None)
         if req is not None:
-            now = self._clock() if now_ms is None else now_ms
+            now = self.clock() if now_ms is None else now_ms
             self.limits.release(req.weight, req.orders, now)
         return req
 
@@ -875,7 +875,7 @@ class ApiProtocol:
 
         Orders among them have an unknown outcome: query them before any retry.
         """
-        dropped = list(self._pending.values())
+        dropped = list(self.pending.values())
         for req in dropped:
             self.abandon(req.id, now_ms=now_ms)
         return dropped
@@ -904,7 +904,7 @@ class ApiProtocol:
         if msg.__class__ is not dict and not isinstance(msg, dict):
             raise ParseError("WS API frame is not a JSON object", payload=_dump(msg))
         assert isinstance(msg, dict)
-        now = self._clock() if now_ms is None else now_ms
+        now = self.clock() if now_ms is None else now_ms
         if "status" in msg:
             return self._response(msg, now)
         if "event" in msg:
@@ -922,14 +922,14 @@ class ApiProtocol:
         id_ = msg.get("id")
         body = msg.get("error")
         if status < 300 and body is None:  # the common case: a result (accounted in C)
-            if self._debug:
-                self._log.debug("< id=%r status=%d%s", id_, status,
-                                "" if id_ in self._pending else " (no request in flight)")
+            if self.debug:
+                self.log.debug("< id=%r status=%d%s", id_, status,
+                                "" if id_ in self.pending else " (no request in flight)")
             return account_success(self, msg, id_, status, now)  # type: ignore[no-any-return]
-        req = self._pending.pop(id_, None) if isinstance(id_, int) else None
+        req = self.pending.pop(id_, None) if isinstance(id_, int) else None
         raw_limits = msg.get("rateLimits")
         limits = self.limits
-        core = limits._core
+        core = limits.core
         if raw_limits is not None:
             reported: list[str] = core.update(raw_limits, now)
             entries: tuple[Mapping[str, object], ...] = tuple(
@@ -946,9 +946,9 @@ class ApiProtocol:
             error = error_from_body(status, 0, f"status {status} without an error body", None)
         limits.on_error(error, now)
         if req is None and id_ is None:
-            self._log.warning("< unsolicited error %s", error)
-        if self._debug:
-            self._log.debug("< id=%r status=%d%s", id_, status, "" if req else " (no request in flight)")
+            self.log.warning("< unsolicited error %s", error)
+        if self.debug:
+            self.log.debug("< id=%r status=%d%s", id_, status, "" if req else " (no request in flight)")
         return ApiResponse(id_, status, msg.get("result"), error, req, entries)
 
 

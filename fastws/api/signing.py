@@ -61,7 +61,7 @@ from urllib.parse import quote
 
 import orjson
 
-from fastws.api._limits import signing_parts
+from fastws.api._limits import ClockState, signing_parts
 from fastws.api._hmac import ACCELERATED as HMAC_ACCELERATED
 from fastws.api._hmac import HmacSha256
 
@@ -590,17 +590,16 @@ class ClockOffset:
         Samples kept (default 8).
     """
 
-    __slots__ = ("_samples", "keep", "_offset", "_uncertainty", "_newest")
+    __slots__ = ("_samples", "keep", "state")
 
     def __init__(self, keep: int = 8) -> None:
         if keep < 1:
             raise InvalidUsage(f"ClockOffset keep must be >= 1, got {keep}")
         self.keep = keep
         self._samples: deque[tuple[float, float, float]] = deque(maxlen=keep)
-        # the estimate is recomputed per sample, not per read: it is read on every request
-        self._offset = 0.0
-        self._uncertainty = 0.0
-        self._newest: float | None = None  # local ms of the newest sample's answer
+        # the estimate is recomputed per sample, not per read: it is read on every request,
+        # by the compiled paths too, from these typed fields
+        self.state = ClockState()
 
     def __repr__(self) -> str:
         if not self._samples:
@@ -629,10 +628,11 @@ class ClockOffset:
         if received < sent:
             raise InvalidUsage(f"clock sample received ({received}) before it was sent ({sent})")
         self._samples.append((float(sent), float(server), float(received)))
-        self._newest = float(received)
+        st = self.state
+        st.newest = float(received)
         sent_, server_, received_ = self._best()
-        self._offset = server_ - (sent_ + received_) / 2.0
-        self._uncertainty = (received_ - sent_) / 2.0
+        st.offset = server_ - (sent_ + received_) / 2.0
+        st.uncertainty = (received_ - sent_) / 2.0
 
     def _best(self) -> tuple[float, float, float]:
         if not self._samples:
@@ -648,25 +648,27 @@ class ClockOffset:
     def newest_ms(self) -> float | None:
         """Local time (epoch ms) of the newest sample's answer, or None: resample when old,
         since clocks drift."""
-        return self._newest
+        newest = self.state.newest
+        return newest if newest >= 0.0 else None
 
     @property
     def offset_ms(self) -> float:
         """Estimated ``server clock - local clock`` in ms (0.0 with no samples)."""
-        return self._offset
+        return self.state.offset
 
     @property
     def uncertainty_ms(self) -> float:
         """Half the best round trip: the estimate is good to within this many ms."""
-        return self._uncertainty
+        return self.state.uncertainty
 
     def server_time(self, local_ms: float) -> int:
         """The best estimate of the server's clock when the local clock reads ``local_ms``."""
-        return int(round(local_ms + self._offset))
+        return int(round(local_ms + self.state.offset))
 
     def timestamp(self, local_ms: float) -> int:
         """The ``timestamp`` to sign at local time ``local_ms``: never ahead of the server.
 
         With no samples this is ``local_ms`` itself (assume the clocks agree).
         """
-        return int(local_ms + self._offset - self._uncertainty)
+        st = self.state
+        return int(local_ms + st.offset - st.uncertainty)
