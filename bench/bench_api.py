@@ -18,9 +18,9 @@ Clients (each in a fresh process, uvloop, requests one at a time, ``--n`` timed 
   quantities formatted on the grid, a fresh ``timestamp`` and an **HMAC-SHA256 signature per
   request** (``--signer ed25519`` for Ed25519 per request; ``ed25519-logon`` for a logged-on
   session, where requests carry no signature), the rate-limit check, the request/response
-  matching and accounting of :class:`fastws.api_protocol.ApiProtocol`, a timeout, the answer's
+  matching and accounting of :class:`fastws.api.protocol.ApiProtocol`, a timeout, the answer's
   ``result`` decoded into a dict (all of it in one C pass for such an order:
-  :mod:`fastws.order_fast`); and ``BaseOperations.ping()``; and ``request``:
+  :mod:`fastws.api._orders`); and ``BaseOperations.ping()``; and ``request``:
   ``ApiClient.request("order.place", params, signed=True)`` with the params already formatted
   (the general path: signing and bookkeeping step by step, no validation).
 
@@ -119,10 +119,14 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
     warm = max(100, n // 10)
 
     async def fastws_run() -> list[float]:
-        from fastws.base_operations import BaseOperations
-        from fastws.order_stream import OrderStream
-        from fastws.signing import Ed25519Signer, HmacSigner
-        signer: Any = HmacSigner(SECRET) if signer_name == "hmac" else Ed25519Signer(ED25519_PEM)
+        from fastws.api.base_operations import BaseOperations
+        from fastws.api.order_stream import OrderStream
+        from fastws.api import signing
+        from fastws.api.signing import Ed25519Signer, HmacSigner
+        if signer_name == "hmac-openssl":
+            signing.HMAC_ACCELERATED = False     # OpenSSL's HMAC (hashlib) instead of fwsha256.h
+        signer: Any = (HmacSigner(SECRET) if signer_name.startswith("hmac")
+                       else Ed25519Signer(ED25519_PEM))
         api = BaseOperations(venue, key=API_KEY, signer=signer, logon=signer_name == "ed25519-logon")
         await api.connect()
         orders = OrderStream(api)
@@ -152,7 +156,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
         import orjson
         from picows import WSListener, WSMsgType, ws_connect
 
-        from fastws.signing import HmacSigner, sign_params
+        from fastws.api.signing import HmacSigner, sign_params
         box: list[asyncio.Future[Any]] = []
 
         class L(WSListener):  # type: ignore[misc]
@@ -207,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="fastws WS API round-trip benchmark (see the docstring)")
     ap.add_argument("--n", type=int, default=3000, help="timed requests per client")
     ap.add_argument("--cpu", type=int, default=0, help="core for client and server (-1: no pinning)")
-    ap.add_argument("--signer", choices=["hmac", "ed25519", "ed25519-logon", "all"], default="all")
+    ap.add_argument("--signer", choices=["hmac", "hmac-openssl", "ed25519", "ed25519-logon", "all"],
+                    default="all")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every client this many times, interleaved; report medians over rounds")
     ap.add_argument("--only", choices=["ping", "place"], default=None,
@@ -220,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     srv = ctx.Process(target=_server, args=(q, stop, cpu))
     srv.start()
     port = q.get(timeout=30)
-    signers = ["hmac", "ed25519", "ed25519-logon"] if args.signer == "all" else [args.signer]
+    signers = (["hmac", "hmac-openssl", "ed25519", "ed25519-logon"] if args.signer == "all"
+               else [args.signer])
     configs = [("raw", "ping", "-"), ("fastws", "ping", "-"), ("raw", "place", "-")]
     configs += [("fastws", "place", s) for s in signers] + [("fastws", "request", "hmac")]
     if args.only == "ping":

@@ -78,31 +78,31 @@ _EXPORTS: dict[str, str] = {
     "MarketStreamStats": "fastws.market_stream",
     "Overflow": "fastws.market_stream",
     # WebSocket API
-    "ApiClient": "fastws.api_client",
-    "BaseOperations": "fastws.base_operations",
-    "SymbolFilters": "fastws.base_operations",
-    "OrderStream": "fastws.order_stream",
-    "Ed25519Signer": "fastws.signing",
-    "HmacSigner": "fastws.signing",
-    "RsaSigner": "fastws.signing",
-    "mask_key": "fastws.signing",
-    "UserStream": "fastws.user_stream",
+    "ApiClient": "fastws.api.client",
+    "BaseOperations": "fastws.api.base_operations",
+    "SymbolFilters": "fastws.api.base_operations",
+    "OrderStream": "fastws.api.order_stream",
+    "Ed25519Signer": "fastws.api.signing",
+    "HmacSigner": "fastws.api.signing",
+    "RsaSigner": "fastws.api.signing",
+    "mask_key": "fastws.api.signing",
+    "UserStream": "fastws.api.user_stream",
     # user data events
-    "AccountUpdate": "fastws.uds_events",
-    "Balance": "fastws.uds_events",
-    "BalanceUpdate": "fastws.uds_events",
-    "EventStreamTerminated": "fastws.uds_events",
-    "ExecutionReport": "fastws.uds_events",
-    "ExternalLockUpdate": "fastws.uds_events",
-    "FuturesBalance": "fastws.uds_events",
-    "FuturesPosition": "fastws.uds_events",
-    "ListenKeyExpired": "fastws.uds_events",
-    "ListOrder": "fastws.uds_events",
-    "ListStatus": "fastws.uds_events",
-    "OrderTradeUpdate": "fastws.uds_events",
-    "OutboundAccountPosition": "fastws.uds_events",
-    "UserEvent": "fastws.uds_events",
-    "decode_user_event": "fastws.uds_events",
+    "AccountUpdate": "fastws.api.user_events",
+    "Balance": "fastws.api.user_events",
+    "BalanceUpdate": "fastws.api.user_events",
+    "EventStreamTerminated": "fastws.api.user_events",
+    "ExecutionReport": "fastws.api.user_events",
+    "ExternalLockUpdate": "fastws.api.user_events",
+    "FuturesBalance": "fastws.api.user_events",
+    "FuturesPosition": "fastws.api.user_events",
+    "ListenKeyExpired": "fastws.api.user_events",
+    "ListOrder": "fastws.api.user_events",
+    "ListStatus": "fastws.api.user_events",
+    "OrderTradeUpdate": "fastws.api.user_events",
+    "OutboundAccountPosition": "fastws.api.user_events",
+    "UserEvent": "fastws.api.user_events",
+    "decode_user_event": "fastws.api.user_events",
     # signals
     "RecordRing": "fastws.ring",
     "RingBuffer": "fastws.ring",
@@ -179,27 +179,27 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         Overflow,
     )
     # WebSocket API
-    from fastws.api_client import (
+    from fastws.api.client import (
         ApiClient,
     )
-    from fastws.base_operations import (
+    from fastws.api.base_operations import (
         BaseOperations,
         SymbolFilters,
     )
-    from fastws.order_stream import (
+    from fastws.api.order_stream import (
         OrderStream,
     )
-    from fastws.signing import (
+    from fastws.api.signing import (
         Ed25519Signer,
         HmacSigner,
         RsaSigner,
         mask_key,
     )
-    from fastws.user_stream import (
+    from fastws.api.user_stream import (
         UserStream,
     )
     # user data events
-    from fastws.uds_events import (
+    from fastws.api.user_events import (
         AccountUpdate,
         Balance,
         BalanceUpdate,

@@ -1,6 +1,6 @@
 """A small fake Binance WS API (spot ``/ws-api/v3``, USD-M ``/ws-fapi/v1`` + ``/private/ws/<key>``)
 for the client tests, built on ``websockets`` with its own signature checks (hmac /
-cryptography, not fastws.signing), so the client is tested against an independent server.
+cryptography, not fastws.api.signing), so the client is tested against an independent server.
 
 It keeps accounts, orders and balances for one symbol set, fills marketable orders at once at
 the order price, lets a test fill resting orders (:meth:`FakeExchange.fill`), pushes

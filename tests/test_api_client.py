@@ -1,8 +1,11 @@
 """ApiClient: requests by id over picows, timeouts, events, reconnect + logon, clock skew, rate
-limits (pacing, retryAfter, 418), secrets. Against the fake WS API of tests/api_fake.py."""
+limits (pacing, retryAfter, 418), secrets. Against the simulator (fastws.sim), but for the two
+order-rate tests that need the fake's per-second ORDERS window or its unreported one
+(tests/api_fake.py)."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 import logging
 import time
 import traceback
@@ -11,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fastws.api_client import ApiClient
-from fastws.api_protocol import RateLimits
-from fastws.base_operations import BaseOperations
+from fastws.api.client import ApiClient
+from fastws.api.protocol import RateLimits
+from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import (
     ApiError,
     AuthError,
@@ -22,9 +25,11 @@ from fastws.exceptions import (
     IPBannedError,
     RateLimitError,
 )
-from fastws.order_stream import OrderStream
-from fastws.signing import Ed25519Signer, HmacSigner
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import Ed25519Signer, HmacSigner
+from fastws.sim import Exchange
 from tests.api_fake import FakeExchange
+from tests.sim_api_support import recording, trader
 from tests.utils import UNIT
 
 #: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
@@ -52,7 +57,7 @@ async def wait_until(pred, timeout=5.0, what="condition"):
 
 
 async def test_many_requests_in_flight_matched_by_id():
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with ApiClient(ex.venue) as api:
             results = await asyncio.gather(*(api.request("time") for _ in range(100)),
                                            *(api.request("ping") for _ in range(100)))
@@ -63,21 +68,20 @@ async def test_many_requests_in_flight_matched_by_id():
 
 
 async def test_timeout_by_timer_then_late_answer_ignored():
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with ApiClient(ex.venue, timeout=0.2 * UNIT) as api:
-            ex.delay_ms = int(400 * UNIT)
+            ex.faults.delay_responses(0.4 * UNIT, count=1)
             with pytest.raises(asyncio.TimeoutError, match="ping"):
                 await api.request("ping")
             assert api.protocol.in_flight == ()
-            ex.delay_ms = 0
             await asyncio.sleep(0.5 * UNIT)         # the late answer arrives and is ignored
             assert await api.request("ping") == {}
 
 
 async def test_one_timer_serves_short_and_long_timeouts():
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with ApiClient(ex.venue, timeout=3 * UNIT) as api:
-            ex.delay_ms = int(600 * UNIT)
+            ex.faults.delay_responses(0.6 * UNIT)
             loop = asyncio.get_running_loop()
             slow = asyncio.ensure_future(api.request("ping"))            # 3 UNIT: answered
             await asyncio.sleep(0.05 * UNIT)
@@ -88,11 +92,13 @@ async def test_one_timer_serves_short_and_long_timeouts():
             with pytest.raises(asyncio.TimeoutError):
                 await api.request("time", timeout=0.1 * UNIT)
             assert await slow == {}
+            ex.faults.clear()
+            await asyncio.sleep(0.7 * UNIT)          # the late answers come and are ignored
             assert api.protocol.in_flight == () and not api._deadlines.entries
 
 
 async def test_error_bodies_become_api_errors():
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with BaseOperations(ex.venue) as api:
             with pytest.raises(ApiError) as e:
                 await api.request("exchangeInfo", {"symbol": "NOPE"})
@@ -100,26 +106,26 @@ async def test_error_bodies_become_api_errors():
 
 
 async def test_reconnect_fails_in_flight_then_recovers_and_logs_on_again():
-    priv, pub = ed25519_pair()
-    async with FakeExchange(api_key=API_KEY, hmac_secret=None, ed25519_public_pem=pub) as ex:
-        async with ApiClient(ex.venue, api_key=API_KEY, signer=Ed25519Signer(priv), timeout=2 * UNIT) as api:
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, k, signer = trader(ex, "ED25519")
+        async with ApiClient(ex.venue, api_key=k.api_key, signer=signer, timeout=2 * UNIT) as api:
             assert api.logon and api.logged_on
             st = await api.request("session.status")
-            assert st["apiKey"] == API_KEY
-            ex.delay_ms = int(300 * UNIT)
+            assert st["apiKey"] == k.api_key
+            ex.faults.delay_responses(0.3 * UNIT, count=1, methods="ping")
             pending = asyncio.ensure_future(api.request("ping"))
             await asyncio.sleep(0.05 * UNIT)
-            await ex.drop_all()
+            ex.faults.close(how="reset")
             with pytest.raises(ConnectionClosedError):
                 await pending
-            ex.delay_ms = 0
             await wait_until(lambda: api.connections == 2 and api.logged_on, what="reconnect")
             st = await api.request("session.status")
-            assert st["apiKey"] == API_KEY           # logon was done again by itself
+            assert st["apiKey"] == k.api_key         # logon was done again by itself
             # a signed request on the logged-on session carries no signature (SPEC §5.5)
-            await api.request("account.status", {}, signed=True)
-            method, params = ex.params[-1]
-            assert method == "account.status" and "signature" not in params and "timestamp" in params
+            with recording(ex) as sent:
+                await api.request("account.status", {}, signed=True)
+            params = sent.params("account.status")[-1]
+            assert "signature" not in params and "timestamp" in params
 
 
 def test_bad_construction_is_refused():
@@ -134,25 +140,27 @@ def test_bad_construction_is_refused():
 
 
 async def test_server_shutdown_switches_connection_first():
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with ApiClient(ex.venue) as api:
             assert await api.request("ping") == {}
-            await ex.server_shutdown()
+            ex.faults.server_shutdown(close_after=5.0)      # the client must not wait for the cut
             await wait_until(lambda: api.connections == 2, what="the second connection")
-            await wait_until(lambda: len(ex.conns) == 1, what="the old connection closed")
+            await wait_until(lambda: len(ex.api_connections) == 1, what="the old connection closed")
             for _ in range(5):
                 assert await api.request("ping") == {}
 
 
 @pytest.mark.parametrize("skew_ms", [-7000, 8000])
 async def test_clock_skew_is_measured_and_signed_requests_pass(skew_ms):
-    async with FakeExchange(api_key=API_KEY, hmac_secret=SECRET, skew_ms=skew_ms) as ex:
-        async with ApiClient(ex.venue, api_key=API_KEY, signer=HmacSigner(SECRET)) as api:
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, k, signer = trader(ex)
+        ex.faults.step_clock(skew_ms)            # the exchange's clock is skew_ms off ours
+        async with ApiClient(ex.venue, api_key=k.api_key, signer=signer) as api:
             assert abs(api.clock.offset_ms - skew_ms) < 200
             acct = await api.request("account.status", {}, signed=True)
             assert "balances" in acct
         # the same with the local clock taken as it is: rejected with -1021
-        async with ApiClient(ex.venue, api_key=API_KEY, signer=HmacSigner(SECRET), sync_clock=False) as api:
+        async with ApiClient(ex.venue, api_key=k.api_key, signer=signer, sync_clock=False) as api:
             with pytest.raises(ApiError) as e:
                 await api.request("account.status", {}, signed=True)
             assert e.value.code == -1021
@@ -200,6 +208,7 @@ async def test_429_retry_after_is_honoured_and_418_never_sent_into():
 
 
 async def test_pace_false_refuses_locally():
+    # the fake: its answers can leave the ORDERS window out, so only the local accounting knows it
     async with FakeExchange(api_key=API_KEY, hmac_secret=SECRET) as ex:
         ex.report_order_limits = False
         limits = RateLimits("spot")
@@ -218,35 +227,37 @@ async def test_pace_false_refuses_locally():
 async def test_secrets_never_in_reprs_logs_or_errors(caplog):
     priv, pub = ed25519_pair()
     caplog.set_level(logging.DEBUG, logger="fastws")
-    async with FakeExchange(api_key=API_KEY, hmac_secret="another-secret-entirely-0123456789abcdef") as ex:
-        signer = HmacSigner(SECRET)
-        async with BaseOperations(ex.venue, key=API_KEY, signer=signer) as api:
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, k, _signer = trader(ex)
+        signer = HmacSigner(SECRET)                 # not the key's secret
+        async with BaseOperations(ex.venue, key=k.api_key, signer=signer) as api:
             orders = OrderStream(api)
-            with pytest.raises(ApiError) as e:      # wrong secret: -1022
-                await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
+            px = str(int(Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.9")))
+            with recording(ex) as sent, pytest.raises(ApiError) as e:      # wrong secret: -1022
+                await orders.place("BTCUSDT", "BUY", quantity="0.001", price=px)
             assert e.value.code == -1022
-            sent_sig = ex.params[-1][1]["signature"]
+            sent_sig = sent.params("order.place")[-1]["signature"]
             texts = [repr(api), str(api), repr(api.client), repr(orders), repr(signer), str(e.value),
                      "".join(traceback.format_exception(e.value)), caplog.text,
                      repr(api.client.protocol), repr(Ed25519Signer(priv))]
             blob = "\n".join(texts)
-            for secret in (SECRET, API_KEY, sent_sig, priv.splitlines()[1]):
+            for secret in (SECRET, k.api_key, k.secret, sent_sig, priv.splitlines()[1]):
                 assert secret not in blob
-            assert "vmPU...Eh8A" in repr(api.client)
+            assert f"{k.api_key[:4]}...{k.api_key[-4:]}" in repr(api.client)
     with pytest.raises(AuthError):
         raise AuthError(-2015, "x")
 
 
 async def test_refused_logon_is_fatal_and_closes_the_connection():
-    priv, pub = ed25519_pair()
-    _, other_pub = ed25519_pair()
-    async with FakeExchange(api_key=API_KEY, hmac_secret=None, ed25519_public_pem=other_pub) as ex:
-        api = ApiClient(ex.venue, api_key=API_KEY, signer=Ed25519Signer(priv))
+    priv, _pub = ed25519_pair()                 # not the key the exchange knows
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, k, _signer = trader(ex, "ED25519")
+        api = ApiClient(ex.venue, api_key=k.api_key, signer=Ed25519Signer(priv))
         with pytest.raises(ApiError) as e:
             await api.connect()
         assert e.value.code == -1022
-        await wait_until(lambda: not ex.conns, what="the connection closed")
+        await wait_until(lambda: not ex.api_connections, what="the connection closed")
         with pytest.raises(ApiError):
             await api.request("ping")           # no reconnect storm: the error stays
-        assert ex.connects == 1
+        assert ex.connection_attempts == 1
         await api.close()

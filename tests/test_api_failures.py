@@ -4,16 +4,17 @@ unknown, fragmented answers. Each test fails on a client that does not handle it
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from decimal import Decimal
 
 import pytest
 
-from fastws.api_client import ApiClient
-from fastws.base_operations import BaseOperations
+from fastws.api.client import ApiClient
+from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import ConnectionClosedError, IPBannedError, OutcomeUnknownError
-from fastws.order_stream import OrderStream
-from fastws.signing import HmacSigner
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import HmacSigner
 from fastws.sim import Exchange
 from tests.utils import UNIT
 
@@ -228,3 +229,39 @@ async def test_order_list_not_placed_says_so_and_is_safe_to_send_again():
             assert queries and all(b"my-list-1" in q for q in queries)
         finally:
             await ops.close()
+
+
+# -- DEBUG logging never changes the path taken ---------------------------------------------------
+
+async def test_debug_logging_takes_the_same_request_paths(caplog):
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, key = trader(ex)
+        async with BaseOperations(ex.venue, key=key.api_key, signer=HmacSigner(key.secret),
+                                  timeout=3.0 * UNIT) as ops:
+            orders = OrderStream(ops)
+            f = await ops.symbol_filters("BTCUSDT")
+            px = f.round_price(Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.9"), "down")
+            api = ops.client
+            await api.request("ping")         # the first of a method caches its frame template
+            general: list[str] = []
+            real_request = api.protocol.request
+            real_place = orders._place
+
+            def spy_request(method, *a, **k):
+                general.append(method)
+                return real_request(method, *a, **k)
+
+            async def spy_place(*a, **k):
+                general.append("order.place")
+                return await real_place(*a, **k)
+
+            api.protocol.request = spy_request
+            orders._place = spy_place
+            for level in (logging.INFO, logging.DEBUG):
+                with caplog.at_level(level, logger="fastws"):
+                    api.protocol.debug = api.protocol.log.isEnabledFor(logging.DEBUG)
+                    assert await api.request("ping") == {}
+                    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
+                    assert r["status"] == "NEW"
+                assert general == [], f"at {logging.getLevelName(level)} the general path ran: {general}"
+            assert any("fast path" in m for m in caplog.messages)     # and DEBUG shows it

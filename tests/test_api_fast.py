@@ -1,4 +1,4 @@
-"""fastws.api_fast: the C hot paths of the WS API client, against simple references."""
+"""fastws.api._session: the C hot paths of the WS API client, against simple references."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastws.api_fast import Grid, Window, WindowSet, signing_parts
+from fastws.api._limits import Grid, Window, WindowSet, signing_parts
 from fastws.exceptions import InvalidUsage
-from fastws.signing import format_value
+from fastws.api.signing import format_value
 
 
 def _ref_scaled(text: object, places: int, step: int, lo: int, hi: int) -> int | None:
@@ -93,9 +93,9 @@ def test_resolve_accounts_with_the_server_clock_read_in_c():
 
     import orjson
 
-    from fastws.api_fast import resolve
-    from fastws.api_protocol import ApiProtocol
-    from fastws.signing import ClockOffset
+    from fastws.api._answers import resolve
+    from fastws.api.protocol import ApiProtocol
+    from fastws.api.signing import ClockOffset
 
     clock = ClockOffset()
     local = time.time() * 1000
@@ -128,7 +128,7 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
     """``api.ping()`` answers (read by the byte scanner when every window is known) leave the
     same window state as the decoded path: counts, limits, nothing in flight; a window seen for
     the first time, a longer answer or an error still take the general path."""
-    from fastws.base_operations import BaseOperations
+    from fastws.api.base_operations import BaseOperations
     from fastws.exceptions import ApiError
     from tests.api_fake import Err, FakeExchange
 
@@ -145,7 +145,7 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
                 w = limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)]
                 assert (w.count, w.limit) == (count, 6000) and (w.reset_at > 0) == (count > 0)
                 assert api.client.protocol.in_flight == ()
-                assert limits._core.pending_raw == 0 and limits._core.pending_weight == 0
+                assert limits.core.pending_raw == 0 and limits.core.pending_weight == 0
             # a window not known yet: added by the general path
             rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 9), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 4)]
             ex.m_ping = lambda ws, p: ({}, rl)
@@ -184,7 +184,7 @@ def test_flat_decoder_is_orjson_for_the_objects_it_takes(obj):
     decodes it) for strings with escapes, big integers, floats, nesting, whitespace."""
     import orjson
 
-    from fastws.api_fast import decode_flat
+    from fastws.api._answers import decode_flat
     data = orjson.dumps(obj)
     got = decode_flat(data)
     plain = all(('"' not in k and "\\" not in k) for k in obj) and all(
@@ -197,7 +197,7 @@ def test_flat_decoder_is_orjson_for_the_objects_it_takes(obj):
 
 
 def test_flat_decoder_refuses_what_it_does_not_take():
-    from fastws.api_fast import decode_flat
+    from fastws.api._answers import decode_flat
     for data in [b'{"a":1.5}', b'{"a":[1]}', b'{"a":{}}', b'{"a":"\\n"}', b'{ "a":1}', b'{"a":1,}', b'{"a"}',
                  b'{"a":', b'{"a":tru}', '{"a":"\u00e9"}'.encode(), b'{"a":1234567890123456789}', b'{"a":1e5}',
                  b'{"a":01}', b'{"a":-}', b'[1]', b'', b'{', b'{"a":1}x']:
@@ -212,7 +212,7 @@ def test_client_state_lives_in_the_c_session():
     from both sides, checked on the way in."""
     from decimal import Decimal
 
-    from fastws.api_client import ApiClient
+    from fastws.api.client import ApiClient
     from fastws.venues import SPOT_LIMITS, Venue
     venue = Venue("t", "spot", "ws://127.0.0.1:1", "ws://127.0.0.1:1/ws-api/v3", "http://127.0.0.1:1", SPOT_LIMITS)
     client = ApiClient(venue, timeout=4.0, recv_window=3000)
@@ -228,5 +228,5 @@ def test_client_state_lives_in_the_c_session():
         client.timeout = 0
     with pytest.raises(InvalidUsage):
         client.recv_window = 70_000
-    assert c.proto is client.protocol and c.core is client.protocol.limits._core and c.clock is client.clock
+    assert c.proto is client.protocol and c.core is client.protocol.limits.core and c.clock is client.clock
     assert client._deadlines is c.deadlines

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastws.api_protocol import (
+from fastws.api.protocol import (
     MIN_BAN_MS,
     SPOT_ORDERS_PER_10_SECONDS,
     ApiEvent,
@@ -30,7 +30,7 @@ from fastws.exceptions import (
     ParseError,
     RateLimitError,
 )
-from fastws.signing import HmacSigner
+from fastws.api.signing import HmacSigner
 
 SETTINGS = settings(deadline=None, max_examples=40)
 T0 = 1_700_000_000_000  # a minute boundary: 1_700_000_000_000 % 60_000 == 20_000

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastws.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
+from fastws.api.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, InvalidUsage
 from tests.api_fake import FakeExchange
 
@@ -66,11 +66,14 @@ async def test_bad_arguments_are_refused_locally():
 
 
 async def test_symbol_filters_are_loaded_once():
-    async with FakeExchange() as ex:
+    from fastws.sim import Exchange
+    from tests.sim_api_support import recording
+    async with Exchange(["BTCUSDT"]) as ex:
         async with BaseOperations(ex.venue) as api:
-            fs = await asyncio.gather(*(api.symbol_filters("BTCUSDT") for _ in range(20)))
+            with recording(ex) as sent:
+                fs = await asyncio.gather(*(api.symbol_filters("BTCUSDT") for _ in range(20)))
             assert all(f is fs[0] for f in fs)
-            assert ex.requests.count("exchangeInfo") == 1
+            assert sent.methods().count("exchangeInfo") == 1
             with pytest.raises(ApiError):
                 await api.symbol_filters("NOPE")
 
@@ -137,3 +140,19 @@ def test_price_text_is_exact_on_the_grid(cents, extra):
     with pytest.raises(FilterError):
         FILTERS.format_price(off)
     assert Decimal(FILTERS.format_price(off, "down")) == price
+
+
+def test_symbol_filters_hold_only_declared_fields():
+    """The frozen dataclass gains no undeclared attributes: the derived integer grids (and the
+    compiled order spec) live in its one ``init=False`` field, ``grids``."""
+    from dataclasses import fields
+
+    from fastws.api.base_operations import FilterGrids, SymbolFilters
+    f = SymbolFilters.from_exchange_info({"symbol": "BTCUSDT", "filters": [
+        {"filterType": "PRICE_FILTER", "tickSize": "0.01", "minPrice": "0.01", "maxPrice": "1000000"},
+        {"filterType": "LOT_SIZE", "stepSize": "0.00001", "minQty": "0.00001", "maxQty": "9000"},
+        {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"}]})
+    assert set(vars(f)) == {x.name for x in fields(f)}
+    assert isinstance(f.grids, FilterGrids) and f.grids.order_spec is not None
+    assert f.grids.price.places == 2 and f.grids.notional == (5 * 10**7, 9_000_000 * 10**7)
+    assert f == SymbolFilters.from_exchange_info(dict(f.raw))      # grids are not compared

@@ -1,4 +1,4 @@
-"""fastws.hmac_fast: HMAC-SHA256 in C (SHA-NI and portable) against hashlib's."""
+"""fastws.api._hmac: HMAC-SHA256 in C (SHA-NI and portable) against hashlib's."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +8,8 @@ import pickle
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastws.hmac_fast import ACCELERATED, HmacSha256
-from fastws.signing import HmacSigner
+from fastws.api._hmac import ACCELERATED, HmacSha256
+from fastws.api.signing import HmacSigner
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 

@@ -1,4 +1,4 @@
-"""fastws.order_fast: the compiled order path against the general one.
+"""fastws.api._orders: the compiled order path against the general one.
 
 The fast path must send, byte for byte, the frame the general path (``build_order`` +
 ``sign_params`` + ``ApiProtocol.request``) sends for the same order, id, timestamp and client
@@ -13,12 +13,12 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastws.base_operations import SymbolFilters
+from fastws.api.base_operations import SymbolFilters
 from fastws.exceptions import InvalidUsage
-from fastws.api_fast import FrameParams
-from fastws.order_fast import OrderSpec, new_client_order_id, order_frame
-from fastws.order_stream import OrderStream
-from fastws.signing import HmacSigner, sign_params
+from fastws.api._answers import FrameParams
+from fastws.api._orders import OrderSpec, new_client_order_id, order_frame
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import HmacSigner, sign_params
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 
@@ -118,7 +118,7 @@ def test_fast_frame_is_the_general_frame(data, market, grid, side, type_, tif, c
                                          signed, accelerated, order_types):
     (tick, step, lo, hi), price_units, qty_units = grid
     f = _filters(tick, step, lo, hi, order_types=order_types)
-    spec = f._order_spec
+    spec = f.grids.order_spec
     odd = data.draw(st.integers(0, 14)) == 0
     qty = data.draw(_ODD_QTYS) if odd else _on_grid(data.draw, step, qty_units)
     price = data.draw(st.one_of(st.none(), _ODD_PRICES)) if odd else (
@@ -161,14 +161,14 @@ def test_the_common_orders_take_the_fast_path():
     for args in [("BUY", "LIMIT", "0.01", "60000.1", None), ("SELL", "LIMIT", Decimal("0.5"), Decimal("60000.10"), "IOC"),
                  ("BUY", "MARKET", "0.01", None, None), ("SELL", "LIMIT_MAKER", 1, 60000, None)]:
         side, type_, qty, price, tif = args
-        frame = order_frame(f._order_spec, "spot", side, type_, qty, price, tif, "cid-1", "ACK", None, id=1,
+        frame = order_frame(f.grids.order_spec, "spot", side, type_, qty, price, tif, "cid-1", "ACK", None, id=1,
                             timestamp=5, api_key=API_KEY, keyed=signer._fast or signer._keyed)
         assert frame is not None, args
         params = orjson.loads(frame)["params"]
         assert params["signature"] == signer.sign(
             "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "signature").encode())
     # what stays on the general path
-    spec = f._order_spec
+    spec = f.grids.order_spec
     for args in [("BUY", "LIMIT", "0.01", "60000.105"),      # off the tick grid: refused or rounded there
                  ("BUY", "LIMIT", "0.00001", "1"),            # below min notional: FilterError there
                  ("BUY", "STOP_LOSS", "0.01", None),          # other types
@@ -178,13 +178,13 @@ def test_the_common_orders_take_the_fast_path():
     assert order_frame(spec, "usdm", "BUY", "LIMIT_MAKER", "0.01", "60000.1", None, None, None, None, id=1,
                        timestamp=5) is None                   # not a USD-M type
     odd = _filters("0.01", "0.00001", "5", symbol="BTC\"USDT")
-    assert odd._order_spec.symbol is None
+    assert odd.grids.order_spec.symbol is None
 
 
 def test_frame_params_decode_lazily_and_hide_secrets():
     f = _filters("0.01", "0.00001", "5")
     signer = HmacSigner(SECRET)
-    frame = order_frame(f._order_spec, "spot", "BUY", "LIMIT", "0.01", "60000.1", None, "c1", None, None, id=3,
+    frame = order_frame(f.grids.order_spec, "spot", "BUY", "LIMIT", "0.01", "60000.1", None, "c1", None, None, id=3,
                         timestamp=9, api_key=API_KEY, keyed=signer._keyed)
     params = FrameParams(frame)
     assert params["symbol"] == "BTCUSDT" and params.get("price") == "60000.10" and "apiKey" in params
@@ -197,7 +197,7 @@ def test_frame_params_decode_lazily_and_hide_secrets():
 
 def test_order_spec_reads_the_filters():
     f = _filters("0.01", "0.00001", "5", order_types=("LIMIT", "MARKET"))
-    spec = f._order_spec
+    spec = f.grids.order_spec
     assert isinstance(spec, OrderSpec) and spec.symbol == b"BTCUSDT" and spec.types == 1 | 4
     assert "BTCUSDT" in repr(spec)
 
@@ -214,7 +214,7 @@ def test_client_order_ids_are_unique_and_valid():
 @pytest.fixture(params=["fast", "general"])
 def path(request, monkeypatch):
     """Run a test with the order fast path on, then off; counts the general path's orders."""
-    from fastws import order_fast
+    from fastws.api import _orders as order_fast
     calls: list[str] = []
     general = OrderStream._place
 
@@ -229,7 +229,7 @@ def path(request, monkeypatch):
 
 
 def _session(ex, **kw):
-    from fastws.base_operations import BaseOperations
+    from fastws.api.base_operations import BaseOperations
     return BaseOperations(ex.venue, key="k" * 64, signer=HmacSigner("s" * 64), timeout=3.0, **kw)
 
 
@@ -264,7 +264,7 @@ async def test_orders_round_trip_alike_on_both_paths(path, trading):
         await orders.place("BTCUSDT", "BUY", "LIMIT", quantity=1, price=95, client_order_id="mine.1")
     assert e.value.code == -2010
     assert client.protocol.in_flight == ()
-    core = client.protocol.limits._core
+    core = client.protocol.limits.core
     assert core.pending_weight == 0 and core.pending_orders == 0
     assert ex.requests.count("order.place") == 4
     assert len(general_calls) == (0 if mode == "fast" else 4)
@@ -319,8 +319,8 @@ async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from fastws.base_operations import BaseOperations
-    from fastws.signing import Ed25519Signer
+    from fastws.api.base_operations import BaseOperations
+    from fastws.api.signing import Ed25519Signer
     from tests.api_fake import FakeExchange
     mode, general_calls = path
     key = Ed25519PrivateKey.generate()
@@ -344,7 +344,7 @@ async def test_a_fast_order_in_flight_is_an_ordinary_request_record(trading):
     """While a fast-path order waits for its answer, the protocol holds the same ApiRequest a
     general-path order would (method, params decoded from the frame sent, weight, order count),
     so timeouts, dropped connections and rate-limit releases treat it alike."""
-    from fastws.api_protocol import ApiRequest
+    from fastws.api.protocol import ApiRequest
     ex, api, orders = trading
     real = ex.m_order_place
     seen = []

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from fastws.base_operations import BaseOperations, FilterError
+from fastws.api.base_operations import BaseOperations, FilterError, FilterGrids
 from fastws.exceptions import ApiError, InvalidUsage, OutcomeUnknownError
-from fastws.order_stream import OrderStream
-from fastws.signing import HmacSigner
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import HmacSigner
 from tests.api_fake import FakeExchange
 
 #: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
@@ -173,7 +173,7 @@ async def test_usdm_orders_and_modify():
 
 # -- against the simulator (its own matching engine, accounts and signature checks) -----------
 
-from fastws.signing import Ed25519Signer, RsaSigner  # noqa: E402
+from fastws.api.signing import Ed25519Signer, RsaSigner  # noqa: E402
 from fastws.sim import Exchange  # noqa: E402
 
 
@@ -258,7 +258,7 @@ async def test_sim_burst_of_200_orders_never_draws_a_429():
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from fastws.base_operations import SymbolFilters  # noqa: E402
+from fastws.api.base_operations import SymbolFilters  # noqa: E402
 from fastws.venues import SPOT_LIMITS, Venue  # noqa: E402
 
 
@@ -300,7 +300,6 @@ def test_fast_grid_path_matches_decimal_path(type_, price, qty):
     orders = OrderStream(BaseOperations(venue))
     fast = SymbolFilters.from_exchange_info(_FAST_INFO)
     slow = SymbolFilters.from_exchange_info(_FAST_INFO)
-    for name in ("_price_grid", "_qty_grid", "_market_qty_grid", "_notional", "_market_notional"):
-        object.__setattr__(slow, name, None)
-    assert fast._price_grid is not None and fast._qty_grid is not None
+    object.__setattr__(slow, "grids", FilterGrids(None, None, None, None, None, slow.grids.order_spec))
+    assert fast.grids.price is not None and fast.grids.qty is not None
     assert _outcome(orders, fast, type_, price, qty) == _outcome(orders, slow, type_, price, qty)

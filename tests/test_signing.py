@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastws.exceptions import InvalidUsage
-from fastws.signing import (
+from fastws.api.signing import (
     DEFAULT_RECV_WINDOW,
     MAX_RECV_WINDOW,
     ClockOffset,

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from fastws.base_operations import BaseOperations
+from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import InvalidUsage, ParseError
-from fastws.order_stream import OrderStream
-from fastws.signing import Ed25519Signer, HmacSigner
-from fastws.uds_events import (
+from fastws.api.order_stream import OrderStream
+from fastws.api.signing import Ed25519Signer, HmacSigner
+from fastws.api.user_events import (
     AccountUpdate,
     BalanceUpdate,
     EventStreamTerminated,
@@ -24,7 +24,7 @@ from fastws.uds_events import (
     OutboundAccountPosition,
     decode_user_event,
 )
-from fastws.user_stream import UserStream
+from fastws.api.user_stream import UserStream
 from tests.api_fake import FakeExchange
 from tests.test_api_client import ed25519_pair, wait_until
 from tests.utils import UNIT

@@ -4,9 +4,9 @@
 :class:`HmacSha256` keeps the SHA-256 states after the key's inner and outer pad blocks
 (RFC 2104), so a signature costs the payload's blocks plus one; with the x86 SHA extensions
 (``ACCELERATED``) an order's ~260-byte payload is signed in a fraction of a microsecond, with
-no Python call in between when the order fast path (:mod:`fastws.order_fast`) writes the hex
+no Python call in between when the order fast path (:mod:`fastws.api._orders`) writes the hex
 straight into the frame. Without them the portable C code is slower than OpenSSL, and
-:class:`fastws.signing.HmacSigner` keeps using ``hashlib``'s HMAC instead.
+:class:`fastws.api.signing.HmacSigner` keeps using ``hashlib``'s HMAC instead.
 
 The keyed state is secret-equivalent: it is never shown (``repr``), cannot be pickled, and is
 wiped when the object goes away.

@@ -1,4 +1,4 @@
-"""Type stubs for fastws.hmac_fast (compiled; hand-written, keep in sync with hmac_fast.pyx)."""
+"""Type stubs for fastws.api._hmac (compiled; hand-written, keep in sync with hmac_fast.pyx)."""
 from __future__ import annotations
 
 from typing_extensions import Buffer

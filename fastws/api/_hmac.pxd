@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""C-level API of fastws.hmac_fast (HMAC-SHA256 keyed once; see hmac_fast.pyx)."""
+"""C-level API of fastws.api._hmac (HMAC-SHA256 keyed once; see hmac_fast.pyx)."""
 from fastws.includes.fwsha256 cimport fw_hmac
 
 

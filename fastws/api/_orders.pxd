@@ -2,7 +2,7 @@
 """C-level API of the order fast path (see order_fast.pyx)."""
 from libc.stdint cimport int64_t
 
-from fastws.api_fast cimport Grid
+from fastws.api._limits cimport Grid
 
 
 cdef class OrderSpec:

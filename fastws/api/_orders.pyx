@@ -6,22 +6,22 @@ symbol's grid (``str``, ``int`` or ``Decimal``), on a session that signs with HM
 logged on), with room in its rate-limit windows, is checked, written, signed and sent here
 without a params dict:
 
-- the checks of :meth:`fastws.order_stream.OrderStream.build_order` on integers: side, type,
+- the checks of :meth:`fastws.api.order_stream.OrderStream.build_order` on integers: side, type,
   time in force, response type, the symbol's allowed order types, ``PRICE_FILTER``,
   ``LOT_SIZE`` / ``MARKET_LOT_SIZE`` and ``NOTIONAL`` (the filters pre-scaled once per symbol
   in an :class:`OrderSpec`);
 - the frame is written into a buffer straight from the integer units, its SPEC §7.2 payload
   (names sorted) beside it in the same pass, and its HMAC-SHA256 hex written after it
-  (:mod:`fastws.hmac_fast` with the x86 SHA extensions; else a copy of the signer's
+  (:mod:`fastws.api._hmac` with the x86 SHA extensions; else a copy of the signer's
   pre-keyed OpenSSL object);
-- the request is registered and sent as :func:`fastws.api_fast.send_request` does for
+- the request is registered and sent as :func:`fastws.api._session.send_request` does for
   ``ping``, and its plain success answer is read by the answer scanner of
-  :mod:`fastws.api_fast`, which decodes only the ``result``.
+  :mod:`fastws.api._session`, which decodes only the ``result``.
 
 The frame is byte for byte the one the general path sends for the same order, id, timestamp
 and client order id (a test checks it). Anything else (other order types or params,
 ``**extra``, an off-grid value, a ``Decimal`` in exponent form, RSA/Ed25519 per-request
-signing, pacing needed, a ban, a dropped connection, debug logging, a subclass) takes the
+signing, pacing needed, a ban, a dropped connection, a subclass; DEBUG logging changes nothing) takes the
 general path, :meth:`OrderStream._place`, which does the same step by step, raises the
 errors and rounds.
 """
@@ -33,16 +33,23 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api_fast cimport FrameParams, Grid, LinkState, Session, WindowSet, bind, forget, send_request
+from fastws.api._answers cimport FrameParams
+from fastws.api._limits cimport ClockState, Grid, WindowSet
+from fastws.api._session cimport LinkState, Session, bind, forget, send_request
 from picows.picows cimport WSTransport
-from fastws.hmac_fast cimport HmacSha256
+from fastws.api._hmac cimport HmacSha256
 
 import os
 from decimal import Decimal
 
+from fastws.api import protocol as api_protocol
+from fastws.api import signing
+from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
+
 import orjson
 
-__all__ = ["OrderSpec", "OrderPath", "order_place", "order_frame", "new_client_order_id", "enable", "enabled"]
+__all__ = ["OrderSpec", "OrderPath", "order_place", "order_frame", "new_client_order_id", "enable", "enabled",
+           "UNKNOWN", "CLOCK_REJECTED"]
 
 cdef extern from *:
     """
@@ -143,7 +150,7 @@ cdef inline char* _put_int(char* w, int64_t v) noexcept:
 
 
 cdef inline char* _put_units(char* w, int64_t v, int places) noexcept:
-    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api_fast.Grid.text`)."""
+    """The text of ``v`` units of ``10**-places`` (:meth:`fastws.api._limits.Grid.text`)."""
     cdef char tmp[24]
     cdef int k = 0
     while True:
@@ -228,7 +235,7 @@ cdef inline bint _fits(object v) except -1:
 @cython.final
 cdef class OrderSpec:
     """A symbol's filters as the order fast path reads them (built once per
-    :class:`~fastws.base_operations.SymbolFilters` from its integer grids).
+    :class:`~fastws.api.base_operations.SymbolFilters` from its integer grids).
 
     Parameters
     ----------
@@ -241,10 +248,11 @@ cdef class OrderSpec:
         cdef Py_ssize_t n
         sym = filters.symbol
         self.symbol = (<bytes>sym.encode("ascii")) if _plain(sym, &n, _NAME_MAX) != NULL else None
-        self.price = filters._price_grid
-        self.qty = filters._qty_grid
-        self.mqty = filters._market_qty_grid
-        bounds = filters._notional
+        grids = filters.grids
+        self.price = grids.price
+        self.qty = grids.qty
+        self.mqty = grids.market_qty
+        bounds = grids.notional
         self.has_not = bounds is not None and _fits(bounds[0]) and _fits(bounds[1])
         if self.has_not:
             self.not_lo = bounds[0]
@@ -482,7 +490,7 @@ cdef Py_ssize_t _write(_Order* o, char* frame, char* payload, Py_ssize_t* payloa
 
 
 cdef bytes _signed_frame(_Order* o, int64_t timestamp, object keyed):
-    """The frame of order ``o``, signed with ``keyed`` (a :class:`~fastws.hmac_fast.HmacSha256`,
+    """The frame of order ``o``, signed with ``keyed`` (a :class:`~fastws.api._hmac.HmacSha256`,
     or a pre-keyed ``hashlib`` HMAC-SHA256 object, copied per signature), or unsigned (a
     logged-on session) when ``keyed`` is None."""
     cdef char frame[_FRAME_MAX]
@@ -513,7 +521,7 @@ def order_frame(spec, str market, side, type, quantity, price, time_in_force, cl
                 response_type, self_trade_prevention_mode, *, int64_t id, int64_t timestamp,
                 recv_window=None, api_key=None, keyed=None):
     """The frame the fast path would send for this order (no I/O; for tests and tools), or
-    None when the order takes the general path. ``keyed``: an :class:`~fastws.hmac_fast.HmacSha256`
+    None when the order takes the general path. ``keyed``: an :class:`~fastws.api._hmac.HmacSha256`
     or a pre-keyed ``hashlib`` HMAC-SHA256 object, and ``api_key``; or None for an unsigned
     (logged-on) frame. A
     generated client order id is drawn when ``client_order_id`` is None."""
@@ -544,8 +552,8 @@ cdef object type_of = type
 
 @cython.final
 cdef class OrderPath:
-    """What the fast path reads of one :class:`~fastws.order_stream.OrderStream`, resolved once
-    when the stream is made: the session's filter cache, the client and its C session, the
+    """What the fast path reads of one :class:`~fastws.api.order_stream.OrderStream`, resolved once
+    when the stream is made (handed over by the stream): the session's filter cache, its C session, the
     market, the signer's keyed HMAC state and the API key (both fixed for a client's life).
 
     ``keyed`` is None without an HMAC signer: such a session's orders take the fast path only
@@ -553,32 +561,28 @@ cdef class OrderPath:
     OrderStream on a plain ApiClient: every order then takes the general path.
     """
     cdef dict filters
-    cdef object client
     cdef Session session
     cdef str market
     cdef object keyed
     cdef bytes key
     cdef bint ok
 
-    def __init__(self, stream):
+    def __init__(self, dict filters, Session session, str market, object keyed, object api_key,
+                 bint plain):
         cdef Py_ssize_t n
-        if _ApiClient is None:
+        if not _bound:
             _bind()
         self.ok = False
-        client = stream.client
-        if type(stream) is not _OrderStream or type(client) is not _ApiClient:
+        if not plain:                 # a subclass of OrderStream or ApiClient: the general path
             return
-        self.filters = stream.api._filters
-        self.client = client
-        self.session = <Session>client._c
-        self.market = client.market
+        self.filters = filters
+        self.session = session
+        self.market = market
         self.keyed = None
         self.key = None
-        signer = client._signer
-        key = client._api_key
-        if type(signer) is _HmacSigner and key is not None and _plain(key, &n, _KEY_MAX) != NULL:
-            self.keyed = signer._fast if signer._fast is not None else signer._keyed
-            self.key = key.encode("ascii")
+        if keyed is not None and api_key is not None and _plain(api_key, &n, _KEY_MAX) != NULL:
+            self.keyed = keyed
+            self.key = api_key.encode("ascii")
         self.ok = True
 
     def __repr__(self):
@@ -592,7 +596,7 @@ cdef bint _enabled = True
 
 def enable(bint on=True):
     """Turn the order fast path on (default) or off: with ``False`` every order takes the general
-    path (:meth:`~fastws.order_stream.OrderStream._place`), for comparisons and troubleshooting.
+    path (:meth:`~fastws.api.order_stream.OrderStream._place`), for comparisons and troubleshooting.
     The orders sent and the answers are the same either way."""
     global _enabled
     _enabled = on
@@ -603,11 +607,10 @@ def enabled():
     return _enabled
 
 
-cdef object _ApiClient = None
+cdef bint _bound = False
 cdef object _ApiProtocol = None
 cdef object _ClockOffset = None
 cdef object _HmacSigner = None
-cdef object _OrderStream = None
 cdef object _TimeoutError = None
 cdef object _ConnectionClosedError = None
 cdef object _OutcomeUnknownError = None
@@ -618,44 +621,39 @@ cdef str _METHOD = "order.place"
 
 
 cdef int _bind() except -1:
-    global _ApiClient, _ApiProtocol, _ClockOffset, _HmacSigner, _OrderStream, _TimeoutError
+    global _bound, _ApiProtocol, _ClockOffset, _HmacSigner, _TimeoutError
     global _ConnectionClosedError, _OutcomeUnknownError, _W, _O, _RESYNC_MS
     import asyncio
 
-    from fastws import api_client, api_protocol, order_stream, signing
-    from fastws.exceptions import ConnectionClosedError, OutcomeUnknownError
     bind()
     _ApiProtocol = api_protocol.ApiProtocol
     _ClockOffset = signing.ClockOffset
     _HmacSigner = signing.HmacSigner
-    _OrderStream = order_stream.OrderStream
     _TimeoutError = asyncio.TimeoutError
     _ConnectionClosedError = ConnectionClosedError
     _OutcomeUnknownError = OutcomeUnknownError
     _W = api_protocol._FIXED_WEIGHTS.get(_METHOD)
     _O = api_protocol._FIXED_ORDERS.get(_METHOD)
-    _RESYNC_MS = api_client.CLOCK_RESYNC_MS
-    _ApiClient = api_client.ApiClient       # last: the "bound" flag
+    _RESYNC_MS = signing.CLOCK_RESYNC_MS
+    _bound = True
     return 0
 
 
-cdef object _start_order(object stream, object symbol, object side, object otype, object quantity,
-                         object price, object tif, object cid, object resp, object stp,
-                         object timeout, _Order* o):
+cdef object _start_order(OrderPath op, object stream, object symbol, object side, object otype,
+                         object quantity, object price, object tif, object cid, object resp,
+                         object stp, object timeout, _Order* o):
     """Check, write, sign, register and send an order on the fast path; the future of its
     answer, or None having changed nothing when the order or the session does not qualify."""
     cdef timespec ts
     cdef double local_ms, offset
     cdef int64_t now, timestamp, weight, orders
     cdef WindowSet core
-    path = getattr(stream, "_fast", None)
-    if type(path) is not OrderPath or not (<OrderPath>path).ok or not stream.validate:
+    if not op.ok or not stream.validate:
         return None
-    cdef OrderPath op = <OrderPath>path
     f = op.filters.get(symbol)
     if f is None:
         return None                               # first order on the symbol: exchangeInfo
-    spec = getattr(f, "_order_spec", None)
+    spec = f.grids.order_spec
     if type(spec) is not OrderSpec or _W is None or _O is None:
         return None
     cdef Session s = op.session
@@ -666,12 +664,12 @@ cdef object _start_order(object stream, object symbol, object side, object otype
     if s.link is None:
         return None
     cdef LinkState link = <LinkState>s.link
-    if link.closed or link.transport is None or not s.ready._value:
+    if link.closed or link.transport is None or not s.is_ready:
         return None
     proto = s.proto
-    if type(proto) is not _ApiProtocol or proto._debug:
+    if type(proto) is not _ApiProtocol:
         return None
-    if s.limits._banned is not None:
+    if s.limits.banned is not None:
         return None
     # signing: a logged-on session signs nothing; otherwise HMAC with the signer's keyed state
     keyed = None
@@ -687,26 +685,24 @@ cdef object _start_order(object stream, object symbol, object side, object otype
         if type(rw) is not int:
             return None                           # microseconds (a Decimal): the general path
         o.recv_window = rw
-    clock = s.clock
-    if type(clock) is not _ClockOffset or not s.plain_clock:
-        return None
+    if not s.plain_clock:
+        return None                               # a client with its own clock: general path
+    cdef ClockState cs = s.clock_state
     clock_gettime(CLOCK_REALTIME, &ts)
     local_ms = <double>ts.tv_sec * 1000.0 + <double>ts.tv_nsec * 1e-6
-    if s.sync_clock:
-        newest = clock._newest
-        if newest is not None and local_ms - <double>newest > _RESYNC_MS:
-            return None                           # the general path starts the resync
-    offset = clock._offset
+    if s.sync_clock and cs.newest >= 0.0 and local_ms - cs.newest > _RESYNC_MS:
+        return None                               # the general path starts the resync
+    offset = cs.offset
     now = <int64_t>nearbyint(local_ms + offset)
-    timestamp = <int64_t>(local_ms + offset - <double>clock._uncertainty)
+    timestamp = <int64_t>(local_ms + offset - cs.uncertainty)
     core = s.core
     weight = _W
     orders = _O
     if core.delay(weight, orders, now) > 0:
         return None                               # pacing: the general path waits
     # committed from here on
-    id_ = proto._next_id
-    proto._next_id = id_ + 1
+    id_ = proto.next_id
+    proto.next_id = id_ + 1
     o.id = id_
     o.cid_num = 0
     if o.cid == NULL:
@@ -726,41 +722,33 @@ cdef str _cid_text(_Order* o, object given):
     return buf[:n].decode("ascii")
 
 
-async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=None,
-                      quote_order_qty=None, time_in_force=None, stop_price=None,
-                      trailing_delta=None, iceberg_qty=None, client_order_id=None,
-                      response_type=None, self_trade_prevention_mode=None, strategy_id=None,
-                      strategy_type=None, rounding=None, timeout=None, **extra):
-    """``order.place``: validate, format, sign, send; the answer (ACK/RESULT/FULL) is returned.
+#: what :func:`order_place` returns for an outcome the caller must settle:
+#: ``(UNKNOWN, client_order_id, exception)`` or ``(CLOCK_REJECTED, client_order_id, error)``
+UNKNOWN = 1
+CLOCK_REJECTED = 2
 
-    Prices and quantities are ``str``, ``int`` or ``Decimal``. A LIMIT order without
-    ``time_in_force`` gets ``GTC``. Other Binance params (``pegPriceType``, USD-M
-    ``positionSide``, ``reduceOnly``...) go in ``**extra`` under their Binance names.
 
-    If the outcome is unknown (5xx, -1006/-1007, timeout, dropped connection), the order is
-    queried by its client order id and its ``order.status`` result is returned instead
-    (``"status"`` says what happened); see :mod:`fastws.order_stream`.
-
-    Compiled (:mod:`fastws.order_fast`): the common orders are checked, written, signed and sent
-    in one C pass; everything else takes :meth:`OrderStream._place`, with the same outcome.
-    """
+async def order_place(OrderPath path, object stream, object symbol, object side, object type,
+                      object quantity, object price, object time_in_force, object client_order_id,
+                      object response_type, object self_trade_prevention_mode, object timeout):
+    """The order fast path of :meth:`fastws.api.order_stream.OrderStream.place` (which owns the
+    signature, the documentation and every decision): check, write, sign, register, send and
+    await one order in C. Returns the answer's ``result`` (a dict); None, having sent nothing,
+    when the order or the session does not qualify (the caller takes the general path); or a
+    tuple for the caller to settle: ``(UNKNOWN, client_order_id, exc)`` when the outcome is
+    unknown (5xx, -1006/-1007, timeout, dropped connection) and ``(CLOCK_REJECTED,
+    client_order_id, error)`` on -1021. Any other error answer is raised."""
     cdef _Order o
-    if _ApiClient is None:
+    if not _bound:
         _bind()
-    fut = None
-    if (_enabled and not extra and quote_order_qty is None and stop_price is None and trailing_delta is None
-            and iceberg_qty is None and strategy_id is None and strategy_type is None):
-        fut = _start_order(self, symbol, side, type, quantity, price, time_in_force,
-                           client_order_id, response_type, self_trade_prevention_mode, timeout, &o)
+    if not _enabled:
+        return None
+    fut = _start_order(path, stream, symbol, side, type, quantity, price, time_in_force,
+                       client_order_id, response_type, self_trade_prevention_mode, timeout, &o)
     if fut is None:
-        return await self._place(
-            symbol, side, type, quantity=quantity, price=price, quote_order_qty=quote_order_qty,
-            time_in_force=time_in_force, stop_price=stop_price, trailing_delta=trailing_delta,
-            iceberg_qty=iceberg_qty, client_order_id=client_order_id, response_type=response_type,
-            self_trade_prevention_mode=self_trade_prevention_mode, strategy_id=strategy_id,
-            strategy_type=strategy_type, rounding=rounding, timeout=timeout, **extra)
+        return None
     cdef int64_t id_ = o.id
-    cdef Session s = (<OrderPath>self._fast).session
+    cdef Session s = path.session
     cdef dict waiters = (<LinkState>s.link).waiters
     try:
         try:
@@ -773,16 +761,8 @@ async def order_place(self, symbol, side, type="LIMIT", *, quantity=None, price=
         if type_of(resp) is dict:                 # the scanned answer: the result alone
             return resp
         err = resp.error
-        if err is None or err.code != -1021 or not self.client._sync_clock:
+        if err is None or err.code != -1021:
             return resp.unwrap()                  # an ApiResponse: the error raised
     except (_OutcomeUnknownError, _TimeoutError, _ConnectionClosedError) as exc:
-        return await self._settle_unknown(symbol, _cid_text(&o, client_order_id), exc)
-    # -1021: rejected before execution (the clock stepped): re-sync, then send it again once,
-    # with the same client order id, on the general path (which does not resend it again)
-    if not await self.client._clock_rejected():
-        return resp.unwrap()
-    return await self._place(
-        symbol, side, type, quantity=quantity, price=price, time_in_force=time_in_force,
-        client_order_id=_cid_text(&o, client_order_id), response_type=response_type,
-        self_trade_prevention_mode=self_trade_prevention_mode, rounding=rounding, timeout=timeout,
-        _clock_resend=False)
+        return (UNKNOWN, _cid_text(&o, client_order_id), exc)
+    return (CLOCK_REJECTED, _cid_text(&o, client_order_id), err)
