@@ -430,3 +430,26 @@ async def test_user_data_shows_the_amend(samples_dir):
         reps = [e for e in kinds(c.events, "executionReport") if e["x"] == "REPLACED"]
         assert reps and reps[0]["q"] == "0.00200000"
         await asyncio.wait_for(c.close(), 5 * UNIT)
+
+
+def test_simulator_modules_import_no_client_code():
+    """Every module of fastws.sim, the new ones included, imports from fastws only what is not
+    under test (venues, exceptions, captures): never the parser, book, sync or signing code."""
+    import ast
+    import pathlib
+
+    import fastws.sim
+    allowed = {"fastws.sim", "fastws.exceptions", "fastws.venues", "fastws.captures"}
+    bad = []
+    for path in pathlib.Path(fastws.sim.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for n in names:
+                if (n == "fastws" or n.startswith("fastws.")) and \
+                        not any(n == a or n.startswith(a + ".") for a in allowed):
+                    bad.append((path.name, n))
+    assert bad == []
