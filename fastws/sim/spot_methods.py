@@ -1,5 +1,5 @@
-"""Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches`` and
-``order.amend.keepPriority`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
+"""Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches``,
+``allOrderLists`` and ``order.amend.keepPriority`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
 :class:`~fastws.sim.trading.Trading`; each takes ``(trading, params, conn, account, ctx)``.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from fastws.sim.accounts import Account
     from fastws.sim.trading import Ctx, Trading
 
-__all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority"]
+__all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority",
+           "all_order_lists"]
 
 
 def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
@@ -116,3 +117,21 @@ def amend_keep_priority(tr: "Trading", p: dict, conn: Any, acct: "Account",
                "status": o.status, "timeInForce": o.tif, "type": o.type, "side": o.side,
                "workingTime": o.working_time, "selfTradePreventionMode": o.stp}
     return {"transactTime": res.time, "executionId": e._exec_id, "amendedOrder": amended}
+
+
+def all_order_lists(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> list:
+    """``allOrderLists``: the account's order lists, from ``fromId`` or in ``startTime`` ..
+    ``endTime`` (at most 24 h apart), oldest first, up to ``limit`` (default 500, max 1000)."""
+    first = pm.integer(p, "fromId")
+    start, end = pm.integer(p, "startTime"), pm.integer(p, "endTime")
+    if first is not None and (start is not None or end is not None):
+        raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+    if start is not None and end is not None and end - start > 86_400_000:
+        raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+    limit = min(pm.integer(p, "limit", 500) or 500, 1000)
+    lists = [lst for lst in sorted(tr.ex.engine.lists.values(), key=lambda x: x.list_id)
+             if lst.orders[0].account is acct
+             and (first is None or lst.list_id >= first)
+             and (start is None or lst.time >= start) and (end is None or lst.time <= end)]
+    lists = lists[:limit] if first is not None or start is not None else lists[-limit:]
+    return [tr.list_result(lst, False, 0) for lst in lists]

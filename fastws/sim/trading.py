@@ -170,6 +170,7 @@ class Trading:
                                        False),
                 "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
                                              False),
+                "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
             })
         else:
             self.methods.update({
