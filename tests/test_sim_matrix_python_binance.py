@@ -513,6 +513,27 @@ async def op_ws_create_oco_order(c: Ctx) -> None:
     assert r["listOrderStatus"] == "ALL_DONE"
 
 
+def _oto_params(c: Ctx) -> dict:
+    _, asks = c.ex.book(SYM, 1)
+    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY", workingPrice=asks[0][0],
+                workingQuantity="0.001", workingTimeInForce="GTC", pendingType="LIMIT",
+                pendingSide="SELL", pendingPrice=str(Decimal(asks[0][0]) + 100),
+                pendingQuantity="0.001", pendingTimeInForce="GTC")
+
+
+@op(SPOT_SIGNED)
+async def op_ws_create_oto_order(c: Ctx) -> None:
+    r = await c.client.ws_create_oto_order(**_oto_params(c))
+    assert r["contingencyType"] == "OTO"
+    assert [o["status"] for o in r["orderReports"]] == ["FILLED", "NEW"]
+
+
+@op(SPOT_SIGNED)
+async def op_v3_post_order_list_oto(c: Ctx) -> None:
+    r = await c.client.v3_post_order_list_oto(**_oto_params(c))
+    assert r["contingencyType"] == "OTO" and len(c.open_ids()) == 1
+
+
 @op(SPOT_SIGNED)
 async def op_v3_get_all_order_list(c: Ctx) -> None:
     last = c.ex.market_of(SYM).price_decimal(c.ex.market_of(SYM).last_price)
@@ -846,9 +867,7 @@ async def test_socket_manager(market, name):
 
 
 NOT_SERVED = {
-    "ws_create_oto_order": "OTO lists are not simulated (exchangeInfo: otoAllowed false)",
     "ws_create_otoco_order": "OTOCO lists are not simulated (exchangeInfo: otoAllowed false)",
-    "v3_post_order_list_oto": "OTO lists are not simulated (exchangeInfo: otoAllowed false)",
     "v3_post_order_list_otoco": "OTOCO lists are not simulated (exchangeInfo: otoAllowed false)",
     "ws_create_sor_order": "SOR is not simulated",
     "ws_create_test_sor_order": "SOR is not simulated",

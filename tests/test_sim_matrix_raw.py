@@ -453,3 +453,43 @@ def test_simulator_modules_import_no_client_code():
                         not any(n == a or n.startswith(a + ".") for a in allowed):
                     bad.append((path.name, n))
     assert bad == []
+
+
+async def test_oto_list(samples_dir):
+    """orderList.place.oto: the pending order waits (PENDING_NEW, nothing locked) until the
+    working order fills, then is placed; canceling either leg cancels the list."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        bids, _ = ex.book(SYM, 1)
+        low = str(Decimal(bids[0][0]) - 100)
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": low,
+             "workingQuantity": "0.001", "workingTimeInForce": "GTC", "pendingType": "LIMIT",
+             "pendingSide": "SELL", "pendingPrice": str(Decimal(low) + 300),
+             "pendingQuantity": "0.001", "pendingTimeInForce": "GTC"}
+        r = await c.call("orderList.place.oto", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_oto_response"))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["NEW", "PENDING_NEW"]
+        assert rep[1]["workingTime"] == -1 and acct.balance("BTC") == (Decimal(10), 0)
+        assert [o.order_id for o in ex.orders(acct)] == [rep[0]["orderId"]]
+        # the market comes down to the working order: it fills, the pending one is placed
+        m = ex.market_of(SYM)
+        tick = int(Decimal(low) / m._tick_dec)
+        working = ex.engine.orders[rep[0]["orderId"]]
+        from fastws.sim.market import StepResult
+        res = StepResult(time=ex.now_ms())
+        ex.engine.fill_resting(working, tick, working.remaining, ex.now_ms(), m.trade_id + 1,
+                               res)
+        ex.engine.queues[SYM][0].pop(tick, None)
+        assert working.status == "FILLED"
+        pending = ex.engine.orders[rep[1]["orderId"]]
+        assert pending.status == "NEW" and pending.on_book
+        assert acct.balance("BTC")[1] == Decimal("0.001")          # now locked
+        # a second list, canceled through its pending order: the whole list goes
+        r = await c.call("orderList.place.oto", p)
+        pend2 = r["result"]["orderReports"][1]["orderId"]
+        r = await c.call("order.cancel", {"symbol": SYM, "orderId": pend2})
+        assert r["status"] == 200 and r["result"]["listOrderStatus"] == "ALL_DONE"
+        assert [x["status"] for x in r["result"]["orderReports"]] == ["CANCELED", "CANCELED"]
+        await c.close()

@@ -353,7 +353,35 @@ async def op_order_list_oco(c: Ctx) -> None:
     assert [x.order_list_id for x in d] == [lid]
 
 
+def _oto(c: Ctx, api: str, prefix: str) -> dict:
+    _, asks = c.ex.book(SYM, 1)
+    return dict(symbol=SYM, working_type=en(api, f"{prefix}WorkingTypeEnum", "LIMIT"),
+                working_side=en(api, f"{prefix}WorkingSideEnum", "BUY"),
+                working_price=float(asks[0][0]), working_quantity=0.001,
+                working_time_in_force=en(api, f"{prefix}WorkingTimeInForceEnum", "GTC"),
+                pending_type=en(api, f"{prefix}PendingTypeEnum", "LIMIT"),
+                pending_side=en(api, f"{prefix}PendingSideEnum", "SELL"),
+                pending_price=float(Decimal(asks[0][0]) + 100), pending_quantity=0.001,
+                pending_time_in_force=en(api, f"{prefix}PendingTimeInForceEnum", "GTC"))
+
+
+@op(REST_SIGNED)
+async def op_order_list_oto(c: Ctx) -> None:
+    d = await rest(c.client.rest_api.order_list_oto, **_oto(c, "rest_api", "OrderListOto"))
+    assert d.contingency_type == "OTO"
+    assert [o.status for o in d.order_reports] == ["FILLED", "NEW"]
+    assert [o.status for o in c.ex.orders(c.acct)] == ["NEW"]      # the pending one, placed
+
+
 # -- WS API ---------------------------------------------------------------------------------------
+@op(WS_SIGNED)
+async def op_ws_order_list_place_oto(c: Ctx) -> None:
+    r = await wsr(c.conn.order_list_place_oto(**_oto(c, "websocket_api",
+                                                      "OrderListPlaceOto")))
+    assert r.contingency_type == "OTO" and len(c.open_ids()) == 1
+
+
+
 @op(WS_PUBLIC)
 async def op_ws_ping(c: Ctx) -> None:
     await wsr(c.conn.ping())
@@ -577,7 +605,6 @@ async def op_ws_session(c: Ctx) -> None:
 
 
 NOT_SERVED = {
-    "order_list_oto": NOT_SIMULATED.format("otoAllowed false"),
     "order_list_otoco": NOT_SIMULATED.format("otoAllowed false"),
     "order_list_opo": NOT_SIMULATED.format("opoAllowed false"),
     "order_list_opoco": NOT_SIMULATED.format("opoAllowed false"),

@@ -566,6 +566,10 @@ class Engine:
         if o in self.stops.get(o.m.symbol, ()):
             self.stops[o.m.symbol].remove(o)
         self._report(o, x or status, now, expiry=expiry, stp=stp, orig_client=cancel_client)
+        if o.list_id >= 0:
+            lst = self.lists.get(o.list_id)
+            if lst is not None and lst.contingency == "OTO" and lst.order_status != "ALL_DONE":
+                self._oto_end(lst, o, now)
 
     # -- synthetic steps ---------------------------------------------------------------------
     def after_step(self, m: SymbolMarket, res: StepResult) -> None:
@@ -621,7 +625,7 @@ class Engine:
         if whole_list and o.list_id >= 0:
             lst = self.lists[o.list_id]
             for x in lst.orders:
-                if x.open:
+                if x.open or x.status == "PENDING_NEW":
                     self.cancel(x, now, res, cancel_client if x is o else "", whole_list=False)
             self._list_done(lst, now)
             return
@@ -665,7 +669,7 @@ class Engine:
     def _take_list_lock(self, o: Order) -> None:
         """The legs of a list share one lock: the leg that trades or triggers takes it."""
         lst = self.lists.get(o.list_id)
-        if lst is None:
+        if lst is None or lst.contingency == "OTO":
             return
         for x in lst.orders:
             if x is not o and x.lock_left:
@@ -678,6 +682,9 @@ class Engine:
             return
         lst = self.lists.get(o.list_id)
         if lst is None or lst.order_status == "ALL_DONE":
+            return
+        if lst.contingency == "OTO":
+            self._oto_leg(lst, o, now, res)
             return
         self._take_list_lock(o)
         for x in lst.orders:
@@ -692,6 +699,48 @@ class Engine:
                 o.lock_left = need
                 self._touch(o.account, o.lock_asset)
         self._list_done(lst, now)
+
+    # -- OTO lists ---------------------------------------------------------------------------
+    def place_oto(self, lst: OrderList, now: int, res: StepResult) -> None:
+        """OTO: the working order runs now; the pending one waits (PENDING_NEW, nothing
+        locked) until the working order is fully filled."""
+        self.lists[lst.list_id] = lst
+        lst.time = now
+        working, pending = lst.orders
+        pending.status = "PENDING_NEW"
+        pending.working_time = -1
+        self._list_event(lst, now)
+        self.place(working, now, res)
+        if pending.status == "PENDING_NEW":
+            self._new_order(pending, now)
+
+    def _oto_leg(self, lst: OrderList, o: Order, now: int, res: StepResult) -> None:
+        working, pending = lst.orders
+        if o is working and o.status == "FILLED" and pending.status == "PENDING_NEW":
+            pending.status = "NEW"
+            try:
+                self.place(pending, now, res)
+            except Reject:
+                pending.status = "EXPIRED"
+                pending.update_time = now
+                self._new_order(pending, now)
+                self._report(pending, "EXPIRED", now)
+            if not pending.open:
+                self._list_done(lst, now)
+        elif o is pending and not o.open:
+            self._list_done(lst, now)
+
+    def _oto_end(self, lst: OrderList, o: Order, now: int) -> None:
+        """An OTO leg ended without filling: the list ends (a pending order left is
+        canceled with it)."""
+        working, pending = lst.orders
+        if o is working and pending.status == "PENDING_NEW":
+            pending.status = "CANCELED"
+            pending.update_time = now
+            self._report(pending, "CANCELED", now)
+            self._list_done(lst, now)
+        elif o is pending:
+            self._list_done(lst, now)
 
     def _list_done(self, lst: OrderList, now: int) -> None:
         if lst.order_status == "ALL_DONE":

@@ -479,10 +479,10 @@ class Exchange:
                     "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
                     "quoteCommissionPrecision": 8,
                     # what the simulator implements: no icebergs, trailing stops, pegs,
-                    # OTO/OPO lists or amends beyond keepPriority
+                    # OTOCO/OPO lists or amends beyond keepPriority
                     "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
                                    "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
-                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
+                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": True,
                     "opoAllowed": False, "quoteOrderQtyMarketAllowed": True,
                     "allowTrailingStop": False, "cancelReplaceAllowed": True,
                     "amendAllowed": True, "pegInstructionsAllowed": False,

@@ -1,5 +1,5 @@
 """Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches``,
-``allOrderLists`` and ``order.amend.keepPriority`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
+``allOrderLists``, ``order.amend.keepPriority`` and ``orderList.place.oto`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
 :class:`~fastws.sim.trading.Trading`; each takes ``(trading, params, conn, account, ctx)``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fastws.sim.trading import Ctx, Trading
 
 __all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority",
-           "all_order_lists"]
+           "all_order_lists", "oto_place"]
 
 
 def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
@@ -135,3 +135,50 @@ def all_order_lists(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ct
              and (start is None or lst.time >= start) and (end is None or lst.time <= end)]
     lists = lists[:limit] if first is not None or start is not None else lists[-limit:]
     return [tr.list_result(lst, False, 0) for lst in lists]
+
+
+def oto_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """``orderList.place.oto``: a working LIMIT / LIMIT_MAKER order and a pending order that
+    the engine places once the working order is fully filled (2 orders toward the limits)."""
+    from fastws.sim.engine import OrderList, Reject
+    m = tr._market(p)
+    try:
+        wside, pside = p.get("workingSide"), p.get("pendingSide")
+        wqty = pm.decimal(p, "workingQuantity", required=True)
+        pqty = pm.decimal(p, "pendingQuantity", required=True)
+        if wside is None:
+            raise ApiError(400, -1102, "Mandatory parameter 'workingSide' was not sent, was "
+                                       "empty/null, or malformed.")
+        if pside is None:
+            raise ApiError(400, -1102, "Mandatory parameter 'pendingSide' was not sent, was "
+                                       "empty/null, or malformed.")
+        working = tr.build_order(m, acct, p, "working", wside, wqty)
+        if working.type not in ("LIMIT", "LIMIT_MAKER"):
+            raise ApiError(400, -1116, "Invalid orderType.")
+        pending = tr.build_order(m, acct, p, "pending", pside, pqty)
+        lim = tr.limiter(acct)
+        now = tr.ex.now_ms()
+        lim.check(now, 2)
+        e = tr.ex.engine
+        lid = e.next_list_id()
+        for leg in (working, pending):
+            leg.order_id = e.next_order_id()
+            leg.list_id = lid
+        lst = OrderList(lid, m.symbol, p.get("listClientOrderId") or random_key(22),
+                        [working, pending], contingency="OTO")
+        res = StepResult(time=max(now, m.time))
+        try:
+            e.place_oto(lst, res.time, res)
+        except Reject:
+            e.lists.pop(lid, None)
+            e._touched.clear()
+            e.events.clear()
+            raise
+        lim.add(now, 2)
+        tr._apply(m, res)
+    except Reject as r:
+        raise ApiError(r.status, r.code, r.msg) from None
+    out = tr.list_result(lst, False, res.time)
+    out["orderReports"] = [dict(tr.order_result(o, "RESULT", res.time), orderListId=lid)
+                           for o in lst.orders]
+    return out
