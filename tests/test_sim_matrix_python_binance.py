@@ -528,6 +528,28 @@ async def op_ws_create_oto_order(c: Ctx) -> None:
     assert [o["status"] for o in r["orderReports"]] == ["FILLED", "NEW"]
 
 
+def _otoco_params(c: Ctx) -> dict:
+    _, asks = c.ex.book(SYM, 1)
+    ask = Decimal(asks[0][0])
+    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY", workingPrice=str(ask),
+                workingQuantity="0.001", workingTimeInForce="GTC", pendingSide="SELL",
+                pendingQuantity="0.001", pendingAboveType="LIMIT_MAKER",
+                pendingAbovePrice=str(ask + 300), pendingBelowType="STOP_LOSS",
+                pendingBelowStopPrice=str(ask - 300))
+
+
+@op(SPOT_SIGNED)
+async def op_ws_create_otoco_order(c: Ctx) -> None:
+    r = await c.client.ws_create_otoco_order(**_otoco_params(c))
+    assert [o["status"] for o in r["orderReports"]] == ["FILLED", "NEW", "NEW"]
+
+
+@op(SPOT_SIGNED)
+async def op_v3_post_order_list_otoco(c: Ctx) -> None:
+    r = await c.client.v3_post_order_list_otoco(**_otoco_params(c))
+    assert r["contingencyType"] == "OTO" and len(c.open_ids()) == 2
+
+
 @op(SPOT_SIGNED)
 async def op_v3_post_order_list_oto(c: Ctx) -> None:
     r = await c.client.v3_post_order_list_oto(**_oto_params(c))
@@ -867,8 +889,6 @@ async def test_socket_manager(market, name):
 
 
 NOT_SERVED = {
-    "ws_create_otoco_order": "OTOCO lists are not simulated (exchangeInfo: otoAllowed false)",
-    "v3_post_order_list_otoco": "OTOCO lists are not simulated (exchangeInfo: otoAllowed false)",
     "ws_create_sor_order": "SOR is not simulated",
     "ws_create_test_sor_order": "SOR is not simulated",
     "get_allocations": "allocations exist with SOR only, which is not simulated",

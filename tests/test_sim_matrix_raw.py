@@ -493,3 +493,34 @@ async def test_oto_list(samples_dir):
         assert r["status"] == 200 and r["result"]["listOrderStatus"] == "ALL_DONE"
         assert [x["status"] for x in r["result"]["orderReports"]] == ["CANCELED", "CANCELED"]
         await c.close()
+
+
+async def test_otoco_list(samples_dir):
+    """orderList.place.otoco: once the working order fills, the pending pair is placed and
+    behaves as an OCO (the first leg to trigger expires the other)."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        _, asks = ex.book(SYM, 1)
+        ask = Decimal(asks[0][0])
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY",
+             "workingPrice": str(ask), "workingQuantity": "0.001", "workingTimeInForce": "GTC",
+             "pendingSide": "SELL", "pendingQuantity": "0.001",
+             "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(ask + 300),
+             "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(ask - 300)}
+        r = await c.call("orderList.place.otoco", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_otoco_response"))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["FILLED", "NEW", "NEW"]
+        above, below = (ex.engine.orders[x["orderId"]] for x in rep[1:])
+        assert above.on_book and below in ex.engine.stops[SYM]
+        assert acct.balance("BTC")[1] == Decimal("0.001")          # one lock for the pair
+        r = await c.call("orderList.cancel", {"symbol": SYM,
+                                              "orderListId": r["result"]["orderListId"]})
+        assert [x["status"] for x in r["result"]["orderReports"]][1:] == \
+            ["CANCELED", "CANCELED"]
+        assert acct.balance("BTC")[1] == 0
+        bad = dict(p, pendingAbovePrice=str(ask - 400))
+        r = await c.call("orderList.place.otoco", bad)
+        assert r["error"]["code"] == -2010
+        await c.close()

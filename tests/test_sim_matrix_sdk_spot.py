@@ -373,7 +373,35 @@ async def op_order_list_oto(c: Ctx) -> None:
     assert [o.status for o in c.ex.orders(c.acct)] == ["NEW"]      # the pending one, placed
 
 
+def _otoco(c: Ctx, api: str, prefix: str) -> dict:
+    _, asks = c.ex.book(SYM, 1)
+    ask = Decimal(asks[0][0])
+    return dict(symbol=SYM, working_type=en(api, f"{prefix}WorkingTypeEnum", "LIMIT"),
+                working_side=en(api, f"{prefix}WorkingSideEnum", "BUY"),
+                working_price=float(ask), working_quantity=0.001,
+                working_time_in_force=en(api, f"{prefix}WorkingTimeInForceEnum", "GTC"),
+                pending_side=en(api, f"{prefix}PendingSideEnum", "SELL"), pending_quantity=0.001,
+                pending_above_type=en(api, f"{prefix}PendingAboveTypeEnum", "LIMIT_MAKER"),
+                pending_above_price=float(ask + 300),
+                pending_below_type=en(api, f"{prefix}PendingBelowTypeEnum", "STOP_LOSS"),
+                pending_below_stop_price=float(ask - 300))
+
+
+@op(REST_SIGNED)
+async def op_order_list_otoco(c: Ctx) -> None:
+    d = await rest(c.client.rest_api.order_list_otoco,
+                   **_otoco(c, "rest_api", "OrderListOtoco"))
+    assert [o.status for o in d.order_reports] == ["FILLED", "NEW", "NEW"]
+
+
 # -- WS API ---------------------------------------------------------------------------------------
+@op(WS_SIGNED)
+async def op_ws_order_list_place_otoco(c: Ctx) -> None:
+    r = await wsr(c.conn.order_list_place_otoco(**_otoco(c, "websocket_api",
+                                                          "OrderListPlaceOtoco")))
+    assert r.contingency_type == "OTO" and len(c.open_ids()) == 2
+
+
 @op(WS_SIGNED)
 async def op_ws_order_list_place_oto(c: Ctx) -> None:
     r = await wsr(c.conn.order_list_place_oto(**_oto(c, "websocket_api",
@@ -605,7 +633,6 @@ async def op_ws_session(c: Ctx) -> None:
 
 
 NOT_SERVED = {
-    "order_list_otoco": NOT_SIMULATED.format("otoAllowed false"),
     "order_list_opo": NOT_SIMULATED.format("opoAllowed false"),
     "order_list_opoco": NOT_SIMULATED.format("opoAllowed false"),
     "sor_order": "SOR is not simulated (exchangeInfo carries no sors)",

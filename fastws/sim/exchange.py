@@ -479,7 +479,7 @@ class Exchange:
                     "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
                     "quoteCommissionPrecision": 8,
                     # what the simulator implements: no icebergs, trailing stops, pegs,
-                    # OTOCO/OPO lists or amends beyond keepPriority
+                    # OPO lists or amends beyond keepPriority
                     "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
                                    "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
                     "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": True,

@@ -6,7 +6,7 @@ Spot (``/api/v3``): ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``trades``,
 ``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``; signed: ``order``
 (POST / GET / DELETE), ``order/test``, ``order/cancelReplace``, ``order/amend/keepPriority``,
 ``openOrders`` (GET / DELETE), ``allOrders``, ``account``, ``myTrades``, ``rateLimit/order``,
-``account/commission``, ``myPreventedMatches``, ``orderList/oco`` (POST),
+``account/commission``, ``myPreventedMatches``, ``orderList/oco|oto|otoco`` (POST),
 ``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``.
 
 USDⓈ-M (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo``, ``v1/depth``,
@@ -63,7 +63,7 @@ SPOT_SIGNED: dict[tuple[str, str], str] = {
     ("GET", "/api/v3/allOrderList"): "allOrderLists",
 }
 """Signed spot REST endpoints and the WS API method each one runs (same params, same body);
-an endpoint is served only when its method is (OTO / OTOCO / OPO lists are not simulated)."""
+an endpoint is served only when its method is (OPO lists are not simulated)."""
 
 USDM_SIGNED: dict[tuple[str, str], str] = {
     ("POST", "/fapi/v1/order"): "order.place",

@@ -1,5 +1,5 @@
 """Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches``,
-``allOrderLists``, ``order.amend.keepPriority`` and ``orderList.place.oto`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
+``allOrderLists``, ``order.amend.keepPriority`` and ``orderList.place.oto`` / ``.otoco`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
 :class:`~fastws.sim.trading.Trading`; each takes ``(trading, params, conn, account, ctx)``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fastws.sim.trading import Ctx, Trading
 
 __all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority",
-           "all_order_lists", "oto_place"]
+           "all_order_lists", "oto_place", "otoco_place"]
 
 
 def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
@@ -140,32 +140,54 @@ def all_order_lists(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ct
 def oto_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
     """``orderList.place.oto``: a working LIMIT / LIMIT_MAKER order and a pending order that
     the engine places once the working order is fully filled (2 orders toward the limits)."""
+    return _place_oto(tr, p, acct, pair=False)
+
+
+def otoco_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """``orderList.place.otoco``: a working order and a pending OCO pair (``pendingAbove*``,
+    ``pendingBelow*``) placed once the working order is fully filled (3 orders)."""
+    return _place_oto(tr, p, acct, pair=True)
+
+
+def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool) -> dict:
     from fastws.sim.engine import OrderList, Reject
     m = tr._market(p)
     try:
         wside, pside = p.get("workingSide"), p.get("pendingSide")
         wqty = pm.decimal(p, "workingQuantity", required=True)
         pqty = pm.decimal(p, "pendingQuantity", required=True)
-        if wside is None:
-            raise ApiError(400, -1102, "Mandatory parameter 'workingSide' was not sent, was "
-                                       "empty/null, or malformed.")
-        if pside is None:
-            raise ApiError(400, -1102, "Mandatory parameter 'pendingSide' was not sent, was "
-                                       "empty/null, or malformed.")
+        for name, v in (("workingSide", wside), ("pendingSide", pside)):
+            if v is None:
+                raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was "
+                                           "empty/null, or malformed.")
         working = tr.build_order(m, acct, p, "working", wside, wqty)
         if working.type not in ("LIMIT", "LIMIT_MAKER"):
             raise ApiError(400, -1116, "Invalid orderType.")
-        pending = tr.build_order(m, acct, p, "pending", pside, pqty)
+        if pair:
+            above = tr.build_order(m, acct, p, "pendingAbove", pside, pqty)
+            below = tr.build_order(m, acct, p, "pendingBelow", pside, pqty)
+            for leg in (above, below):
+                if leg.type in ("LIMIT", "MARKET"):
+                    raise ApiError(400, -1116, "Invalid orderType.")
+            a_px = above.price if above.type == "LIMIT_MAKER" else above.stop
+            b_px = below.price if below.type == "LIMIT_MAKER" else below.stop
+            if not b_px < a_px:
+                raise Reject(-2010, "The relationship of the prices for the orders is not "
+                                    "correct.")
+            pending = [above, below]
+        else:
+            pending = [tr.build_order(m, acct, p, "pending", pside, pqty)]
+        legs = [working, *pending]
         lim = tr.limiter(acct)
         now = tr.ex.now_ms()
-        lim.check(now, 2)
+        lim.check(now, len(legs))
         e = tr.ex.engine
         lid = e.next_list_id()
-        for leg in (working, pending):
+        for leg in legs:
             leg.order_id = e.next_order_id()
             leg.list_id = lid
-        lst = OrderList(lid, m.symbol, p.get("listClientOrderId") or random_key(22),
-                        [working, pending], contingency="OTO")
+        lst = OrderList(lid, m.symbol, p.get("listClientOrderId") or random_key(22), legs,
+                        contingency="OTO")
         res = StepResult(time=max(now, m.time))
         try:
             e.place_oto(lst, res.time, res)
@@ -174,7 +196,7 @@ def oto_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") ->
             e._touched.clear()
             e.events.clear()
             raise
-        lim.add(now, 2)
+        lim.add(now, len(legs))
         tr._apply(m, res)
     except Reject as r:
         raise ApiError(r.status, r.code, r.msg) from None

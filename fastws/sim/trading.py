@@ -35,7 +35,7 @@ MAX_RECV_WINDOW = 60000
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
 USDM_ORDER_TYPES = ("LIMIT", "MARKET")
 ORDER_COUNTING = ("order.place", "order.cancelReplace", "orderList.place.oco", "order.modify",
-                  "orderList.place.oto")
+                  "orderList.place.oto", "orderList.place.otoco")
 """Methods that count toward ``ORDERS`` (their answers carry the ORDERS rate limits)."""
 
 
@@ -173,6 +173,7 @@ class Trading:
                                              False),
                 "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
                 "orderList.place.oto": (self._bind(sm.oto_place), 1, "TRADE", True),
+                "orderList.place.otoco": (self._bind(sm.otoco_place), 1, "TRADE", True),
             })
         else:
             self.methods.update({
