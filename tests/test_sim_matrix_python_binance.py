@@ -515,7 +515,8 @@ async def op_ws_create_oco_order(c: Ctx) -> None:
 
 def _oto_params(c: Ctx) -> dict:
     _, asks = c.ex.book(SYM, 1)
-    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY", workingPrice=asks[0][0],
+    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY",
+                workingPrice=str(Decimal(asks[0][0]) + 50),
                 workingQuantity="0.001", workingTimeInForce="GTC", pendingType="LIMIT",
                 pendingSide="SELL", pendingPrice=str(Decimal(asks[0][0]) + 100),
                 pendingQuantity="0.001", pendingTimeInForce="GTC")
@@ -531,7 +532,7 @@ async def op_ws_create_oto_order(c: Ctx) -> None:
 def _otoco_params(c: Ctx) -> dict:
     _, asks = c.ex.book(SYM, 1)
     ask = Decimal(asks[0][0])
-    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY", workingPrice=str(ask),
+    return dict(symbol=SYM, workingType="LIMIT", workingSide="BUY", workingPrice=str(ask + 50),
                 workingQuantity="0.001", workingTimeInForce="GTC", pendingSide="SELL",
                 pendingQuantity="0.001", pendingAboveType="LIMIT_MAKER",
                 pendingAbovePrice=str(ask + 300), pendingBelowType="STOP_LOSS",

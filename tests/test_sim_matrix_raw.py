@@ -504,7 +504,8 @@ async def test_otoco_list(samples_dir):
         _, asks = ex.book(SYM, 1)
         ask = Decimal(asks[0][0])
         p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY",
-             "workingPrice": str(ask), "workingQuantity": "0.001", "workingTimeInForce": "GTC",
+             "workingPrice": str(ask + 50), "workingQuantity": "0.001",
+             "workingTimeInForce": "GTC",
              "pendingSide": "SELL", "pendingQuantity": "0.001",
              "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(ask + 300),
              "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(ask - 300)}
@@ -523,4 +524,37 @@ async def test_otoco_list(samples_dir):
         bad = dict(p, pendingAbovePrice=str(ask - 400))
         r = await c.call("orderList.place.otoco", bad)
         assert r["error"]["code"] == -2010
+        await c.close()
+
+
+async def test_opo_list(samples_dir):
+    """orderList.place.opo: the pending order takes no quantity; it is placed for what the
+    working order executed, once that is filled."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        bids, asks = ex.book(SYM, 1)
+        low = str(Decimal(bids[0][0]) - 100)
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": low,
+             "workingQuantity": "0.002", "workingTimeInForce": "GTC", "pendingType": "MARKET",
+             "pendingSide": "SELL"}
+        r = await c.call("orderList.place.opo", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opo_response"))
+        assert "origQty" not in r["result"]["orderReports"][1]
+        r = await c.call("orderList.place.opo", dict(p, pendingQuantity="1"))
+        assert r["error"]["code"] == -1106
+        # above the ask the working order fills at once: the pending MARKET sells the same
+        r = await c.call("orderList.place.opo",
+                         dict(p, workingPrice=str(Decimal(asks[0][0]) + 50)))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["FILLED", "FILLED"]
+        assert rep[1]["executedQty"] == "0.00200000"
+        assert r["result"]["listOrderStatus"] == "ALL_DONE"
+        opoco = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY",
+                 "workingPrice": low, "workingQuantity": "0.001", "workingTimeInForce": "GTC",
+                 "pendingSide": "SELL", "pendingAboveType": "LIMIT_MAKER",
+                 "pendingAbovePrice": str(Decimal(low) + 400),
+                 "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(Decimal(low) - 300)}
+        r = await c.call("orderList.place.opoco", opoco)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opoco_response"))
         await c.close()

@@ -357,7 +357,7 @@ def _oto(c: Ctx, api: str, prefix: str) -> dict:
     _, asks = c.ex.book(SYM, 1)
     return dict(symbol=SYM, working_type=en(api, f"{prefix}WorkingTypeEnum", "LIMIT"),
                 working_side=en(api, f"{prefix}WorkingSideEnum", "BUY"),
-                working_price=float(asks[0][0]), working_quantity=0.001,
+                working_price=float(Decimal(asks[0][0]) + 50), working_quantity=0.001,
                 working_time_in_force=en(api, f"{prefix}WorkingTimeInForceEnum", "GTC"),
                 pending_type=en(api, f"{prefix}PendingTypeEnum", "LIMIT"),
                 pending_side=en(api, f"{prefix}PendingSideEnum", "SELL"),
@@ -378,7 +378,7 @@ def _otoco(c: Ctx, api: str, prefix: str) -> dict:
     ask = Decimal(asks[0][0])
     return dict(symbol=SYM, working_type=en(api, f"{prefix}WorkingTypeEnum", "LIMIT"),
                 working_side=en(api, f"{prefix}WorkingSideEnum", "BUY"),
-                working_price=float(ask), working_quantity=0.001,
+                working_price=float(ask + 50), working_quantity=0.001,
                 working_time_in_force=en(api, f"{prefix}WorkingTimeInForceEnum", "GTC"),
                 pending_side=en(api, f"{prefix}PendingSideEnum", "SELL"), pending_quantity=0.001,
                 pending_above_type=en(api, f"{prefix}PendingAboveTypeEnum", "LIMIT_MAKER"),
@@ -394,7 +394,44 @@ async def op_order_list_otoco(c: Ctx) -> None:
     assert [o.status for o in d.order_reports] == ["FILLED", "NEW", "NEW"]
 
 
+@op(REST_SIGNED)
+async def op_order_list_opo(c: Ctx) -> None:
+    kw = _oto(c, "rest_api", "OrderListOpo")
+    kw.pop("pending_quantity")
+    kw["pending_type"] = en("rest_api", "OrderListOpoPendingTypeEnum", "MARKET")
+    kw.pop("pending_price")
+    kw.pop("pending_time_in_force")
+    d = await rest(c.client.rest_api.order_list_opo, **kw)
+    assert [o.status for o in d.order_reports] == ["FILLED", "FILLED"]
+
+
+@op(REST_SIGNED)
+async def op_order_list_opoco(c: Ctx) -> None:
+    kw = _otoco(c, "rest_api", "OrderListOpoco")
+    kw.pop("pending_quantity")
+    d = await rest(c.client.rest_api.order_list_opoco, **kw)
+    assert [o.status for o in d.order_reports] == ["FILLED", "NEW", "NEW"]
+
+
 # -- WS API ---------------------------------------------------------------------------------------
+@op(WS_SIGNED)
+async def op_ws_order_list_place_opo(c: Ctx) -> None:
+    kw = _oto(c, "websocket_api", "OrderListPlaceOpo")
+    for k in ("pending_quantity", "pending_price", "pending_time_in_force"):
+        kw.pop(k)
+    kw["pending_type"] = en("websocket_api", "OrderListPlaceOpoPendingTypeEnum", "MARKET")
+    r = await wsr(c.conn.order_list_place_opo(**kw))
+    assert r.list_order_status == "ALL_DONE"
+
+
+@op(WS_SIGNED)
+async def op_ws_order_list_place_opoco(c: Ctx) -> None:
+    kw = _otoco(c, "websocket_api", "OrderListPlaceOpoco")
+    kw.pop("pending_quantity")
+    r = await wsr(c.conn.order_list_place_opoco(**kw))
+    assert len(c.open_ids()) == 2 and r.contingency_type == "OTO"
+
+
 @op(WS_SIGNED)
 async def op_ws_order_list_place_otoco(c: Ctx) -> None:
     r = await wsr(c.conn.order_list_place_otoco(**_otoco(c, "websocket_api",
@@ -633,8 +670,6 @@ async def op_ws_session(c: Ctx) -> None:
 
 
 NOT_SERVED = {
-    "order_list_opo": NOT_SIMULATED.format("opoAllowed false"),
-    "order_list_opoco": NOT_SIMULATED.format("opoAllowed false"),
     "sor_order": "SOR is not simulated (exchangeInfo carries no sors)",
     "my_allocations": "allocations exist with SOR only, which is not simulated",
     "sor_order_test": "SOR is not simulated (exchangeInfo carries no sors)",

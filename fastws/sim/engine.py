@@ -110,6 +110,7 @@ class OrderList:
     status_type: str = "EXEC_STARTED"      # listStatusType
     order_status: str = "EXECUTING"        # listOrderStatus
     time: int = 0
+    opo: bool = False                      # OPO / OPOCO: pending quantity = working's fill
 
 
 @dataclass
@@ -726,24 +727,36 @@ class Engine:
         working, *pending = lst.orders
         if o is working:
             if o.status == "FILLED" and all(x.status == "PENDING_NEW" for x in pending):
-                for x in pending:
-                    x.status = "NEW"
-                try:
-                    if len(pending) == 1:
-                        self.place(pending[0], now, res)
-                    else:
-                        for x in pending:
-                            self._new_order(x, now)
-                        self._place_pair(lst, pending[0], pending[1], now, res)
-                except Reject:
-                    for x in pending:
-                        x.status = "EXPIRED"
-                        x.update_time = now
-                        self._new_order(x, now)
-                        self._report(x, "EXPIRED", now)
-                if not any(x.open for x in pending):
-                    self._list_done(lst, now)
+                self._activate(lst, now, res)
             return
+        self._pending_leg(lst, o, now, res)
+
+    def _activate(self, lst: OrderList, now: int, res: StepResult) -> None:
+        """Place the pending order(s) of an OTO list (OPO: for what the working order
+        executed)."""
+        working, *pending = lst.orders
+        for x in pending:
+            x.status = "NEW"
+            if lst.opo:
+                x.qty = working.executed
+        try:
+            if len(pending) == 1:
+                self.place(pending[0], now, res)
+            else:
+                for x in pending:
+                    self._new_order(x, now)
+                self._place_pair(lst, pending[0], pending[1], now, res)
+        except Reject:
+            for x in pending:
+                x.status = "EXPIRED"
+                x.update_time = now
+                self._new_order(x, now)
+                self._report(x, "EXPIRED", now)
+        if not any(x.open for x in pending):
+            self._list_done(lst, now)
+
+    def _pending_leg(self, lst: OrderList, o: Order, now: int, res: StepResult) -> None:
+        working, *pending = lst.orders
         if len(pending) == 2:
             # the pending OCO pair: the first leg to trade or trigger expires the other
             self._take_list_lock(o)

@@ -1,5 +1,5 @@
 """Spot account methods beyond the core set: ``account.commission``, ``myPreventedMatches``,
-``allOrderLists``, ``order.amend.keepPriority`` and ``orderList.place.oto`` / ``.otoco`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
+``allOrderLists``, ``order.amend.keepPriority`` and ``orderList.place.oto`` / ``.otoco`` / ``.opo`` / ``.opoco`` (SPEC §5.5; shapes of ``samples/wsapi_*``). Registered by
 :class:`~fastws.sim.trading.Trading`; each takes ``(trading, params, conn, account, ctx)``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from fastws.sim.trading import Ctx, Trading
 
 __all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority",
-           "all_order_lists", "oto_place", "otoco_place"]
+           "all_order_lists", "oto_place", "otoco_place", "opo_place", "opoco_place"]
 
 
 def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
@@ -149,13 +149,28 @@ def otoco_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") 
     return _place_oto(tr, p, acct, pair=True)
 
 
-def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool) -> dict:
+def opo_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """``orderList.place.opo``: as OTO, but the pending order takes no quantity: it is placed
+    for what the working order executed, once the working order is fully filled."""
+    return _place_oto(tr, p, acct, pair=False, opo=True)
+
+
+def opoco_place(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """``orderList.place.opoco``: OTOCO whose pending pair takes its quantity from the
+    working order's fill."""
+    return _place_oto(tr, p, acct, pair=True, opo=True)
+
+
+def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool,
+               opo: bool = False) -> dict:
     from fastws.sim.engine import OrderList, Reject
     m = tr._market(p)
     try:
         wside, pside = p.get("workingSide"), p.get("pendingSide")
         wqty = pm.decimal(p, "workingQuantity", required=True)
-        pqty = pm.decimal(p, "pendingQuantity", required=True)
+        if opo and p.get("pendingQuantity") not in (None, ""):
+            raise ApiError(400, -1106, "Parameter 'pendingQuantity' sent when not required.")
+        pqty = wqty if opo else pm.decimal(p, "pendingQuantity", required=True)
         for name, v in (("workingSide", wside), ("pendingSide", pside)):
             if v is None:
                 raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was "
@@ -187,7 +202,7 @@ def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool) -> dict:
             leg.order_id = e.next_order_id()
             leg.list_id = lid
         lst = OrderList(lid, m.symbol, p.get("listClientOrderId") or random_key(22), legs,
-                        contingency="OTO")
+                        contingency="OTO", opo=opo)
         res = StepResult(time=max(now, m.time))
         try:
             e.place_oto(lst, res.time, res)
@@ -203,4 +218,8 @@ def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool) -> dict:
     out = tr.list_result(lst, False, res.time)
     out["orderReports"] = [dict(tr.order_result(o, "RESULT", res.time), orderListId=lid)
                            for o in lst.orders]
+    if opo:
+        for o, rep in zip(lst.orders, out["orderReports"]):
+            if o.status == "PENDING_NEW":
+                rep.pop("origQty", None)            # its quantity is not known yet
     return out

@@ -35,7 +35,8 @@ MAX_RECV_WINDOW = 60000
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
 USDM_ORDER_TYPES = ("LIMIT", "MARKET")
 ORDER_COUNTING = ("order.place", "order.cancelReplace", "orderList.place.oco", "order.modify",
-                  "orderList.place.oto", "orderList.place.otoco")
+                  "orderList.place.oto", "orderList.place.otoco", "orderList.place.opo",
+                  "orderList.place.opoco")
 """Methods that count toward ``ORDERS`` (their answers carry the ORDERS rate limits)."""
 
 
@@ -174,6 +175,8 @@ class Trading:
                 "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
                 "orderList.place.oto": (self._bind(sm.oto_place), 1, "TRADE", True),
                 "orderList.place.otoco": (self._bind(sm.otoco_place), 1, "TRADE", True),
+                "orderList.place.opo": (self._bind(sm.opo_place), 1, "TRADE", True),
+                "orderList.place.opoco": (self._bind(sm.opoco_place), 1, "TRADE", True),
             })
         else:
             self.methods.update({
