@@ -430,3 +430,131 @@ async def test_user_data_shows_the_amend(samples_dir):
         reps = [e for e in kinds(c.events, "executionReport") if e["x"] == "REPLACED"]
         assert reps and reps[0]["q"] == "0.00200000"
         await asyncio.wait_for(c.close(), 5 * UNIT)
+
+
+def test_simulator_modules_import_no_client_code():
+    """Every module of fastws.sim, the new ones included, imports from fastws only what is not
+    under test (venues, exceptions, captures): never the parser, book, sync or signing code."""
+    import ast
+    import pathlib
+
+    import fastws.sim
+    allowed = {"fastws.sim", "fastws.exceptions", "fastws.venues", "fastws.captures"}
+    bad = []
+    for path in pathlib.Path(fastws.sim.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for n in names:
+                if (n == "fastws" or n.startswith("fastws.")) and \
+                        not any(n == a or n.startswith(a + ".") for a in allowed):
+                    bad.append((path.name, n))
+    assert bad == []
+
+
+async def test_oto_list(samples_dir):
+    """orderList.place.oto: the pending order waits (PENDING_NEW, nothing locked) until the
+    working order fills, then is placed; canceling either leg cancels the list."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        bids, _ = ex.book(SYM, 1)
+        low = str(Decimal(bids[0][0]) - 100)
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": low,
+             "workingQuantity": "0.001", "workingTimeInForce": "GTC", "pendingType": "LIMIT",
+             "pendingSide": "SELL", "pendingPrice": str(Decimal(low) + 300),
+             "pendingQuantity": "0.001", "pendingTimeInForce": "GTC"}
+        r = await c.call("orderList.place.oto", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_oto_response"))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["NEW", "PENDING_NEW"]
+        assert rep[1]["workingTime"] == -1 and acct.balance("BTC") == (Decimal(10), 0)
+        assert [o.order_id for o in ex.orders(acct)] == [rep[0]["orderId"]]
+        # the market comes down to the working order: it fills, the pending one is placed
+        m = ex.market_of(SYM)
+        tick = int(Decimal(low) / m._tick_dec)
+        working = ex.engine.orders[rep[0]["orderId"]]
+        from fastws.sim.market import StepResult
+        res = StepResult(time=ex.now_ms())
+        ex.engine.fill_resting(working, tick, working.remaining, ex.now_ms(), m.trade_id + 1,
+                               res)
+        ex.engine.queues[SYM][0].pop(tick, None)
+        assert working.status == "FILLED"
+        pending = ex.engine.orders[rep[1]["orderId"]]
+        assert pending.status == "NEW" and pending.on_book
+        assert acct.balance("BTC")[1] == Decimal("0.001")          # now locked
+        # a second list, canceled through its pending order: the whole list goes
+        r = await c.call("orderList.place.oto", p)
+        pend2 = r["result"]["orderReports"][1]["orderId"]
+        r = await c.call("order.cancel", {"symbol": SYM, "orderId": pend2})
+        assert r["status"] == 200 and r["result"]["listOrderStatus"] == "ALL_DONE"
+        assert [x["status"] for x in r["result"]["orderReports"]] == ["CANCELED", "CANCELED"]
+        await c.close()
+
+
+async def test_otoco_list(samples_dir):
+    """orderList.place.otoco: once the working order fills, the pending pair is placed and
+    behaves as an OCO (the first leg to trigger expires the other)."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        _, asks = ex.book(SYM, 1)
+        ask = Decimal(asks[0][0])
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY",
+             "workingPrice": str(ask + 50), "workingQuantity": "0.001",
+             "workingTimeInForce": "GTC",
+             "pendingSide": "SELL", "pendingQuantity": "0.001",
+             "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(ask + 300),
+             "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(ask - 300)}
+        r = await c.call("orderList.place.otoco", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_otoco_response"))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["FILLED", "NEW", "NEW"]
+        above, below = (ex.engine.orders[x["orderId"]] for x in rep[1:])
+        assert above.on_book and below in ex.engine.stops[SYM]
+        assert acct.balance("BTC")[1] == Decimal("0.001")          # one lock for the pair
+        r = await c.call("orderList.cancel", {"symbol": SYM,
+                                              "orderListId": r["result"]["orderListId"]})
+        assert [x["status"] for x in r["result"]["orderReports"]][1:] == \
+            ["CANCELED", "CANCELED"]
+        assert acct.balance("BTC")[1] == 0
+        bad = dict(p, pendingAbovePrice=str(ask - 400))
+        r = await c.call("orderList.place.otoco", bad)
+        assert r["error"]["code"] == -2010
+        await c.close()
+
+
+async def test_opo_list(samples_dir):
+    """orderList.place.opo: the pending order takes no quantity; it is placed for what the
+    working order executed, once that is filled."""
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        acct = ex.add_account(balances={"USDT": "1000000", "BTC": "10"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        bids, asks = ex.book(SYM, 1)
+        low = str(Decimal(bids[0][0]) - 100)
+        p = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": low,
+             "workingQuantity": "0.002", "workingTimeInForce": "GTC", "pendingType": "MARKET",
+             "pendingSide": "SELL"}
+        r = await c.call("orderList.place.opo", p)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opo_response"))
+        assert "origQty" not in r["result"]["orderReports"][1]
+        r = await c.call("orderList.place.opo", dict(p, pendingQuantity="1"))
+        assert r["error"]["code"] == -1106
+        # above the ask the working order fills at once: the pending MARKET sells the same
+        r = await c.call("orderList.place.opo",
+                         dict(p, workingPrice=str(Decimal(asks[0][0]) + 50)))
+        rep = r["result"]["orderReports"]
+        assert [x["status"] for x in rep] == ["FILLED", "FILLED"]
+        assert rep[1]["executedQty"] == "0.00200000"
+        assert r["result"]["listOrderStatus"] == "ALL_DONE"
+        opoco = {"symbol": SYM, "workingType": "LIMIT", "workingSide": "BUY",
+                 "workingPrice": low, "workingQuantity": "0.001", "workingTimeInForce": "GTC",
+                 "pendingSide": "SELL", "pendingAboveType": "LIMIT_MAKER",
+                 "pendingAbovePrice": str(Decimal(low) + 400),
+                 "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(Decimal(low) - 300)}
+        r = await c.call("orderList.place.opoco", opoco)
+        same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opoco_response"))
+        await c.close()

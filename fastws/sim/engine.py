@@ -110,6 +110,7 @@ class OrderList:
     status_type: str = "EXEC_STARTED"      # listStatusType
     order_status: str = "EXECUTING"        # listOrderStatus
     time: int = 0
+    opo: bool = False                      # OPO / OPOCO: pending quantity = working's fill
 
 
 @dataclass
@@ -566,6 +567,10 @@ class Engine:
         if o in self.stops.get(o.m.symbol, ()):
             self.stops[o.m.symbol].remove(o)
         self._report(o, x or status, now, expiry=expiry, stp=stp, orig_client=cancel_client)
+        if o.list_id >= 0:
+            lst = self.lists.get(o.list_id)
+            if lst is not None and lst.contingency == "OTO" and lst.order_status != "ALL_DONE":
+                self._oto_end(lst, o, now)
 
     # -- synthetic steps ---------------------------------------------------------------------
     def after_step(self, m: SymbolMarket, res: StepResult) -> None:
@@ -621,7 +626,7 @@ class Engine:
         if whole_list and o.list_id >= 0:
             lst = self.lists[o.list_id]
             for x in lst.orders:
-                if x.open:
+                if x.open or x.status == "PENDING_NEW":
                     self.cancel(x, now, res, cancel_client if x is o else "", whole_list=False)
             self._list_done(lst, now)
             return
@@ -632,9 +637,13 @@ class Engine:
     def place_list(self, lst: OrderList, now: int, res: StepResult) -> None:
         self.lists[lst.list_id] = lst
         lst.time = now
+        self._place_pair(lst, lst.orders[0], lst.orders[1], now, res)
+
+    def _place_pair(self, lst: OrderList, o1: Order, o2: Order, now: int,
+                    res: StepResult) -> None:
+        """Place the two legs of an OCO (a list's, or an OTOCO's pending pair)."""
         # both legs lock together (one quantity); check before accepting either
-        o1, o2 = lst.orders
-        for o in lst.orders:
+        for o in (o1, o2):
             if o.type == "LIMIT_MAKER" and self._crosses(o):
                 raise Reject(-2010, "Order would immediately match and take.")
             if o.type in STOP_TYPES and self._triggered(o):
@@ -652,11 +661,11 @@ class Engine:
                                         "action.")
                 o1.lock_left = need2
         self._list_event(lst, now)
-        for o in lst.orders:
+        for o in (o1, o2):
             o.working_time = -1 if o.type in STOP_TYPES else now
             self._new_order(o, now)
             self._report(o, "NEW", now)
-        for o in lst.orders:
+        for o in (o1, o2):
             if o.type in STOP_TYPES:
                 self.stops[o.m.symbol].append(o)
             else:
@@ -667,7 +676,9 @@ class Engine:
         lst = self.lists.get(o.list_id)
         if lst is None:
             return
-        for x in lst.orders:
+        legs = lst.orders if lst.contingency != "OTO" else lst.orders[1:] \
+            if len(lst.orders) == 3 and o in lst.orders[1:] else []
+        for x in legs:
             if x is not o and x.lock_left:
                 o.lock_left += x.lock_left
                 x.lock_left = ZERO
@@ -678,6 +689,9 @@ class Engine:
             return
         lst = self.lists.get(o.list_id)
         if lst is None or lst.order_status == "ALL_DONE":
+            return
+        if lst.contingency == "OTO":
+            self._oto_leg(lst, o, now, res)
             return
         self._take_list_lock(o)
         for x in lst.orders:
@@ -692,6 +706,88 @@ class Engine:
                 o.lock_left = need
                 self._touch(o.account, o.lock_asset)
         self._list_done(lst, now)
+
+    # -- OTO lists ---------------------------------------------------------------------------
+    def place_oto(self, lst: OrderList, now: int, res: StepResult) -> None:
+        """OTO / OTOCO: the working order runs now; the pending order (or OCO pair) waits
+        (PENDING_NEW, nothing locked) until the working order is fully filled."""
+        self.lists[lst.list_id] = lst
+        lst.time = now
+        working, *pending = lst.orders
+        for x in pending:
+            x.status = "PENDING_NEW"
+            x.working_time = -1
+        self._list_event(lst, now)
+        self.place(working, now, res)
+        for x in pending:
+            if x.status == "PENDING_NEW":
+                self._new_order(x, now)
+
+    def _oto_leg(self, lst: OrderList, o: Order, now: int, res: StepResult) -> None:
+        working, *pending = lst.orders
+        if o is working:
+            if o.status == "FILLED" and all(x.status == "PENDING_NEW" for x in pending):
+                self._activate(lst, now, res)
+            return
+        self._pending_leg(lst, o, now, res)
+
+    def _activate(self, lst: OrderList, now: int, res: StepResult) -> None:
+        """Place the pending order(s) of an OTO list (OPO: for what the working order
+        executed)."""
+        working, *pending = lst.orders
+        for x in pending:
+            x.status = "NEW"
+            if lst.opo:
+                x.qty = working.executed
+        try:
+            if len(pending) == 1:
+                self.place(pending[0], now, res)
+            else:
+                for x in pending:
+                    self._new_order(x, now)
+                self._place_pair(lst, pending[0], pending[1], now, res)
+        except Reject:
+            for x in pending:
+                x.status = "EXPIRED"
+                x.update_time = now
+                self._new_order(x, now)
+                self._report(x, "EXPIRED", now)
+        if not any(x.open for x in pending):
+            self._list_done(lst, now)
+
+    def _pending_leg(self, lst: OrderList, o: Order, now: int, res: StepResult) -> None:
+        working, *pending = lst.orders
+        if len(pending) == 2:
+            # the pending OCO pair: the first leg to trade or trigger expires the other
+            self._take_list_lock(o)
+            for x in pending:
+                if x is not o and x.open:
+                    self._unrest(x, res)
+                    self._finish(x, "EXPIRED", now)
+            if o.type != "MARKET" and o.buy and self.market == "spot":
+                need = o.m.notional(o.price, o.remaining) if o.price else o.lock_left
+                if o.lock_left > need:
+                    o.account.unlock(o.lock_asset, o.lock_left - need)
+                    o.lock_left = need
+                    self._touch(o.account, o.lock_asset)
+            self._list_done(lst, now)
+        elif not o.open:
+            self._list_done(lst, now)
+
+    def _oto_end(self, lst: OrderList, o: Order, now: int) -> None:
+        """An OTO leg ended without filling: the list ends (pending orders left are canceled
+        with it)."""
+        working, *pending = lst.orders
+        if o is working:
+            waiting = [x for x in pending if x.status == "PENDING_NEW"]
+            for x in waiting:
+                x.status = "CANCELED"
+                x.update_time = now
+                self._report(x, "CANCELED", now)
+            if waiting:
+                self._list_done(lst, now)
+        elif not any(x.open for x in pending):
+            self._list_done(lst, now)
 
     def _list_done(self, lst: OrderList, now: int) -> None:
         if lst.order_status == "ALL_DONE":

@@ -478,12 +478,11 @@ class Exchange:
                     "baseAssetPrecision": 8, "quoteAsset": s.quote_asset, "quotePrecision": 8,
                     "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
                     "quoteCommissionPrecision": 8,
-                    # what the simulator implements: no icebergs, trailing stops, pegs,
-                    # OTO/OPO lists or amends beyond keepPriority
+                    # what the simulator implements: no icebergs, trailing stops, pegs
                     "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
                                    "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
-                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
-                    "opoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+                    "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": True,
+                    "opoAllowed": True, "quoteOrderQtyMarketAllowed": True,
                     "allowTrailingStop": False, "cancelReplaceAllowed": True,
                     "amendAllowed": True, "pegInstructionsAllowed": False,
                     "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,

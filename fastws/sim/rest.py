@@ -6,8 +6,8 @@ Spot (``/api/v3``): ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``trades``,
 ``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``; signed: ``order``
 (POST / GET / DELETE), ``order/test``, ``order/cancelReplace``, ``order/amend/keepPriority``,
 ``openOrders`` (GET / DELETE), ``allOrders``, ``account``, ``myTrades``, ``rateLimit/order``,
-``account/commission``, ``myPreventedMatches``, ``orderList/oco|oto|otoco|opo`` (POST),
-``orderList`` (GET / DELETE), ``openOrderList``.
+``account/commission``, ``myPreventedMatches``, ``orderList/oco|oto|otoco|opo|opoco`` (POST),
+``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``.
 
 USDⓈ-M (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo``, ``v1/depth``,
 ``v1/trades``, ``v1/historicalTrades``, ``v1/aggTrades``, ``v1/klines``, ``v1/ticker/24hr``,
@@ -57,11 +57,14 @@ SPOT_SIGNED: dict[tuple[str, str], str] = {
     ("POST", "/api/v3/orderList/oto"): "orderList.place.oto",
     ("POST", "/api/v3/orderList/otoco"): "orderList.place.otoco",
     ("POST", "/api/v3/orderList/opo"): "orderList.place.opo",
+    ("POST", "/api/v3/orderList/opoco"): "orderList.place.opoco",
     ("GET", "/api/v3/orderList"): "orderList.status",
     ("DELETE", "/api/v3/orderList"): "orderList.cancel",
     ("GET", "/api/v3/openOrderList"): "openOrderLists.status",
+    ("GET", "/api/v3/allOrderList"): "allOrderLists",
 }
-"""Signed spot REST endpoints and the WS API method each one runs (same params, same body)."""
+"""Signed spot REST endpoints and the WS API method each one runs (same params, same body);
+an endpoint is served only when its method is."""
 
 USDM_SIGNED: dict[tuple[str, str], str] = {
     ("POST", "/fapi/v1/order"): "order.place",

@@ -34,7 +34,9 @@ log = logging.getLogger("fastws.sim.trading")
 MAX_RECV_WINDOW = 60000
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER", *STOP_TYPES)
 USDM_ORDER_TYPES = ("LIMIT", "MARKET")
-ORDER_COUNTING = ("order.place", "order.cancelReplace", "orderList.place.oco", "order.modify")
+ORDER_COUNTING = ("order.place", "order.cancelReplace", "orderList.place.oco", "order.modify",
+                  "orderList.place.oto", "orderList.place.otoco", "orderList.place.opo",
+                  "orderList.place.opoco")
 """Methods that count toward ``ORDERS`` (their answers carry the ORDERS rate limits)."""
 
 
@@ -170,6 +172,11 @@ class Trading:
                                        False),
                 "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
                                              False),
+                "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
+                "orderList.place.oto": (self._bind(sm.oto_place), 1, "TRADE", True),
+                "orderList.place.otoco": (self._bind(sm.otoco_place), 1, "TRADE", True),
+                "orderList.place.opo": (self._bind(sm.opo_place), 1, "TRADE", True),
+                "orderList.place.opoco": (self._bind(sm.opoco_place), 1, "TRADE", True),
             })
         else:
             self.methods.update({
@@ -765,7 +772,7 @@ class Trading:
         if restr is not None and restr not in ("ONLY_NEW", "ONLY_PARTIALLY_FILLED"):
             raise ApiError(400, -1145, "Invalid cancelRestrictions")
         o = self.ex.engine.find(acct, m.symbol, oid, cid if oid is None else None)
-        if o is None or not o.open:
+        if o is None or not (o.open or o.status == "PENDING_NEW"):
             raise ApiError(400, -2011, "Unknown order sent.")
         if (restr == "ONLY_NEW" and o.status != "NEW") or (
                 restr == "ONLY_PARTIALLY_FILLED" and o.status != "PARTIALLY_FILLED"):
