@@ -108,7 +108,8 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
 def short_engine(symbol: str) -> SignalEngine:
     """A signal engine with windows for short sessions (5 s momentum over 30 s of volatility,
     2 s volume spikes against 30 s): signals can fire within a 20 s demo."""
-    return SignalEngine(symbol, momentum=Momentum(window_s=5, volatility_s=30, min_updates=5),
+    return SignalEngine(symbol, momentum=Momentum(window_s=5, volatility_s=30, min_updates=5,
+                                                  min_move=0.0001),
                         volume=VolumeSpike(window_s=2, baseline_s=30, min_baseline_s=6))
 
 
