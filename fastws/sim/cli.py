@@ -319,8 +319,8 @@ def banner_snippet(url: str, env_file: Optional[str], symbol: str) -> list[str]:
     if env_file:
         lines += [f"  fastws trade {symbol} --url {url}",
                   f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}"]
-    lines += ["  python:  venue = fastws.live.venue_for_url(" + repr(url) + ")   "
-              "# then fastws.MarketStream([...], venue=venue)"]
+    lines += ["  python:  from fastws.live import venue_for_url",
+              f"           venue = venue_for_url({url!r})   # then fastws.MarketStream([...], venue=venue)"]
     return lines
 
 
