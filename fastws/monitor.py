@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import sys
 import time
@@ -33,10 +34,23 @@ VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_SPOT_TESTN
                                                  BINANCE_USDM_TESTNET)}
 
 
-def connect_failure(exc: BaseException, venue: Venue, timeout: float) -> str:
+class _LastWarning(logging.Handler):
+    """Keeps the last warning logged while connecting (the reason of the retries)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
+def connect_failure(exc: BaseException, venue: Venue, timeout: float, last: str | None = None) -> str:
     """One line saying what could not connect, where, and why."""
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        why = str(exc) or f"no answer within {timeout:g} s"
+        why = str(exc) or f"no connection within {timeout:g} s"
+        if last:
+            why += f"; last attempt: {last.split(': ', 1)[-1].removesuffix('; retrying')}"
     else:
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if exc.__cause__ is not None and str(exc.__cause__):
@@ -64,14 +78,26 @@ async def _monitor(args: argparse.Namespace) -> int:
 async def _watch(ms: Any, venue: Venue, symbols: list[str], args: argparse.Namespace) -> int:
     stop, signals = stop_event()
     t0 = time.monotonic()
+    lg = logging.getLogger("fastws")
+    level = lg.level
+    keep = _LastWarning()
+    saved = (lg.handlers[:], lg.propagate)
+    if not args.verbose:
+        # the retries while connecting: the one line below says it all
+        lg.setLevel(logging.WARNING)
+        lg.handlers, lg.propagate = [keep], False
     try:
         await ms.start()
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         await ms.close()
-        print(f"fastws monitor: {connect_failure(exc, venue, args.timeout)}", file=sys.stderr)
+        print(f"fastws monitor: {connect_failure(exc, venue, args.timeout, keep.last)}",
+              file=sys.stderr)
         return 1
+    finally:
+        lg.setLevel(level)
+        lg.handlers, lg.propagate = saved
     try:
         print(f"fastws monitor: connected to {venue.name} at {venue.stream_url} "
               f"({len(symbols)} symbols, {len(ms.streams)} streams)", flush=True)
@@ -92,8 +118,9 @@ async def _watch(ms: Any, venue: Venue, symbols: list[str], args: argparse.Names
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="fastws monitor", description=__doc__.split("\n\n")[0].strip("`"),
-                       epilog="\n\n".join(__doc__.split("\n\n")[2:]),
+    doc = __doc__.replace("``", "").replace(":class:", "").replace("`~", "").replace("`", "")
+    p = ArgumentParser(prog="fastws monitor", description=doc.split("\n\n")[0],
+                       epilog="\n\n".join(doc.split("\n\n")[1:]).replace("::", ":"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. BTCUSDT ETHUSDT")
     where = p.add_mutually_exclusive_group()
