@@ -127,3 +127,17 @@ def test_plain_lines_in_a_pipe():
     assert "\x1b[" not in res.stdout
     assert any(l.startswith("BTCUSDT: $") for l in res.stdout.splitlines())
     assert res.stdout.rstrip().splitlines()[-1].startswith("summary:")
+
+
+def test_monitor_says_where_it_connected_and_summarises_on_ctrl_c():
+    rc, data = run_in_terminal([sys.executable, "-m", "fastws", "monitor", "BTCUSDT", "ETHUSDT",
+                                "--sim", "--interval", "0.5"], 100, 30, interrupt_after=5 * UNIT,
+                               timeout=60 * UNIT)
+    lines = screen_of(data, 100, 30)
+    text = "\n".join(lines)
+    assert rc == 130, text
+    assert "fastws monitor: connected to sim-spot at ws://127.0.0.1:" in text
+    assert "summary:" in text and "(interrupted)" in text.replace("\n", ""), text
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        assert sum(1 for l in lines if HEADER.match(l) and l.startswith(sym)) == 1, text
+    assert b"Traceback" not in data

@@ -200,3 +200,9 @@ def test_short_signal_windows_fire_on_the_simulated_market():
                 next_eval += 1000
                 fired += eng.evaluate(m.time) is not None
     assert fired >= 3, "a 20 s demo on the default market shows signals"
+
+
+@pytest.mark.parametrize("bad", ["BTC-USDT", "btc/usdt", "BTC USDT", "", "X"])
+def test_the_simulator_invents_no_impossible_symbol(bad):
+    with pytest.raises(ValueError, match="not a Binance symbol"):
+        default_spec(bad)

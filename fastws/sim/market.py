@@ -94,8 +94,14 @@ _QUOTES = ("USDT", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
 
 def default_spec(symbol: str, market: str = "spot") -> SymbolSpec:
-    """A realistic :class:`SymbolSpec` for ``symbol`` (known majors, else a generic small cap)."""
+    """A realistic :class:`SymbolSpec` for ``symbol`` (known majors, else a generic small cap).
+
+    Raises ``ValueError`` for a name Binance could not have (``BTC-USDT``, ``btc/usdt``):
+    symbols are letters and digits only."""
     symbol = symbol.upper()
+    if not (2 <= len(symbol) <= 20 and symbol.isascii() and symbol.isalnum()):
+        raise ValueError(f"{symbol!r} is not a Binance symbol: symbols are letters and digits "
+                         f"only, e.g. BTCUSDT")
     base, quote = symbol, "USDT"
     for q in _QUOTES:
         if symbol.endswith(q) and len(symbol) > len(q):
@@ -705,8 +711,8 @@ class PriceProcess:
                 self.log += drift * dt + vol * math.sqrt(dt) * rng.gauss(0.0, 1.0)
             self.time = step_end
             if self.time >= self.regime_until:
-                names, weights = zip(*self.NEXT[self.regime])
-                self.regime = rng.choices(names, weights)[0]
+                nxt = self.NEXT[self.regime]
+                self.regime = rng.choices([n for n, _ in nxt], [w for _, w in nxt])[0]
                 self.regime_until = self.time + self._duration(self.regime)
                 self.regimes_seen.append(self.regime)
         # keep the walk within a band around where it started (+-15 %), as a day's range
