@@ -162,7 +162,7 @@ class Trader:
             self.filters[s] = await self.api.symbol_filters(s)
         self.balance_start = await self.balance()
         self.risk.start_equity = self.risk.peak_equity = self.balance_start
-        self.say(f"System initialized - Balance: ${self.balance_start:.2f}")
+        self.say(f"System initialized - Balance: {self._amount(self.balance_start)}")
         self.say(f"risk limits: {self.limits.describe()}; orders of about {self.order_notional} "
                  f"{self.quote}")
 
@@ -214,6 +214,12 @@ class Trader:
                 await asyncio.wait_for(self._fill_seen.wait(), 0.3)
             except (TimeoutError, asyncio.TimeoutError):
                 return
+
+    def _amount(self, x: Decimal) -> str:
+        """``$4988.99`` for a dollar quote asset, else ``0.12345678 BTC``."""
+        if self.quote in ("USDT", "USDC", "FDUSD"):
+            return f"${x:.2f}"
+        return f"{x:.8f} {self.quote}"
 
     # -- market and signals ------------------------------------------------------------------
     def on_prices(self, symbol: str, bid: float, ask: float) -> None:
@@ -343,7 +349,7 @@ class Trader:
         r, st = self.risk, self.stats
         refused = ", ".join(f"{k} {v}" for k, v in sorted(r.refusals.items())) or "none"
         pos = ", ".join(f"{s} {_q(r.position(s).qty, True)}" for s in self.symbols)
-        end = f"${self.balance_end:.2f}" if self.balance_end is not None else "n/a"
+        end = self._amount(self.balance_end) if self.balance_end is not None else "n/a"
         return (f"summary: {elapsed:.1f} s, {st.orders} orders ({st.filled} filled, "
                 f"{st.not_filled} not filled, {st.rejected} rejected), {st.fills} fills, "
                 f"refused by limits: {refused}, realized PnL {_money(r.realized)}, unrealized "
@@ -351,7 +357,7 @@ class Trader:
                 f"{st.cancelled_at_exit} orders cancelled at exit, open orders left "
                 f"{st.open_at_exit if st.open_at_exit >= 0 else 'unknown'}"
                 + (", kill switch on" if r.killed else "")
-                + f", balance ${self.balance_start:.2f} -> {end}")
+                + f", balance {self._amount(self.balance_start)} -> {end}")
 
 
 # -- the session --------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ def test_truncated_gzip_to_sim_replay(truncated_gz):
     (["trade", "--venue", "binance-spot"], "--i-understand-real-money"),
     (["replay", "no-such-capture.gz"], "no-such-capture.gz: no such file"),
     (["replay", "x.gz", "--tick-size", "BTCUSDT"], "SYMBOL=TICK"),
+    (["bench", "--budget", "-1"], "--budget"),
+    (["bench", "--kinds", "nosuch"], "unknown kind"),
     (["nosuchcommand"], "unknown command"),
 ])
 def test_bad_arguments(args, needle):
