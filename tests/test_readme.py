@@ -79,3 +79,29 @@ def test_quick_start_names_what_exists():
 def test_no_spec_references_in_readme():
     # SPEC.md is not in the repository: the README says what it means instead
     assert "SPEC §" not in README
+
+
+OUTPUT = [(code, line) for lang, code, line in BLOCKS if lang == ""]
+
+
+def test_sample_output_has_the_real_formats():
+    """The README's sample output lines are in the formats the commands print."""
+    patterns = {
+        "SIGNAL:": r"SIGNAL: (BUY|SELL) \| \d\.\d{3} \| [A-Z][a-z]+( [a-z]+)?(, [A-Z][a-z]+( [a-z]+)?)*",
+        "System initialized": r"System initialized - Balance: \$\d+\.\d\d",
+        "ORDER ": r"ORDER [A-Z]+ (BUY|SELL) [\d.]+ @ [\d.]+ \(IOC, [^)]+\) -> (FILLED|EXPIRED|PARTIALLY_FILLED) .*",
+        "FILL ": r"FILL [A-Z]+ (BUY|SELL) [\d.]+ @ [\d.]+ \| position [+-]?[\d.]+ \| PnL [+-]\d+\.\d\d \(realized total [+-]\d+\.\d\d\)",
+        "POSITION ": r"POSITION [A-Z]+: [+-]?[\d.]+ @ [\d.]+ \| unrealized [+-]\d+\.\d\d \| realized [+-]\d+\.\d\d",
+        "RISK refused": r"RISK refused [A-Z]+ (BUY|SELL) [\d.]+: [a-z_]+: .+",
+    }
+    seen = set()
+    for code, line in OUTPUT:
+        for text in code.splitlines():
+            if re.match(r"^[A-Z]+USDT: \$", text):
+                assert re.fullmatch(r"[A-Z]+: \$\d+\.\d{4} \| Vol: \d+ \| 24h: [+-]\d+\.\d\d%", text), text
+                seen.add("ticker")
+            for start, pattern in patterns.items():
+                if text.startswith(start):
+                    assert re.fullmatch(pattern, text), f"README line {line}: {text}"
+                    seen.add(start)
+    assert seen >= {"ticker", *patterns}, seen
