@@ -101,7 +101,8 @@ async def _watch(ms: Any, venue: Venue, symbols: list[str], args: argparse.Names
     try:
         print(f"fastws monitor: connected to {venue.name} at {venue.stream_url} "
               f"({len(symbols)} symbols, {len(ms.streams)} streams)", flush=True)
-        view = LiveView(ms, symbols, short_windows=args.short_windows, verbose=args.verbose)
+        short = args.short_windows or ((args.sim or bool(args.url)) and not args.long_windows)
+        view = LiveView(ms, symbols, short_windows=short, verbose=args.verbose)
         end = t0 + args.seconds if args.seconds else math.inf
         with LiveScreen() as screen:
             while time.monotonic() < end:
@@ -134,7 +135,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--timeout", type=positive, default=15.0, help="seconds to wait for the connection")
     p.add_argument("--no-books", action="store_true", help="no depth stream / order books")
     p.add_argument("--short-windows", action="store_true",
-                   help="signal windows for short sessions (5 s momentum, 2 s volume spikes)")
+                   help="signal windows for short sessions (5 s momentum, 2 s volume spikes); "
+                        "the default on a simulator")
+    p.add_argument("--long-windows", action="store_true",
+                   help="the library's signal windows (60 s momentum, 300 s volume baseline); "
+                        "the default on a venue")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each detector's figures and why no signal fired, under every symbol")
     return p

@@ -42,6 +42,14 @@ Side = Literal["BUY", "SELL"]
 _ZERO = Decimal(0)
 
 
+def _num(d: Decimal) -> str:
+    """``-0.0668`` rather than ``-0.06680000`` (no exponent either)."""
+    t = format(d, "f")
+    if "." in t:
+        t = t.rstrip("0").rstrip(".")
+    return "0" if t in ("", "-0") else t
+
+
 def _dec(name: str, v: object, *, allow_none: bool = True) -> Decimal | None:
     if v is None and allow_none:
         return None
@@ -188,11 +196,12 @@ class RiskManager:
         if not reducing:
             if lim.max_position is not None and abs(after) > lim.max_position:
                 return self._refuse(symbol, "max_position",
-                                    f"position would be {after} {symbol}, max {lim.max_position}")
+                                    f"position would be {_num(after)} {symbol}, max "
+                                    f"{_num(lim.max_position)}")
             if lim.max_notional is not None and abs(after) * price > lim.max_notional:
                 return self._refuse(symbol, "max_notional",
                                     f"position would be worth {abs(after) * price:.2f}, max "
-                                    f"{lim.max_notional}")
+                                    f"{_num(lim.max_notional)}")
         return Decision(True)
 
     def _refuse(self, symbol: str, limit: str, reason: str) -> Decision:
@@ -251,4 +260,4 @@ class RiskManager:
         lim = self.limits.max_drawdown
         if lim is not None and self.killed is None and self.peak_equity - eq > lim:
             self.killed = (f"drawdown {self.peak_equity - eq:.2f} from the peak "
-                           f"{self.peak_equity:.2f} is over the max {lim}")
+                           f"{self.peak_equity:.2f} is over the max {_num(lim)}")
