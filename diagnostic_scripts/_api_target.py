@@ -1,8 +1,10 @@
-"""Where the WS API diagnostics connect: an embedded simulator (default) or a real venue.
+"""Where the WS API diagnostics connect: an embedded simulator (default), a running
+``fastws sim`` (``--url``) or a Binance venue (``--venue``).
 
-On the simulator an account is made with a key of ``--key-type`` (Ed25519 by default: the
-session logs on) and balances to trade with. On a real venue (``--venue``) the key comes from
-the environment, never from the command line, and is only ever shown masked:
+On the embedded simulator an account is made with a key of ``--key-type`` (Ed25519 by default:
+the session logs on) and balances to trade with. Elsewhere the key comes from the environment,
+never from the command line, and is only ever shown masked (``fastws sim --paper`` writes these
+lines to a file for its paper account):
 
 * ``FASTWS_API_KEY``: the API key;
 * ``FASTWS_API_SECRET``: an HMAC secret, or
@@ -12,45 +14,33 @@ the environment, never from the command line, and is only ever shown masked:
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from fastws.base_operations import BaseOperations
-from fastws.signing import Ed25519Signer, HmacSigner, RsaSigner, mask_key
+from _house import add_target_arguments
 
-ENV_KEY, ENV_SECRET, ENV_PEM, ENV_PW = ("FASTWS_API_KEY", "FASTWS_API_SECRET", "FASTWS_PRIVATE_KEY_FILE",
-                                       "FASTWS_PRIVATE_KEY_PASSWORD")
+from fastws import BaseOperations, Ed25519Signer, HmacSigner, RsaSigner, mask_key
+from fastws.live import venue_for_url
+from fastws.trade import ENV_KEY, ENV_PEM, ENV_PW, ENV_SECRET, signer_from_env
+
+__all__ = ["Target", "add_arguments", "where", "ENV_KEY", "ENV_SECRET", "ENV_PEM", "ENV_PW"]
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    from fastws.monitor import VENUES
-    ap.add_argument("--venue", choices=sorted(VENUES), help="a real venue instead of the simulator "
-                    f"(keys from ${ENV_KEY} and ${ENV_SECRET} or ${ENV_PEM})")
+    add_target_arguments(ap)
     ap.add_argument("--symbol", default="BTCUSDT")
     ap.add_argument("--key-type", choices=["ED25519", "HMAC", "RSA"], default="ED25519",
-                    help="key made on the simulator (default ED25519: the session logs on)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per check")
-    ap.add_argument("-v", "--verbose", action="store_true", help="show fastws log lines")
+                    help="key made on the embedded simulator (default ED25519: the session logs on)")
+    ap.epilog = (f"Keys for --venue / --url: ${ENV_KEY} with ${ENV_SECRET} (HMAC) or ${ENV_PEM} "
+                 f"(Ed25519 / RSA PEM, ${ENV_PW} if encrypted); shown masked only.")
 
 
-def signer_from_env() -> tuple[str | None, Any]:
-    """(api_key, signer) from the environment; (None, None) when no key is set."""
-    key = os.environ.get(ENV_KEY)
-    if not key:
-        return None, None
-    secret = os.environ.get(ENV_SECRET)
-    if secret:
-        return key, HmacSigner(secret)
-    path = os.environ.get(ENV_PEM)
-    if not path:
-        raise SystemExit(f"{ENV_KEY} is set but neither {ENV_SECRET} nor {ENV_PEM}")
-    with open(path, "rb") as fh:
-        pem = fh.read()
-    pw = os.environ.get(ENV_PW)
-    try:
-        return key, Ed25519Signer(pem, pw)
-    except Exception:
-        return key, RsaSigner(pem, pw)
+def where(args: argparse.Namespace) -> str:
+    """The target in words, for the header ("embedded simulator" only for the embedded one)."""
+    if getattr(args, "url", None):
+        return f"running simulator at {args.url}"
+    if args.venue:
+        return f"venue {args.venue}"
+    return "embedded simulator"
 
 
 class Target:
@@ -68,7 +58,8 @@ class Target:
 
     @property
     def sim(self) -> bool:
-        return self.args.venue is None
+        """The embedded simulator (fault injection at hand)."""
+        return self.args.venue is None and not getattr(self.args, "url", None)
 
     @property
     def signed(self) -> bool:
@@ -86,7 +77,10 @@ class Target:
             self.signer = (HmacSigner(k.secret) if k.key_type == "HMAC" else
                            RsaSigner(k.private_pem) if k.key_type == "RSA" else Ed25519Signer(k.private_pem))
         else:
-            self.key, self.signer = signer_from_env()
+            try:
+                self.key, self.signer = signer_from_env()
+            except ValueError as exc:
+                raise SystemExit(str(exc)) from None
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -98,7 +92,11 @@ class Target:
     @property
     def venue(self) -> Any:
         from fastws.monitor import VENUES
-        return self.ex.venue if self.sim else VENUES[self.args.venue]
+        if self.sim:
+            return self.ex.venue
+        if getattr(self.args, "url", None):
+            return venue_for_url(self.args.url, self.market)
+        return VENUES[self.args.venue]
 
     def session(self, **kw: Any) -> BaseOperations:
         """A BaseOperations session (closed by the target), signed when a key is known."""

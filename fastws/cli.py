@@ -6,18 +6,58 @@ command never breaks another.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fastws.demo", "stream the embedded simulator through MarketStream with books (the main job)"),
     "monitor": ("fastws.monitor", "live view of symbols on a real venue or the simulator, until Ctrl-C"),
     "sim": ("fastws.sim.cli", "run the Binance-compatible exchange simulator as a server"),
+    "trade": ("fastws.trade", "trade the signals with risk limits (a paper account on the simulator by default)"),
     "replay": ("fastws.replay", "replay a recorded capture through parser, sync and book; check it"),
     "bench": ("fastws.quickbench", "parse benchmark: ns per message per event kind, beside orjson"),
 }
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad option answered in one line (not the whole usage) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(text: str, what: str, ok: Callable[[float], bool]) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v != v or v in (float("inf"), float("-inf")) or not ok(v):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
+    return v
+
+
+def positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(text, "a number > 0", lambda v: v > 0)
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _number(text, "a number >= 0", lambda v: v >= 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number > 0")
+    return v
 
 
 def _usage() -> str:
@@ -50,11 +90,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fastws: the {name!r} command is not available in this build", file=sys.stderr)
             return 2
         raise
-    run: Callable[[list[str]], int] = module.main
+    run: Callable[[list[str]], Any] = module.main
     try:
         return int(run(rest) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`fastws replay ... | head`): not an error of ours
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,203 +1,166 @@
-"""``fastws monitor SYMBOL... [--sim] [--venue NAME]``: a live view of symbols until Ctrl-C.
+"""``fastws monitor SYMBOL...``: a live view of symbols on a venue or a simulator, until Ctrl-C.
 
 For each symbol it streams ``@ticker``, ``@trade``, ``@bookTicker`` and ``@depth@100ms``
 through :class:`~fastws.market_stream.MarketStream` (book synced from snapshots), feeds a
-:class:`~fastws.signals.SignalEngine` and prints, every ``--interval`` seconds::
+:class:`~fastws.signals.SignalEngine` and shows, every ``--interval`` seconds::
 
     BTCUSDT: $67234.5600 | Vol: 1234 | 24h: +2.45%
       bid 67234.55 / ask 67234.57 | spread 0.02 | 412 msg/s | book synced
     SIGNAL: BUY | 0.723 | Positive momentum, Volume spike        (when a signal fires)
 
-On a terminal the view is redrawn in place; otherwise (CI, a pipe) plain blocks of lines are
-printed, so it works with no stdin and no tty. :class:`LiveView` is shared with
-``fastws demo``.
+Where: Binance spot by default, ``--venue NAME`` another venue, ``--sim`` an embedded
+simulator, ``--url ws://HOST:PORT`` a running ``fastws sim``. On a terminal the view is one
+redrawn screen; in a pipe or a log it prints plain blocks of lines. Ctrl-C ends it with the
+summary (exit status 130).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
-from fastws.events import AggTrade, Ticker, Trade
-from fastws.signals import Momentum, SignalEngine, VolumeSpike, format_signal
+from fastws.cli import ArgumentParser, non_negative, positive
+from fastws.live import LiveScreen, LiveView, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.venues import BINANCE_SPOT, BINANCE_SPOT_TESTNET, BINANCE_USDM, BINANCE_USDM_TESTNET, Venue
 
-__all__ = ["VENUES", "LiveView", "streams_for", "main"]
+__all__ = ["VENUES", "LiveView", "streams_for", "main", "connect_failure"]
 
 #: Venues ``--venue`` accepts.
 VENUES: dict[str, Venue] = {v.name: v for v in (BINANCE_SPOT, BINANCE_SPOT_TESTNET, BINANCE_USDM,
                                                  BINANCE_USDM_TESTNET)}
 
 
-def streams_for(symbol: str, books: bool = True, market: str = "spot") -> list[str]:
-    """The streams the live view needs for one symbol (USD-M has ``@aggTrade``, no ``@trade``)."""
-    s = symbol.lower()
-    trades = "trade" if market == "spot" else "aggTrade"
-    out = [f"{s}@ticker", f"{s}@{trades}", f"{s}@bookTicker"]
-    if books:
-        out.append(f"{s}@depth@100ms")
-    return out
+class _LastWarning(logging.Handler):
+    """Keeps the last warning logged while connecting (the reason of the retries)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
 
 
-def _fmt(x: float, digits: int = 8) -> str:
-    if not math.isfinite(x):
-        return "n/a"
-    return f"{x:.{digits}f}".rstrip("0").rstrip(".") or "0"
-
-
-class LiveView:
-    """Signal engines and the printed view for a set of symbols on one MarketStream.
-
-    Parameters
-    ----------
-    ms : MarketStream
-        The stream (its ``@ticker`` and ``@trade`` events feed the engines).
-    symbols : sequence of str
-    out : file, optional
-        Where to print (stdout).
-    tty : bool, optional
-        Redraw in place (default: ``out.isatty()``).
-    short_windows : bool
-        Signal windows for a short session (5 s momentum over 30 s volatility, 2 s volume spikes
-        against 30 s): signals can fire within a 20 s demo. Off: the library defaults (60 s, 300 s).
-    """
-
-    def __init__(self, ms: Any, symbols: Sequence[str], *, out: IO[str] | None = None,
-                 tty: bool | None = None, short_windows: bool = False) -> None:
-        self.ms = ms
-        self.symbols = [s.upper() for s in symbols]
-        self.out = out or sys.stdout
-        self.tty = self.out.isatty() if tty is None else tty
-        self.engines: dict[str, SignalEngine] = {}
-        for sym in self.symbols:
-            if short_windows:
-                eng = SignalEngine(sym, momentum=Momentum(window_s=5, volatility_s=30, min_updates=5),
-                                   volume=VolumeSpike(window_s=2, baseline_s=30, min_baseline_s=6))
-            else:
-                eng = SignalEngine(sym)
-            self.engines[sym] = eng
-        self.signals_fired = 0
-        self._prev: dict[str, tuple[float, int]] = {}
-        self._lines = 0
-        ms.on(Trade, self._feed)
-        ms.on(AggTrade, self._feed)
-        ms.on(Ticker, self._feed)
-
-    def _feed(self, ev: Any) -> None:
-        eng = self.engines.get(ev.symbol)
-        if eng is not None:
-            eng.on_event(ev)
-
-    def _rate(self, sym: str, stats: Any, now: float) -> float:
-        total = 0
-        prefix = sym.lower() + "@"
-        for name, d in stats.streams.items():
-            if name.startswith(prefix):
-                total += d["messages"]
-        prev = self._prev.get(sym)
-        self._prev[sym] = (now, total)
-        if prev is None or now - prev[0] <= 0:
-            return 0.0
-        return (total - prev[1]) / (now - prev[0])
-
-    def lines(self) -> list[str]:
-        """The view now, as lines."""
-        stats = self.ms.stats()
-        now = time.monotonic()
-        now_ms = int(time.time() * 1000)
-        out = []
-        for sym in self.symbols:
-            eng = self.engines[sym]
-            line = eng.ticker_line() or f"{sym}: waiting for data"
-            out.append(line)
-            book = self.ms.books.get(sym)
-            parts = []
-            if book is not None and book.best_bid() is not None and book.best_ask() is not None:
-                bid, ask = book.best_bid_price, book.best_ask_price
-                parts.append(f"bid {_fmt(bid)} / ask {_fmt(ask)} | spread {_fmt(ask - bid)}")
-            parts.append(f"{self._rate(sym, stats, now):.0f} msg/s")
-            if book is not None:
-                parts.append("book synced" if book.is_synced else "book resyncing")
-            out.append("  " + " | ".join(parts))
-            assessment = eng.assess(now_ms)
-            if assessment.signal is not None:
-                self.signals_fired += 1
-                out.append(format_signal(assessment.signal))
-            else:
-                out.append(f"  signal: {assessment.status}")
-        out.append(f"[{stats.msgs_per_s:.0f} msg/s total | {stats.connections} connection(s) | "
-                   f"{stats.reconnects} reconnects | {stats.gaps} gaps | {stats.resyncs} resyncs | "
-                   f"{stats.parse_errors} parse errors]")
-        return out
-
-    def note(self, text: str) -> None:
-        """Print a message line; on a terminal the next view is drawn below it."""
-        self.out.write(text + "\n")
-        self.out.flush()
-        self._lines = 0
-
-    def render(self) -> None:
-        """Print the view: redrawn in place on a terminal, a plain block otherwise."""
-        lines = self.lines()
-        if self.tty:
-            if self._lines:
-                self.out.write(f"\x1b[{self._lines}F\x1b[J")
-            self.out.write("\n".join(lines) + "\n")
-            self._lines = len(lines)
-        else:
-            self.out.write("\n".join(lines) + "\n\n")
-        self.out.flush()
+def connect_failure(exc: BaseException, venue: Venue, timeout: float, last: str | None = None) -> str:
+    """One line saying what could not connect, where, and why."""
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        why = str(exc) or f"no connection within {timeout:g} s"
+        if last:
+            why += f"; last attempt: {last.split(': ', 1)[-1].removesuffix('; retrying')}"
+    else:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if exc.__cause__ is not None and str(exc.__cause__):
+            why += f" ({exc.__cause__})"
+    return f"could not connect to {venue.name} at {venue.stream_url}: {why}"
 
 
 async def _monitor(args: argparse.Namespace) -> int:
     from fastws.market_stream import MarketStream
     symbols = [s.upper() for s in args.symbols]
-    venue = VENUES[args.venue or "binance-spot"]
+    if args.url:
+        venue = venue_for_url(args.url, args.market or "spot")
+    else:
+        venue = VENUES[args.venue or "binance-spot"]
     streams = [n for s in symbols for n in streams_for(s, not args.no_books, venue.market)]
     if args.sim:
-        from fastws.demo import _have_aiohttp
         from fastws.sim import Exchange
-        async with Exchange(symbols, market=venue.market, rest=_have_aiohttp()) as ex:
-            return await _watch(MarketStream(streams, venue=ex.venue), symbols, args)
-    return await _watch(MarketStream(streams, venue=venue, ca_file=args.ca_file), symbols, args)
+        async with Exchange(symbols, market=venue.market) as ex:
+            return await _watch(MarketStream(streams, venue=ex.venue, connect_timeout=args.timeout),
+                                ex.venue, symbols, args)
+    return await _watch(MarketStream(streams, venue=venue, ca_file=args.ca_file,
+                                     connect_timeout=args.timeout), venue, symbols, args)
 
 
-async def _watch(ms: Any, symbols: list[str], args: argparse.Namespace) -> int:
-    async with ms:
-        view = LiveView(ms, symbols, short_windows=args.short_windows)
-        end = time.monotonic() + args.seconds if args.seconds else math.inf
-        while time.monotonic() < end:
-            await asyncio.sleep(min(args.interval, max(0.0, end - time.monotonic())))
-            view.render()
-        print(ms.stats().summary())
-    return 0
+async def _watch(ms: Any, venue: Venue, symbols: list[str], args: argparse.Namespace) -> int:
+    stop, signals = stop_event()
+    t0 = time.monotonic()
+    lg = logging.getLogger("fastws")
+    level = lg.level
+    keep = _LastWarning()
+    saved = (lg.handlers[:], lg.propagate)
+    if not args.verbose:
+        # the retries while connecting: the one line below says it all
+        lg.setLevel(logging.WARNING)
+        lg.handlers, lg.propagate = [keep], False
+    try:
+        await ms.start()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await ms.close()
+        print(f"fastws monitor: {connect_failure(exc, venue, args.timeout, keep.last)}",
+              file=sys.stderr)
+        return 1
+    finally:
+        lg.setLevel(level)
+        lg.handlers, lg.propagate = saved
+    try:
+        print(f"fastws monitor: connected to {venue.name} at {venue.stream_url} "
+              f"({len(symbols)} symbols, {len(ms.streams)} streams)", flush=True)
+        short = args.short_windows or ((args.sim or bool(args.url)) and not args.long_windows)
+        view = LiveView(ms, symbols, short_windows=short, verbose=args.verbose)
+        end = t0 + args.seconds if args.seconds else math.inf
+        with LiveScreen() as screen:
+            while time.monotonic() < end:
+                if await sleep_or_stop(stop, min(args.interval, max(0.0, end - time.monotonic()))):
+                    break
+                screen.show(view.lines())
+        st = ms.stats()
+    finally:
+        await ms.close()
+    elapsed = time.monotonic() - t0
+    print(f"summary: {elapsed:.1f} s on {venue.name}, {st.summary()}, "
+          f"{view.signals_fired} signal lines" + (" (interrupted)" if signals else ""), flush=True)
+    return 130 if signals else 0
+
+
+def build_parser() -> ArgumentParser:
+    doc = __doc__.replace("``", "").replace(":class:", "").replace("`~", "").replace("`", "")
+    p = ArgumentParser(prog="fastws monitor", description=doc.split("\n\n")[0],
+                       epilog="\n\n".join(doc.split("\n\n")[1:]).replace("::", ":"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. BTCUSDT ETHUSDT")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--sim", action="store_true", help="watch an embedded simulator")
+    where.add_argument("--venue", choices=sorted(VENUES), help="a Binance venue (default binance-spot)")
+    where.add_argument("--url", help="a running fastws sim, e.g. ws://127.0.0.1:8765")
+    p.add_argument("--market", choices=("spot", "usdm"), help="with --url: the simulator's market")
+    p.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
+    p.add_argument("--interval", type=positive, default=1.0, help="seconds between refreshes")
+    p.add_argument("--seconds", type=non_negative, default=0.0, help="stop after this long (0: at Ctrl-C)")
+    p.add_argument("--timeout", type=positive, default=15.0, help="seconds to wait for the connection")
+    p.add_argument("--no-books", action="store_true", help="no depth stream / order books")
+    p.add_argument("--short-windows", action="store_true",
+                   help="signal windows for short sessions (5 s momentum, 2 s volume spikes); "
+                        "the default on a simulator")
+    p.add_argument("--long-windows", action="store_true",
+                   help="the library's signal windows (60 s momentum, 300 s volume baseline); "
+                        "the default on a venue")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="each detector's figures and why no signal fired, under every symbol")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="fastws monitor", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. BTCUSDT ETHUSDT")
-    p.add_argument("--sim", action="store_true", help="watch the embedded simulator instead")
-    p.add_argument("--venue", choices=sorted(VENUES), help="default binance-spot")
-    p.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
-    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: Ctrl-C)")
-    p.add_argument("--no-books", action="store_true", help="no depth stream / order books")
-    p.add_argument("--short-windows", action="store_true",
-                   help="signal windows for short sessions (5 s momentum, 2 s volume spikes)")
-    args = p.parse_args(argv)
-    if args.interval <= 0:
-        p.error("--interval must be > 0")
+    args = build_parser().parse_args(argv)
+    if args.ca_file:
+        import os
+        if not os.path.isfile(args.ca_file):
+            print(f"fastws monitor: --ca-file {args.ca_file}: no such file", file=sys.stderr)
+            return 2
     from fastws.connection import run
     try:
         return run(_monitor(args))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except ValueError as exc:
+        print(f"fastws monitor: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a clear one-line error, not a traceback
         print(f"fastws monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -241,7 +241,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``fastws bench [--quick] [--json] [--kinds k1,k2]``."""
-    ap = argparse.ArgumentParser(
+    from fastws.cli import ArgumentParser, positive
+    ap = ArgumentParser(
         prog="fastws bench",
         description="Parse benchmark: ns per message for each Binance event kind, fastws "
                     "beside orjson, json and msgspec, each including the conversion to "
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--kinds", default=",".join(KINDS),
                     help=f"comma-separated kinds (default: all of {','.join(KINDS)})")
-    ap.add_argument("--budget", type=float, default=None,
+    ap.add_argument("--budget", type=positive, default=None,
                     help="seconds of timing per library and kind (default 0.4, 0.15 with --quick)")
     args = ap.parse_args(argv)
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
 import json
 import os
 import sys
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Deque, Iterable, Iterator, Sequence
@@ -132,6 +134,12 @@ class ReplayReport:
             and all(s.synced for s in self.symbols.values() if s.snapshots)
         )
 
+    @property
+    def checked(self) -> bool:
+        """At least one book was synced and so checked (False: the capture had nothing to
+        start a book from, e.g. no snapshot; ``ok`` is then vacuous)."""
+        return any(s.synced or s.compared or s.applied for s in self.symbols.values())
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files,
@@ -145,6 +153,7 @@ class ReplayReport:
             "other_messages": self.other_messages,
             "elapsed": self.elapsed,
             "ok": self.ok,
+            "checked": self.checked,
             "symbols": {k: v.as_dict() for k, v in self.symbols.items()},
         }
 
@@ -168,6 +177,10 @@ class ReplayReport:
                 f"{s.snapshots:>5} {s.gaps:>4} {s.resyncs:>6} {s.crossed:>5} {agree:>18} "
                 f"{'yes' if s.synced else 'no':>6}"
             )
+        if any(s.mismatch_examples for s in self.symbols.values()):
+            lines.append("mismatches (first few): the book's top after the depth event with final "
+                         "update id u, as (bid price, bid qty, ask price, ask qty), against the "
+                         "bookTicker with the largest update id <= u:")
         for s in self.symbols.values():
             if s.rejected:
                 lines.append(f"  {s.symbol}: {s.rejected} event(s) rejected ({s.rejected_example})")
@@ -177,7 +190,11 @@ class ReplayReport:
                     f"u={m.book_ticker_id} {m.book_ticker}"
                 )
         lines.append("")
-        lines.append("OK" if self.ok else "NOT OK")
+        if self.ok and not self.checked:
+            lines.append("NOT OK: no book ever synced, so nothing was checked: the capture holds no "
+                         "depth snapshot (a REST /depth answer) to start a book from")
+        else:
+            lines.append("OK" if self.ok else "NOT OK")
         return "\n".join(lines)
 
 
@@ -404,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit status: 0 when the report is OK (no parse error, no crossing, every book with a
     snapshot synced at the end), 1 otherwise, 2 on bad arguments or unreadable files.
     """
-    ap = argparse.ArgumentParser(
+    from fastws.cli import ArgumentParser
+    ap = ArgumentParser(
         prog="fastws replay",
         description="Replay a recorded Binance capture (hftbacktest or cryptofeed format, plain "
         "or gzipped; several files of one session are merged by time) through the parser, the "
@@ -422,8 +440,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not sym or not tick:
             ap.error(f"--tick-size expects SYMBOL=TICK, got {item!r}")
         ticks[sym.upper()] = tick
+    for path in args.files:
+        if not os.path.isfile(path):
+            print(f"fastws replay: {path}: no such file", file=sys.stderr)
+            return 2
     try:
         report = replay(args.files, args.market, tick_sizes=ticks)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        print(f"fastws replay: {', '.join(args.files)}: truncated or corrupt gzip file ({exc}); "
+              "nothing reported", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"fastws replay: {', '.join(args.files)}: not a text capture ({exc.reason} at byte "
+              f"{exc.start})", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
         print(f"fastws replay: {exc}", file=sys.stderr)
         return 2
@@ -431,4 +461,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.format())
-    return 0 if report.ok else 1
+    return 0 if report.ok and report.checked else 1

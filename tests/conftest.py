@@ -34,3 +34,24 @@ def pytest_asyncio_loop_factories(config, item):
             return factories
         factories["uvloop"] = uvloop.new_event_loop
     return factories
+
+
+def _costly_tests():
+    from pathlib import Path
+    path = Path(__file__).with_name("costly_tests.txt")
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return {l.strip() for l in lines if l.strip() and not l.startswith("#")}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the developers' quick loop (``pytest -m quick``, about a minute): every test that is
+    not ``slow`` and not listed in ``tests/costly_tests.txt`` (by node id or by module)."""
+    import pytest
+    costly = _costly_tests()
+    for item in items:
+        nodeid = item.nodeid
+        module = nodeid.split("::")[0]
+        base = nodeid.split("[")[0]
+        if item.get_closest_marker("slow") or nodeid in costly or module in costly or base in costly:
+            continue
+        item.add_marker(pytest.mark.quick)

@@ -117,3 +117,18 @@ def test_signal_line_in_the_seeds_format() -> None:
     assert any(SIGNAL_LINE.match(ln) and "BUY" in ln for ln in lines), lines
     assert TICKER_LINE.match(lines[0]), lines[0]
     assert view.signals_fired == 1
+
+
+async def test_default_demo_shows_signals_with_a_fixed_seed() -> None:
+    """The simulated market is worth watching: drift and volatility regimes and volume bursts
+    make the demo's signal line fire within its default symbols and a short run."""
+    out = io.StringIO()
+    code = await run_demo(15.0, interval=1.0, out=out, tty=False, seed=1)
+    text = out.getvalue()
+    assert code == 0, text
+    assert re.search(r"^SIGNAL: (BUY|SELL) \| \d\.\d{3} \| ", text, re.M), text
+    # the tickers are alive: a 24 h change and a volume, not the frozen +0.00% / Vol: 0
+    last = {l.split(":")[0]: l for l in text.splitlines() if re.match(r"^[A-Z]+USDT: \$", l)}
+    assert len(last) == 4
+    for line in last.values():
+        assert "| Vol: 0 |" not in line and "24h: +0.00%" not in line, line

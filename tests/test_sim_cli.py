@@ -95,3 +95,26 @@ async def test_cli_periodic_faults_fire():
     finally:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 10 * UNIT) == 0
+
+
+def test_paper_account_banner_is_ready_to_use_and_keeps_the_secret_out():
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    res = subprocess.run([sys.executable, "-m", "fastws", "sim", "--paper", "--port", "0",
+                          "--rest-port", "0", "--seconds", "1"], env=env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=30 * UNIT)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    key_file = next(l.split()[2] for l in out.splitlines() if l.startswith("  key file"))
+    try:
+        assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+        env_lines = dict(l.split(" ", 1)[1].split("=", 1) for l in open(key_file).read().splitlines())
+        assert set(env_lines) == {"FASTWS_API_KEY", "FASTWS_API_SECRET"}
+        assert env_lines["FASTWS_API_SECRET"] not in out and env_lines["FASTWS_API_KEY"] not in out
+        url = next(l.split()[1] for l in out.splitlines() if l.startswith("  streams")).split("/ws/")[0]
+        assert f"  . {key_file}" in out
+        assert f"fastws trade BTCUSDT --url {url}" in out and f"fastws monitor BTCUSDT --url {url}" in out
+        assert f"venue_for_url({url!r})" in out
+        assert "USDT=5000" in out
+    finally:
+        os.unlink(key_file)

@@ -92,7 +92,8 @@ def test_kline_boundaries(interval, offset):
 
 
 def test_rolling_window_statistics_follow_the_trades():
-    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=1_700_000_000_000, rate=200)
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=1_700_000_000_000, rate=200,
+                     history=False)
     fills = []
     while m.time < 1_700_000_000_000 + 180_000:
         fills += m.step().fills
@@ -103,3 +104,105 @@ def test_rolling_window_statistics_follow_the_trades():
     assert s["open"] == fills[0].price and s["close"] == fills[-1].price
     w = m.window_stats(60_000, m.time)                 # opens on a minute boundary
     assert w["open_time"] % 60_000 == 0 and 0 < w["n"] < s["n"]
+
+
+# -- the price process: a market worth watching ------------------------------------------------
+
+from fastws.sim.market import PriceProcess  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+def _run(m, seconds):
+    fills = []
+    while m.time < T0 + seconds * 1000:
+        fills += m.step().fills
+    return fills
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"])
+def test_the_price_moves_through_regimes_and_the_book_follows(symbol):
+    m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80)
+    start = m.mid_tick()
+    mids = []
+    while m.time < T0 + 120_000:
+        m.step()
+        assert m.best_bid < m.best_ask
+        mids.append(m.mid_tick())
+    assert len(set(m.process.regimes_seen)) >= 2, m.process.regimes_seen
+    # it moves: more than 0.05 % from low to high within two minutes, never more than 15 %
+    assert (max(mids) - min(mids)) / start > 0.0005
+    assert abs(mids[-1] / start - 1) < 0.15
+    # the book chases the fair price: the mid stays within 0.1 % of it
+    assert abs(m.mid_tick() / m.fair - 1) < 0.001
+    # and keeps depth on both sides
+    assert len(m.bids) > 20 and len(m.asks) > 20
+
+
+def test_volume_bursts_raise_the_activity_and_lean_to_one_side():
+    p = PriceProcess(6_000_000, seed=4, start_ms=T0)
+    seen = []
+    for t in range(T0, T0 + 120_000, 100):
+        p.advance(t)
+        seen.append((p.activity, p.bias))
+    bursts = [a for a, b in seen if a > 1]
+    assert bursts and all(3 <= a <= 6 for a in bursts)
+    assert all(0.3 <= abs(b) <= 0.45 for a, b in seen if a > 1)
+    assert sum(1 for a, _ in seen if a == 1.0) > len(seen) / 2, "bursts are the exception"
+
+
+def test_same_seed_same_path():
+    a = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0)
+    b = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0)
+    fa, fb = _run(a, 20), _run(b, 20)
+    assert [(f.price, f.lots) for f in fa] == [(f.price, f.lots) for f in fb]
+
+
+def test_24h_statistics_come_with_a_day_of_history():
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=2, start_ms=T0, rate=80)
+    first_live_id = m.trade_id + 1
+    s = m.window_stats(86_400_000, T0)
+    assert s["n"] > 100_000 and s["vol"] > 0 and s["qvol"] > 0
+    change = (s["close"] - s["prev_close"]) / s["prev_close"]
+    assert 0 < abs(change) < 0.2, change                 # a day's change: not zero, not absurd
+    assert s["low"] <= min(s["open"], s["close"]) <= max(s["open"], s["close"]) <= s["high"]
+    assert s["close"] == m.last_price                    # the history ends where the book is
+    assert s["last"] == first_live_id - 1 and s["first"] < s["last"]
+    fills = _run(m, 30)
+    after = m.window_stats(86_400_000, m.time)
+    assert fills[0].trade_id == first_live_id
+    assert after["close"] == fills[-1].price and after["last"] == fills[-1].trade_id
+    assert after["vol"] > s["vol"] - m.buckets[0].vol  # the live trades are counted in
+
+
+def test_flat_process_and_no_history_keep_the_old_market():
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=T0, process="flat", history=False)
+    start = m.mid_tick()
+    _run(m, 60)
+    assert m.process is None and abs(m.mid_tick() / start - 1) < 0.0005
+    with pytest.raises(ValueError):
+        SymbolMarket(default_spec("BTCUSDT"), process="wild")
+
+
+def test_short_signal_windows_fire_on_the_simulated_market():
+    # offline, simulated time: the demo's signal engines fed by the simulator's trades
+    from fastws.live import short_engine
+    fired = 0
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"):
+        m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80)
+        eng = short_engine(symbol)
+        next_eval = T0 + 1000
+        while m.time < T0 + 20_000:
+            for f in m.step().fills:
+                eng.on_trade(f.time, float(m.price_decimal(f.price)), float(m.qty_decimal(f.lots)),
+                             f.buyer_is_maker)
+            if m.time >= next_eval:
+                next_eval += 1000
+                fired += eng.evaluate(m.time) is not None
+    assert fired >= 3, "a 20 s demo on the default market shows signals"
+
+
+@pytest.mark.parametrize("bad", ["BTC-USDT", "btc/usdt", "BTC USDT", "", "X"])
+def test_the_simulator_invents_no_impossible_symbol(bad):
+    with pytest.raises(ValueError, match="not a Binance symbol"):
+        default_spec(bad)

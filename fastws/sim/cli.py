@@ -6,15 +6,21 @@ Examples
 ``fastws sim --market usdm --symbols BTCUSDT,SOLUSDT --tls``
 ``fastws sim --replay recorded/hftbacktest_spot_btcusdt_20240808_part1.gz --replay-speed 0``
 ``fastws sim --drop-depth-every 10 --disconnect-every 60 --disconnect-how reset``
+``fastws sim --paper`` (a funded paper account with an HMAC key, written to a private file)
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import logging
+import os
 import random
+import re
 import signal
 import sys
+import tempfile
+import zlib
 from typing import Any, Optional
 
 from fastws.sim.accounts import Account, ApiKey
@@ -28,21 +34,22 @@ log = logging.getLogger("fastws.sim.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from fastws.cli import ArgumentParser
+    p = ArgumentParser(
         prog="fastws sim",
         description="Local Binance-compatible exchange simulator (market streams, WS API, "
                     "REST snapshots) with fault injection. Runs until Ctrl-C.")
     g = p.add_argument_group("server")
     g.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    g.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765; 0 = a free port)")
-    g.add_argument("--rest-port", type=int, default=None,
+    g.add_argument("--port", type=_port, default=8765, help="WebSocket port (default 8765; 0 = a free port)")
+    g.add_argument("--rest-port", type=_port, default=None,
                    help="REST port (default: --port + 1; 0 = free port)")
     g.add_argument("--market", choices=["spot", "usdm"], default=None,
                    help="protocol dialect (default spot, or the capture's when replaying)")
     g.add_argument("--symbols", default="BTCUSDT,ETHUSDT",
                    help="comma-separated symbols (default BTCUSDT,ETHUSDT)")
     g.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
-    g.add_argument("--rate", type=float, default=50.0,
+    g.add_argument("--rate", type=_positive, default=50.0,
                    help="engine steps per second per symbol (default 50)")
     g.add_argument("--tls", action="store_true",
                    help="serve wss:// and https:// with a generated self-signed certificate")
@@ -52,48 +59,53 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--replay", nargs="+", metavar="FILE",
                    help="replay recorded capture file(s) of one session instead of "
                         "the synthetic market")
-    g.add_argument("--replay-speed", type=float, default=1.0,
+    g.add_argument("--replay-speed", type=_not_negative, default=1.0,
                    help="1 = recorded pace, k = k times faster, 0 = as fast as possible")
-    g.add_argument("--replay-loop", type=int, nargs="?", const=0, default=1, metavar="N",
+    g.add_argument("--replay-loop", type=_not_negative_int, nargs="?", const=0, default=1, metavar="N",
                    help="play the capture N times in all (no N: forever)")
+    g.add_argument("--seconds", type=_positive, default=None,
+                   help="stop after this many seconds (default: run until Ctrl-C)")
     g.add_argument("-v", "--verbose", action="count", default=0)
 
-    lim = p.add_argument_group("connection rules (defaults: the venue's, SPEC §2.2/§4.2)")
-    lim.add_argument("--ping-interval", type=float, help="seconds between server pings")
-    lim.add_argument("--pong-timeout", type=float, help="seconds to wait for a pong")
-    lim.add_argument("--max-messages", type=int, help="incoming messages per second")
-    lim.add_argument("--max-streams", type=int, help="streams per connection")
-    lim.add_argument("--max-attempts", type=int, help="connection attempts per 5 minutes")
-    lim.add_argument("--lifetime", type=float, help="connection lifetime in seconds")
+    lim = p.add_argument_group(
+        "connection rules (defaults: Binance's own: a ping every 20 s (spot) or 3 min (USD-M), "
+        "5 (spot) or 10 (USD-M) incoming messages per second, 1024 streams per connection, "
+        "300 connection attempts per 5 minutes, connections cut after 24 h)")
+    lim.add_argument("--ping-interval", type=_positive, help="seconds between server pings")
+    lim.add_argument("--pong-timeout", type=_positive, help="seconds to wait for a pong")
+    lim.add_argument("--max-messages", type=_positive_int, help="incoming messages per second")
+    lim.add_argument("--max-streams", type=_positive_int, help="streams per connection")
+    lim.add_argument("--max-attempts", type=_positive_int, help="connection attempts per 5 minutes")
+    lim.add_argument("--lifetime", type=_positive, help="connection lifetime in seconds")
 
     f = p.add_argument_group("faults (every N seconds, on every symbol / connection)")
-    f.add_argument("--drop-depth-every", type=float, metavar="S",
+    f.add_argument("--drop-depth-every", type=_positive, metavar="S",
                    help="drop one depth event per symbol")
-    f.add_argument("--duplicate-depth-every", type=float, metavar="S")
-    f.add_argument("--reorder-depth-every", type=float, metavar="S")
-    f.add_argument("--gap-every", type=float, metavar="S", help="open a gap in update ids")
-    f.add_argument("--stall-every", type=float, metavar="S", help="stall every connection")
-    f.add_argument("--stall-for", type=float, default=5.0, metavar="S",
+    f.add_argument("--duplicate-depth-every", type=_positive, metavar="S")
+    f.add_argument("--reorder-depth-every", type=_positive, metavar="S")
+    f.add_argument("--gap-every", type=_positive, metavar="S", help="open a gap in update ids")
+    f.add_argument("--stall-every", type=_positive, metavar="S", help="stall every connection")
+    f.add_argument("--stall-for", type=_positive, default=5.0, metavar="S",
                    help="length of each stall (default 5)")
-    f.add_argument("--disconnect-every", type=float, metavar="S",
+    f.add_argument("--disconnect-every", type=_positive, metavar="S",
                    help="close every connection")
     f.add_argument("--disconnect-how", choices=["clean", "reset", "midframe"], default="clean")
-    f.add_argument("--shutdown-every", type=float, metavar="S",
+    f.add_argument("--shutdown-every", type=_positive, metavar="S",
                    help="send serverShutdown then close every connection")
-    f.add_argument("--bad-frame-every", type=float, metavar="S",
+    f.add_argument("--bad-frame-every", type=_positive, metavar="S",
                    help="send a malformed / truncated / binary frame (in turn)")
-    f.add_argument("--stale-snapshots", type=int, default=0, metavar="N",
+    f.add_argument("--stale-snapshots", type=_not_negative_int, default=0, metavar="N",
                    help="answer the first N snapshot requests per symbol with a stale book")
-    f.add_argument("--refuse-for", type=float, default=0.0, metavar="S",
+    f.add_argument("--refuse-for", type=_not_negative, default=0.0, metavar="S",
                    help="refuse connections (HTTP 503) for S seconds after start")
-    f.add_argument("--slow", type=float, default=0.0, metavar="S",
+    f.add_argument("--slow", type=_not_negative, default=0.0, metavar="S",
                    help="delay every data write of every connection by S seconds")
-    f.add_argument("--api-delay", type=float, default=0.0, metavar="S",
+    f.add_argument("--api-delay", type=_not_negative, default=0.0, metavar="S",
                    help="answer every WS API request S seconds late")
-    f.add_argument("--outcome-unknown-every", type=float, metavar="S",
+    f.add_argument("--outcome-unknown-every", type=_positive, metavar="S",
                    help="every S seconds, execute the next trading request but answer "
                         "503/-1007 (outcome unknown)")
-    f.add_argument("--drop-after-accept-every", type=float, metavar="S",
+    f.add_argument("--drop-after-accept-every", type=_positive, metavar="S",
                    help="every S seconds, execute the next trading request and drop its "
                         "connection before answering")
 
@@ -105,13 +117,83 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an Ed25519 key with its public key PEM file")
     a.add_argument("--rsa-key", action="append", default=[], metavar="APIKEY:PUBLIC_PEM",
                    help="an RSA key with its public key PEM file")
+    a.add_argument("--paper", action="store_true",
+                   help="make a paper account (USDT 5000, BTC 0.05, ETH 1 unless --balance) with "
+                        "a generated HMAC key, written to a private file the banner names")
     a.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
                    help="starting balance of the account (repeat per asset)")
     a.add_argument("--commission", default="0", metavar="RATE",
                    help="maker and taker commission rate (e.g. 0.001)")
-    a.add_argument("--listen-key-ttl", type=float, default=3600.0, metavar="S",
+    a.add_argument("--listen-key-ttl", type=_positive, default=3600.0, metavar="S",
                    help="USD-M listenKey lifetime without keepalive (default 3600)")
     return p
+
+
+def _number(text: str, kind: type, what: str, ok: Any) -> Any:
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v != v or not ok(v):                                # NaN, or out of range
+        raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
+    return v
+
+
+def _positive(text: str) -> float:
+    return _number(text, float, "a number > 0", lambda v: 0 < v < float("inf"))  # type: ignore[no-any-return]
+
+
+def _not_negative(text: str) -> float:
+    return _number(text, float, "a number >= 0", lambda v: 0 <= v < float("inf"))  # type: ignore[no-any-return]
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, "a whole number > 0", lambda v: v > 0)  # type: ignore[no-any-return]
+
+
+def _not_negative_int(text: str) -> int:
+    return _number(text, int, "a whole number >= 0", lambda v: v >= 0)  # type: ignore[no-any-return]
+
+
+def _port(text: str) -> int:
+    return _number(text, int, "a port number from 0 (any free port) to 65535",  # type: ignore[no-any-return]
+                   lambda v: 0 <= v <= 65535)
+
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def parse_symbols(text: str) -> list[str]:
+    """The ``--symbols`` list, checked: Binance writes symbols as letters and digits only."""
+    from fastws.sim.market import _QUOTES
+    out = []
+    for raw in text.replace(" ", ",").split(","):
+        sym = raw.strip().upper()
+        if not sym:
+            continue
+        if not _SYMBOL.match(sym):
+            hint = re.sub(r"[^A-Z0-9]", "", sym)
+            raise ValueError(f"{raw.strip()!r} is not a Binance symbol: symbols are letters and "
+                             f"digits only" + (f" (did you mean {hint}?)" if hint else ""))
+        if not any(sym.endswith(q) and len(sym) > len(q) for q in _QUOTES):
+            raise ValueError(f"{sym!r}: no known quote asset at its end ({', '.join(_QUOTES)})")
+        if sym in out:
+            continue
+        out.append(sym)
+    if not out:
+        raise ValueError("--symbols is empty")
+    return out
+
+
+def _read_key_file(flag: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+PAPER_BALANCES = {"USDT": "5000", "BTC": "0.05", "ETH": "1"}
 
 
 def _account(args: argparse.Namespace) -> Optional[Account]:
@@ -123,8 +205,7 @@ def _account(args: argparse.Namespace) -> Optional[Account]:
             api_key, sep, path = item.partition(":")
             if not sep or not api_key or not path:
                 raise ValueError(f"--{kind.lower()}-key wants APIKEY:FILE")
-            with open(path, encoding="utf-8") as fh:
-                material = fh.read().strip()
+            material = _read_key_file(f"--{kind.lower()}-key", path)
             if kind == "HMAC":
                 keys.append(ApiKey("HMAC", api_key, secret=material))
             else:
@@ -134,7 +215,17 @@ def _account(args: argparse.Namespace) -> Optional[Account]:
         asset, sep, amount = item.partition("=")
         if not sep:
             raise ValueError("--balance wants ASSET=AMOUNT")
+        try:
+            from decimal import Decimal, InvalidOperation
+            if not Decimal(amount) >= 0:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"--balance {item!r}: the amount must be a number >= 0") from None
         balances[asset.upper()] = amount
+    if getattr(args, "paper", False):
+        keys.append(ApiKey.generate("HMAC"))
+        for asset, amount in PAPER_BALANCES.items():
+            balances.setdefault(asset, amount)
     if not keys:
         if balances:
             raise ValueError("--balance needs a key (--hmac-key, --ed25519-key or --rsa-key)")
@@ -208,14 +299,49 @@ def _fault_tasks(ex: Exchange, args: argparse.Namespace) -> list[asyncio.Task[No
     return [asyncio.create_task(_every(s, a, n)) for s, a, n in jobs]
 
 
+def write_paper_env(acct: Account) -> str:
+    """Write the paper account's key to a new private file (mode 600); return its path.
+
+    The file holds shell lines (``FASTWS_API_KEY=...``, ``FASTWS_API_SECRET=...``) that the
+    commands and diagnostics read from the environment. Its secret is never printed."""
+    k = next(k for k in acct.keys if k.key_type == "HMAC")
+    fd, path = tempfile.mkstemp(prefix="fastws-sim-paper-", suffix=".env")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"export FASTWS_API_KEY={k.api_key}\nexport FASTWS_API_SECRET={k.secret}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def banner_snippet(url: str, env_file: Optional[str], symbol: str) -> list[str]:
+    """The banner's ready-to-use lines for a client of this running simulator."""
+    lines = ["Use it:"]
+    if env_file:
+        lines.append(f"  . {env_file}          # FASTWS_API_KEY / FASTWS_API_SECRET of the paper account")
+    lines += [f"  fastws monitor {symbol} --url {url}"]
+    if env_file:
+        lines += [f"  fastws trade {symbol} --url {url}",
+                  f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}"]
+    lines += ["  python:  from fastws.live import venue_for_url",
+              f"           venue = venue_for_url({url!r})   # then fastws.MarketStream([...], venue=venue)"]
+    return lines
+
+
 async def _run(args: argparse.Namespace) -> int:
-    symbols = [s.strip().upper() for s in args.symbols.replace(" ", ",").split(",") if s.strip()]
+    symbols = parse_symbols(args.symbols)
     tls_files: Optional[TLSFiles] = None
     if args.cert or args.key:
         if not (args.cert and args.key):
             print("fastws sim: --cert and --key go together", file=sys.stderr)
             return 2
+        for flag, path in (("--cert", args.cert), ("--key", args.key), ("--ca", args.ca)):
+            if path and not os.path.isfile(path):
+                print(f"fastws sim: {flag} {path}: no such file", file=sys.stderr)
+                return 2
         tls_files = TLSFiles(args.ca or args.cert, args.cert, args.key)
+    for path in args.replay or ():
+        if not os.path.isfile(path):
+            print(f"fastws sim: --replay {path}: no such file", file=sys.stderr)
+            return 2
     market = args.market or "spot"
     rest_port = args.rest_port if args.rest_port is not None else (
         args.port + 1 if args.port else 0)
@@ -247,9 +373,22 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"  firehose  {v.stream_url}/firehose/{ex.symbols[0].lower()}@bookTicker")
     if ex.ca_file:
         print(f"  ca-file   {ex.ca_file}")
+    from fastws.sim.market import _KNOWN
+    for s in ex.symbols:
+        if s not in _KNOWN and ex.replay is None:
+            m = ex._markets[s].spec if hasattr(ex, "_markets") else None
+            detail = f" (tick {m.tick_size}, step {m.step_size}, from {m.price})" if m else ""
+            print(f"  note      {s} is not one of the simulator's known symbols: a generic "
+                  f"synthetic market{detail}")
+    env_file = None
     if acct is not None:
         print(f"  account   {acct!r} balances "
               f"{', '.join(f'{a}={v}' for a, v in sorted(acct.free.items())) or 'none'}")
+        if args.paper:
+            env_file = write_paper_env(acct)
+            print(f"  key file  {env_file} (mode 600; the secret is not printed)")
+    for line in banner_snippet(v.stream_url, env_file, ex.symbols[0]):
+        print(line)
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -259,6 +398,8 @@ async def _run(args: argparse.Namespace) -> int:
         except (NotImplementedError, RuntimeError):      # pragma: no cover (Windows)
             pass
     tasks = _fault_tasks(ex, args)
+    if args.seconds:
+        loop.call_later(args.seconds, stop.set)
     try:
         await stop.wait()
     finally:
@@ -282,8 +423,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         runner = asyncio.run
     try:
         return runner(_run(args))
+    except KeyboardInterrupt:
+        return 130
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        files = ", ".join(args.replay or ()) or "the capture"
+        print(f"fastws sim: {files}: truncated or corrupt gzip capture ({exc})", file=sys.stderr)
+        return 2
     except OSError as exc:
-        print(f"fastws sim: {exc}", file=sys.stderr)
+        if exc.errno in (98, 48, 10048):                  # EADDRINUSE on Linux, macOS, Windows
+            print(f"fastws sim: port {args.port} on {args.host} is in use (another fastws sim?); "
+                  f"pick another with --port, or --port 0 for any free port", file=sys.stderr)
+        else:
+            print(f"fastws sim: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"fastws sim: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Optional
 
 __all__ = ["SymbolSpec", "SymbolMarket", "StepResult", "TradeFill", "default_spec",
-           "format_units"]
+           "format_units", "PriceProcess"]
 
 
 def _decimals(s: str) -> int:
@@ -94,8 +94,14 @@ _QUOTES = ("USDT", "USDC", "FDUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
 
 def default_spec(symbol: str, market: str = "spot") -> SymbolSpec:
-    """A realistic :class:`SymbolSpec` for ``symbol`` (known majors, else a generic small cap)."""
+    """A realistic :class:`SymbolSpec` for ``symbol`` (known majors, else a generic small cap).
+
+    Raises ``ValueError`` for a name Binance could not have (``BTC-USDT``, ``btc/usdt``):
+    symbols are letters and digits only."""
     symbol = symbol.upper()
+    if not (2 <= len(symbol) <= 20 and symbol.isascii() and symbol.isalnum()):
+        raise ValueError(f"{symbol!r} is not a Binance symbol: symbols are letters and digits "
+                         f"only, e.g. BTCUSDT")
     base, quote = symbol, "USDT"
     for q in _QUOTES:
         if symbol.endswith(q) and len(symbol) > len(q):
@@ -214,10 +220,18 @@ class SymbolMarket:
         Mean engine steps per simulated second.
     levels : int
         Initial number of price levels per side.
+    process : {"regimes", "flat"}
+        ``"regimes"`` (default): the fair price follows a :class:`PriceProcess` (drift and
+        volatility regimes, volume bursts) and the book chases it; ``"flat"``: a small random
+        walk held near the book (the market stays where it started).
+    history : bool
+        Start with 24 h of minute statistics behind the initial state (rolling tickers show a
+        24 h change and volume from the first second); off: statistics start empty.
     """
 
     def __init__(self, spec: SymbolSpec, market: str = "spot", seed: int = 0,
-                 start_ms: int = 0, rate: float = 50.0, levels: int = 200) -> None:
+                 start_ms: int = 0, rate: float = 50.0, levels: int = 200,
+                 process: str = "regimes", history: bool = True) -> None:
         self.spec = spec
         self.market = market
         self.symbol = spec.symbol
@@ -258,6 +272,14 @@ class SymbolMarket:
             self.asks[mid + 1 + i + (i // 7)] = self._rand_lots()
         self.best_bid = max(self.bids)
         self.best_ask = min(self.asks)
+        if process not in ("regimes", "flat"):
+            raise ValueError(f"process must be 'regimes' or 'flat', got {process!r}")
+        self.process: Optional[PriceProcess] = None
+        if process == "regimes":
+            self.process = PriceProcess(mid, seed=(seed * 1_000_003) ^ zlib.crc32(
+                (spec.symbol + "/price").encode()), start_ms=start_ms)
+        if history:
+            self._seed_history(start_ms)
 
     # -- formatting ---------------------------------------------------------------------------
     def px(self, tick: int) -> str:
@@ -279,7 +301,9 @@ class SymbolMarket:
 
     # -- random helpers -----------------------------------------------------------------------
     def _gap(self) -> int:
-        return max(1, int(self.rng.expovariate(self.rate) * 1000))
+        proc = getattr(self, "process", None)
+        rate = self.rate * (proc.activity if proc is not None else 1.0)
+        return max(1, int(self.rng.expovariate(rate) * 1000))
 
     def _rand_lots(self) -> int:
         return max(1, int(self.rng.expovariate(1.0) * self._size) + 1)
@@ -343,17 +367,23 @@ class SymbolMarket:
         self.next_time = t + self._gap()
         res = StepResult(time=t)
         rng = self.rng
-        self.fair += rng.gauss(0.0, self._sigma)
-        mid = self.mid_tick()
-        # Keep the fair price near the book so that the market stays lively.
-        spread = self.best_ask - self.best_bid
-        if abs(self.fair - mid) > 20 + spread:
-            self.fair = mid + math.copysign(20 + spread, self.fair - mid)
+        p_trade = 0.12
+        if self.process is not None:
+            self.fair = self.process.advance(t)
+            self._follow(res)
+            p_trade = min(0.5, 0.12 * self.process.activity)
+        else:
+            self.fair += rng.gauss(0.0, self._sigma)
+            mid = self.mid_tick()
+            # Keep the fair price near the book so that the market stays lively.
+            spread = self.best_ask - self.best_bid
+            if abs(self.fair - mid) > 20 + spread:
+                self.fair = mid + math.copysign(20 + spread, self.fair - mid)
         r = rng.random()
         # Cancels grow with the book's size, so the number of levels hovers around the target.
         fill = (len(self.bids) + len(self.asks)) / (2.0 * self.target_levels)
         p_cancel = 0.42 * min(2.0, fill)
-        if r < 0.12:
+        if r < p_trade:
             self._trade(res)
         elif r < 0.14 + p_cancel:
             self._cancel(res)
@@ -406,6 +436,8 @@ class SymbolMarket:
         rng = self.rng
         mid = self.mid_tick()
         p_buy = min(0.9, max(0.1, 0.5 + (self.fair - mid) * 0.05))
+        if self.process is not None and self.process.bias:
+            p_buy = min(0.95, max(0.05, p_buy + self.process.bias))
         taker_buys = rng.random() < p_buy
         book = self.asks if taker_buys else self.bids
         if len(book) <= 5:
@@ -467,6 +499,94 @@ class SymbolMarket:
             k.last_uid = self.update_id
             k.n += 1
 
+    # -- the book chasing the price process (process="regimes") ------------------------------
+    def _follow(self, res: StepResult) -> None:
+        """Move the book toward the fair price: takers sweep the quotes the fair price has
+        passed (a few levels a step), makers re-quote next to it so the spread stays tight."""
+        f = self.fair
+        for taker_buys in (True, False):
+            book = self.asks if taker_buys else self.bids
+            swept = 0
+            while swept < 3 and len(book) > 5:
+                tick = self.best_ask if taker_buys else self.best_bid
+                if (taker_buys and tick >= f - 1) or (not taker_buys and tick <= f + 1):
+                    break
+                self._take(res, taker_buys, tick, book[tick])
+                swept += 1
+        ft = int(round(f))
+        if self.best_ask - self.best_bid > 4:
+            if ft - self.best_bid > 2 and ft - 1 < self.best_ask:
+                tick = max(self.best_bid + 1, min(ft - 1, self.best_ask - 1))
+                self._set(res, True, tick, self.bids.get(tick, 0) + self._rand_lots())
+            if self.best_ask - ft > 2 and ft + 1 > self.best_bid:
+                tick = min(self.best_ask - 1, max(ft + 1, self.best_bid + 1))
+                self._set(res, False, tick, self.asks.get(tick, 0) + self._rand_lots())
+        # depth refills behind a moving price, and the far side of a long move thins out
+        rng = self.rng
+        for is_bid, side in ((True, self.bids), (False, self.asks)):
+            if len(side) < self.target_levels // 2:
+                dist = 1 + int(rng.expovariate(0.05))
+                tick = (min(ft - dist, self.best_ask - 1) if is_bid
+                        else max(ft + dist, self.best_bid + 1))
+                self._set(res, is_bid, tick, side.get(tick, 0) + self._rand_lots())
+            elif len(side) > 2 * self.target_levels:
+                self._set(res, is_bid, min(side) if is_bid else max(side), 0)
+
+    def _take(self, res: StepResult, taker_buys: bool, tick: int, lots: int) -> None:
+        """A taker order consuming ``lots`` at ``tick`` (one trade, one aggTrade)."""
+        book = self.asks if taker_buys else self.bids
+        avail = book.get(tick, 0)
+        take = min(avail, lots)
+        if take <= 0:
+            return
+        self.trade_id += 1
+        fill = TradeFill(self.trade_id, tick, take, res.time, not taker_buys)
+        res.fills.append(fill)
+        self.agg_id += 1
+        res.agg.append((self.agg_id, tick, take, self.trade_id, self.trade_id, res.time,
+                        not taker_buys))
+        self._set(res, not taker_buys, tick, avail - take)
+        self._record_trade(fill)
+
+    def _seed_history(self, now_ms: int) -> None:
+        """24 h of minute buckets before ``now_ms`` ending at the current price: a seeded
+        random walk with a daily move of a few percent, volume with an intraday rhythm, trade
+        ids just below the first live one."""
+        rng = random.Random(self.rng.random())
+        minutes = 1441
+        daily = rng.gauss(0.0, 0.025)
+        sd = 0.025 / math.sqrt(1440)
+        rets = [rng.gauss(daily / 1440, sd) for _ in range(minutes)]
+        # prices backwards from now: the last bucket closes at the current price
+        log_p = [0.0] * (minutes + 1)
+        for i in range(minutes - 1, -1, -1):
+            log_p[i] = log_p[i + 1] - rets[i]
+        p0 = float(self.last_price)
+        trades_per_min = self.rate * 60 * 0.12
+        lots_per_trade = self._size * 1.5
+        now_minute = now_ms // 60_000
+        counts = [max(1, int(trades_per_min * (0.6 + 0.8 * abs(math.sin(i * math.pi / 720)))
+                             * math.exp(rng.gauss(0, 0.4)))) for i in range(minutes)]
+        first_id = self.trade_id - sum(counts) + 1         # the last one ends at trade_id
+        prev_close = int(round(p0 * math.exp(log_p[0])))
+        for i in range(minutes):
+            minute = now_minute - minutes + i
+            o = prev_close
+            c = int(round(p0 * math.exp(log_p[i + 1])))
+            wick = abs(rng.gauss(0, sd / 2)) * p0
+            b = _Bucket(minute, prev_close)
+            b.open, b.close = o, c
+            b.high = int(round(max(o, c) + wick))
+            b.low = max(1, int(round(min(o, c) - wick)))
+            b.n = counts[i]
+            b.vol = max(1, int(counts[i] * lots_per_trade * math.exp(rng.gauss(0, 0.3))))
+            b.qvol = b.vol * ((o + c) // 2)
+            b.first = first_id
+            b.last = first_id + b.n - 1
+            first_id += b.n
+            self.buckets.append(b)
+            prev_close = c
+
     # -- klines -------------------------------------------------------------------------------
     def watch_kline(self, interval: str, offset_ms: int = 0) -> None:
         """Start keeping a kline of ``interval`` (klines are kept only for subscribed streams)."""
@@ -526,3 +646,85 @@ class SymbolMarket:
         return {"open": o, "high": h, "low": l, "close": c, "vol": vol, "qvol": qvol,
                 "first": first, "last": last, "n": n, "prev_close": prev_close,
                 "open_time": start_minute * 60_000, "close_time": now}
+
+
+class PriceProcess:
+    """A seeded fair-price and activity process for one symbol, in ticks (no I/O).
+
+    The log price follows a random walk whose drift and volatility switch between regimes
+    (a Markov chain in continuous time): *calm* (small moves), *trend up* / *trend down* (a
+    steady drift, about 0.06 % in 5 s, the kind of move momentum signals are made for) and
+    *volatile* (large moves both ways). Independently, *volume bursts* (about one every 12 s,
+    2-4 s long) raise the trading activity several times over and lean the takers to one side
+    (the trend's, or either side when there is none), as news and liquidations do.
+
+    :meth:`advance` moves the process to a time (ms) and returns the fair price in ticks;
+    :attr:`activity` (a rate multiplier, 1 when quiet) and :attr:`bias` (added to the
+    probability that a taker buys) describe the moment.
+    """
+
+    #: regime: (drift per second, volatility per sqrt(second), mean duration in s), log terms
+    REGIMES = {
+        "calm": (0.0, 0.00003, 20.0),
+        "trend up": (0.00012, 0.00004, 12.0),
+        "trend down": (-0.00012, 0.00004, 12.0),
+        "volatile": (0.0, 0.00015, 8.0),
+    }
+    #: regime -> the regimes it moves to, with weights
+    NEXT = {
+        "calm": (("trend up", 0.35), ("trend down", 0.35), ("volatile", 0.3)),
+        "trend up": (("calm", 0.6), ("volatile", 0.25), ("trend down", 0.15)),
+        "trend down": (("calm", 0.6), ("volatile", 0.25), ("trend up", 0.15)),
+        "volatile": (("calm", 0.5), ("trend up", 0.25), ("trend down", 0.25)),
+    }
+    BURST_EVERY_S = 12.0
+
+    def __init__(self, mid_tick: float, seed: int = 0, start_ms: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.origin = float(mid_tick)
+        self.log = 0.0                      # log(fair / origin)
+        self.time = start_ms
+        self.regime = self.rng.choice(list(self.REGIMES))
+        self.regime_until = start_ms + self._duration(self.regime)
+        self.burst_until = 0
+        self.next_burst = start_ms + int(self.rng.expovariate(1.0 / self.BURST_EVERY_S) * 1000)
+        self.activity = 1.0
+        self.bias = 0.0
+        self.regimes_seen = [self.regime]
+
+    def _duration(self, regime: str) -> int:
+        return max(1000, int(self.rng.expovariate(1.0 / self.REGIMES[regime][2]) * 1000))
+
+    @property
+    def fair(self) -> float:
+        """The fair price in ticks."""
+        return self.origin * math.exp(self.log)
+
+    def advance(self, t: int) -> float:
+        """Move the process to time ``t`` (ms; earlier times change nothing); the fair price."""
+        rng = self.rng
+        while self.time < t:
+            step_end = min(t, self.regime_until)
+            dt = (step_end - self.time) / 1000.0
+            drift, vol, _ = self.REGIMES[self.regime]
+            if dt > 0:
+                self.log += drift * dt + vol * math.sqrt(dt) * rng.gauss(0.0, 1.0)
+            self.time = step_end
+            if self.time >= self.regime_until:
+                nxt = self.NEXT[self.regime]
+                self.regime = rng.choices([n for n, _ in nxt], [w for _, w in nxt])[0]
+                self.regime_until = self.time + self._duration(self.regime)
+                self.regimes_seen.append(self.regime)
+        # keep the walk within a band around where it started (+-15 %), as a day's range
+        self.log = max(-0.15, min(0.15, self.log))
+        if t >= self.next_burst:
+            self.burst_until = t + rng.randint(2000, 4000)
+            self.next_burst = self.burst_until + int(rng.expovariate(1.0 / self.BURST_EVERY_S) * 1000)
+            side = (1 if self.regime == "trend up" else -1 if self.regime == "trend down"
+                    else rng.choice((1, -1)))
+            self._burst = (rng.uniform(3.0, 6.0), side * rng.uniform(0.3, 0.45))
+        if t < self.burst_until:
+            self.activity, self.bias = self._burst
+        else:
+            self.activity, self.bias = 1.0, 0.0
+        return self.fair

@@ -1,18 +1,22 @@
-"""Diagnostics for fastws.OrderStream: are orders validated, placed, found and cancelled?
+"""Binance Order Stream WebSocket diagnostic: are orders validated, placed, found and cancelled?
 
-Each check opens its own session, has its own timeout and closes everything when done; one
-failing check never stops the others. Output: one colour-coded PASS/FAIL/SKIP line per check,
-then ``N passed, M failed``. Ctrl-C stops cleanly (connections closed) with exit status 130.
+It checks fastws.OrderStream: local filter validation (nothing sent), ``order.test``, a LIMIT
+order at half the best bid placed, queried, listed and cancelled; on the embedded simulator also
+a -1007 "outcome unknown" answer (queried, placed exactly once) and a connection dropped after
+the order was accepted. On a real venue only ``order.test`` and local validation run unless
+``--allow-orders`` is given (a running ``fastws sim`` is paper: orders run there).
 
-Target: an embedded simulator by default (faults injected: -1007 "outcome unknown", a
-connection dropped after the order was accepted), or a real venue with ``--venue``. On a real
-venue only ``order.test`` and local validation run unless ``--allow-orders`` is given; then a
-LIMIT order is placed at half the best bid (it cannot fill), queried and cancelled. Keys come
-from the environment (see ``_api_target.py``) and are only shown masked.
-
-    python diagnostic_scripts/order_stream_diagnostics.py
-    FASTWS_API_KEY=... FASTWS_API_SECRET=... python diagnostic_scripts/order_stream_diagnostics.py \\
+Usage:
+    python diagnostic_scripts/order_stream_diagnostic.py                       # embedded simulator
+    python diagnostic_scripts/order_stream_diagnostic.py --url ws://127.0.0.1:8765   # keys from env
+    FASTWS_API_KEY=... FASTWS_API_SECRET=... python diagnostic_scripts/order_stream_diagnostic.py \\
         --venue binance-spot-testnet --allow-orders
+
+Each test opens its own session, has its own timeout and closes everything when done; one
+failing test never stops the others. Output: a header, ``Test: <name>`` and ``✓ Test passed``
+/ ``✗ Test failed: why`` per test, a summary ending ``N passed, M failed``. Ctrl-C stops
+cleanly (connections closed) with exit status 130. Keys come from the environment (see
+``_api_target.py``) and are only shown masked.
 """
 from __future__ import annotations
 
@@ -25,11 +29,11 @@ from decimal import Decimal
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments  # noqa: E402
+from _api_target import Target, add_arguments, where  # noqa: E402
 from _house import CheckFailed, expect, main_loop  # noqa: E402
 
-from fastws.base_operations import FilterError  # noqa: E402
-from fastws.order_stream import OrderStream  # noqa: E402
+from fastws import FilterError  # noqa: E402
+from fastws import OrderStream  # noqa: E402
 
 ARGS: argparse.Namespace
 
@@ -73,7 +77,7 @@ async def check_order_test(t: Target) -> str:
 
 async def check_place_status_cancel(t: Target) -> str:
     need_key(t)
-    if not t.sim and not ARGS.allow_orders:
+    if not t.sim and not ARGS.url and not ARGS.allow_orders:   # a running fastws sim is paper
         raise CheckFailed("real orders need --allow-orders")
     async with t.session() as api:
         orders = OrderStream(api)
@@ -124,14 +128,15 @@ CHECKS = [
 
 def main(argv: list[str] | None = None) -> int:
     global ARGS
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap)
     ap.add_argument("--allow-orders", action="store_true",
                     help="on a real venue, place (and cancel) a LIMIT order far from the market")
     ARGS = args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), on_venue=args.venue is not None)
+    return main_loop(args, CHECKS, lambda: Target(args), where(args), "Order Stream")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
-"""Diagnostics for fastws.UserStream: do order and balance events reach this machine, all of them?
+"""Binance User Stream WebSocket diagnostic: do order and balance events reach this machine, all
+of them?
 
-Each check opens its own session and stream, has its own timeout and closes everything when
-done; one failing check never stops the others. Output: one colour-coded PASS/FAIL/SKIP line
-per check, then ``N passed, M failed``. Ctrl-C stops cleanly (connections closed) with exit
-status 130.
+It checks fastws.UserStream: subscribe (logon or ``.signature`` path), the executionReports of
+a placed and a cancelled order; on the embedded simulator also a fill made while the client is
+disconnected (delivered by the reconciliation after the reconnect) and the USD-M listenKey
+stream. On a real venue orders need ``--allow-orders`` (a running ``fastws sim`` is paper).
 
-Target: an embedded simulator by default (a fill is made while the client is disconnected to
-check reconciliation; USD-M listenKey streams too), or a real venue with ``--venue``, where the
-stream is subscribed and, with ``--allow-orders``, a LIMIT order at half the best bid is placed
-and cancelled to see its executionReports. Keys come from the environment (see
-``_api_target.py``) and are only shown masked.
+Usage:
+    python diagnostic_scripts/user_stream_diagnostic.py                        # embedded simulator
+    python diagnostic_scripts/user_stream_diagnostic.py --url ws://127.0.0.1:8765    # keys from env
+    FASTWS_API_KEY=... FASTWS_PRIVATE_KEY_FILE=ed25519.pem \\
+        python diagnostic_scripts/user_stream_diagnostic.py --venue binance-spot-testnet --allow-orders
 
-    python diagnostic_scripts/user_stream_diagnostics.py
+Each test opens its own session and stream, has its own timeout and closes everything when
+done; one failing test never stops the others. Output: a header, ``Test: <name>`` and
+``✓ Test passed`` / ``✗ Test failed: why`` per test, a summary ending ``N passed, M failed``.
+Ctrl-C stops cleanly (connections closed) with exit status 130. Keys come from the environment
+(see ``_api_target.py``) and are only shown masked.
 """
 from __future__ import annotations
 
@@ -25,14 +30,14 @@ from decimal import Decimal
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments  # noqa: E402
+from _api_target import Target, add_arguments, where  # noqa: E402
 from _house import CheckFailed, expect, main_loop, wait_for  # noqa: E402
-from order_stream_diagnostics import far_price  # noqa: E402
+from order_stream_diagnostic import far_price  # noqa: E402
 
-from fastws.order_stream import OrderStream  # noqa: E402
+from fastws import OrderStream  # noqa: E402
 from fastws.sim.conns import ApiConn  # noqa: E402
-from fastws.uds_events import AccountUpdate, ExecutionReport, OrderTradeUpdate  # noqa: E402
-from fastws.user_stream import UserStream  # noqa: E402
+from fastws import AccountUpdate, ExecutionReport, OrderTradeUpdate  # noqa: E402
+from fastws import UserStream  # noqa: E402
 
 ARGS: argparse.Namespace
 
@@ -65,7 +70,7 @@ async def check_subscribe(t: Target) -> str:
 async def check_order_events(t: Target) -> str:
     if not t.signed:
         raise CheckFailed("no API key in the environment (FASTWS_API_KEY)")
-    if not t.sim and not ARGS.allow_orders:
+    if not t.sim and not ARGS.url and not ARGS.allow_orders:   # a running fastws sim is paper
         raise CheckFailed("real orders need --allow-orders")
     async with t.session() as api:
         orders = OrderStream(api)
@@ -83,8 +88,7 @@ async def check_reconcile(t: Target) -> str:
     async with t.session() as api, t.session() as other:
         a_conn = [c for c in t.ex.all_connections if isinstance(c, ApiConn)][0]
         taker_acct = t.ex.add_account(balances={"USDT": "1000000"}, keys=["HMAC"])
-        from fastws.base_operations import BaseOperations
-        from fastws.signing import HmacSigner
+        from fastws import BaseOperations, HmacSigner
         k = taker_acct.keys[0]
         async with BaseOperations(t.venue, key=k.api_key, signer=HmacSigner(k.secret)) as taker_api:
             orders, taker = OrderStream(api), OrderStream(taker_api)
@@ -119,8 +123,7 @@ async def check_usdm(t: Target) -> str:
     async with Exchange([t.symbol], market="usdm") as ex:
         acct = ex.add_account(balances={"USDT": "1000000"}, keys=["HMAC"])
         k = acct.keys[0]
-        from fastws.base_operations import BaseOperations
-        from fastws.signing import HmacSigner
+        from fastws import BaseOperations, HmacSigner
         async with BaseOperations(ex.venue, key=k.api_key, signer=HmacSigner(k.secret)) as api:
             orders = OrderStream(api)
             async with UserStream(api) as users:
@@ -143,14 +146,15 @@ CHECKS = [
 
 def main(argv: list[str] | None = None) -> int:
     global ARGS
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap)
     ap.add_argument("--allow-orders", action="store_true",
                     help="on a real venue, place (and cancel) a LIMIT order far from the market")
     ARGS = args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), on_venue=args.venue is not None)
+    return main_loop(args, CHECKS, lambda: Target(args), where(args), "User Stream")
 
 
 if __name__ == "__main__":

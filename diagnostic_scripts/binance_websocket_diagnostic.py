@@ -1,17 +1,19 @@
-"""Diagnostics for fastws.BaseOperations: does the WebSocket API answer, fast and correctly?
+"""Binance WebSocket diagnostic (the reference script): does the WebSocket API answer, fast
+and correctly? It checks fastws.BaseOperations: ping round trips, server time and the clock
+offset, exchangeInfo filters (cached), a depth snapshot, market data calls, rate limits, a
+signed request, and on the embedded simulator a dropped connection and a serverShutdown.
 
-Each check opens its own session (its own connection), has its own timeout and closes
-everything when done; one failing check never stops the others. Output: one colour-coded
-PASS/FAIL/SKIP line per check with the evidence, then ``N passed, M failed``. Ctrl-C stops
-cleanly (connections closed) with exit status 130.
-
-Target: an embedded simulator by default (faults injected to check reconnects), or a real
-venue with ``--venue binance-spot-testnet`` etc.; signed checks then use the key in the
-environment (see ``_api_target.py``), shown masked only.
-
-    python diagnostic_scripts/base_operations_diagnostics.py
+Usage:
+    python diagnostic_scripts/binance_websocket_diagnostic.py                  # embedded simulator
+    python diagnostic_scripts/binance_websocket_diagnostic.py --url ws://127.0.0.1:8765
     FASTWS_API_KEY=... FASTWS_PRIVATE_KEY_FILE=ed25519.pem \\
-        python diagnostic_scripts/base_operations_diagnostics.py --venue binance-spot-testnet
+        python diagnostic_scripts/binance_websocket_diagnostic.py --venue binance-spot-testnet
+
+Each test opens its own session (its own connection), has its own timeout and closes everything
+when done; one failing test never stops the others. Output: a header, ``Test: <name>`` and
+``✓ Test passed`` / ``✗ Test failed: why`` per test, then a summary ending ``N passed, M
+failed``. Ctrl-C stops cleanly (connections closed) with exit status 130. Keys for ``--venue``
+and ``--url`` come from the environment (see ``_api_target.py``), shown masked only.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments  # noqa: E402
+from _api_target import Target, add_arguments, where  # noqa: E402
 from _house import CheckFailed, expect, main_loop, wait_for  # noqa: E402
 
 from fastws.sim.conns import ApiConn  # noqa: E402
@@ -134,12 +136,13 @@ CHECKS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), on_venue=args.venue is not None)
+    return main_loop(args, CHECKS, lambda: Target(args), where(args), "Base Operations")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
-"""Diagnostics for fastws.MarketStream: is live market data reaching this machine, correctly?
+"""Binance Market Stream WebSocket diagnostic: is live market data reaching this machine, correctly?
 
-Each check opens its own MarketStream (its own connections), has its own timeout, and closes
-everything when done; one failing check never stops the others. Output: one colour-coded
-PASS/FAIL line per check with the evidence, then ``N passed, M failed``. Ctrl-C stops cleanly
-(connections closed) with exit status 130.
+It checks fastws.MarketStream: connect and ``LIST_SUBSCRIPTIONS``, data flowing and parsing, an
+order book syncing, no duplicate depth events; on the embedded simulator also the recovery
+paths with injected faults: abrupt close, ``serverShutdown`` make-before-break (no gap), a gap
+resyncing one book only, malformed frames, a silent stream healed.
 
-Target: an embedded simulator by default (no network needed; faults are injected to check the
-recovery paths), or a real venue with ``--venue binance-spot`` (``binance-spot-testnet``,
-``binance-usdm``, ``binance-usdm-testnet``): then only the checks that need no fault
-injection run.
+Usage:
+    python diagnostic_scripts/market_stream_diagnostic.py                      # embedded simulator
+    python diagnostic_scripts/market_stream_diagnostic.py --url ws://127.0.0.1:8765
+    python diagnostic_scripts/market_stream_diagnostic.py --venue binance-spot --symbol BTCUSDT
 
-    python diagnostic_scripts/market_stream_diagnostics.py
-    python diagnostic_scripts/market_stream_diagnostics.py --venue binance-spot --symbol BTCUSDT
+Each test opens its own MarketStream (its own connections), has its own timeout, and closes
+everything when done; one failing test never stops the others. Output: a header, ``Test:
+<name>`` and ``✓ Test passed`` / ``✗ Test failed: why`` per test, a summary ending ``N passed,
+M failed``. Ctrl-C stops cleanly (connections closed) with exit status 130.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _house import expect, main_loop, wait_for  # noqa: E402
-from fastws.events import BookTicker, DepthUpdate, Trade  # noqa: E402
-from fastws.market_stream import MarketStream  # noqa: E402
+from _house import add_target_arguments, expect, main_loop, wait_for  # noqa: E402
+
+from fastws import BookTicker, DepthUpdate, MarketStream, Trade  # noqa: E402
+from fastws.live import venue_for_url  # noqa: E402
 from fastws.monitor import VENUES  # noqa: E402
 
 Check = Callable[["Target"], Awaitable[str]]
@@ -36,16 +40,19 @@ Check = Callable[["Target"], Awaitable[str]]
 class Target:
     """Where the checks connect: the embedded simulator or a real venue."""
 
-    def __init__(self, symbol: str, venue_name: str | None, ca_file: str | None) -> None:
+    def __init__(self, symbol: str, venue_name: str | None, ca_file: str | None,
+                 url: str | None = None) -> None:
         self.symbol = symbol.upper()
         self.s = symbol.lower()
         self.venue_name = venue_name
+        self.url = url
         self.ca_file = ca_file
         self.ex: Any = None
 
     @property
     def sim(self) -> bool:
-        return self.venue_name is None
+        """The embedded simulator (fault injection at hand)."""
+        return self.venue_name is None and self.url is None
 
     async def __aenter__(self) -> "Target":
         if self.sim:
@@ -62,7 +69,11 @@ class Target:
 
     @property
     def venue(self) -> Any:
-        return self.ex.venue if self.sim else VENUES[self.venue_name]  # type: ignore[index]
+        if self.sim:
+            return self.ex.venue
+        if self.url:
+            return venue_for_url(self.url)
+        return VENUES[self.venue_name]  # type: ignore[index]
 
     def stream(self, streams: list[str], **kw: Any) -> MarketStream:
         kw.setdefault("min_silence", 2.0)
@@ -186,17 +197,18 @@ CHECKS: list[tuple[str, Check, str]] = [   # (name, check, "any" | "sim": needs 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--venue", choices=sorted(VENUES), help="a real venue instead of the simulator")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_arguments(ap)
     ap.add_argument("--symbol", default="BTCUSDT")
     ap.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per check")
-    ap.add_argument("-v", "--verbose", action="store_true", help="show fastws log lines")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS,
-                     lambda: Target(args.symbol, args.venue, args.ca_file), bool(args.venue))
+    where = (f"running simulator at {args.url}" if args.url else
+             f"venue {args.venue}" if args.venue else "embedded simulator")
+    return main_loop(args, CHECKS, lambda: Target(args.symbol, args.venue, args.ca_file, args.url),
+                     where, "Market Stream")
 
 
 if __name__ == "__main__":
