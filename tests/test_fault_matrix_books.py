@@ -213,9 +213,6 @@ async def test_stream_down_is_not_synced() -> None:
                   max_lost=1, saw="both books stale 'stream down: link lost ...' until resynced")
 
 
-@pytest.mark.xfail(strict=True, reason="the late event of a swapped pair is dropped by the "
-                   "listener's per-stream high-water mark: fixed by issue 10 PART B "
-                   "(fastws/listener.pyx); remove this mark once that lands")
 async def test_swapped_depth_events() -> None:
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.reorder_next_depth("BTCUSDT")
