@@ -234,34 +234,38 @@ async def test_order_list_not_placed_says_so_and_is_safe_to_send_again():
 # -- DEBUG logging never changes the path taken ---------------------------------------------------
 
 async def test_debug_logging_takes_the_same_request_paths(caplog):
+    """A client made with DEBUG logging on (as a user debugging a bot would) sends its pings and
+    orders down the same compiled paths as one made without; DEBUG only adds log lines."""
     async with Exchange(["BTCUSDT"]) as ex:
         _, key = trader(ex)
-        async with BaseOperations(ex.venue, key=key.api_key, signer=HmacSigner(key.secret),
-                                  timeout=3.0 * UNIT) as ops:
-            orders = OrderStream(ops)
-            f = await ops.symbol_filters("BTCUSDT")
-            px = f.round_price(Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.9"), "down")
-            api = ops.client
-            await api.request("ping")         # the first of a method caches its frame template
-            general: list[str] = []
-            real_request = api.protocol.request
-            real_place = orders._place
+        px = None
+        for level in (logging.INFO, logging.DEBUG):
+            with caplog.at_level(level, logger="fastws"):
+                async with BaseOperations(ex.venue, key=key.api_key, signer=HmacSigner(key.secret),
+                                          timeout=3.0 * UNIT) as ops:
+                    assert ops.client.protocol.debug == (level == logging.DEBUG)
+                    orders = OrderStream(ops)
+                    f = await ops.symbol_filters("BTCUSDT")
+                    px = px or f.round_price(Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.9"), "down")
+                    api = ops.client
+                    await api.request("ping")     # the first of a method caches its frame template
+                    general: list[str] = []
+                    real_request = api.protocol.request
+                    real_place = orders._place
 
-            def spy_request(method, *a, **k):
-                general.append(method)
-                return real_request(method, *a, **k)
+                    def spy_request(method, *a, **k):
+                        general.append(method)
+                        return real_request(method, *a, **k)
 
-            async def spy_place(*a, **k):
-                general.append("order.place")
-                return await real_place(*a, **k)
+                    async def spy_place(*a, **k):
+                        general.append("order.place")
+                        return await real_place(*a, **k)
 
-            api.protocol.request = spy_request
-            orders._place = spy_place
-            for level in (logging.INFO, logging.DEBUG):
-                with caplog.at_level(level, logger="fastws"):
-                    api.protocol.debug = api.protocol.log.isEnabledFor(logging.DEBUG)
+                    api.protocol.request = spy_request
+                    orders._place = spy_place
                     assert await api.request("ping") == {}
+                    assert await ops.ping() is None
                     r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
                     assert r["status"] == "NEW"
-                assert general == [], f"at {logging.getLevelName(level)} the general path ran: {general}"
-            assert any("fast path" in m for m in caplog.messages)     # and DEBUG shows it
+                    assert general == [], f"at {logging.getLevelName(level)} the general path ran: {general}"
+        assert any("fast path" in m for m in caplog.messages)     # and DEBUG shows it

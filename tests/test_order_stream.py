@@ -117,41 +117,24 @@ async def test_rounding_moves_values_onto_the_grid():
             assert p["price"] == "90.12" and p["quantity"] == "0.12345"
 
 
-async def test_minus_1007_that_executed_returns_the_true_state():
-    async with FakeExchange() as ex:
-        async with session(ex) as api:
-            orders = OrderStream(api)
-            ex.unknown_next_order = True
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="101")
-            assert r["status"] == "FILLED" and r["executedQty"] == "0.10000"
-            assert orders.unknown_outcomes == 1
-            # queried by client order id, never sent twice
-            assert ex.requests.count("order.place") == 1
-            _, p = [x for x in ex.params if x[0] == "order.status"][-1]
-            assert p["origClientOrderId"] == r["clientOrderId"]
-
-
 async def test_minus_1007_that_did_not_execute_says_so():
-    async with FakeExchange() as ex:
-        async with session(ex) as api:
+    """(-1007 that did execute, and a connection dropped after accepting: the sim test
+    test_sim_outcome_unknown_and_dropped_connection_end_with_the_true_state.)"""
+    from tests.sim_api_support import recording
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct, api = sim_session(ex, "HMAC", timeout=3.0)
+        async with api:
             orders = OrderStream(api)
-            ex.unknown_next_order_lost = True
-            with pytest.raises(OutcomeUnknownError) as e:
-                await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90")
+            f = await api.symbol_filters("BTCUSDT")
+            bid = Decimal((await api.depth("BTCUSDT", 5))["bids"][0][0])
+            ex.faults.unknown_not_executed(methods="order.place")
+            with recording(ex) as sent, pytest.raises(OutcomeUnknownError) as e:
+                await orders.place("BTCUSDT", "BUY", quantity=Decimal("0.001"),
+                                   price=f.round_price(bid * Decimal("0.9"), "down"))
             assert e.value.placed is False and "not placed" in str(e.value)
-            assert ex.requests.count("order.place") == 1
-            assert ex.requests.count("order.status") == 3   # asked again while the engine may lag
-
-
-async def test_connection_dropped_after_accept_returns_the_order():
-    async with FakeExchange() as ex:
-        async with session(ex) as api:
-            orders = OrderStream(api)
-            ex.drop_after_next_order = True
-            r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="drop1")
-            assert r["status"] == "NEW" and r["clientOrderId"] == "drop1"
-            assert api.client.connections == 2
-            assert ex.requests.count("order.place") == 1
+            assert sent.methods().count("order.place") == 1
+            assert sent.methods().count("order.status") == 3   # asked again while the engine may lag
+            assert ex.orders(acct) == []
 
 
 async def test_usdm_orders_and_modify():

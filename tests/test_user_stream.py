@@ -25,7 +25,6 @@ from fastws.api.user_events import (
     decode_user_event,
 )
 from fastws.api.user_stream import UserStream
-from tests.api_fake import FakeExchange
 from tests.test_api_client import ed25519_pair, wait_until
 from tests.utils import UNIT
 
@@ -99,91 +98,90 @@ async def next_of(users, cls, timeout=3.0, pred=lambda e: True):
             return ev
 
 
+async def _spot_maker_order(api, orders, qty=Decimal("0.003")):
+    """A SELL resting at the best ask (inside the spread when there is room): first in line for
+    a taker buying up to its price. Returns (answer, price)."""
+    f = await api.symbol_filters("BTCUSDT")
+    for _ in range(50):
+        book = await api.depth("BTCUSDT", 5)
+        bid, ask = Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+        price = ask - f.tick_size if ask - bid >= 2 * f.tick_size else ask
+        r = await orders.place("BTCUSDT", "SELL", quantity=qty, price=price, type="LIMIT_MAKER",
+                               response_type="RESULT")
+        if r["status"] == "NEW":
+            return r, price
+        await asyncio.sleep(0.02)
+    raise AssertionError("could not rest a maker order")
+
+
+async def _take(taker, price, qty):
+    """Another account buys ``qty`` up to ``price`` (our maker order is filled first when it
+    is the best ask)."""
+    return await taker.place("BTCUSDT", "BUY", quantity=qty, price=price, time_in_force="IOC",
+                             response_type="FULL")
+
+
 @pytest.mark.parametrize("path", ["signature", "logon"])
 async def test_subscribe_paths_and_async_for(path):
-    priv, pub = ed25519_pair()
-    if path == "logon":
-        ex_ = FakeExchange(api_key=KEY, hmac_secret=None, ed25519_public_pem=pub)
-        signer = Ed25519Signer(priv)
-    else:
-        ex_ = FakeExchange(api_key=KEY, hmac_secret=SECRET)
-        signer = HmacSigner(SECRET)
-    async with ex_ as ex:
-        async with BaseOperations(ex.venue, key=KEY, signer=signer) as api:
-            orders = OrderStream(api)
-            async with UserStream(api) as users:
-                assert ("userDataStream.subscribe" if path == "logon" else "userDataStream.subscribe.signature") \
-                    in ex.requests
-                r = await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90")
-                ex.fill(r["orderId"], Decimal("0.04"), Decimal("90"))
-                seen = []
-                async for ev in users:
-                    seen.append(ev)
-                    if isinstance(ev, OutboundAccountPosition):
-                        break
-                kinds = [(type(e).__name__, getattr(e, "execution_type", None)) for e in seen]
-                assert kinds == [("ExecutionReport", "NEW"), ("ExecutionReport", "TRADE"),
-                                 ("OutboundAccountPosition", None)]
-                assert seen[1].last_executed_qty == Decimal("0.04") and seen[1].order_status == "PARTIALLY_FILLED"
-                assert users.balances["BTC"].free == Decimal("100.04")
-                assert users.open_orders[0]["executedQty"] == Decimal("0.04")
-            assert ex.requests[-1] == "userDataStream.unsubscribe"
+    from tests.sim_api_support import recording
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, taker_api = sim_session(ex, "HMAC")
+        acct, api = sim_session(ex, "ED25519" if path == "logon" else "HMAC")
+        async with taker_api, api:
+            orders, taker = OrderStream(api), OrderStream(taker_api)
+            with recording(ex) as sent:
+                async with UserStream(api) as users:
+                    assert ("userDataStream.subscribe" if path == "logon"
+                            else "userDataStream.subscribe.signature") in sent.methods()
+                    r, price = await _spot_maker_order(api, orders)
+                    t = await _take(taker, price, Decimal("0.001"))
+                    assert Decimal(t["executedQty"]) > 0
+                    seen = []
+                    async for ev in users:
+                        seen.append(ev)
+                        if isinstance(ev, OutboundAccountPosition) and any(
+                                isinstance(e, ExecutionReport) and e.is_trade for e in seen):
+                            break
+                    reports = [e for e in seen if isinstance(e, ExecutionReport) and e.order_id == r["orderId"]]
+                    assert [e.execution_type for e in reports][:2] == ["NEW", "TRADE"]
+                    fill = reports[1]
+                    assert fill.order_status == "PARTIALLY_FILLED" and fill.last_executed_qty > 0
+                    assert users.balances["BTC"].free == Decimal(100) - Decimal("0.003")
+                    # (the simulated market may fill the order further meanwhile)
+                    assert users.open_orders[0]["executedQty"] >= fill.cumulative_filled_qty > 0
+            assert sent.methods()[-1] == "userDataStream.unsubscribe"
 
 
-async def test_reconnect_mid_session_loses_no_execution_report():
-    async with FakeExchange(api_key=KEY, hmac_secret=SECRET) as ex:
-        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
-            orders = OrderStream(api)
-            async with UserStream(api) as users:
-                r = await orders.place("BTCUSDT", "BUY", quantity="0.3", price="90")
-                await next_of(users, ExecutionReport, pred=lambda e: e.execution_type == "NEW")
-                live = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
-                await next_of(users, ExecutionReport, pred=lambda e: e.trade_id == live["id"])
-                # the connection goes down; two fills happen before the client is back
-                ex.silent_events = True
-                missed = [ex.fill(r["orderId"], Decimal("0.1"), Decimal("90")),
-                          ex.fill(r["orderId"], Decimal("0.1"), Decimal("89.99"))]
-                await ex.drop_all()
-                ex.silent_events = False
-                await wait_until(lambda: users.reconnects == 1 and users.reconciled_fills == 2,
-                                 what="resubscribe and reconcile")
-                trades = []
-                while users.pending:
-                    ev = await users.get()
-                    if isinstance(ev, ExecutionReport) and ev.is_trade:
-                        trades.append(ev)
-                assert [t.trade_id for t in trades] == [m["id"] for m in missed]
-                assert trades[-1].order_status == "FILLED" and trades[-1].cumulative_filled_qty == Decimal("0.3")
-                assert trades[-1].raw["reconciled"] is True
-                assert trades[1].last_executed_price == Decimal("89.99")
-                # live events flow on the new subscription, none duplicated
-                r2 = await orders.place("BTCUSDT", "SELL", quantity="0.1", price="110")
-                t2 = ex.fill(r2["orderId"], Decimal("0.1"), Decimal("110"))
-                ev = await next_of(users, ExecutionReport, pred=lambda e: e.is_trade)
-                assert ev.trade_id == t2["id"] and ev.order_id == r2["orderId"]
-                bal = await next_of(users, OutboundAccountPosition)
-                assert bal.raw.get("reconciled") is None
+# (a reconnect mid-session losing no execution report: test_sim_reconnect_loses_no_fill below)
 
 
 async def test_server_shutdown_switch_keeps_events_without_duplicates():
-    async with FakeExchange(api_key=KEY, hmac_secret=SECRET) as ex:
-        async with BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET)) as api:
-            orders = OrderStream(api)
+    async with Exchange(["BTCUSDT"]) as ex:
+        _, taker_api = sim_session(ex, "HMAC")
+        acct, api = sim_session(ex, "HMAC")
+        async with taker_api, api:
+            orders, taker = OrderStream(api), OrderStream(taker_api)
             async with UserStream(api) as users:
-                r = await orders.place("BTCUSDT", "BUY", quantity="0.3", price="90")
+                r, price = await _spot_maker_order(api, orders, qty=Decimal("0.004"))
                 await next_of(users, ExecutionReport, pred=lambda e: e.execution_type == "NEW")
-                await ex.server_shutdown()
+                conn = [c for c in ex.api_connections if c.id == max(c.id for c in ex.api_connections)]
+                ex.faults.server_shutdown(conn=conn[0], close_after=2.0)
                 await wait_until(lambda: users.reconnects == 1, what="the switch")
-                # both connections may deliver for a moment: each fill arrives once
-                t1 = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
+                # both connections may deliver for a moment: each fill arrives once, none lost
+                await _take(taker, price, Decimal("0.001"))
                 await asyncio.sleep(0.1 * UNIT)
-                t2 = ex.fill(r["orderId"], Decimal("0.1"), Decimal("90"))
-                got = [await next_of(users, ExecutionReport, pred=lambda e: e.is_trade) for _ in range(2)]
-                assert [e.trade_id for e in got] == [t1["id"], t2["id"]]
-                await asyncio.sleep(0.2 * UNIT)
+                await _take(taker, price, Decimal("0.001"))
+                ids = [(await next_of(users, ExecutionReport,
+                                      pred=lambda e: e.is_trade and e.order_id == r["orderId"])).trade_id]
+                await asyncio.sleep(0.3 * UNIT)
                 while users.pending:
                     ev = await users.get()
-                    assert not (isinstance(ev, ExecutionReport) and ev.is_trade), "a fill was delivered twice"
+                    if isinstance(ev, ExecutionReport) and ev.is_trade and ev.order_id == r["orderId"]:
+                        ids.append(ev.trade_id)
+                assert len(ids) == len(set(ids)), "a fill was delivered twice"
+                trades = await api.request("myTrades", {"symbol": "BTCUSDT", "orderId": r["orderId"]},
+                                           signed=True)
+                assert set(ids) == {t["id"] for t in trades}
 
 
 # -- against the simulator ---------------------------------------------------------------------

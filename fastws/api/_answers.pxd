@@ -9,6 +9,24 @@ cdef enum:
     MARK_CHECK = 1          # the caller drops the answer: its params become _CHECK_PARAMS
 
 
+# The fields of fastws.api.protocol.ApiRequest and ApiResponse, by name, for C code (a typed
+# tuple read; bind_types checks at import that the positions are the named tuples' own).
+cdef inline object req_id(object r):
+    return (<tuple>r)[0]
+cdef inline object req_params(object r):
+    return (<tuple>r)[2]
+cdef inline object req_data(object r):
+    return (<tuple>r)[3]
+cdef inline object req_weight(object r):
+    return (<tuple>r)[4]
+cdef inline object req_orders(object r):
+    return (<tuple>r)[5]
+cdef inline object resp_result(object r):
+    return (<tuple>r)[2]
+cdef inline object resp_error(object r):
+    return (<tuple>r)[3]
+
+
 cdef class FrameParams:
     cdef bytes _data
     cdef dict _params

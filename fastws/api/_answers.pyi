@@ -6,6 +6,9 @@ from typing import Any
 
 __all__: list[str]
 
+REQUEST_FIELDS: tuple[str, ...]
+RESPONSE_FIELDS: tuple[str, ...]
+
 def bind_types(request_type: Any) -> None: ...
 def account_success(proto: Any, msg: dict[str, Any], id_: object, status: int, now_ms: int) -> Any: ...
 def resolve(proto: Any, waiters: dict[int, Any], data: bytes, clock: Any = None) -> bool: ...

@@ -19,7 +19,8 @@ from types import MappingProxyType
 
 import orjson
 
-__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "bind_types"]
+__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "bind_types", "REQUEST_FIELDS",
+           "RESPONSE_FIELDS"]
 
 cdef object _loads = orjson.loads
 cdef object _tuple_new = tuple.__new__
@@ -32,9 +33,16 @@ cdef inline int64_t _as_i64(object v) except? -1:
     return int(v)
 
 
+#: the field order the named accessors of _answers.pxd (req_id, req_weight...) and
+#: request_record assume
+REQUEST_FIELDS = ("id", "method", "params", "data", "weight", "orders", "sent_at")
+RESPONSE_FIELDS = ("id", "status", "result", "error", "request", "rate_limits")
+
+
 def bind_types(request_type):
     """Called once by :mod:`fastws.api.protocol`: the ``ApiRequest`` named tuple the request
-    records built here are instances of."""
+    records built here are instances of (the protocol checks that its fields, and
+    ``ApiResponse``'s, are in the order of :data:`REQUEST_FIELDS` / :data:`RESPONSE_FIELDS`)."""
     global _ApiRequest
     _ApiRequest = request_type
 
@@ -62,7 +70,7 @@ cpdef object account_success(object proto, dict msg, object id_, object status, 
     else:
         reported = []
     if req is not None:
-        core.release((<tuple>req)[4], (<tuple>req)[5], now_ms, reported)
+        core.release(req_weight(req), req_orders(req), now_ms, reported)
     return _tuple_new(proto.response_type, (id_, status, msg.get("result"), None, req, entries))
 
 
@@ -314,7 +322,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
     req = pending.get(id_)
     if req is None:
         return 0
-    params = (<tuple>req)[2]
+    params = req_params(req)
     check = params is _CHECK_PARAMS
     if not check and type(params) is not FrameParams:
         return 0
@@ -390,7 +398,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
         w.count = ents[j].count
         w.reset_at = core.reset_for(w, now_ms) if ents[j].count else 0
         mask |= 1 << w.kind
-    core._release_mask(_as_i64((<tuple>req)[4]), _as_i64((<tuple>req)[5]), now_ms, mask)
+    core._release_mask(_as_i64(req_weight(req)), _as_i64(req_orders(req)), now_ms, mask)
     if not fut.done():
         fut.set_result(result)
     return 1

@@ -26,7 +26,16 @@ from types import MappingProxyType
 
 import orjson
 
-from fastws.api._answers cimport MARK_CHECK, request_record, resolve_frame, server_ms
+from fastws.api._answers cimport (
+    MARK_CHECK,
+    req_data,
+    req_id,
+    request_record,
+    resolve_frame,
+    resp_error,
+    resp_result,
+    server_ms,
+)
 from fastws.api._limits cimport WindowSet
 
 from fastws.api import protocol as api_protocol
@@ -401,10 +410,10 @@ async def client_request(Session s, str method, object params=None, *, bint sign
     finally:
         forget(s, waiters, id_)
     if type(resp) is _ApiResponse:       # ApiResponse.unwrap, inlined
-        err = (<tuple>resp)[3]
+        err = resp_error(resp)
         if err is not None:
             raise err
-        return (<tuple>resp)[2]
+        return resp_result(resp)
     return resp.unwrap()
 
 
@@ -433,7 +442,7 @@ async def client_check(Session s, str method, object timeout=None):
     if resp is None:
         return None
     if type(resp) is _ApiResponse:
-        err = (<tuple>resp)[3]
+        err = resp_error(resp)
         if err is not None:
             raise err
     else:
@@ -483,9 +492,9 @@ async def _response(Session s, str method, object params, bint signed, object ti
     if tr is None:
         raise _ConnectionClosedError(None, "WS API connection is not open")
     req = proto.request(method, params, weight=weight, now_ms=now, orders=orders)
-    id_ = (<tuple>req)[0]
+    id_ = req_id(req)
     cdef dict waiters = (<LinkState>link).waiters
-    fut = submit(s, <LinkState>link, <WSTransport>tr, id_, method, (<tuple>req)[3], timeout)
+    fut = submit(s, <LinkState>link, <WSTransport>tr, id_, method, req_data(req), timeout)
     try:
         resp = await fut
     except _TimeoutError:
@@ -494,7 +503,7 @@ async def _response(Session s, str method, object params, bint signed, object ti
     finally:
         forget(s, waiters, id_)
     if signed and clock_resend and type(resp) is _ApiResponse:
-        err = (<tuple>resp)[3]
+        err = resp_error(resp)
         if err is not None and err.code == -1021:
             if await s.clock_rejected():
                 return await _response(s, method, given, signed, timeout, False)

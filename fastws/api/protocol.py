@@ -33,7 +33,7 @@ from typing import Final, Literal, NamedTuple
 
 import orjson
 
-from fastws.api._answers import account_success, bind_types
+from fastws.api._answers import REQUEST_FIELDS, RESPONSE_FIELDS, account_success, bind_types
 from fastws.api._limits import INTERVAL_MS, Window, WindowSet
 from fastws.exceptions import (
     ApiError,
@@ -627,9 +627,6 @@ class ApiRequest(NamedTuple):
                 f"orders={self.orders!r}, sent_at={self.sent_at!r})")
 
 
-bind_types(ApiRequest)   # the compiled request records are ApiRequest tuples
-
-
 class ApiResponse(NamedTuple):
     """An answer: ``{"id", "status", "result" | "error", "rateLimits"?}`` (an immutable named tuple).
 
@@ -669,6 +666,13 @@ class ApiResponse(NamedTuple):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+# the compiled code builds and reads these tuples by position (named accessors in
+# _answers.pxd): a reordered field fails here, at import, not at run time
+if ApiRequest._fields != REQUEST_FIELDS or ApiResponse._fields != RESPONSE_FIELDS:  # pragma: no cover
+    raise ImportError("ApiRequest / ApiResponse fields changed: update fastws/api/_answers.pxd")
+bind_types(ApiRequest)
 
 
 @dataclass(frozen=True)

@@ -498,7 +498,11 @@ class ApiConn(BaseConn):
         if action == "lose":
             log.info("= fault: conn %d lost a request unexecuted", self.id)
             return
-        resp = self.ex._api.handle(data, self.return_rate_limits, self.micro, self)
+        if action == "unknown-lost":
+            action = "unknown"            # the -1007 answer below, the request not run
+            resp = b""
+        else:
+            resp = self.ex._api.handle(data, self.return_rate_limits, self.micro, self)
         if action == "drop":
             # the request was executed, the answer is lost with the connection
             log.info("= fault: conn %d dropped after accepting a request", self.id)

@@ -364,6 +364,12 @@ class Faults:
         request lost before the matching engine; the client's timeout decides)."""
         self._add_api("lose", methods, conn, count)
 
+    def unknown_not_executed(self, count: int = 1, methods: Any = _TRADING,
+                             conn: ConnRef = None) -> None:
+        """Answer the next ``count`` trading requests 503 / -1007 without running them (the
+        backend never got them): the client must find out by querying, not by resending."""
+        self._add_api("unknown-lost", methods, conn, count)
+
     def refuse_connections(self, seconds: float, status: int = 503) -> None:
         """Answer every new WebSocket handshake with HTTP ``status`` for ``seconds``."""
         self._refuse_until = time.monotonic() + seconds
