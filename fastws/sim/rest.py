@@ -13,7 +13,8 @@ USDⓈ-M (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo``, ``v1/depth`
 ``v1/trades``, ``v1/historicalTrades``, ``v1/aggTrades``, ``v1/klines``, ``v1/ticker/24hr``,
 ``v1/ticker/price``, ``v2/ticker/price``, ``v1/ticker/bookTicker``, ``v1/premiumIndex``;
 signed: ``v1/order`` (POST / GET / DELETE / PUT), ``v1/order/test``, ``v1/openOrders``,
-``v1/openOrder``, ``v1/allOrders``, ``v2/account``, ``v3/account``, ``v2/balance``,
+``v1/openOrder``, ``v1/allOrders``, ``v1/userTrades``, ``v1/leverage`` (POST),
+``v1/commissionRate``, ``v2/account``, ``v3/account``, ``v2/balance``,
 ``v3/balance``, ``v2/positionRisk``, ``v3/positionRisk``; ``v1/listenKey`` (POST / PUT /
 DELETE, key only).
 
@@ -75,6 +76,9 @@ USDM_SIGNED: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v1/openOrders"): "openOrders.status",
     ("GET", "/fapi/v1/openOrder"): "order.status",
     ("GET", "/fapi/v1/allOrders"): "allOrders",
+    ("GET", "/fapi/v1/userTrades"): "userTrades",
+    ("POST", "/fapi/v1/leverage"): "leverage",
+    ("GET", "/fapi/v1/commissionRate"): "commissionRate",
     ("GET", "/fapi/v2/account"): "account.status",
     ("GET", "/fapi/v3/account"): "v2/account.status",
     ("GET", "/fapi/v2/balance"): "account.balance",

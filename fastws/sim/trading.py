@@ -192,7 +192,12 @@ class Trading:
             })
         self.rest_only: dict[str, tuple[Callable[..., Any], Any, str, bool]] = {}
         if not S:
-            self.rest_only["allOrders"] = (self.all_orders, 5, "USER_DATA", False)
+            from fastws.sim import usdm_account as ua
+            self.rest_only.update({
+                "allOrders": (self.all_orders, 5, "USER_DATA", False),
+                "userTrades": (self._bind(ua.user_trades), 5, "USER_DATA", False),
+                "leverage": (self._bind(ua.change_leverage), 1, "TRADE", False),
+                "commissionRate": (self._bind(ua.commission_rate), 20, "USER_DATA", False)})
         self.limiters: dict[int, OrderLimiter] = {}
         from fastws.sim.usdm_account import UsdmAccount
         self.usdm = UsdmAccount(ex)
