@@ -558,3 +558,22 @@ async def test_opo_list(samples_dir):
         r = await c.call("orderList.place.opoco", opoco)
         same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opoco_response"))
         await c.close()
+
+
+def test_user_events_in_microseconds(samples_dir):
+    """payloads.user_event_micro: every time field of each user data event type scaled."""
+    from fastws.sim import payloads as P
+    for name, keys in [("spot_uds_executionReport", ("E", "T", "O", "W")),
+                       ("spot_uds_outboundAccountPosition", ("E", "u")),
+                       ("spot_uds_balanceUpdate", ("E", "T")),
+                       ("spot_uds_listStatus", ("E", "T")),
+                       ("usdm_uds_ORDER_TRADE_UPDATE", ("E", "T")),
+                       ("usdm_uds_ACCOUNT_UPDATE", ("E", "T"))]:
+        raw = json.loads((samples_dir / f"{name}.json").read_text())
+        ev = raw.get("event", raw)
+        got = json.loads(P.user_event_micro(json.dumps(ev).encode()))
+        for k in keys:
+            if k in ev:
+                assert got[k] == ev[k] * 1000, (name, k)
+        if isinstance(ev.get("o"), dict):
+            assert got["o"]["T"] == ev["o"]["T"] * 1000
