@@ -577,3 +577,37 @@ def test_user_events_in_microseconds(samples_dir):
                 assert got[k] == ev[k] * 1000, (name, k)
         if isinstance(ev.get("o"), dict):
             assert got["o"]["T"] == ev["o"]["T"] * 1000
+
+
+async def test_reference_price_block_trades_filters_amendments(samples_dir):
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        await market(ex, 600_000)
+        acct = ex.add_account(balances={"USDT": "1000000"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        r = (await c.call("referencePrice", {"symbol": SYM}, signed=False))["result"]
+        same_shape(r, sample(samples_dir, "wsapi_referencePrice_response_set"))
+        r = (await c.call("referencePrice.calculation", {"symbol": SYM}, signed=False))
+        same_shape(r["result"], sample(samples_dir,
+                                       "wsapi_referencePrice_calculation_response_arithmetic_"
+                                       "mean"))
+        blocks = ex._api.tape.blocks[SYM]
+        assert blocks                                 # ten minutes of market print some
+        r = await c.call("blockTrades.historical", {"symbol": SYM, "fromId": blocks[0][0],
+                                                     "limit": 1}, signed=False)
+        same_shape(r["result"], sample(samples_dir, "wsapi_blockTrades_historical_response"))
+        assert r["result"][0]["id"] == blocks[0][0]
+        r = await c.call("blockTrades.historical", {"symbol": SYM}, signed=False)
+        assert r["error"]["code"] == -1102
+        r = (await c.call("myFilters", {"symbol": SYM}))["result"]
+        assert set(r) == {"exchangeFilters", "symbolFilters", "assetFilters"}
+        bids, _ = ex.book(SYM, 1)
+        o = (await c.call("order.place", lim("BUY", str(Decimal(bids[0][0]) - 50), "0.007",
+                                             newClientOrderId="mine")))["result"]
+        await c.call("order.amend.keepPriority", {"symbol": SYM, "orderId": o["orderId"],
+                                                   "newQty": "0.005"})
+        r = (await c.call("order.amendments", {"symbol": SYM, "orderId": o["orderId"]}))
+        same_shape(r["result"], sample(samples_dir, "wsapi_order_amendments_response"))
+        a = r["result"][0]
+        assert (a["origQty"], a["newQty"], a["origClientOrderId"]) == \
+            ("0.00700000", "0.00500000", "mine")
+        await c.close()

@@ -147,6 +147,7 @@ class Engine:
         self._exec_id = 5000000
         self._prevented_id = 0
         self.prevented: list[dict] = []          # myPreventedMatches: every prevented match
+        self.amendments: list[dict] = []         # order.amendments: every keepPriority amend
         self._trade_group = 1
         self.events: list[tuple[Account, dict]] = []
         self._touched: dict[int, tuple[Account, set]] = {}

@@ -3,11 +3,13 @@ USDⓈ-M listenKey.
 
 Spot (``/api/v3``): ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``trades``,
 ``historicalTrades``, ``aggTrades``, ``klines``, ``uiKlines``, ``avgPrice``, ``ticker/24hr``,
-``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``; signed: ``order``
+``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``,
+``historicalBlockTrades``, ``referencePrice``, ``referencePrice/calculation``; signed: ``order``
 (POST / GET / DELETE), ``order/test``, ``order/cancelReplace``, ``order/amend/keepPriority``,
 ``openOrders`` (GET / DELETE), ``allOrders``, ``account``, ``myTrades``, ``rateLimit/order``,
 ``account/commission``, ``myPreventedMatches``, ``orderList/oco|oto|otoco|opo|opoco`` (POST),
-``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``.
+``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``, ``myFilters``,
+``order/amendments``.
 
 USDⓈ-M (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo``, ``v1/depth``,
 ``v1/trades``, ``v1/historicalTrades``, ``v1/aggTrades``, ``v1/klines``, ``v1/ticker/24hr``,
@@ -63,6 +65,8 @@ SPOT_SIGNED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v3/orderList"): "orderList.cancel",
     ("GET", "/api/v3/openOrderList"): "openOrderLists.status",
     ("GET", "/api/v3/allOrderList"): "allOrderLists",
+    ("GET", "/api/v3/myFilters"): "myFilters",
+    ("GET", "/api/v3/order/amendments"): "order.amendments",
 }
 """Signed spot REST endpoints and the WS API method each one runs (same params, same body);
 an endpoint is served only when its method is."""
@@ -218,6 +222,9 @@ def make_app(ex: "Exchange") -> web.Application:
         get(prefix + "/avgPrice", respond(md.avg_price))
         get(prefix + "/ticker/tradingDay", respond(md.ticker_trading_day))
         get(prefix + "/ticker", respond(md.ticker_window))
+        get(prefix + "/historicalBlockTrades", respond(md.block_trades))
+        get(prefix + "/referencePrice", respond(md.reference_price))
+        get(prefix + "/referencePrice/calculation", respond(md.reference_price_calculation))
     else:
         get("/fapi/v2/ticker/price", respond(md.ticker_price))
         get(prefix + "/premiumIndex", respond(md.premium_index))

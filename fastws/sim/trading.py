@@ -173,6 +173,8 @@ class Trading:
                 "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
                                              False),
                 "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
+                "order.amendments": (self._bind(sm.order_amendments), 4, "USER_DATA", False),
+                "myFilters": (self._bind(sm.my_filters), 40, "USER_DATA", False),
                 "orderList.place.oto": (self._bind(sm.oto_place), 1, "TRADE", True),
                 "orderList.place.otoco": (self._bind(sm.otoco_place), 1, "TRADE", True),
                 "orderList.place.opo": (self._bind(sm.opo_place), 1, "TRADE", True),
