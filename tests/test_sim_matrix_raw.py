@@ -382,6 +382,8 @@ async def test_rest_signed_spot_endpoints(kt, samples_dir):
             assert (st, r["code"]) == (400, -1022)
             st, _, r = await _rest(s, "GET", base + "/account", None, {"timestamp": ts})
             assert (st, r["code"]) == (401, -2014)
+            async with s.get(base + "/time", headers={"X-MBX-TIME-UNIT": "MICROSECOND"}) as rr:
+                assert (await rr.json())["serverTime"] == ex.now_ms() * 1000
 
 
 async def test_rest_market_data_and_usdm_signed():

@@ -20,7 +20,8 @@ signed: ``v1/order`` (POST / GET / DELETE / PUT), ``v1/order/test``, ``v1/openOr
 ``v3/balance``, ``v2/positionRisk``, ``v3/positionRisk``; ``v1/listenKey`` (POST / PUT /
 DELETE, key only).
 
-Signed requests carry the key in ``X-MBX-APIKEY`` and ``signature`` over the query string
+``X-MBX-TIME-UNIT: MICROSECOND`` turns the answers' times into microseconds. Signed requests
+carry the key in ``X-MBX-APIKEY`` and ``signature`` over the query string
 followed by the body, exactly as sent (SPEC §7.3), checked with the simulator's own code.
 Every answer carries ``X-MBX-USED-WEIGHT-1M`` (SPEC §5.3), order endpoints
 ``X-MBX-ORDER-COUNT-10S``; errors come as ``{"code": ..., "msg": ...}`` with Binance's HTTP
@@ -34,7 +35,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 from aiohttp import web
 
-from fastws.sim.wsapi import ApiError
+from fastws.sim.wsapi import ApiError, _micro_result
 
 if TYPE_CHECKING:
     from fastws.sim.exchange import Exchange
@@ -131,6 +132,11 @@ def make_app(ex: "Exchange") -> web.Application:
         return web.Response(body=orjson.dumps(body), status=e.status, headers=headers,
                             content_type="application/json")
 
+    def micro(request: web.Request, body: Any) -> Any:
+        """``X-MBX-TIME-UNIT: MICROSECOND``: times of the answer in microseconds."""
+        unit = request.headers.get("X-MBX-TIME-UNIT", "")
+        return _micro_result(body) if unit.upper() == "MICROSECOND" else body
+
     def respond(fn: Callable[[dict], tuple[int, Any]]) -> Callable[..., Any]:
         async def handler(request: web.Request) -> web.Response:
             params: dict[str, Any] = dict(request.query)
@@ -140,7 +146,8 @@ def make_app(ex: "Exchange") -> web.Application:
                 ex.weights.charge(weight)
             except ApiError as e:
                 return error_response(e)
-            return web.Response(body=orjson.dumps(body), headers=weight_headers(),
+            return web.Response(body=orjson.dumps(micro(request, body)),
+                                headers=weight_headers(),
                                 content_type="application/json")
         return handler
 
@@ -173,7 +180,8 @@ def make_app(ex: "Exchange") -> web.Application:
                 rl = lim.rate_limits(ex.now_ms())
                 extra["X-MBX-ORDER-COUNT-10S"] = str(rl[0]["count"])
                 extra["X-MBX-ORDER-COUNT-" + ("1D" if spot else "1M")] = str(rl[1]["count"])
-            return web.Response(body=orjson.dumps(result), headers=weight_headers(extra),
+            return web.Response(body=orjson.dumps(micro(request, result)),
+                                headers=weight_headers(extra),
                                 content_type="application/json")
         return handler
 
