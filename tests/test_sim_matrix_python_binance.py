@@ -764,6 +764,29 @@ async def op_futures_position_information(c: Ctx) -> None:
     assert r[0]["positionAmt"] == "0.002"
 
 
+@op(USDM_SIGNED)
+async def op_futures_account_trades(c: Ctx) -> None:
+    o = await c.client.futures_create_order(symbol=SYM, side="BUY", type="MARKET",
+                                            quantity="0.002")
+    r = await c.client.futures_account_trades(symbol=SYM)
+    assert r and {t["orderId"] for t in r} == {o["orderId"]} and r[0]["buyer"] is True
+    assert sum(Decimal(t["qty"]) for t in r) == Decimal("0.002")
+
+
+@op(USDM_SIGNED)
+async def op_futures_change_leverage(c: Ctx) -> None:
+    r = await c.client.futures_change_leverage(symbol=SYM, leverage=5)
+    assert r["leverage"] == 5 and r["symbol"] == SYM
+    assert (await c.client.futures_position_information(symbol=SYM, version=2))[0][
+        "leverage"] == "5"
+
+
+@op(USDM_SIGNED)
+async def op_futures_commission_rate(c: Ctx) -> None:
+    r = await c.client.futures_commission_rate(symbol=SYM)
+    assert r["symbol"] == SYM and "makerCommissionRate" in r
+
+
 @op(USDM_KEY_ONLY)
 async def op_futures_stream_listen_key(c: Ctx) -> None:
     k = await c.client.futures_stream_get_listen_key()
@@ -894,9 +917,6 @@ NOT_SERVED = {
     "ws_create_test_sor_order": "SOR is not simulated",
     "get_allocations": "allocations exist with SOR only, which is not simulated",
     "ws_futures_create_algo_order": "USD-M algo (conditional) orders are not simulated",
-    "futures_change_leverage": "not simulated yet: POST /fapi/v1/leverage",
-    "futures_account_trades": "not simulated yet: GET /fapi/v1/userTrades",
-    "futures_commission_rate": "not simulated yet: GET /fapi/v1/commissionRate",
 }
 
 
@@ -925,15 +945,17 @@ async def test_spot_user_socket(kt):
 async def test_futures_user_socket():
     from binance import BinanceSocketManager
     async with env("usdm", "HMAC") as c:
-        # python-binance connects to /private/ws?listenKey=<key> (the 2026 form)
+        # python-binance connects to /private/ws?listenKey=<key> (the 2026 form): probe it
         import websockets
         key = c.ex.userdata.start_listen_key(c.acct)
         try:
-            async with websockets.connect(c.ex.venue.stream_url + f"/private/ws?listenKey={key}"):
+            async with websockets.connect(c.ex.venue.stream_url + f"/private/ws?listenKey={key}"
+                                          ) as ws:
                 await asyncio.sleep(0.05)
-                if not any(getattr(x, "user_key", None) == key for x in c.ex.connections):
-                    raise OSError("listenKey not attached")
-        except (OSError, websockets.InvalidStatus):
+                c.ex.deposit(c.acct, "USDT", "1")             # an ACCOUNT_UPDATE
+                await asyncio.wait_for(ws.recv(), 2 * UNIT)
+        except (OSError, asyncio.TimeoutError, websockets.InvalidStatus,
+                websockets.ConnectionClosed):
             pytest.skip("needs the /private/ws?listenKey= route (sim/userdata.py, the WS API "
                         "helper's part of issue 11)")
         bm = BinanceSocketManager(c.client, max_queue_size=100_000)

@@ -382,6 +382,8 @@ async def test_rest_signed_spot_endpoints(kt, samples_dir):
             assert (st, r["code"]) == (400, -1022)
             st, _, r = await _rest(s, "GET", base + "/account", None, {"timestamp": ts})
             assert (st, r["code"]) == (401, -2014)
+            async with s.get(base + "/time", headers={"X-MBX-TIME-UNIT": "MICROSECOND"}) as rr:
+                assert (await rr.json())["serverTime"] == ex.now_ms() * 1000
 
 
 async def test_rest_market_data_and_usdm_signed():
@@ -557,4 +559,57 @@ async def test_opo_list(samples_dir):
                  "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(Decimal(low) - 300)}
         r = await c.call("orderList.place.opoco", opoco)
         same_shape(r["result"], sample(samples_dir, "wsapi_orderList_place_opoco_response"))
+        await c.close()
+
+
+def test_user_events_in_microseconds(samples_dir):
+    """payloads.user_event_micro: every time field of each user data event type scaled."""
+    from fastws.sim import payloads as P
+    for name, keys in [("spot_uds_executionReport", ("E", "T", "O", "W")),
+                       ("spot_uds_outboundAccountPosition", ("E", "u")),
+                       ("spot_uds_balanceUpdate", ("E", "T")),
+                       ("spot_uds_listStatus", ("E", "T")),
+                       ("usdm_uds_ORDER_TRADE_UPDATE", ("E", "T")),
+                       ("usdm_uds_ACCOUNT_UPDATE", ("E", "T"))]:
+        raw = json.loads((samples_dir / f"{name}.json").read_text())
+        ev = raw.get("event", raw)
+        got = json.loads(P.user_event_micro(json.dumps(ev).encode()))
+        for k in keys:
+            if k in ev:
+                assert got[k] == ev[k] * 1000, (name, k)
+        if isinstance(ev.get("o"), dict):
+            assert got["o"]["T"] == ev["o"]["T"] * 1000
+
+
+async def test_reference_price_block_trades_filters_amendments(samples_dir):
+    async with Exchange([SYM], clock=ManualClock(T0), rest=False) as ex:
+        await market(ex, 600_000)
+        acct = ex.add_account(balances={"USDT": "1000000"}, keys=["HMAC"])
+        c = await Client.connect(ex, acct.keys[0])
+        r = (await c.call("referencePrice", {"symbol": SYM}, signed=False))["result"]
+        same_shape(r, sample(samples_dir, "wsapi_referencePrice_response_set"))
+        r = (await c.call("referencePrice.calculation", {"symbol": SYM}, signed=False))
+        same_shape(r["result"], sample(samples_dir,
+                                       "wsapi_referencePrice_calculation_response_arithmetic_"
+                                       "mean"))
+        blocks = ex._api.tape.blocks[SYM]
+        assert blocks                                 # ten minutes of market print some
+        r = await c.call("blockTrades.historical", {"symbol": SYM, "fromId": blocks[0][0],
+                                                     "limit": 1}, signed=False)
+        same_shape(r["result"], sample(samples_dir, "wsapi_blockTrades_historical_response"))
+        assert r["result"][0]["id"] == blocks[0][0]
+        r = await c.call("blockTrades.historical", {"symbol": SYM}, signed=False)
+        assert r["error"]["code"] == -1102
+        r = (await c.call("myFilters", {"symbol": SYM}))["result"]
+        assert set(r) == {"exchangeFilters", "symbolFilters", "assetFilters"}
+        bids, _ = ex.book(SYM, 1)
+        o = (await c.call("order.place", lim("BUY", str(Decimal(bids[0][0]) - 50), "0.007",
+                                             newClientOrderId="mine")))["result"]
+        await c.call("order.amend.keepPriority", {"symbol": SYM, "orderId": o["orderId"],
+                                                   "newQty": "0.005"})
+        r = (await c.call("order.amendments", {"symbol": SYM, "orderId": o["orderId"]}))
+        same_shape(r["result"], sample(samples_dir, "wsapi_order_amendments_response"))
+        a = r["result"][0]
+        assert (a["origQty"], a["newQty"], a["origClientOrderId"]) == \
+            ("0.00700000", "0.00500000", "mine")
         await c.close()

@@ -231,6 +231,36 @@ async def op_ticker_book_ticker(c: Ctx) -> None:
     await rest(c.client.rest_api.ticker_book_ticker, symbol=SYM)
 
 
+@op(REST_PUBLIC)
+async def op_reference_price(c: Ctx) -> None:
+    assert (await rest(c.client.rest_api.reference_price, symbol=SYM)).symbol == SYM
+    await rest(c.client.rest_api.reference_price_calculation, symbol=SYM)
+
+
+@op(REST_PUBLIC)
+async def op_historical_block_trades(c: Ctx) -> None:
+    blocks = c.ex._api.tape.blocks[SYM]
+    assert blocks
+    d = await rest(c.client.rest_api.historical_block_trades, symbol=SYM,
+                   from_id=blocks[-1][0])
+    assert [x.id for x in d] == [blocks[-1][0]]
+
+
+@op(REST_SIGNED)
+async def op_my_filters(c: Ctx) -> None:
+    d = await rest(c.client.rest_api.my_filters, symbol=SYM)
+    assert d.exchange_filters == [] and len(d.symbol_filters) == 2
+
+
+@op(REST_SIGNED)
+async def op_order_amendments(c: Ctx) -> None:
+    o = await _rest_order(c)
+    await rest(c.client.rest_api.order_amend_keep_priority, symbol=SYM, order_id=o.order_id,
+               new_qty=0.0005)
+    d = await rest(c.client.rest_api.order_amendments, symbol=SYM, order_id=o.order_id)
+    assert [a.new_qty for a in d] == ["0.00050000"]
+
+
 def _new(c: Ctx, api: str = "rest_api", prefix: str = "NewOrder", **kw: Any) -> dict:
     return dict(symbol=SYM, side=en(api, f"{prefix}SideEnum", "BUY"),
                 type=en(api, f"{prefix}TypeEnum", "LIMIT"),
@@ -527,6 +557,32 @@ async def op_ws_ticker_book(c: Ctx) -> None:
     await wsr(c.conn.ticker_book(symbol=SYM))
 
 
+@op(WS_PUBLIC)
+async def op_ws_reference_price(c: Ctx) -> None:
+    assert (await wsr(c.conn.reference_price(symbol=SYM))).symbol == SYM
+    await wsr(c.conn.reference_price_calculation(symbol=SYM))
+
+
+@op(WS_PUBLIC)
+async def op_ws_block_trades_historical(c: Ctx) -> None:
+    blocks = c.ex._api.tape.blocks[SYM]
+    r = await wsr(c.conn.block_trades_historical(symbol=SYM, from_id=blocks[-1][0]))
+    assert [x.id for x in r] == [blocks[-1][0]]
+
+
+@op(WS_SIGNED)
+async def op_ws_my_filters(c: Ctx) -> None:
+    assert len((await wsr(c.conn.my_filters(symbol=SYM))).symbol_filters) == 2
+
+
+@op(WS_SIGNED)
+async def op_ws_order_amendments(c: Ctx) -> None:
+    o = await _ws_order(c)
+    await wsr(c.conn.order_amend_keep_priority(symbol=SYM, order_id=o.order_id, new_qty=0.0005))
+    r = await wsr(c.conn.order_amendments(symbol=SYM, order_id=o.order_id))
+    assert [a.new_qty for a in r] == ["0.00050000"]
+
+
 async def _ws_order(c: Ctx) -> Any:
     return await wsr(c.conn.order_place(**_new(c, "websocket_api", "OrderPlace")))
 
@@ -675,11 +731,7 @@ NOT_SERVED = {
     "sor_order_test": "SOR is not simulated (exchangeInfo carries no sors)",
     "order_oco": "POST /api/v3/order/oco is retired (orderList/oco replaces it)",
     "order_list_place": "orderList.place is deprecated (orderList.place.oco replaces it)",
-    "order_amendments": "not simulated yet: order.amendments / GET /api/v3/order/amendments",
-    "my_filters": "not simulated yet: myFilters",
     "execution_rules": "not simulated yet: executionRules (new 2026-03)",
-    "reference_price": "not simulated yet: referencePrice / referencePrice.calculation",
-    "block_trades_historical": "not simulated yet: blockTrades.historical",
 }
 
 CASES = ([pytest.param("rest", n, None, id=f"rest-{n}") for n in REST_PUBLIC]
@@ -692,6 +744,10 @@ CASES = ([pytest.param("rest", n, None, id=f"rest-{n}") for n in REST_PUBLIC]
 async def test_operation(side, name, kt):
     if name == "ws_session" and kt != "ED25519":
         pytest.skip("Binance: session.logon takes Ed25519 keys only (SPEC §5.5)")
+    if name == "ws_my_filters":
+        pytest.skip("binance-sdk-spot defect: its WS API myFilters model describes the result "
+                    "without the response envelope, so data() drops the answer (the REST "
+                    "myFilters runs)")
     table = {**REST_PUBLIC, **REST_SIGNED, **WS_PUBLIC, **WS_SIGNED}
     async with env(kt, ws=side == "ws") as c:
         await asyncio.wait_for(table[name](c), 20 * UNIT)

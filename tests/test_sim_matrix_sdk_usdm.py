@@ -344,8 +344,15 @@ async def test_user_data_through_the_sdk():
             handle = await sconn.user_data(k)
             handle.on("message", got.append)
             await asyncio.sleep(0.05)
-            if not any(getattr(x, "user_key", None) == k for x in c.ex.connections):
+            c.ex.deposit(c.acct, "USDT", "1")                 # an ACCOUNT_UPDATE
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 2 * UNIT
+            while not got and loop.time() < end:
+                await asyncio.sleep(0.01)
+            if not got:
                 pytest.skip(USER_DATA_DEPENDENCY)
+            clean(got[0])
+            got.clear()
             await _new(c)
             loop = asyncio.get_running_loop()
             end = loop.time() + 5 * UNIT

@@ -126,6 +126,7 @@ class Trade:
     commission_asset: str
     time: int
     is_maker: bool
+    pnl: Decimal = ZERO           # USDⓈ-M: realized PnL of the fill
 
 
 class Engine:
@@ -146,6 +147,7 @@ class Engine:
         self._exec_id = 5000000
         self._prevented_id = 0
         self.prevented: list[dict] = []          # myPreventedMatches: every prevented match
+        self.amendments: list[dict] = []         # order.amendments: every keepPriority amend
         self._trade_group = 1
         self.events: list[tuple[Account, dict]] = []
         self._touched: dict[int, tuple[Account, set]] = {}
@@ -521,7 +523,8 @@ class Engine:
             o.status = "FILLED"
         else:
             o.status = "PARTIALLY_FILLED"
-        t = Trade(trade_id, o, tick, lots, quote, comm, comm_asset, now, is_maker)
+        t = Trade(trade_id, o, tick, lots, quote, comm, comm_asset, now, is_maker,
+                  getattr(o, "_last_pnl", ZERO) if self.market != "spot" else ZERO)
         self.trades.setdefault(acct.uid, []).append(t)
         o.fills.append((tick, lots, comm, comm_asset, trade_id))
         self._report(o, "TRADE", now, trade=t)

@@ -29,7 +29,8 @@ __all__ = ["MarketData", "WS_METHODS"]
 WS_METHODS = {
     "spot": ("trades.recent", "trades.historical", "trades.aggregate", "klines", "uiKlines",
              "avgPrice", "ticker.24hr", "ticker.tradingDay", "ticker", "ticker.price",
-             "ticker.book"),
+             "ticker.book", "blockTrades.historical", "referencePrice",
+             "referencePrice.calculation"),
     "usdm": ("ticker.price", "ticker.book"),
 }
 """WS API methods served by :class:`MarketData`, per market."""
@@ -66,7 +67,9 @@ class MarketData:
             "uiKlines": self.klines, "avgPrice": self.avg_price,
             "ticker.24hr": self.ticker_24hr, "ticker.tradingDay": self.ticker_trading_day,
             "ticker": self.ticker_window, "ticker.price": self.ticker_price,
-            "ticker.book": self.ticker_book}[name]
+            "ticker.book": self.ticker_book, "blockTrades.historical": self.block_trades,
+            "referencePrice": self.reference_price,
+            "referencePrice.calculation": self.reference_price_calculation}[name]
 
     # -- params -------------------------------------------------------------------------------
     def _market(self, p: dict) -> SymbolMarket:
@@ -340,6 +343,32 @@ class MarketData:
             rows.append(d)
         return (2 if single else 4) if self.spot else (2 if single else 5), \
             rows[0] if single else rows
+
+    def block_trades(self, p: dict) -> tuple[int, list]:
+        """``blockTrades.historical`` (``fromId`` required): the ``blockTrade`` stream's
+        prints."""
+        m = self._market(p)
+        n = self._limit(p, 500, 1000)
+        first = pm.integer(p, "fromId")
+        if first is None:
+            raise ApiError(400, -1102, "Mandatory parameter 'fromId' was not sent, was "
+                                       "empty/null, or malformed.")
+        rows = Tape.from_id(self.tape.blocks[m.symbol], first)[:n]
+        return 25, [{"id": bid, "price": m.px(tick), "qty": m.qty(lots),
+                     "quoteQty": self._quote(m, tick, lots), "time": t, "isBuyerMaker": bm}
+                    for bid, tick, lots, t, bm in rows]
+
+    def reference_price(self, p: dict) -> tuple[int, dict]:
+        """``referencePrice``: the mid price the ``referencePrice`` stream carries."""
+        m = self._market(p)
+        now = self.ex.now_ms()
+        r = P.reference_price(m, now)
+        return 2, {"symbol": m.symbol, "referencePrice": r["r"], "timestamp": r["t"]}
+
+    def reference_price_calculation(self, p: dict) -> tuple[int, dict]:
+        m = self._market(p)
+        return 2, {"symbol": m.symbol, "calculationType": "ARITHMETIC_MEAN",
+                   "bucketCount": 1, "bucketWidthMs": 1000}
 
     # -- USD-M extras (REST) ------------------------------------------------------------------
     def premium_index(self, p: dict) -> tuple[int, Any]:

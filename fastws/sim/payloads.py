@@ -13,7 +13,7 @@ import orjson
 
 from fastws.sim.market import SymbolMarket, kline_end
 
-__all__ = ["dumps", "frame", "to_micro", "combined", "depth_diff", "partial_depth", "book_ticker", "trade",
+__all__ = ["dumps", "frame", "to_micro", "user_event_micro", "combined", "depth_diff", "partial_depth", "book_ticker", "trade",
            "agg_trade", "block_trade", "kline", "mini_ticker", "ticker", "window_ticker",
            "avg_price", "reference_price", "mark_price", "server_shutdown", "snapshot"]
 
@@ -211,6 +211,12 @@ _TIME_KEYS = {
     "1dTicker": ("E", "O", "C"), "avgPrice": ("E", "T"), "referencePrice": ("t",),
     "depthUpdate": ("E", "T"), "markPriceUpdate": ("E", "T"), "bookTicker": ("E", "T"),
     "serverShutdown": ("E",), "forceOrder": ("E",),
+    # user data (SPEC §8): timeUnit=MICROSECOND applies to these too
+    "executionReport": ("E", "T", "O", "W"), "outboundAccountPosition": ("E", "u"),
+    "balanceUpdate": ("E", "T"), "listStatus": ("E", "T"), "externalLockUpdate": ("E", "T"),
+    "eventStreamTerminated": ("E",), "listenKeyExpired": ("E",),
+    "ORDER_TRADE_UPDATE": ("E", "T"), "ACCOUNT_UPDATE": ("E", "T"),
+    "ACCOUNT_CONFIG_UPDATE": ("E", "T"), "TRADE_LITE": ("E", "T"),
 }
 
 
@@ -242,6 +248,12 @@ def to_micro(obj: Any) -> Any:
     if isinstance(o, dict) and isinstance(o.get("T"), int):
         out["o"] = dict(o, T=o["T"] * 1000)
     return out
+
+
+def user_event_micro(raw: bytes) -> bytes:
+    """A user data event (its JSON text) with its time fields in microseconds, for a
+    connection opened with ``timeUnit=MICROSECOND``."""
+    return dumps(to_micro(orjson.loads(raw)))
 
 
 def continuous_kline(m: SymbolMarket, E: int, k: Any, interval: str, contract: str,

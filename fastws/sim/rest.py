@@ -3,21 +3,25 @@ USDⓈ-M listenKey.
 
 Spot (``/api/v3``): ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``trades``,
 ``historicalTrades``, ``aggTrades``, ``klines``, ``uiKlines``, ``avgPrice``, ``ticker/24hr``,
-``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``; signed: ``order``
+``ticker/tradingDay``, ``ticker``, ``ticker/price``, ``ticker/bookTicker``,
+``historicalBlockTrades``, ``referencePrice``, ``referencePrice/calculation``; signed: ``order``
 (POST / GET / DELETE), ``order/test``, ``order/cancelReplace``, ``order/amend/keepPriority``,
 ``openOrders`` (GET / DELETE), ``allOrders``, ``account``, ``myTrades``, ``rateLimit/order``,
 ``account/commission``, ``myPreventedMatches``, ``orderList/oco|oto|otoco|opo|opoco`` (POST),
-``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``.
+``orderList`` (GET / DELETE), ``openOrderList``, ``allOrderList``, ``myFilters``,
+``order/amendments``.
 
 USDⓈ-M (``/fapi``): ``v1/ping``, ``v1/time``, ``v1/exchangeInfo``, ``v1/depth``,
 ``v1/trades``, ``v1/historicalTrades``, ``v1/aggTrades``, ``v1/klines``, ``v1/ticker/24hr``,
 ``v1/ticker/price``, ``v2/ticker/price``, ``v1/ticker/bookTicker``, ``v1/premiumIndex``;
 signed: ``v1/order`` (POST / GET / DELETE / PUT), ``v1/order/test``, ``v1/openOrders``,
-``v1/openOrder``, ``v1/allOrders``, ``v2/account``, ``v3/account``, ``v2/balance``,
+``v1/openOrder``, ``v1/allOrders``, ``v1/userTrades``, ``v1/leverage`` (POST),
+``v1/commissionRate``, ``v2/account``, ``v3/account``, ``v2/balance``,
 ``v3/balance``, ``v2/positionRisk``, ``v3/positionRisk``; ``v1/listenKey`` (POST / PUT /
 DELETE, key only).
 
-Signed requests carry the key in ``X-MBX-APIKEY`` and ``signature`` over the query string
+``X-MBX-TIME-UNIT: MICROSECOND`` turns the answers' times into microseconds. Signed requests
+carry the key in ``X-MBX-APIKEY`` and ``signature`` over the query string
 followed by the body, exactly as sent (SPEC §7.3), checked with the simulator's own code.
 Every answer carries ``X-MBX-USED-WEIGHT-1M`` (SPEC §5.3), order endpoints
 ``X-MBX-ORDER-COUNT-10S``; errors come as ``{"code": ..., "msg": ...}`` with Binance's HTTP
@@ -31,7 +35,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 from aiohttp import web
 
-from fastws.sim.wsapi import ApiError
+from fastws.sim.wsapi import ApiError, _micro_result
 
 if TYPE_CHECKING:
     from fastws.sim.exchange import Exchange
@@ -62,6 +66,8 @@ SPOT_SIGNED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v3/orderList"): "orderList.cancel",
     ("GET", "/api/v3/openOrderList"): "openOrderLists.status",
     ("GET", "/api/v3/allOrderList"): "allOrderLists",
+    ("GET", "/api/v3/myFilters"): "myFilters",
+    ("GET", "/api/v3/order/amendments"): "order.amendments",
 }
 """Signed spot REST endpoints and the WS API method each one runs (same params, same body);
 an endpoint is served only when its method is."""
@@ -75,6 +81,9 @@ USDM_SIGNED: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v1/openOrders"): "openOrders.status",
     ("GET", "/fapi/v1/openOrder"): "order.status",
     ("GET", "/fapi/v1/allOrders"): "allOrders",
+    ("GET", "/fapi/v1/userTrades"): "userTrades",
+    ("POST", "/fapi/v1/leverage"): "leverage",
+    ("GET", "/fapi/v1/commissionRate"): "commissionRate",
     ("GET", "/fapi/v2/account"): "account.status",
     ("GET", "/fapi/v3/account"): "v2/account.status",
     ("GET", "/fapi/v2/balance"): "account.balance",
@@ -123,6 +132,11 @@ def make_app(ex: "Exchange") -> web.Application:
         return web.Response(body=orjson.dumps(body), status=e.status, headers=headers,
                             content_type="application/json")
 
+    def micro(request: web.Request, body: Any) -> Any:
+        """``X-MBX-TIME-UNIT: MICROSECOND``: times of the answer in microseconds."""
+        unit = request.headers.get("X-MBX-TIME-UNIT", "")
+        return _micro_result(body) if unit.upper() == "MICROSECOND" else body
+
     def respond(fn: Callable[[dict], tuple[int, Any]]) -> Callable[..., Any]:
         async def handler(request: web.Request) -> web.Response:
             params: dict[str, Any] = dict(request.query)
@@ -132,7 +146,8 @@ def make_app(ex: "Exchange") -> web.Application:
                 ex.weights.charge(weight)
             except ApiError as e:
                 return error_response(e)
-            return web.Response(body=orjson.dumps(body), headers=weight_headers(),
+            return web.Response(body=orjson.dumps(micro(request, body)),
+                                headers=weight_headers(),
                                 content_type="application/json")
         return handler
 
@@ -165,7 +180,8 @@ def make_app(ex: "Exchange") -> web.Application:
                 rl = lim.rate_limits(ex.now_ms())
                 extra["X-MBX-ORDER-COUNT-10S"] = str(rl[0]["count"])
                 extra["X-MBX-ORDER-COUNT-" + ("1D" if spot else "1M")] = str(rl[1]["count"])
-            return web.Response(body=orjson.dumps(result), headers=weight_headers(extra),
+            return web.Response(body=orjson.dumps(micro(request, result)),
+                                headers=weight_headers(extra),
                                 content_type="application/json")
         return handler
 
@@ -214,6 +230,9 @@ def make_app(ex: "Exchange") -> web.Application:
         get(prefix + "/avgPrice", respond(md.avg_price))
         get(prefix + "/ticker/tradingDay", respond(md.ticker_trading_day))
         get(prefix + "/ticker", respond(md.ticker_window))
+        get(prefix + "/historicalBlockTrades", respond(md.block_trades))
+        get(prefix + "/referencePrice", respond(md.reference_price))
+        get(prefix + "/referencePrice/calculation", respond(md.reference_price_calculation))
     else:
         get("/fapi/v2/ticker/price", respond(md.ticker_price))
         get(prefix + "/premiumIndex", respond(md.premium_index))

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from fastws.sim.trading import Ctx, Trading
 
 __all__ = ["account_commission", "my_prevented_matches", "amend_keep_priority",
-           "all_order_lists", "oto_place", "otoco_place", "opo_place", "opoco_place"]
+           "all_order_lists", "oto_place", "otoco_place", "opo_place", "opoco_place",
+           "order_amendments", "my_filters"]
 
 
 def account_commission(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
@@ -104,10 +105,15 @@ def amend_keep_priority(tr: "Trading", p: dict, conn: Any, acct: "Account",
             o.account.unlock(o.lock_asset, give)
             o.lock_left -= give
             e._touch(o.account, o.lock_asset)
+        before = o.qty
         o.qty = lots
         o.client_id = cid
         o.update_time = res.time
         e._report(o, "REPLACED", res.time, orig_client=orig)
+        e.amendments.append({"symbol": m.symbol, "orderId": o.order_id,
+                             "executionId": e._exec_id, "origClientOrderId": orig,
+                             "newClientOrderId": cid, "origQty": m.qty(before),
+                             "newQty": m.qty(lots), "time": res.time})
     tr._apply(m, res)
     amended = {"symbol": m.symbol, "orderId": o.order_id, "orderListId": o.list_id,
                "origClientOrderId": orig, "clientOrderId": o.client_id,
@@ -223,3 +229,24 @@ def _place_oto(tr: "Trading", p: dict, acct: "Account", pair: bool,
             if o.status == "PENDING_NEW":
                 rep.pop("origQty", None)            # its quantity is not known yet
     return out
+
+
+def order_amendments(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> list:
+    """``order.amendments``: the keepPriority amendments of one order, oldest first
+    (``fromExecutionId``, ``limit`` default 500, max 1000)."""
+    m = tr._market(p)
+    o = tr._lookup(p, acct, m)
+    start = pm.integer(p, "fromExecutionId", 0) or 0
+    limit = min(pm.integer(p, "limit", 500) or 500, 1000)
+    return [a for a in tr.ex.engine.amendments
+            if a["orderId"] == o.order_id and a["executionId"] >= start][:limit]
+
+
+def my_filters(tr: "Trading", p: dict, conn: Any, acct: "Account", ctx: "Ctx") -> dict:
+    """``myFilters``: the filters that count this account's orders (the simulator has no
+    exchange or asset filters)."""
+    from fastws.sim.filters import spot_filters
+    m = tr._market(p)
+    counted = ("MAX_NUM_ORDERS", "MAX_NUM_ALGO_ORDERS")
+    return {"exchangeFilters": [], "assetFilters": [],
+            "symbolFilters": [f for f in spot_filters(m.spec) if f["filterType"] in counted]}

@@ -19,12 +19,14 @@ KEEP = 50_000
 
 
 class Tape:
-    """Recent trades per symbol: ``(id, tick, lots, time, buyer_is_maker)`` and aggregate
-    trades ``(agg_id, tick, lots, first_id, last_id, time, buyer_is_maker)``."""
+    """Recent trades per symbol: ``(id, tick, lots, time, buyer_is_maker)``, aggregate
+    trades ``(agg_id, tick, lots, first_id, last_id, time, buyer_is_maker)`` and block trades
+    ``(block_id, tick, lots, time, buyer_is_maker)``."""
 
     def __init__(self, symbols: Iterable[str], keep: int = KEEP) -> None:
         self.trades: dict[str, deque[tuple]] = {s: deque(maxlen=keep) for s in symbols}
         self.aggs: dict[str, deque[tuple]] = {s: deque(maxlen=keep) for s in symbols}
+        self.blocks: dict[str, deque[tuple]] = {s: deque(maxlen=keep) for s in symbols}
         self._next: Optional[Callable[[Any, Any], None]] = None
 
     def chain(self, previous: Optional[Callable[[Any, Any], None]]) -> "Tape":
@@ -43,6 +45,8 @@ class Tape:
             for a in res.agg:
                 if not ag or a[0] > ag[-1][0]:
                     ag.append(tuple(a))
+            if res.block is not None:
+                self.blocks[m.symbol].append(tuple(res.block))
         if self._next is not None:
             self._next(m, res)
 

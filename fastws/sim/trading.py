@@ -173,6 +173,8 @@ class Trading:
                 "order.amend.keepPriority": (self._bind(sm.amend_keep_priority), 4, "TRADE",
                                              False),
                 "allOrderLists": (self._bind(sm.all_order_lists), 20, "USER_DATA", False),
+                "order.amendments": (self._bind(sm.order_amendments), 4, "USER_DATA", False),
+                "myFilters": (self._bind(sm.my_filters), 40, "USER_DATA", False),
                 "orderList.place.oto": (self._bind(sm.oto_place), 1, "TRADE", True),
                 "orderList.place.otoco": (self._bind(sm.otoco_place), 1, "TRADE", True),
                 "orderList.place.opo": (self._bind(sm.opo_place), 1, "TRADE", True),
@@ -192,7 +194,12 @@ class Trading:
             })
         self.rest_only: dict[str, tuple[Callable[..., Any], Any, str, bool]] = {}
         if not S:
-            self.rest_only["allOrders"] = (self.all_orders, 5, "USER_DATA", False)
+            from fastws.sim import usdm_account as ua
+            self.rest_only.update({
+                "allOrders": (self.all_orders, 5, "USER_DATA", False),
+                "userTrades": (self._bind(ua.user_trades), 5, "USER_DATA", False),
+                "leverage": (self._bind(ua.change_leverage), 1, "TRADE", False),
+                "commissionRate": (self._bind(ua.commission_rate), 20, "USER_DATA", False)})
         self.limiters: dict[int, OrderLimiter] = {}
         from fastws.sim.usdm_account import UsdmAccount
         self.usdm = UsdmAccount(ex)

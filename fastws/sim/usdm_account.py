@@ -183,3 +183,54 @@ class UsdmAccount:
                  "bidNotional": _plain(p["bid"]), "askNotional": _plain(p["ask"]),
                  "updateTime": acct.update_time}
                 for p in self._positions(acct, sym, all_symbols=False)]
+
+
+def user_trades(tr: Any, p: dict, conn: Any, acct: "Account", ctx: Any) -> list:
+    """``GET /fapi/v1/userTrades``: the account's fills of ``symbol`` (``orderId``,
+    ``fromId``, ``startTime`` / ``endTime``, ``limit`` default 500, max 1000)."""
+    from fastws.sim import params as pm
+    m = tr._market(p)
+    oid = pm.integer(p, "orderId")
+    first = pm.integer(p, "fromId")
+    start, end = pm.integer(p, "startTime"), pm.integer(p, "endTime")
+    limit = min(pm.integer(p, "limit", 500) or 500, 1000)
+    ts = [t for t in tr.ex.engine.account_trades(acct, m.symbol)
+          if (oid is None or t.order.order_id == oid) and (first is None or t.trade_id >= first)
+          and (start is None or t.time >= start) and (end is None or t.time <= end)]
+    ts = ts[:limit] if first is not None or start is not None else ts[-limit:]
+    qd = m.pdec + m.qdec
+    return [{"buyer": t.order.buy, "commission": f"{t.commission:.8f}",
+             "commissionAsset": t.commission_asset, "id": t.trade_id, "maker": t.is_maker,
+             "orderId": t.order.order_id, "price": m.px(t.tick), "qty": m.qty(t.lots),
+             "quoteQty": f"{t.quote:.{qd}f}", "realizedPnl": f"{t.pnl:.8f}",
+             "side": t.order.side, "positionSide": "BOTH", "symbol": m.symbol, "time": t.time}
+            for t in ts]
+
+
+def change_leverage(tr: Any, p: dict, conn: Any, acct: "Account", ctx: Any) -> dict:
+    """``POST /fapi/v1/leverage``: 1..125; an ``ACCOUNT_CONFIG_UPDATE`` follows on the
+    account's user data."""
+    from fastws.sim import params as pm
+    from fastws.sim.wsapi import ApiError
+    m = tr._market(p)
+    lev = pm.integer(p, "leverage")
+    if lev is None:
+        raise ApiError(400, -1102, "Mandatory parameter 'leverage' was not sent, was "
+                                   "empty/null, or malformed.")
+    if not 1 <= lev <= 125:
+        raise ApiError(400, -4028, "Leverage is not valid")
+    acct.leverage[m.symbol] = lev
+    now = tr.ex.now_ms()
+    tr.ex.engine.events.append((acct, {"e": "ACCOUNT_CONFIG_UPDATE", "E": now, "T": now,
+                                       "ac": {"s": m.symbol, "l": lev}}))
+    tr.ex._deliver_user_events()
+    return {"leverage": lev, "maxNotionalValue": str(1_000_000 * 20 // lev),
+            "symbol": m.symbol}
+
+
+def commission_rate(tr: Any, p: dict, conn: Any, acct: "Account", ctx: Any) -> dict:
+    """``GET /fapi/v1/commissionRate``."""
+    m = tr._market(p)
+    return {"symbol": m.symbol, "makerCommissionRate": _plain(acct.maker) if acct.maker
+            else "0", "takerCommissionRate": _plain(acct.taker) if acct.taker else "0",
+            "rpiCommissionRate": "0"}
