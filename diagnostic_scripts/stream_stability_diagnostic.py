@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _house import GREEN, RED, RESET, add_target_arguments, expect, main_loop, wait_for  # noqa: E402
 
 from fastws import MarketStream, Ticker, format_ticker  # noqa: E402
-from fastws.live import venue_for_url  # noqa: E402
+from fastws.live import liven, venue_for_url  # noqa: E402
 from fastws.monitor import VENUES  # noqa: E402
 
 ARGS: argparse.Namespace
@@ -83,6 +83,7 @@ class Target:
             from fastws.sim import Exchange
             self.ex = Exchange(self.symbols)
             await self.ex.start()
+            liven(self.ex)                    # prices that move, and 24 h statistics
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

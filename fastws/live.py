@@ -31,7 +31,8 @@ from fastws.events import AggTrade, Ticker, Trade
 from fastws.signals import Momentum, SignalEngine, VolumeSpike, format_signal
 from fastws.venues import SPOT_LIMITS, USDM_LIMITS, Venue
 
-__all__ = ["LiveView", "LiveScreen", "venue_for_url", "stop_event", "streams_for", "short_engine"]
+__all__ = ["LiveView", "LiveScreen", "venue_for_url", "stop_event", "streams_for", "short_engine",
+           "liven"]
 
 
 def streams_for(symbol: str, books: bool = True, market: str = "spot") -> list[str]:
@@ -71,6 +72,16 @@ def venue_for_url(url: str, market: str = "spot", rest_url: str | None = None) -
                  rest_url=rest_url or f"{http}://{host}:{port + 1}",
                  limits=SPOT_LIMITS if market == "spot" else USDM_LIMITS,
                  split_routes=market == "usdm", testnet=True)
+
+
+def liven(ex: Any) -> None:
+    """Give every symbol of a started simulator ``ex`` the lively market of the demo: a price
+    process with regimes and volume bursts, and the day before it in the 24 h statistics
+    (``SymbolMarket.liven``). Nothing to do when it replays a capture."""
+    if getattr(ex, "replay", None) is not None:
+        return
+    for s in ex.symbols:
+        ex.market_of(s).liven()
 
 
 def stop_event() -> tuple[asyncio.Event, list[int]]:

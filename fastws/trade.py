@@ -27,7 +27,7 @@ from typing import Any
 
 import fastws
 from fastws.cli import ArgumentParser, non_negative, positive, positive_int
-from fastws.live import LiveScreen, LiveView, sleep_or_stop, stop_event, streams_for, venue_for_url
+from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.risk import RiskLimits, RiskManager
 
 __all__ = ["Trader", "run_trade", "main", "signer_from_env", "REAL_MONEY_FLAG"]
@@ -427,6 +427,7 @@ async def run_trade(symbols: list[str], venue: Any, key: str, signer: Any, limit
 async def _paper(args: argparse.Namespace, limits: RiskLimits) -> int:
     from fastws.sim import Exchange
     async with Exchange(args.symbols, rate=80.0) as ex:
+        liven(ex)
         balances = dict(PAPER_BALANCES)
         balances[quote_of(args.symbols[0])] = str(args.paper_balance)
         for s in args.symbols:

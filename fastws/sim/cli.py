@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the synthetic market")
     g.add_argument("--replay-speed", type=_not_negative, default=1.0,
                    help="1 = recorded pace, k = k times faster, 0 = as fast as possible")
+    g.add_argument("--flat", action="store_true",
+                   help="a market that stays where it starts (default: drift and volatility "
+                        "regimes, volume bursts and a day of 24 h statistics behind the start)")
     g.add_argument("--seconds", type=_positive, default=None,
                    help="stop after this many seconds (default: run until Ctrl-C)")
     g.add_argument("-v", "--verbose", action="count", default=0)
@@ -357,6 +360,9 @@ async def _run(args: argparse.Namespace) -> int:
         for s in ex.symbols:
             ex.faults.stale_snapshot(s, args.stale_snapshots)
     await ex.start()
+    if not args.flat and ex.replay is None:
+        for s in ex.symbols:
+            ex.market_of(s).liven()
     if args.refuse_for:
         ex.faults.refuse_connections(args.refuse_for)
     v = ex.venue
