@@ -389,7 +389,7 @@ async def _run(args: argparse.Namespace) -> int:
               f"{', '.join(f'{a}={v}' for a, v in sorted(acct.free.items())) or 'none'}")
         if args.paper:
             env_file = write_paper_env(acct)
-            print(f"  key file  {env_file} (mode 600; the secret is not printed)")
+            print(f"  key file  {env_file} (mode 600, removed at exit; the secret is not printed)")
     for line in banner_snippet(v.stream_url, env_file, ex.symbols[0]):
         print(line)
     print("Ctrl-C to stop.", flush=True)
@@ -410,6 +410,11 @@ async def _run(args: argparse.Namespace) -> int:
             t.cancel()
         print("\nstopping: serverShutdown sent to every client", flush=True)
         await ex.close()
+        if env_file:                              # the key dies with the simulator
+            try:
+                os.unlink(env_file)
+            except OSError:
+                pass
     return 0
 
 
