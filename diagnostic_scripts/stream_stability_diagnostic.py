@@ -95,7 +95,7 @@ class Target:
         if self.sim:
             return self.ex.venue
         if self.args.url:
-            return venue_for_url(self.args.url)
+            return venue_for_url(self.args.url, ca_file=self.args.ca_file)
         return VENUES[self.args.venue]
 
     def stream(self) -> MarketStream:
@@ -184,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-silence", type=float, default=5.0,
                     help="longest acceptable gap between two tickers of a symbol (default 5 s)")
     ap.add_argument("--no-faults", action="store_true", help="no connection cut halfway on the simulator")
-    ap.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
     ARGS = ap.parse_args(argv)
     if ARGS.seconds <= 0 or ARGS.every <= 0 or ARGS.max_silence <= 0:
         ap.error("--seconds, --every and --max-silence must be > 0")

@@ -62,7 +62,7 @@ async def _monitor(args: argparse.Namespace) -> int:
     from fastws.market_stream import MarketStream
     symbols = [s.upper() for s in args.symbols]
     if args.url:
-        venue = venue_for_url(args.url, args.market or "spot")
+        venue = venue_for_url(args.url, args.market or "spot", ca_file=args.ca_file)
     else:
         venue = VENUES[args.venue or "binance-spot"]
     streams = [n for s in symbols for n in streams_for(s, not args.no_books, venue.market)]

@@ -469,6 +469,7 @@ def build_parser() -> ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--venue", choices=sorted(VENUES), help="a Binance venue (keys from the environment)")
     where.add_argument("--url", help="a running fastws sim, e.g. ws://127.0.0.1:8765 (keys from the environment)")
+    p.add_argument("--ca-file", help="with --url: the CA file of a --tls simulator (its banner's ca-file)")
     p.add_argument(REAL_MONEY_FLAG, dest="real_money", action="store_true",
                    help="required to trade on a real-money venue (binance-spot)")
     p.add_argument("--seconds", type=non_negative, default=0.0, help="stop after this long (0: at Ctrl-C)")
@@ -515,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastws.monitor import VENUES
     try:
         if args.url:
-            return run(_remote(args, venue_for_url(args.url), limits))
+            return run(_remote(args, venue_for_url(args.url, ca_file=args.ca_file), limits))
         if args.venue:
             venue = VENUES[args.venue]
             if venue.market != "spot":

@@ -313,17 +313,21 @@ def write_paper_env(acct: Account) -> str:
     return path
 
 
-def banner_snippet(url: str, env_file: Optional[str], symbol: str) -> list[str]:
+def banner_snippet(url: str, env_file: Optional[str], symbol: str,
+                   ca_file: Optional[str] = None) -> list[str]:
     """The banner's ready-to-use lines for a client of this running simulator."""
     lines = ["Use it:"]
+    ca = f" --ca-file {ca_file}" if ca_file else ""
     if env_file:
         lines.append(f"  . {env_file}          # FASTWS_API_KEY / FASTWS_API_SECRET of the paper account")
-    lines += [f"  fastws monitor {symbol} --url {url}"]
+    lines += [f"  fastws monitor {symbol} --url {url}{ca}"]
     if env_file:
-        lines += [f"  fastws trade {symbol} --url {url}",
-                  f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}"]
+        lines += [f"  fastws trade {symbol} --url {url}{ca}",
+                  f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}{ca}"]
     lines += ["  python:  from fastws.live import venue_for_url",
-              f"           venue = venue_for_url({url!r})   # then fastws.MarketStream([...], venue=venue)"]
+              f"           venue = venue_for_url({url!r}"
+              + (f", ca_file={ca_file!r}" if ca_file else "")
+              + ")   # then fastws.MarketStream([...], venue=venue)"]
     return lines
 
 
@@ -390,7 +394,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.paper:
             env_file = write_paper_env(acct)
             print(f"  key file  {env_file} (mode 600, removed at exit; the secret is not printed)")
-    for line in banner_snippet(v.stream_url, env_file, ex.symbols[0]):
+    for line in banner_snippet(v.stream_url, env_file, ex.symbols[0], ex.ca_file):
         print(line)
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
