@@ -14,6 +14,7 @@ lines to a file for its paper account):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from _house import add_target_arguments
@@ -95,8 +96,9 @@ class Target:
         if self.sim:
             return self.ex.venue
         if getattr(self.args, "url", None):
-            return venue_for_url(self.args.url, self.market)
-        return VENUES[self.args.venue]
+            return venue_for_url(self.args.url, self.market, ca_file=self.args.ca_file)
+        v = VENUES[self.args.venue]
+        return dataclasses.replace(v, ca_file=self.args.ca_file) if self.args.ca_file else v
 
     def session(self, **kw: Any) -> BaseOperations:
         """A BaseOperations session (closed by the target), signed when a key is known."""

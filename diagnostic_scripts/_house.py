@@ -80,6 +80,8 @@ def add_target_arguments(ap: argparse.ArgumentParser) -> None:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--venue", choices=sorted(VENUES), help="a Binance venue instead of the embedded simulator")
     g.add_argument("--url", help="a running fastws sim instead, e.g. ws://127.0.0.1:8765")
+    ap.add_argument("--ca-file", help="CA bundle for wss:// (a --tls simulator's ca-file; default: "
+                                      "the system store)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per test (default 30)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show fastws log lines")
 

@@ -72,7 +72,7 @@ class Target:
         if self.sim:
             return self.ex.venue
         if self.url:
-            return venue_for_url(self.url)
+            return venue_for_url(self.url, ca_file=self.ca_file)
         return VENUES[self.venue_name]  # type: ignore[index]
 
     def stream(self, streams: list[str], **kw: Any) -> MarketStream:
@@ -201,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_arguments(ap)
     ap.add_argument("--symbol", default="BTCUSDT")
-    ap.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
                         format="  %(name)s: %(message)s")

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _house import GREEN, RED, RESET, add_target_arguments, expect, main_loop, wait_for  # noqa: E402
 
 from fastws import MarketStream, Ticker, format_ticker  # noqa: E402
-from fastws.live import venue_for_url  # noqa: E402
+from fastws.live import liven, venue_for_url  # noqa: E402
 from fastws.monitor import VENUES  # noqa: E402
 
 ARGS: argparse.Namespace
@@ -83,6 +83,7 @@ class Target:
             from fastws.sim import Exchange
             self.ex = Exchange(self.symbols)
             await self.ex.start()
+            liven(self.ex)                    # prices that move, and 24 h statistics
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -94,7 +95,7 @@ class Target:
         if self.sim:
             return self.ex.venue
         if self.args.url:
-            return venue_for_url(self.args.url)
+            return venue_for_url(self.args.url, ca_file=self.args.ca_file)
         return VENUES[self.args.venue]
 
     def stream(self) -> MarketStream:
@@ -183,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-silence", type=float, default=5.0,
                     help="longest acceptable gap between two tickers of a symbol (default 5 s)")
     ap.add_argument("--no-faults", action="store_true", help="no connection cut halfway on the simulator")
-    ap.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
     ARGS = ap.parse_args(argv)
     if ARGS.seconds <= 0 or ARGS.every <= 0 or ARGS.max_silence <= 0:
         ap.error("--seconds, --every and --max-silence must be > 0")

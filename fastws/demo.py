@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from fastws.cli import ArgumentParser, positive
-from fastws.live import LiveScreen, LiveView, sleep_or_stop, stop_event, streams_for
+from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for
 
 __all__ = ["DEFAULT_SYMBOLS", "main", "run_demo"]
 
@@ -44,6 +44,7 @@ async def run_demo(seconds: float = 20.0, symbols: tuple[str, ...] = DEFAULT_SYM
     t0 = time.monotonic()
     kw: dict[str, Any] = {} if seed is None else {"seed": seed}
     async with Exchange(list(symbols), market=market, tls=tls, rate=80.0, **kw) as ex:
+        liven(ex)
         print(f"fastws demo: simulator ({market}) at {ex.venue.stream_url}; "
               f"{len(streams)} streams for {', '.join(symbols)}; {seconds:g} s", file=out, flush=True)
         async with MarketStream(streams, venue=ex.venue) as ms:

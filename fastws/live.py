@@ -31,7 +31,8 @@ from fastws.events import AggTrade, Ticker, Trade
 from fastws.signals import Momentum, SignalEngine, VolumeSpike, format_signal
 from fastws.venues import SPOT_LIMITS, USDM_LIMITS, Venue
 
-__all__ = ["LiveView", "LiveScreen", "venue_for_url", "stop_event", "streams_for", "short_engine"]
+__all__ = ["LiveView", "LiveScreen", "venue_for_url", "stop_event", "streams_for", "short_engine",
+           "liven"]
 
 
 def streams_for(symbol: str, books: bool = True, market: str = "spot") -> list[str]:
@@ -44,12 +45,14 @@ def streams_for(symbol: str, books: bool = True, market: str = "spot") -> list[s
     return out
 
 
-def venue_for_url(url: str, market: str = "spot", rest_url: str | None = None) -> Venue:
+def venue_for_url(url: str, market: str = "spot", rest_url: str | None = None,
+                  ca_file: str | None = None) -> Venue:
     """A :class:`Venue` for a ``fastws sim`` running at ``url`` (``ws://host:port``).
 
     The simulator serves streams at ``url``, the WS API at ``/ws-api/v3`` (USD-M
     ``/ws-fapi/v1``) and REST on the next port (``fastws sim``'s default) unless ``rest_url``
-    says otherwise. Raises ``ValueError`` for a URL that is not ``ws://`` / ``wss://`` with a
+    says otherwise; ``ca_file``: the CA of a ``--tls`` simulator (its banner's ``ca-file``).
+    Raises ``ValueError`` for a URL that is not ``ws://`` / ``wss://`` with a
     host and port.
     """
     parts = urlsplit(url.strip())
@@ -70,7 +73,17 @@ def venue_for_url(url: str, market: str = "spot", rest_url: str | None = None) -
                  ws_api_url=base + ("/ws-api/v3" if market == "spot" else "/ws-fapi/v1"),
                  rest_url=rest_url or f"{http}://{host}:{port + 1}",
                  limits=SPOT_LIMITS if market == "spot" else USDM_LIMITS,
-                 split_routes=market == "usdm", testnet=True)
+                 split_routes=market == "usdm", testnet=True, ca_file=ca_file)
+
+
+def liven(ex: Any) -> None:
+    """Give every symbol of a started simulator ``ex`` the lively market of the demo: a price
+    process with regimes and volume bursts, and the day before it in the 24 h statistics
+    (``SymbolMarket.liven``). Nothing to do when it replays a capture."""
+    if getattr(ex, "replay", None) is not None:
+        return
+    for s in ex.symbols:
+        ex.market_of(s).liven()
 
 
 def stop_event() -> tuple[asyncio.Event, list[int]]:

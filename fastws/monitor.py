@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from fastws.cli import ArgumentParser, non_negative, positive
-from fastws.live import LiveScreen, LiveView, sleep_or_stop, stop_event, streams_for, venue_for_url
+from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.venues import BINANCE_SPOT, BINANCE_SPOT_TESTNET, BINANCE_USDM, BINANCE_USDM_TESTNET, Venue
 
 __all__ = ["VENUES", "LiveView", "streams_for", "main", "connect_failure"]
@@ -62,13 +62,14 @@ async def _monitor(args: argparse.Namespace) -> int:
     from fastws.market_stream import MarketStream
     symbols = [s.upper() for s in args.symbols]
     if args.url:
-        venue = venue_for_url(args.url, args.market or "spot")
+        venue = venue_for_url(args.url, args.market or "spot", ca_file=args.ca_file)
     else:
         venue = VENUES[args.venue or "binance-spot"]
     streams = [n for s in symbols for n in streams_for(s, not args.no_books, venue.market)]
     if args.sim:
         from fastws.sim import Exchange
         async with Exchange(symbols, market=venue.market) as ex:
+            liven(ex)
             return await _watch(MarketStream(streams, venue=ex.venue, connect_timeout=args.timeout),
                                 ex.venue, symbols, args)
     return await _watch(MarketStream(streams, venue=venue, ca_file=args.ca_file,

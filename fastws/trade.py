@@ -27,7 +27,7 @@ from typing import Any
 
 import fastws
 from fastws.cli import ArgumentParser, non_negative, positive, positive_int
-from fastws.live import LiveScreen, LiveView, sleep_or_stop, stop_event, streams_for, venue_for_url
+from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.risk import RiskLimits, RiskManager
 
 __all__ = ["Trader", "run_trade", "main", "signer_from_env", "REAL_MONEY_FLAG"]
@@ -427,6 +427,7 @@ async def run_trade(symbols: list[str], venue: Any, key: str, signer: Any, limit
 async def _paper(args: argparse.Namespace, limits: RiskLimits) -> int:
     from fastws.sim import Exchange
     async with Exchange(args.symbols, rate=80.0) as ex:
+        liven(ex)
         balances = dict(PAPER_BALANCES)
         balances[quote_of(args.symbols[0])] = str(args.paper_balance)
         for s in args.symbols:
@@ -468,6 +469,7 @@ def build_parser() -> ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--venue", choices=sorted(VENUES), help="a Binance venue (keys from the environment)")
     where.add_argument("--url", help="a running fastws sim, e.g. ws://127.0.0.1:8765 (keys from the environment)")
+    p.add_argument("--ca-file", help="with --url: the CA file of a --tls simulator (its banner's ca-file)")
     p.add_argument(REAL_MONEY_FLAG, dest="real_money", action="store_true",
                    help="required to trade on a real-money venue (binance-spot)")
     p.add_argument("--seconds", type=non_negative, default=0.0, help="stop after this long (0: at Ctrl-C)")
@@ -514,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastws.monitor import VENUES
     try:
         if args.url:
-            return run(_remote(args, venue_for_url(args.url), limits))
+            return run(_remote(args, venue_for_url(args.url, ca_file=args.ca_file), limits))
         if args.venue:
             venue = VENUES[args.venue]
             if venue.market != "spot":

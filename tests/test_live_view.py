@@ -141,3 +141,18 @@ def test_monitor_says_where_it_connected_and_summarises_on_ctrl_c():
     for sym in ("BTCUSDT", "ETHUSDT"):
         assert sum(1 for l in lines if HEADER.match(l) and l.startswith(sym)) == 1, text
     assert b"Traceback" not in data
+
+
+def test_trade_view_on_a_terminal():
+    rc, data = run_in_terminal([sys.executable, "-m", "fastws", "trade", "BTCUSDT", "ETHUSDT",
+                                "--seconds", "12", "--order-every", "1", "--interval", "0.5"],
+                               80, 24, timeout=90 * UNIT)
+    lines = screen_of(data, 80, 24)
+    text = "\n".join(lines)
+    assert rc == 0, text
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        assert sum(1 for l in lines if HEADER.match(l) and l.startswith(sym)) == 1, text
+        assert sum(1 for l in lines if l.startswith(f"POSITION {sym}:")) == 1, text
+    assert sum(1 for l in lines if l.startswith("PnL ")) == 1, text
+    assert "summary:" in text and b"Traceback" not in data
+    assert b"System initialized - Balance: $5000.00" in data

@@ -97,16 +97,18 @@ async def test_cli_periodic_faults_fire():
         assert await asyncio.wait_for(proc.wait(), 10 * UNIT) == 0
 
 
-def test_paper_account_banner_is_ready_to_use_and_keeps_the_secret_out():
-    import subprocess
+async def test_paper_account_banner_is_ready_to_use_and_keeps_the_secret_out():
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    res = subprocess.run([sys.executable, "-m", "fastws", "sim", "--paper", "--port", "0",
-                          "--rest-port", "0", "--seconds", "1"], env=env, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=30 * UNIT)
-    assert res.returncode == 0, res.stderr
-    out = res.stdout
-    key_file = next(l.split()[2] for l in out.splitlines() if l.startswith("  key file"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fastws", "sim", "--paper", "--port", "0", "--rest-port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    out = ""
     try:
+        while not out.endswith("Ctrl-C to stop.\n"):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20 * UNIT)).decode()
+            assert line, (await proc.stderr.read()).decode()
+            out += line
+        key_file = next(l.split()[2] for l in out.splitlines() if l.startswith("  key file"))
         assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
         env_lines = dict(l.split(" ", 1)[1].split("=", 1) for l in open(key_file).read().splitlines())
         assert set(env_lines) == {"FASTWS_API_KEY", "FASTWS_API_SECRET"}
@@ -117,4 +119,6 @@ def test_paper_account_banner_is_ready_to_use_and_keeps_the_secret_out():
         assert f"venue_for_url({url!r})" in out
         assert "USDT=5000" in out
     finally:
-        os.unlink(key_file)
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 10 * UNIT) == 0
+    assert not os.path.exists(key_file), "the paper key file is removed with the simulator"

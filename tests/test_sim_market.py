@@ -14,9 +14,11 @@ from fastws.sim.market import (SymbolMarket, SymbolSpec, default_spec, format_un
 
 @settings(deadline=None, max_examples=25)
 @given(seed=st.integers(0, 10_000), market=st.sampled_from(["spot", "usdm"]),
-       symbol=st.sampled_from(["BTCUSDT", "XRPUSDT", "BNBBTC", "ZZZUSDT"]))
-def test_book_invariants_step_by_step(seed, market, symbol):
-    m = SymbolMarket(default_spec(symbol, market), market, seed=seed, rate=100, levels=60)
+       symbol=st.sampled_from(["BTCUSDT", "XRPUSDT", "BNBBTC", "ZZZUSDT"]),
+       process=st.sampled_from(["flat", "regimes"]))
+def test_book_invariants_step_by_step(seed, market, symbol, process):
+    m = SymbolMarket(default_spec(symbol, market), market, seed=seed, rate=100, levels=60,
+                     process=process)
     top = (m.best_bid, m.bids[m.best_bid], m.best_ask, m.asks[m.best_ask])
     uid = m.update_id
     tid = m.trade_id
@@ -122,7 +124,7 @@ def _run(m, seconds):
 
 @pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"])
 def test_the_price_moves_through_regimes_and_the_book_follows(symbol):
-    m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80)
+    m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80, process="regimes")
     start = m.mid_tick()
     mids = []
     while m.time < T0 + 120_000:
@@ -152,14 +154,15 @@ def test_volume_bursts_raise_the_activity_and_lean_to_one_side():
 
 
 def test_same_seed_same_path():
-    a = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0)
-    b = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0)
+    a = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0, process="regimes")
+    b = SymbolMarket(default_spec("BTCUSDT"), seed=9, start_ms=T0, process="regimes")
     fa, fb = _run(a, 20), _run(b, 20)
     assert [(f.price, f.lots) for f in fa] == [(f.price, f.lots) for f in fb]
 
 
 def test_24h_statistics_come_with_a_day_of_history():
-    m = SymbolMarket(default_spec("BTCUSDT"), seed=2, start_ms=T0, rate=80)
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=2, start_ms=T0, rate=80, process="regimes",
+                     history=True)
     first_live_id = m.trade_id + 1
     s = m.window_stats(86_400_000, T0)
     assert s["n"] > 100_000 and s["vol"] > 0 and s["qvol"] > 0
@@ -175,8 +178,8 @@ def test_24h_statistics_come_with_a_day_of_history():
     assert after["vol"] > s["vol"] - m.buckets[0].vol  # the live trades are counted in
 
 
-def test_flat_process_and_no_history_keep_the_old_market():
-    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=T0, process="flat", history=False)
+def test_the_default_is_the_old_flat_market():
+    m = SymbolMarket(default_spec("BTCUSDT"), seed=3, start_ms=T0)
     start = m.mid_tick()
     _run(m, 60)
     assert m.process is None and abs(m.mid_tick() / start - 1) < 0.0005
@@ -189,7 +192,7 @@ def test_short_signal_windows_fire_on_the_simulated_market():
     from fastws.live import short_engine
     fired = 0
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"):
-        m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80)
+        m = SymbolMarket(default_spec(symbol), seed=1, start_ms=T0, rate=80, process="regimes")
         eng = short_engine(symbol)
         next_eval = T0 + 1000
         while m.time < T0 + 20_000:
@@ -206,3 +209,19 @@ def test_short_signal_windows_fire_on_the_simulated_market():
 def test_the_simulator_invents_no_impossible_symbol(bad):
     with pytest.raises(ValueError, match="not a Binance symbol"):
         default_spec(bad)
+
+
+def test_liven_a_running_market_adds_the_day_before_it():
+    m = SymbolMarket(default_spec("ETHUSDT"), seed=4, start_ms=T0, rate=80)
+    first_live = m.trade_id + 1
+    start_price = m.last_price
+    fills = _run(m, 30)                         # flat so far: the statistics are the live trades
+    assert m.window_stats(86_400_000, m.time)["n"] == len(fills)
+    m.liven()
+    m.liven()                                   # idempotent
+    s = m.window_stats(86_400_000, m.time)
+    assert s["n"] > len(fills) + 100_000 and s["last"] == fills[-1].trade_id
+    hist_last = [b for b in m.buckets if b.minute < T0 // 60_000][-1]
+    assert hist_last.close == start_price and hist_last.last == first_live - 1
+    moved = _run(m, 60)
+    assert m.process is not None and moved and m.best_bid < m.best_ask

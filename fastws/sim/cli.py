@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 = recorded pace, k = k times faster, 0 = as fast as possible")
     g.add_argument("--replay-loop", type=_not_negative_int, nargs="?", const=0, default=1, metavar="N",
                    help="play the capture N times in all (no N: forever)")
+    g.add_argument("--flat", action="store_true",
+                   help="a market that stays where it starts (default: drift and volatility "
+                        "regimes, volume bursts and a day of 24 h statistics behind the start)")
     g.add_argument("--seconds", type=_positive, default=None,
                    help="stop after this many seconds (default: run until Ctrl-C)")
     g.add_argument("-v", "--verbose", action="count", default=0)
@@ -312,17 +315,21 @@ def write_paper_env(acct: Account) -> str:
     return path
 
 
-def banner_snippet(url: str, env_file: Optional[str], symbol: str) -> list[str]:
+def banner_snippet(url: str, env_file: Optional[str], symbol: str,
+                   ca_file: Optional[str] = None) -> list[str]:
     """The banner's ready-to-use lines for a client of this running simulator."""
     lines = ["Use it:"]
+    ca = f" --ca-file {ca_file}" if ca_file else ""
     if env_file:
         lines.append(f"  . {env_file}          # FASTWS_API_KEY / FASTWS_API_SECRET of the paper account")
-    lines += [f"  fastws monitor {symbol} --url {url}"]
+    lines += [f"  fastws monitor {symbol} --url {url}{ca}"]
     if env_file:
-        lines += [f"  fastws trade {symbol} --url {url}",
-                  f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}"]
+        lines += [f"  fastws trade {symbol} --url {url}{ca}",
+                  f"  python diagnostic_scripts/order_stream_diagnostic.py --url {url}{ca}"]
     lines += ["  python:  from fastws.live import venue_for_url",
-              f"           venue = venue_for_url({url!r})   # then fastws.MarketStream([...], venue=venue)"]
+              f"           venue = venue_for_url({url!r}"
+              + (f", ca_file={ca_file!r}" if ca_file else "")
+              + ")   # then fastws.MarketStream([...], venue=venue)"]
     return lines
 
 
@@ -360,6 +367,9 @@ async def _run(args: argparse.Namespace) -> int:
         for s in ex.symbols:
             ex.faults.stale_snapshot(s, args.stale_snapshots)
     await ex.start()
+    if not args.flat and ex.replay is None:
+        for s in ex.symbols:
+            ex.market_of(s).liven()
     if args.refuse_for:
         ex.faults.refuse_connections(args.refuse_for)
     v = ex.venue
@@ -386,8 +396,8 @@ async def _run(args: argparse.Namespace) -> int:
               f"{', '.join(f'{a}={v}' for a, v in sorted(acct.free.items())) or 'none'}")
         if args.paper:
             env_file = write_paper_env(acct)
-            print(f"  key file  {env_file} (mode 600; the secret is not printed)")
-    for line in banner_snippet(v.stream_url, env_file, ex.symbols[0]):
+            print(f"  key file  {env_file} (mode 600, removed at exit; the secret is not printed)")
+    for line in banner_snippet(v.stream_url, env_file, ex.symbols[0], ex.ca_file):
         print(line)
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
@@ -407,6 +417,11 @@ async def _run(args: argparse.Namespace) -> int:
             t.cancel()
         print("\nstopping: serverShutdown sent to every client", flush=True)
         await ex.close()
+        if env_file:                              # the key dies with the simulator
+            try:
+                os.unlink(env_file)
+            except OSError:
+                pass
     return 0
 
 

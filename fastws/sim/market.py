@@ -220,18 +220,19 @@ class SymbolMarket:
         Mean engine steps per simulated second.
     levels : int
         Initial number of price levels per side.
-    process : {"regimes", "flat"}
-        ``"regimes"`` (default): the fair price follows a :class:`PriceProcess` (drift and
-        volatility regimes, volume bursts) and the book chases it; ``"flat"``: a small random
-        walk held near the book (the market stays where it started).
+    process : {"flat", "regimes"}
+        ``"flat"`` (default): a small random walk held near the book (the market stays where
+        it started: what tests that place orders at computed prices rely on);
+        ``"regimes"``: the fair price follows a :class:`PriceProcess` (drift and volatility
+        regimes, volume bursts) and the book chases it. :meth:`liven` switches later.
     history : bool
         Start with 24 h of minute statistics behind the initial state (rolling tickers show a
-        24 h change and volume from the first second); off: statistics start empty.
+        24 h change and volume from the first second); off (default): statistics start empty.
     """
 
     def __init__(self, spec: SymbolSpec, market: str = "spot", seed: int = 0,
                  start_ms: int = 0, rate: float = 50.0, levels: int = 200,
-                 process: str = "regimes", history: bool = True) -> None:
+                 process: str = "flat", history: bool = False) -> None:
         self.spec = spec
         self.market = market
         self.symbol = spec.symbol
@@ -275,11 +276,13 @@ class SymbolMarket:
         if process not in ("regimes", "flat"):
             raise ValueError(f"process must be 'regimes' or 'flat', got {process!r}")
         self.process: Optional[PriceProcess] = None
+        self._seed = seed
+        self._start = (start_ms, mid, self.trade_id)     # for a history seeded later
+        self._history = False
         if process == "regimes":
-            self.process = PriceProcess(mid, seed=(seed * 1_000_003) ^ zlib.crc32(
-                (spec.symbol + "/price").encode()), start_ms=start_ms)
-        if history:
-            self._seed_history(start_ms)
+            self.liven(history=history)
+        elif history:
+            self._seed_history()
 
     # -- formatting ---------------------------------------------------------------------------
     def px(self, tick: int) -> str:
@@ -500,6 +503,17 @@ class SymbolMarket:
             k.n += 1
 
     # -- the book chasing the price process (process="regimes") ------------------------------
+    def liven(self, history: bool = True) -> None:
+        """Make this a market worth watching: from now on the fair price follows a seeded
+        :class:`PriceProcess` (regimes, volume bursts) and, with ``history``, the rolling
+        statistics get the day before the start (a 24 h change and volume). Idempotent."""
+        if self.process is None:
+            self.process = PriceProcess(self.mid_tick(), seed=(self._seed * 1_000_003) ^ zlib.crc32(
+                (self.spec.symbol + "/price").encode()), start_ms=self.time)
+        if history and not self._history:
+            self._seed_history()
+
+
     def _follow(self, res: StepResult) -> None:
         """Move the book toward the fair price: takers sweep the quotes the fair price has
         passed (a few levels a step), makers re-quote next to it so the spread stays tight."""
@@ -548,11 +562,13 @@ class SymbolMarket:
         self._set(res, not taker_buys, tick, avail - take)
         self._record_trade(fill)
 
-    def _seed_history(self, now_ms: int) -> None:
-        """24 h of minute buckets before ``now_ms`` ending at the current price: a seeded
+    def _seed_history(self) -> None:
+        """24 h of minute buckets before the start, ending at the starting price: a seeded
         random walk with a daily move of a few percent, volume with an intraday rhythm, trade
-        ids just below the first live one."""
-        rng = random.Random(self.rng.random())
+        ids just below the first live one (put before any live bucket)."""
+        self._history = True
+        now_ms, start_price, start_trade_id = self._start
+        rng = random.Random((self._seed * 1_000_003) ^ zlib.crc32((self.symbol + "/day").encode()))
         minutes = 1441
         daily = rng.gauss(0.0, 0.025)
         sd = 0.025 / math.sqrt(1440)
@@ -561,14 +577,15 @@ class SymbolMarket:
         log_p = [0.0] * (minutes + 1)
         for i in range(minutes - 1, -1, -1):
             log_p[i] = log_p[i + 1] - rets[i]
-        p0 = float(self.last_price)
+        p0 = float(start_price)
         trades_per_min = self.rate * 60 * 0.12
         lots_per_trade = self._size * 1.5
         now_minute = now_ms // 60_000
         counts = [max(1, int(trades_per_min * (0.6 + 0.8 * abs(math.sin(i * math.pi / 720)))
                              * math.exp(rng.gauss(0, 0.4)))) for i in range(minutes)]
-        first_id = self.trade_id - sum(counts) + 1         # the last one ends at trade_id
+        first_id = start_trade_id - sum(counts) + 1        # the last one ends there
         prev_close = int(round(p0 * math.exp(log_p[0])))
+        hist = []
         for i in range(minutes):
             minute = now_minute - minutes + i
             o = prev_close
@@ -584,8 +601,9 @@ class SymbolMarket:
             b.first = first_id
             b.last = first_id + b.n - 1
             first_id += b.n
-            self.buckets.append(b)
+            hist.append(b)
             prev_close = c
+        self.buckets.extendleft(reversed(hist))
 
     # -- klines -------------------------------------------------------------------------------
     def watch_kline(self, interval: str, offset_ms: int = 0) -> None:
