@@ -6,10 +6,10 @@ command never breaks another.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
+
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,44 +20,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("fastws.replay", "replay a recorded capture through parser, sync and book; check it"),
     "bench": ("fastws.quickbench", "parse benchmark: ns per message per event kind, beside orjson"),
 }
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a bad option answered in one line (not the whole usage) and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _number(text: str, what: str, ok: Callable[[float], bool]) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if v != v or v in (float("inf"), float("-inf")) or not ok(v):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
-    return v
-
-
-def positive(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    return _number(text, "a number > 0", lambda v: v > 0)
-
-
-def non_negative(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    return _number(text, "a number >= 0", lambda v: v >= 0)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number > 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number > 0")
-    return v
 
 
 def _usage() -> str:

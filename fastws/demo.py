@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from fastws.cli import ArgumentParser, positive
+from fastws.cliargs import ArgumentParser, positive
 from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for
 
 __all__ = ["DEFAULT_SYMBOLS", "main", "run_demo"]

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from fastws.cli import ArgumentParser, non_negative, positive
+from fastws.cliargs import ArgumentParser, non_negative, positive
 from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.venues import BINANCE_SPOT, BINANCE_SPOT_TESTNET, BINANCE_USDM, BINANCE_USDM_TESTNET, Venue
 

@@ -241,7 +241,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``fastws bench [--quick] [--json] [--kinds k1,k2]``."""
-    from fastws.cli import ArgumentParser, positive
+    from fastws.cliargs import ArgumentParser, positive
     ap = ArgumentParser(
         prog="fastws bench",
         description="Parse benchmark: ns per message for each Binance event kind, fastws "

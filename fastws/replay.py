@@ -421,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit status: 0 when the report is OK (no parse error, no crossing, every book with a
     snapshot synced at the end), 1 otherwise, 2 on bad arguments or unreadable files.
     """
-    from fastws.cli import ArgumentParser
+    from fastws.cliargs import ArgumentParser
     ap = ArgumentParser(
         prog="fastws replay",
         description="Replay a recorded Binance capture (hftbacktest or cryptofeed format, plain "

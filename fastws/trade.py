@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import fastws
-from fastws.cli import ArgumentParser, non_negative, positive, positive_int
+from fastws.cliargs import ArgumentParser, non_negative, positive, positive_int
 from fastws.live import LiveScreen, LiveView, liven, sleep_or_stop, stop_event, streams_for, venue_for_url
 from fastws.risk import RiskLimits, RiskManager
 

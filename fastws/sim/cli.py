@@ -23,6 +23,12 @@ import tempfile
 import zlib
 from typing import Any, Optional
 
+from fastws.cliargs import ArgumentParser
+from fastws.cliargs import non_negative as _not_negative
+from fastws.cliargs import non_negative_int as _not_negative_int
+from fastws.cliargs import port as _port
+from fastws.cliargs import positive as _positive
+from fastws.cliargs import positive_int as _positive_int
 from fastws.sim.accounts import Account, ApiKey
 from fastws.sim.exchange import Exchange
 from fastws.sim.tls import TLSFiles
@@ -34,7 +40,6 @@ log = logging.getLogger("fastws.sim.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fastws.cli import ArgumentParser
     p = ArgumentParser(
         prog="fastws sim",
         description="Local Binance-compatible exchange simulator (market streams, WS API, "
@@ -130,37 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--listen-key-ttl", type=_positive, default=3600.0, metavar="S",
                    help="USD-M listenKey lifetime without keepalive (default 3600)")
     return p
-
-
-def _number(text: str, kind: type, what: str, ok: Any) -> Any:
-    try:
-        v = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if v != v or not ok(v):                                # NaN, or out of range
-        raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
-    return v
-
-
-def _positive(text: str) -> float:
-    return _number(text, float, "a number > 0", lambda v: 0 < v < float("inf"))  # type: ignore[no-any-return]
-
-
-def _not_negative(text: str) -> float:
-    return _number(text, float, "a number >= 0", lambda v: 0 <= v < float("inf"))  # type: ignore[no-any-return]
-
-
-def _positive_int(text: str) -> int:
-    return _number(text, int, "a whole number > 0", lambda v: v > 0)  # type: ignore[no-any-return]
-
-
-def _not_negative_int(text: str) -> int:
-    return _number(text, int, "a whole number >= 0", lambda v: v >= 0)  # type: ignore[no-any-return]
-
-
-def _port(text: str) -> int:
-    return _number(text, int, "a port number from 0 (any free port) to 65535",  # type: ignore[no-any-return]
-                   lambda v: 0 <= v <= 65535)
 
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -399,7 +373,6 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  key file  {env_file} (mode 600, removed at exit; the secret is not printed)")
     for line in banner_snippet(v.stream_url, env_file, ex.symbols[0], ex.ca_file):
         print(line)
-    print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -407,6 +380,8 @@ async def _run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):      # pragma: no cover (Windows)
             pass
+    # only now: whoever reads this line may press Ctrl-C (or send SIGINT) at once
+    print("Ctrl-C to stop.", flush=True)
     tasks = _fault_tasks(ex, args)
     if args.seconds:
         loop.call_later(args.seconds, stop.set)
