@@ -31,17 +31,6 @@ USDM_WS_API_PING_PONG_PER_SECOND = 5
 """Ping/pong frames per second allowed on a USDⓈ-M WS API connection (SPEC §5.6)."""
 
 
-def _frame_raw(payload: bytes, opcode: int, fin: bool) -> bytes:
-    """An unmasked server frame with FIN set or not (fragments)."""
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    if n < 126:
-        return bytes((b0, n)) + payload
-    if n < 65536:
-        return bytes((b0, 126, n >> 8, n & 0xFF)) + payload
-    return bytes((b0, 127)) + n.to_bytes(8, "big") + payload
-
-
 def _unframe(fr: bytes) -> tuple[int, bytes]:
     """(opcode, payload) of a frame built by :func:`fastws.sim.payloads.frame`."""
     n = fr[1] & 0x7F
@@ -248,10 +237,7 @@ class BaseConn(WSListener):  # type: ignore[misc]
             if op != 0x1 or len(payload) <= size:
                 out.append(fr)
                 continue
-            parts = [payload[i:i + size] for i in range(0, len(payload), size)]
-            for i, part in enumerate(parts):
-                opcode = 0x1 if i == 0 else 0x0
-                out.append(_frame_raw(part, opcode, fin=i == len(parts) - 1))
+            out.extend(P.fragments(payload, size))
             if count is not None:
                 count -= 1
         self.fragment = None if count is not None and count <= 0 else [size, count]
@@ -305,8 +291,8 @@ class BaseConn(WSListener):  # type: ignore[misc]
         if self.closed or self.transport is None:
             return
         self.flush()
-        self._write(_frame_raw(b'{"stream":"x@trade","data":' + b" " * 64, 0x1, fin=False))
-        body = _frame_raw(b" " * chunk, 0x0, fin=False)
+        self._write(P.frame(b'{"stream":"x@trade","data":' + b" " * 64, 0x1, fin=False))
+        body = P.frame(b" " * chunk, 0x0, fin=False)
         sent = [64]
 
         def more() -> None:
@@ -525,12 +511,7 @@ class ApiConn(BaseConn):
 
     def _answer_fragmented(self, resp: bytes, size: int) -> None:
         """One answer as a text frame without FIN and continuation frames (RFC 6455 §5.4)."""
-        parts = [resp[i:i + size] for i in range(0, len(resp), size)] or [b""]
-        for i, part in enumerate(parts):
-            raw = P.frame(part, opcode=0x1 if i == 0 else 0x0)
-            if i < len(parts) - 1:
-                raw = bytes((raw[0] & 0x7F,)) + raw[1:]      # FIN cleared
-            self.out.append(raw)
+        self.out.extend(P.fragments(resp, size))
         self.flush()
         self.ex._hub.flush()
 

@@ -20,15 +20,23 @@ __all__ = ["dumps", "frame", "to_micro", "user_event_micro", "combined", "depth_
 dumps = orjson.dumps
 
 
-def frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A complete unmasked server WebSocket frame (FIN set) around ``payload``."""
+def frame(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
+    """An unmasked server WebSocket frame around ``payload`` (FIN set unless ``fin=False``)."""
     n = len(payload)
-    b0 = 0x80 | opcode
+    b0 = (0x80 if fin else 0) | opcode
     if n < 126:
         return bytes((b0, n)) + payload
     if n < 65536:
         return bytes((b0, 126, n >> 8, n & 0xFF)) + payload
     return bytes((b0, 127)) + n.to_bytes(8, "big") + payload
+
+
+def fragments(payload: bytes, size: int) -> list[bytes]:
+    """``payload`` as one fragmented text message (RFC 6455 §5.4): a TEXT frame without FIN,
+    then CONTINUATION frames of ``size`` bytes, the last one with FIN."""
+    parts = [payload[i:i + size] for i in range(0, len(payload), size)] or [b""]
+    last = len(parts) - 1
+    return [frame(part, 0x1 if i == 0 else 0x0, fin=i == last) for i, part in enumerate(parts)]
 
 
 def combined(stream: str, raw: bytes) -> bytes:
