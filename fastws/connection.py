@@ -78,7 +78,15 @@ from fastws.exceptions import (
 )
 from fastws.listener import Router, StreamListener, StreamTable
 from fastws.parser import Parser
-from fastws.retry import ConnectionBudget, CutoverSchedule, ReconnectPolicy, backoff, stream_failure
+from fastws.retry import (
+    ConnectionBudget,
+    CutoverSchedule,
+    ReconnectPolicy,
+    backoff,
+    connect_error,
+    stream_failure,
+    tls_advice,
+)
 from fastws.streams import (
     ControlOutcome,
     ControlPacer,
@@ -145,50 +153,6 @@ def ssl_context_for(venue: Venue, ca_file: str | None = None,
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
-
-
-# OpenSSL verify codes (X509_V_ERR_*) and the advice that fits each
-_TLS_ADVICE = {
-    9: "the certificate is not valid yet: check this machine's clock",
-    10: "the certificate has expired (or this machine's clock is wrong): the server must renew it",
-    18: "the server sent a self-signed certificate: trust it with ca_file= (the simulator's is "
-        "Exchange.ca_file)",
-    19: "the chain ends in a CA this machine does not trust: pass that CA with ca_file= (the "
-        "simulator's is Exchange.ca_file)",
-    20: "the issuer is not in the trust store: pass its CA with ca_file= (the simulator's is "
-        "Exchange.ca_file), or install the system CA bundle",
-    21: "the chain is incomplete: the server does not send its intermediate certificate",
-    23: "the certificate was revoked",
-    62: "the certificate is for another host name: check the URL (a proxy or a wrong DNS "
-        "answer?); trusting another CA does not help",
-}
-
-
-def tls_advice(exc: ssl.SSLCertVerificationError) -> str:
-    """What to do about a certificate that does not verify, for its OpenSSL verify code."""
-    code = getattr(exc, "verify_code", None)
-    advice = _TLS_ADVICE.get(code) if isinstance(code, int) else None
-    if advice is None:
-        msg = str(getattr(exc, "verify_message", "") or exc).lower()
-        if "hostname" in msg or "ip address mismatch" in msg:
-            advice = _TLS_ADVICE[62]
-        elif "expired" in msg:
-            advice = _TLS_ADVICE[10]
-        else:
-            advice = "trust the server's CA with ca_file= if it is private"
-    return advice
-
-
-def _connect_error(url: str, exc: BaseException) -> ConnectError:
-    host = urlsplit(url).netloc
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        msg = (f"TLS certificate of {host} does not verify ({getattr(exc, 'verify_message', None) or exc}): "
-               f"{tls_advice(exc)}. Verification is never turned off.")
-    else:
-        msg = f"cannot connect to {host}: {type(exc).__name__}: {exc} (not retryable)"
-    err = ConnectError(msg)
-    err.__cause__ = exc
-    return err
 
 
 def run(main: Awaitable[T]) -> T:
@@ -912,7 +876,7 @@ class StreamConnection:
                 self.stats.failed_attempts += 1
                 advice = stream_failure(exc, int(time.time() * 1000))
                 if not advice.retry:
-                    raise _connect_error(self.venue.stream_url, exc) from exc
+                    raise connect_error(self.venue.stream_url, exc) from exc
                 self.policy.failed(advice, time.monotonic())
                 reason = advice.reason or f"{type(exc).__name__}: {exc}"
                 # one log line per change: the same failure again is only a debug line

@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 try:  # picows is a core dependency; only its exception classes are used here
     from picows import WSError as _WSError
@@ -47,6 +48,7 @@ except ImportError:  # pragma: no cover
 
 from fastws.exceptions import (
     ApiError,
+    ConnectError,
     ConnectionClosed,
     FastWSError,
     InvalidUsage,
@@ -55,6 +57,8 @@ from fastws.exceptions import (
 )
 
 __all__ = [
+    "tls_advice",
+    "connect_error",
     "CONNECTION_ATTEMPT_LIMIT",
     "CONNECTION_ATTEMPT_WINDOW",
     "CONNECTION_LIFETIME",
@@ -594,3 +598,49 @@ class ReconnectPolicy:
         self.failures = 0
         self._penalties = 0
         self.last_advice = None
+
+
+# OpenSSL verify codes (X509_V_ERR_*) and the advice that fits each
+_TLS_ADVICE = {
+    9: "the certificate is not valid yet: check this machine's clock",
+    10: "the certificate has expired (or this machine's clock is wrong): the server must renew it",
+    18: "the server sent a self-signed certificate: trust it with ca_file= (the simulator's is "
+        "Exchange.ca_file)",
+    19: "the chain ends in a CA this machine does not trust: pass that CA with ca_file= (the "
+        "simulator's is Exchange.ca_file)",
+    20: "the issuer is not in the trust store: pass its CA with ca_file= (the simulator's is "
+        "Exchange.ca_file), or install the system CA bundle",
+    21: "the chain is incomplete: the server does not send its intermediate certificate",
+    23: "the certificate was revoked",
+    62: "the certificate is for another host name: check the URL (a proxy or a wrong DNS "
+        "answer?); trusting another CA does not help",
+}
+
+
+def tls_advice(exc: ssl.SSLCertVerificationError) -> str:
+    """What to do about a certificate that does not verify, for its OpenSSL verify code."""
+    code = getattr(exc, "verify_code", None)
+    advice = _TLS_ADVICE.get(code) if isinstance(code, int) else None
+    if advice is None:
+        msg = str(getattr(exc, "verify_message", "") or exc).lower()
+        if "hostname" in msg or "ip address mismatch" in msg:
+            advice = _TLS_ADVICE[62]
+        elif "expired" in msg:
+            advice = _TLS_ADVICE[10]
+        else:
+            advice = "trust the server's CA with ca_file= if it is private"
+    return advice
+
+
+def connect_error(url: str, exc: BaseException) -> ConnectError:
+    """The :class:`ConnectError` for a connection failure retrying cannot fix (for a
+    certificate that does not verify: what to do about it, see :func:`tls_advice`)."""
+    host = urlsplit(url).netloc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        msg = (f"TLS certificate of {host} does not verify ({getattr(exc, 'verify_message', None) or exc}): "
+               f"{tls_advice(exc)}. Verification is never turned off.")
+    else:
+        msg = f"cannot connect to {host}: {type(exc).__name__}: {exc} (not retryable)"
+    err = ConnectError(msg)
+    err.__cause__ = exc
+    return err

@@ -41,7 +41,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from picows import WSMsgType, WSTransport, ws_connect
 
@@ -57,7 +56,7 @@ from fastws.exceptions import (
     ParseError,
     RateLimitError,
 )
-from fastws.retry import ConnectionBudget, ReconnectPolicy, _handshake_status, backoff, is_retryable
+from fastws.retry import ConnectionBudget, ReconnectPolicy, _handshake_status, backoff, connect_error, is_retryable
 from fastws.api.signing import CLOCK_RESYNC_MS, ClockOffset, Ed25519Signer, Signer, check_recv_window, mask_key, sign_params
 from fastws.venues import Venue
 
@@ -75,21 +74,6 @@ MAX_MESSAGE_SIZE = 16 << 20
 EventCallback = Callable[[ApiEvent], None]
 
 _log = logging.getLogger("fastws.api.client")
-
-
-def _connect_error(url: str, exc: BaseException) -> ConnectError:
-    """A connection failure retrying cannot fix, with the reason (a certificate is never
-    trusted silently)."""
-    host = urlsplit(url).netloc
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        msg = (f"TLS certificate of {host} does not verify ({exc.verify_message or exc}); trust "
-               "its CA with ca_file= (the simulator's is Exchange.ca_file). Verification is never "
-               "turned off.")
-    else:
-        msg = f"cannot connect to {host}: {type(exc).__name__}: {exc} (not retryable)"
-    err = ConnectError(msg)
-    err.__cause__ = exc
-    return err
 
 
 def _now_ms() -> float:
@@ -477,7 +461,7 @@ class ApiClient:
             if refusal is not None:
                 raise refusal from exc
             if not is_retryable(exc):
-                raise _connect_error(url, exc) from exc
+                raise connect_error(url, exc) from exc
             raise
         self.connections += 1
         link.connected_at = time.monotonic()
