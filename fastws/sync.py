@@ -467,6 +467,9 @@ class BookSync:
 
     def _stale(self, reason: str, ev: DepthUpdate | None,
                action: SyncAction = SyncAction.GAP) -> SyncAction:
+        # the book's own exceptions start with the symbol; the log line and stats() name it
+        # already ("BTCUSDT BTCUSDT: update id gap" was seen)
+        reason = reason.removeprefix(f"{self.symbol}: ")
         self.stale_reason = reason
         self._log.warning("= %s %s; book stale, resync", self.symbol, reason)
         self._restart(ev)

@@ -107,6 +107,17 @@ def test_spot_gap_marks_stale_buffers_and_resyncs():
     assert s.stats.gaps == 1 and s.stats.syncs == 2 and s.stats.resyncs == 1
 
 
+def test_gap_warning_and_reason_name_the_symbol_once(caplog):
+    s = new_sync()
+    s.on_event(ev(101, 101))
+    s.on_snapshot(100, SNAP_B, SNAP_A)
+    with caplog.at_level("WARNING", logger="fastws"):
+        assert s.on_event(ev(104, 104)) is A.GAP
+    lines = [r.getMessage() for r in caplog.records if "gap" in r.getMessage()]
+    assert lines and all(m.count("BTCUSDT") == 1 for m in lines), lines
+    assert s.stale_reason is not None and "BTCUSDT" not in s.stale_reason, s.stale_reason
+
+
 def test_gap_inside_the_buffer_is_reported_by_on_snapshot():
     s = new_sync()
     s.on_event(ev(101, 102))
