@@ -255,10 +255,16 @@ async def test_micro_time_unit_on_order_answers():
         acct = ex.add_account(balances={"USDT": "100000"}, keys=["HMAC"])
         ws = await websockets.connect(ex.venue.ws_api_url + "?timeUnit=MICROSECOND")
         c = Client(ws, ex, acct.keys[0])
+        await c.call("userDataStream.subscribe.signature")
         bids, _ = ex.book(SYM, 1)
         r = (await c.call("order.place", lim("BUY", str(Decimal(bids[0][0]) - 100), "0.001",
                                              newOrderRespType="RESULT")))["result"]
         assert r["transactTime"] == ex.now_ms() * 1000
+        await c.settle()
+        reps = kinds(c.events, "executionReport")
+        assert reps, "the new order's executionReport"
+        # user data on this connection is in microseconds too, as every answer
+        assert reps[0]["E"] == reps[0]["T"] == ex.now_ms() * 1000 and reps[0]["O"] == ex.now_ms() * 1000
         assert r["workingTime"] == ex.now_ms() * 1000
         s = (await c.call("order.status", {"symbol": SYM, "orderId": r["orderId"]}))["result"]
         assert s["time"] == s["updateTime"] == ex.now_ms() * 1000

@@ -527,8 +527,11 @@ class ApiConn(BaseConn):
         self.ex._hub.flush()                  # events of what the request did
 
     def send_event_raw(self, sid: int, raw: bytes) -> None:
-        """Queue one user data event of subscription ``sid`` (SPEC §8.1)."""
+        """Queue one user data event of subscription ``sid`` (SPEC §8.1), its time fields in
+        microseconds on a ``timeUnit=MICROSECOND`` connection."""
         if not self.closed:
+            if self.micro:
+                raw = P.user_event_micro(raw)
             self.send_payload(b'{"subscriptionId":' + str(sid).encode() + b',"event":' + raw +
                               b"}")
 
