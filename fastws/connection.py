@@ -246,6 +246,7 @@ class SyncResult:
 
     listing_ok: bool | None = None           # None: no LIST answered
     refused: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    still_listed: frozenset[str] = frozenset()  # unwanted streams the last listing still held
     problem: str = ""                         # what did not answer, or how the listing differs
 
 
@@ -361,6 +362,12 @@ class Link:
             fut = self._waiters.pop(req.id, None)
             if fut is not None and not fut.done():
                 fut.set_result(outcome)
+        for r in outcome.unanswered:
+            # answered in order before the LIST: no answer will come; the listing says the rest
+            fut = self._waiters.pop(r.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(ControlOutcome(r, False, None, None, "no answer with its id "
+                                              "(settled by LIST_SUBSCRIPTIONS)"))
         if outcome.listing is not None and not outcome.listing.ok:
             self.conn.stats.listing_mismatches += 1
 
@@ -428,7 +435,7 @@ class Link:
             outcomes = await self._exchange(reqs)
             unanswered = [r for r, o in zip(reqs, outcomes) if o is None]
             for r, o in zip(reqs, outcomes):
-                if o is not None and not o.ok and r.method == "SUBSCRIBE":
+                if o is not None and not o.ok and o.error_code is not None and r.method == "SUBSCRIBE":
                     for name in r.params:
                         result.refused[str(name)] = (o.error_code, o.error_msg or "")
                 if o is not None and o.refused:
@@ -455,9 +462,11 @@ class Link:
                     if last.listing.ok:
                         result.listing_ok = True
                         result.problem = ""
+                        result.still_listed = frozenset()
                         break
                     result.listing_ok = False
                     lst = last.listing
+                    result.still_listed = lst.unexpected
                     result.problem = (f"the server's listing differs: missing {sorted(lst.missing)[:5]}, "
                                       f"unexpected {sorted(lst.unexpected)[:5]}")
             if attempt + 1 < LISTING_ATTEMPTS and not self.closed.done():
@@ -697,7 +706,8 @@ class StreamConnection:
         """Subscribe / unsubscribe at runtime on the active link (the next links follow).
 
         Raises :class:`~fastws.exceptions.SubscriptionError` when the venue refuses a
-        ``SUBSCRIBE`` (those streams are dropped from this connection; the others go on).
+        ``SUBSCRIBE`` (those streams are dropped from this connection; the others go on), or
+        still lists a stream after every ``UNSUBSCRIBE`` attempt (its frames are dropped).
         """
         add = list(add)
         remove = list(remove)
@@ -735,6 +745,16 @@ class StreamConnection:
                     self._since.pop(s, None)
                 code, msg = next(iter(refused.values()))
                 raise SubscriptionError(sorted(refused), code, msg)
+        if result is not None and remove and result.still_listed:
+            kept = sorted(set(remove) & result.still_listed)
+            if kept:
+                # the venue would not drop them: their frames are dropped here (counted)
+                active = self.active
+                stray = active.subs.stray_errors[-1] if active is not None and active.subs.stray_errors else None
+                raise SubscriptionError(kept, stray[0] if stray else None,
+                                        stray[1] if stray else "the venue still lists them "
+                                        f"after {LISTING_ATTEMPTS} UNSUBSCRIBE attempts",
+                                        method="UNSUBSCRIBE")
 
     def set_silence(self, stream: str, limit: float | None | str = "auto") -> None:
         """How ``stream``'s silence is checked: ``"auto"`` (its period, or for trade and

@@ -76,6 +76,10 @@ CASES = [
          "`subscribe()` returned normally", "- / 0",
          "`subscribe()` raises SubscriptionError; other streams go on",
          "test_refused_subscribe_raises"),
+    Case("`control_errors_without_id(refuse=True, method='UNSUBSCRIBE', count=None)`",
+         "`unsubscribe()` returned normally", "- / 0",
+         "`unsubscribe()` raises SubscriptionError after 4 attempts; the frames are dropped",
+         "test_refused_unsubscribe_raises"),
     Case("`list_subscriptions_fault('silent' | 'garbled', count=None)`",
          "`start()` raised a bare TimeoutError after 30 s and tore the stream down",
          "0 / 0", "`start()` succeeds once data flows; the check is retried, then reported",
@@ -290,6 +294,22 @@ async def test_refused_subscribe_raises() -> None:
                 assert "ethusdt@trade" not in _shard(ms).desired
                 n = ms.stats().messages
                 await _wait(lambda: ms.stats().messages > n + 5, what="btc trades go on")
+            assert ms.error is None
+
+
+async def test_refused_unsubscribe_raises() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
+            seen: list[str] = []
+            async with driven(ex):
+                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                ex.faults.control_errors_without_id(count=None, refuse=True, method="UNSUBSCRIBE")
+                with pytest.raises(SubscriptionError, match="UNSUBSCRIBE of ethusdt@trade"):
+                    await ms.unsubscribe("ethusdt@trade")
+                ms.on(Trade, lambda ev: seen.append(ev.stream))
+                await asyncio.sleep(0.5)
+            assert "ethusdt@trade" in ex.connection().state.subscriptions   # the venue kept it
+            assert set(seen) == {"btcusdt@trade"}                          # we drop its frames
             assert ms.error is None
 
 

@@ -401,14 +401,16 @@ class Faults:
         a 418 says ``IP banned until <ms>`` (``ban_seconds`` from now, default 120)."""
         self._upgrades.append([int(status), count, retry_after, ban_seconds])
 
-    def control_errors_without_id(self, count: int = 1, conn: ConnRef = None,
+    def control_errors_without_id(self, count: Optional[int] = 1, conn: ConnRef = None,
                                   refuse: bool = False, code: int = 2,
-                                  msg: str = "Invalid request: unexpected error") -> None:
-        """The next ``count`` control requests get an error frame without ``id`` first.
-        ``refuse=False``: the request is then answered and applied as usual (a stray error);
-        ``refuse=True``: the error is the only answer and the request is not applied."""
-        self._controls.append(["refuse" if refuse else "stray", None, self._conn_id(conn),
-                               int(count), int(code), msg])
+                                  msg: str = "Invalid request: unexpected error",
+                                  method: Optional[str] = None) -> None:
+        """The next ``count`` control requests (None: until :meth:`clear`; of ``method``
+        only if given) get an error frame without ``id`` first. ``refuse=False``: the request
+        is then answered and applied as usual (a stray error); ``refuse=True``: the error is
+        the only answer and the request is not applied."""
+        self._controls.append(["refuse" if refuse else "stray", method, self._conn_id(conn),
+                               count, int(code), msg])
 
     def list_subscriptions_fault(self, mode: str = "silent", count: Optional[int] = 1,
                                  conn: ConnRef = None) -> None:
