@@ -292,6 +292,7 @@ async def test_refused_subscribe_raises() -> None:
                 with pytest.raises(SubscriptionError, match="ethusdt@trade"):
                     await ms.subscribe("ethusdt@trade")
                 assert "ethusdt@trade" not in _shard(ms).desired
+                assert "ethusdt@trade" not in ms.streams      # MarketStream forgot it too
                 n = ms.stats().messages
                 await _wait(lambda: ms.stats().messages > n + 5, what="btc trades go on")
             assert ms.error is None
