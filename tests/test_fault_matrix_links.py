@@ -55,6 +55,10 @@ CASES = [
          "ignored; the replacement was then closed: unplanned reconnect, events lost",
          "0 / 0", "another replacement is opened while the old link delivers; no reconnect",
          "test_server_shutdown_on_the_replacement"),
+    Case("`absurd_trade_id('btcusdt@trade')` (one trade, and one aggTrade, id 10**15 too high)",
+         "the stream muted for good (every later trade \"already held\", only a counter moved)",
+         "0 / 0", "delivered once; every later trade arrives (no heal), also across a switch",
+         "test_one_absurd_trade_id_mutes_nothing"),
     Case("`refuse_upgrades(429, retry_after=2)`",
          "retried after 0.2, 0.7, 1.3, 2.6 s", "outage window only / 0",
          "next attempt >= Retry-After; stream goes on", "test_429_waits_retry_after"),
@@ -188,6 +192,77 @@ async def test_server_shutdown_on_the_replacement() -> None:
                 _no_trade_gaps(rec, s)
             for s in DEPTH:
                 assert rec.depth_breaks(s) == []
+
+
+ABSURD = 10**15
+
+
+def _unabsurd(ids: list[int]) -> tuple[list[int], int]:
+    """(ids with the absurd offset taken off, how many carried it)."""
+    return [i - ABSURD if i >= ABSURD else i for i in ids], sum(i >= ABSURD for i in ids)
+
+
+async def test_one_absurd_trade_id_mutes_nothing() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES + ["btcusdt@aggTrade"], venue=ex.venue, books=False,
+                                **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > 5
+                            and len(rec.aggs["btcusdt@aggTrade"]) > 5, what="trades")
+                ex.faults.absurd_trade_id("btcusdt@trade", offset=ABSURD)
+                ex.faults.absurd_trade_id("btcusdt@aggTrade", offset=ABSURD)
+                await _wait(lambda: any(i >= ABSURD for i in rec.trades["btcusdt@trade"])
+                            and any(i >= ABSURD for i in rec.aggs["btcusdt@aggTrade"]),
+                            what="the absurd trades delivered")
+                n, a = len(rec.trades["btcusdt@trade"]), len(rec.aggs["btcusdt@aggTrade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 30
+                            and len(rec.aggs["btcusdt@aggTrade"]) > a + 10, timeout=10,
+                            what="later trades (the old high-water mark dropped all of them)")
+                # nothing the venue sent was taken for a repeat (counted before the switch,
+                # whose overlap is counted there)
+                assert all(st["duplicates"] == 0 for st in ms.stats().streams.values())
+                # a planned switch soon after: the absurd id is no floor for the new link
+                ex.faults.server_shutdown(close_after=5.0)
+                await _wait(lambda: ms.stats().connects == 2 and ms.connections == 1,
+                            timeout=10, what="switch")
+                n = len(rec.trades["btcusdt@trade"])
+                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 30, what="trades after")
+            assert ms.error is None
+            assert ms.stats().heals == 0 and ms.stats().reconnects == 0   # no heal needed
+            for ids in (rec.trades["btcusdt@trade"], rec.aggs["btcusdt@aggTrade"]):
+                real, odd = _unabsurd(ids)
+                assert odd == 1, f"{odd} absurd ids delivered"
+                # every trade the venue sent reached the user once, in order: 0 lost, 0 dup
+                assert real == list(range(real[0], real[0] + len(real)))
+            assert_no_duplicates(rec)
+            _no_trade_gaps(rec, "ethusdt@trade")
+
+
+async def test_sim_absurd_trade_id_seen_without_fastws() -> None:
+    """The fault does what it says, seen by a plain websockets client: one event of that
+    stream only carries the offset; the next ones and the other streams are normal."""
+    import websockets
+
+    from tests.sim_support import drain
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        url = ex.venue.raw_stream_url(["btcusdt@trade", "ethusdt@trade"])
+        async with websockets.connect(url) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            await ex.advance(500)
+            await drain(ws)
+            ex.faults.absurd_trade_id("btcusdt@trade")
+            evs: list[dict[str, Any]] = []
+            while len([e for e in evs if e.get("s") == "BTCUSDT"]) < 10:
+                await ex.advance(200)
+                evs += [e for e in await drain(ws) if isinstance(e, dict) and e.get("e") == "trade"]
+        btc = [e["t"] for e in evs if e["s"] == "BTCUSDT"]
+        eth = [e["t"] for e in evs if e["s"] == "ETHUSDT"]
+        assert btc[0] >= ABSURD and all(t < ABSURD for t in btc[1:]) and btc[1] == btc[0] - ABSURD + 1
+        assert eth and all(t < ABSURD for t in eth)
+        assert not ex.faults.absurd_trades
+        with pytest.raises(ValueError):
+            ex.faults.absurd_trade_id("btcusdt@depth")
 
 
 # -- contract 3: never give up ------------------------------------------------------------------
