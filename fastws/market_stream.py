@@ -455,7 +455,11 @@ class MarketStream:
         return [i.name for i in new]
 
     async def unsubscribe(self, streams: str | Iterable[str]) -> list[str]:
-        """Remove streams at runtime (their books go too); returns the names removed."""
+        """Remove streams at runtime (their books go too); returns the names removed.
+
+        Raises :class:`~fastws.exceptions.SubscriptionError` when the venue still lists a
+        stream after every ``UNSUBSCRIBE`` attempt; it is removed here all the same (its
+        frames are dropped, counted)."""
         names = [streams] if isinstance(streams, str) else list(streams)
         removed = []
         for n in names:
