@@ -70,7 +70,7 @@ from fastws.events import (
     AvgPrice, BookTicker, ContinuousKline, DepthUpdate, EventType, Kline, MarkPrice, MiniTicker,
     PartialDepth, ReferencePrice, Ticker, WindowTicker,
 )
-from fastws.exceptions import InvalidUsage
+from fastws.exceptions import InvalidUsage, SubscriptionError
 from fastws.listener import Router, StreamListener, monotonic
 from fastws.parser import Parser
 from fastws.retry import ConnectionBudget, CutoverSchedule
@@ -438,7 +438,12 @@ class MarketStream:
 
     # subscriptions ----------------------------------------------------------------------------------
     async def subscribe(self, streams: str | Iterable[str]) -> list[str]:
-        """Add streams at runtime; returns the canonical names newly added."""
+        """Add streams at runtime; returns the canonical names newly added.
+
+        Raises :class:`~fastws.exceptions.SubscriptionError` when the venue refuses the
+        ``SUBSCRIBE``: the refused streams (``exc.streams``) are then no longer wanted (not in
+        :attr:`streams`, no book for them); every other stream goes on.
+        """
         names = [streams] if isinstance(streams, str) else list(streams)
         infos = [self._info(n) for n in names]
         new = [i for i in infos if i.name not in self._wanted]
@@ -446,11 +451,15 @@ class MarketStream:
             self._wanted[info.name] = info
             self._prepare(info)
         if new and self._started:
-            await self.pool.set_streams(list(self._wanted), timeout=self.connect_timeout)
+            await self._set_streams()
         return [i.name for i in new]
 
     async def unsubscribe(self, streams: str | Iterable[str]) -> list[str]:
-        """Remove streams at runtime (their books go too); returns the names removed."""
+        """Remove streams at runtime (their books go too); returns the names removed.
+
+        Raises :class:`~fastws.exceptions.SubscriptionError` when the venue still lists a
+        stream after every ``UNSUBSCRIBE`` attempt; it is removed here all the same (its
+        frames are dropped, counted)."""
         names = [streams] if isinstance(streams, str) else list(streams)
         removed = []
         for n in names:
@@ -458,18 +467,38 @@ class MarketStream:
                 name = self._info(n).name
             except InvalidUsage:
                 continue
-            info = self._wanted.pop(name, None)
-            if info is None:
-                continue
-            removed.append(name)
-            if info.symbol and self._book_stream.get(info.symbol) == name:
-                del self._book_stream[info.symbol]
-                self.syncs.pop(info.symbol, None)
-                self._snap_retry.pop(info.symbol, None)
-                self.books.pop(info.symbol, None)
+            if self._forget(name):
+                removed.append(name)
         if removed and self._started:
-            await self.pool.set_streams(list(self._wanted), timeout=self.connect_timeout)
+            await self._set_streams()
         return removed
+
+    def _forget(self, name: str) -> bool:
+        """Stop wanting ``name`` (its book and the book's state go too); False if not wanted."""
+        info = self._wanted.pop(name, None)
+        if info is None:
+            return False
+        if info.symbol and self._book_stream.get(info.symbol) == name:
+            del self._book_stream[info.symbol]
+            self.syncs.pop(info.symbol, None)
+            self._snap_retry.pop(info.symbol, None)
+            self.books.pop(info.symbol, None)
+        return True
+
+    async def _set_streams(self) -> None:
+        """Make the pool carry :attr:`streams`; streams whose SUBSCRIBE the venue refused
+        are forgotten here too (the pool already dropped them) before the error is raised."""
+        try:
+            await self.pool.set_streams(list(self._wanted), timeout=self.connect_timeout)
+        except SubscriptionError as exc:
+            if exc.method == "SUBSCRIBE":
+                # exc.streams names one shard's refusal; the pool no longer plans any refused
+                # stream (several shards may have refused some)
+                planner = self.pool.planner
+                gone = set(exc.streams) | {n for n in self._wanted if planner.shard_of(n) is None}
+                for name in gone:
+                    self._forget(name)
+            raise
 
     # callbacks --------------------------------------------------------------------------------------
     def on(self, what: type | str, callback: Callable[[Any], Any] | None = None) -> Any:

@@ -6,18 +6,15 @@ reason, never "synced" and wrong), and afterwards every book is synced AND equal
 simulator's own book, no event was lost beyond the fault's own window, none was delivered
 twice, and the stream is alive (events still flow, ``ms.error`` is None).
 
-The table in bench/README.md ("Fault matrix: books") is written from these rows: run
-``FASTWS_FAULT_MATRIX=bench/README.md pytest tests/test_fault_matrix_books.py`` and the
-section between its markers is regenerated from what each test observed.
+Each row's line in the one table of bench/README.md ("Fault matrix", with the link faults of
+tests/test_fault_matrix_links.py) is what the test observed, recorded once its assertions
+passed: ``python -m tests.fault_matrix_support bench/README.md`` (tests/fault_matrix_support.py).
 """
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -26,11 +23,10 @@ from fastws.events import DepthUpdate
 from fastws.market_stream import MarketStream
 from fastws.sim import Exchange
 
+from tests.fault_matrix_support import DEPTH as STREAMS
+from tests.fault_matrix_support import SYMS, Row, record, wait_for
 from tests.stream_support import FAST, LIMITS, Recorder, driven, manual_clock, settle_and_compare
 from tests.utils import UNIT
-
-SYMS = ["BTCUSDT", "ETHUSDT"]
-STREAMS = ["btcusdt@depth@100ms", "ethusdt@depth@100ms"]
 
 
 @dataclass
@@ -41,13 +37,18 @@ class Seen:
     lies: list[str] = field(default_factory=list)      # synced books that were provably wrong
     snapshot_times: list[float] = field(default_factory=list)
     armed: bool = False                                 # the fault was injected
+    heals: int = 0                                      # silence heals (new links) meanwhile
+    reconnects: int = 0                                 # unplanned reconnects meanwhile
+    row: Row | None = None                              # the table row, once it passed
+
+    def keep(self) -> None:
+        """Keep the row for the table; call after the test's own extra assertions."""
+        assert self.row is not None
+        record(self.row)
 
     def reason(self, r: str | None) -> None:
         if self.armed and r and (not self.reasons or self.reasons[-1] != r):
             self.reasons.append(r)
-
-
-ROWS: dict[str, dict[str, str]] = {}
 
 
 def _epochs(evs: list[tuple[int, int, int]]) -> list[list[tuple[int, int, int]]]:
@@ -78,16 +79,9 @@ def losses_and_duplicates(rec: Recorder, stream: str, market: str = "spot") -> t
     return lost, dup
 
 
-async def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout * UNIT
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def run_row(name: str, inject: Callable[[Exchange, MarketStream, Seen], Awaitable[None]],
-                  *, reason: str, max_lost: int, saw: str, ex_kw: dict[str, Any] | None = None,
+async def run_row(fault: str, inject: Callable[[Exchange, MarketStream, Seen], Awaitable[None]],
+                  *, before: str, test: str, reason: str, max_lost: int, saw: str,
+                  ex_kw: dict[str, Any] | None = None,
                   ms_kw: dict[str, Any] | None = None, symbol: str = "BTCUSDT",
                   settle: float = 10.0, market: str = "spot") -> Seen:
     from fastws.testing import fast_limits
@@ -117,14 +111,15 @@ async def run_row(name: str, inject: Callable[[Exchange, MarketStream, Seen], Aw
 
             async with driven(ex):
                 await ms.wait_synced(timeout=5 * UNIT)
-                before = ms.stats().snapshots
+                snaps0 = ms.stats().snapshots
+                heals0, reconnects0 = ms.stats().heals, ms.stats().reconnects
                 seen.armed = True
                 await inject(ex, ms, seen)
-                await _wait(lambda: any(reason in r for r in seen.reasons), settle,
+                await wait_for(lambda: any(reason in r for r in seen.reasons), settle,
                             f"stale reason {reason!r}")
                 await ms.wait_synced(timeout=settle * UNIT)
                 n = len(rec.depth[STREAMS[0]])
-                await _wait(lambda: len(rec.depth[STREAMS[0]]) > n + 3, settle, "events after recovery")
+                await wait_for(lambda: len(rec.depth[STREAMS[0]]) > n + 3, settle, "events after recovery")
                 await ms.wait_synced(timeout=settle * UNIT)
             await settle_and_compare(ms, ex, SYMS, timeout=settle)
             assert ms.error is None
@@ -134,13 +129,11 @@ async def run_row(name: str, inject: Callable[[Exchange, MarketStream, Seen], Aw
             assert dup == 0 and other_dup == 0, "an event reached the user twice"
             assert lost <= max_lost, f"{lost} holes in the ids delivered, the fault's window allows {max_lost}"
             st = ms.stats()
-            ROWS[name] = {
-                "saw": saw,
-                "reasons": "; ".join(_short(r) for r in seen.reasons[:3]),
-                "lost": f"{lost} hole(s) (allowed {max_lost})",
-                "dup": str(dup + other_dup),
-                "recovered": f"synced + equal, {st.snapshots - before} snapshot(s)",
-            }
+            seen.heals, seen.reconnects = st.heals - heals0, st.reconnects - reconnects0
+            seen.row = Row(
+                fault, before, f"{lost} hole(s), {max_lost} allowed / {dup + other_dup}",
+                f"{saw}; stale reasons seen: {'; '.join(_short(r) for r in seen.reasons[:3])}; "
+                f"synced + equal, {st.snapshots - snaps0} snapshot(s)", test)
             return seen
 
 
@@ -156,21 +149,31 @@ async def test_ids_restarting_lower_after_a_reconnect(market: str) -> None:
     """Old code: the book kept its old content and stayed synced; every event "already held"."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.restart_ids("BTCUSDT")
-    seen = await run_row(f"ids restart lower after a reconnect (testnet reset), {market}", inject,
-                         reason="stream down", max_lost=1, market=market,
-                         saw="book stale while reconnecting, then resynced on the new ids")
+    seen = await run_row(
+        f"`restart_ids('BTCUSDT')` (ids restart lower after a reconnect: a testnet reset), {market}",
+        inject, reason="stream down", max_lost=1, market=market,
+        before="book kept its old content and stayed synced; no gap, no resync, no log",
+        saw="book stale while reconnecting, then resynced on the new ids",
+        test="test_ids_restarting_lower_after_a_reconnect")
     assert any("stream down" in r for r in seen.reasons)
+    seen.keep()
 
 
 async def test_ids_restarting_lower_without_a_reconnect() -> None:
-    """Until the listener stops deduplicating by a permanent high-water mark (issue 10 PART B)
-    the lower ids reach the book only after the silence heal replaces the link (short
-    ``max_silence`` here); the book is stale meanwhile, never synced on the old ids."""
+    """Old code: the listener's permanent high-water mark dropped every lower id (the stream
+    was muted until a silence heal); now the book sees the ids go backwards, marks itself
+    stale and resyncs on the same link (default silence settings: no heal is needed)."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.restart_ids("BTCUSDT", reconnect=False)
-    await run_row("ids restart lower, same link", inject, reason="backwards", max_lost=1,
-                  saw="book stale: 'update ids went backwards', resynced",
-                  ms_kw=dict(max_silence=2.0 * UNIT), settle=20.0)
+    seen = await run_row(
+        "`restart_ids('BTCUSDT', reconnect=False)` (ids restart lower on the same link)", inject,
+        reason="backwards", max_lost=1,
+        before="every lower id dropped by the listener's high-water mark; book stayed synced "
+               "on the old ids",
+        saw="book stale: 'update ids went backwards', resynced on the same link",
+        test="test_ids_restarting_lower_without_a_reconnect")
+    assert seen.heals == 0 and seen.reconnects == 0, "the book healed by a new link, not by itself"
+    seen.keep()
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
@@ -178,12 +181,14 @@ async def test_one_absurd_update_id(market: str) -> None:
     """Old code: one event with an absurd ``u`` froze the book (all later events "held")."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.absurd_depth_id("BTCUSDT")
-    # the listener's per-stream high-water mark (PART B of issue 10) mutes the stream until
-    # the silence heal replaces the link (short max_silence here): those events are lost to
-    # the user (one break) but never served as a synced book
-    await run_row(f"one depth event with an absurd u, {market}", inject, reason="implausible",
-                  max_lost=1, saw="book stale: 'implausible update id', resynced",
-                  ms_kw=dict(max_silence=2.0 * UNIT), settle=20.0, market=market)
+    seen = await run_row(
+        f"`absurd_depth_id('BTCUSDT')` (one depth event with a `u` 10**15 too high), {market}",
+        inject, reason="implausible", max_lost=1, market=market,
+        before="book froze, still synced: every later event \"already held\"",
+        saw="book stale: 'implausible update id', resynced on the same link",
+        test="test_one_absurd_update_id")
+    assert seen.heals == 0 and seen.reconnects == 0, "the book healed by a new link, not by itself"
+    seen.keep()
 
 
 async def test_crossed_snapshots_back_off() -> None:
@@ -192,12 +197,17 @@ async def test_crossed_snapshots_back_off() -> None:
         ex.faults.crossed_snapshot("BTCUSDT", count=3)
         ex.faults.gap("BTCUSDT")                 # the resync meets three crossed snapshots
     # the one break is the gap fault's own id skip (no level change is lost there)
-    seen = await run_row("crossed snapshots (x3) during a resync", inject, reason="crossed",
-                         max_lost=1, saw="book stale: 'crossed snapshot', retried with backoff")
+    seen = await run_row(
+        "`crossed_snapshot('BTCUSDT', count=3)` + `gap('BTCUSDT')` (crossed snapshots during a "
+        "resync)", inject, reason="crossed", max_lost=1,
+        before="crossed snapshots asked again with no delay (40 a second)",
+        saw="book stale: 'crossed snapshot', asked again with doubling backoff",
+        test="test_crossed_snapshots_back_off")
     times = seen.snapshot_times[-4:]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) == 3 and all(g >= 0.15 for g in gaps), f"retries not backed off: {gaps}"
     assert gaps[2] > gaps[0]                     # doubling
+    seen.keep()
 
 
 async def test_stream_down_is_not_synced() -> None:
@@ -205,20 +215,31 @@ async def test_stream_down_is_not_synced() -> None:
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.refuse_connections(1.0 * UNIT, status=503)
         ex.faults.close(how="reset")
-        await _wait(lambda: not ms.books["BTCUSDT"].is_synced and not ms.books["ETHUSDT"].is_synced,
-                    5, "both books stale while the link is down")
+        await wait_for(lambda: not ms.books["BTCUSDT"].is_synced
+                       and not ms.books["ETHUSDT"].is_synced,
+                       5, "both books stale while the link is down")
         assert set(ms.stats().stale) == {"BTCUSDT", "ETHUSDT"}
         assert all("stream down" in r for r in ms.stats().stale.values())
-    await run_row("link reset, reconnect refused for 1 s", inject, reason="stream down",
-                  max_lost=1, saw="both books stale 'stream down: link lost ...' until resynced")
+    seen = await run_row(
+        "`close(how='reset')` + `refuse_connections(1 s)` (link down, reconnect refused)", inject,
+        reason="stream down", max_lost=1,
+        before="books still said synced while the stream was down and reconnecting",
+        saw="both books stale 'stream down: link #N lost: ...' until resynced",
+        test="test_stream_down_is_not_synced")
+    seen.keep()
 
 
 async def test_swapped_depth_events() -> None:
+    """Old code: the late one of two swapped events was lost (the listener's high-water mark
+    took it for a repeat)."""
     async def inject(ex: Exchange, ms: MarketStream, seen: Seen) -> None:
         ex.faults.reorder_next_depth("BTCUSDT")
-    rec_seen = await run_row("two depth events swapped", inject, reason="gap", max_lost=0,
-                             saw="book stale: gap at the early event, resynced; both delivered")
-    assert rec_seen
+    seen = await run_row(
+        "`reorder_next_depth('BTCUSDT')` (two depth events swapped)", inject, reason="gap",
+        max_lost=0, before="the late event dropped by the listener's high-water dedup",
+        saw="book stale: gap at the early event, resynced; both events delivered",
+        test="test_swapped_depth_events")
+    seen.keep()
 
 
 async def test_diff_depth_flood_needs_one_snapshot_per_book() -> None:
@@ -243,37 +264,14 @@ async def test_diff_depth_flood_needs_one_snapshot_per_book() -> None:
             assert all(ms.syncs[s].stats.buffer_dropped == 0 for s in SYMS)
             for s in STREAMS:
                 assert losses_and_duplicates(rec, s) == (0, 0)
-            ROWS["diff-depth flood (~25 000 events/s per book, snapshots answered in 0.6 s)"] = {
-                "saw": "books sync once, no buffered event dropped",
-                "reasons": "(startup: waiting for the first snapshot)",
-                "lost": "0 hole(s) (allowed 0)", "dup": "0",
-                "recovered": f"synced + equal, {sum(snaps.values())} snapshot(s) for 2 books "
-                             f"in {took:.1f} s",
-            }
-
-
-# ---------------------------------------------------------------------------- the table
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_table() -> Any:
-    yield
-    target = os.environ.get("FASTWS_FAULT_MATRIX")
-    if not target or not ROWS:
-        return
-    path = Path(target)
-    lines = ["| fault | what the user saw | stale reasons seen | lost | duplicated | recovered |",
-             "|---|---|---|---|---|---|"]
-    for name, r in ROWS.items():
-        lines.append(f"| {name} | {r['saw']} | {r['reasons']} | {r['lost']} | {r['dup']} | "
-                     f"{r['recovered']} |")
-    begin, end = "<!-- fault-matrix-books:begin -->", "<!-- fault-matrix-books:end -->"
-    text = path.read_text()
-    block = begin + "\n" + "\n".join(lines) + "\n" + end
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Fault matrix: books\n\n" + block + "\n"
-    path.write_text(text)
+            record(Row(
+                "`flood_depth(5 000/s, 6 s)` + `delay_responses(0.6, methods='depth')` "
+                "(diff-depth flood: ~25 000 events/s per book, snapshots answered in 0.6 s)",
+                "7-18 snapshots per book (up to 12 s) to sync: the buffered events were trimmed",
+                "0 hole(s), 0 allowed / 0",
+                f"books sync once, no buffered event dropped; synced + equal, "
+                f"{sum(snaps.values())} snapshot(s) for 2 books in {took:.1f} s",
+                "test_diff_depth_flood_needs_one_snapshot_per_book"))
 
 
 # ------------------------------------------------- the simulator's faults, seen without fastws

@@ -5,17 +5,15 @@ stream stays alive (``ms.error`` is None), no event lost beyond the fault's own 
 duplicated, the fault's specific behaviour, and, where books are involved, every book synced
 and equal to the simulator's own book at the end.
 
-The table in bench/README.md ("Fault matrix: links") is generated from :data:`CASES`::
-
-    python -m tests.test_fault_matrix_links --table
+:data:`CASES` are this module's rows of the one table in bench/README.md ("Fault matrix", with
+the book faults of tests/test_fault_matrix_books.py), written only after a run where every
+test of both modules passed: ``python -m tests.fault_matrix_support bench/README.md``.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,24 +25,14 @@ from fastws.exceptions import SubscriptionError
 from fastws.market_stream import MarketStream
 from fastws.sim import Exchange
 
+from tests.fault_matrix_support import DEPTH, SYMS, TRADES, Row, wait_for
 from tests.stream_support import (
     FAST, LIMITS, Recorder, assert_no_duplicates, driven, manual_clock, settle_and_compare,
 )
 from tests.utils import UNIT
 
-SYMS = ["BTCUSDT", "ETHUSDT"]
-DEPTH = ["btcusdt@depth@100ms", "ethusdt@depth@100ms"]
-TRADES = ["btcusdt@trade", "ethusdt@trade"]
-
-
-@dataclass(frozen=True)
-class Case:
-    fault: str          # the simulator call
-    before: str         # what the user saw before issue 10
-    lost_dup: str       # events lost / duplicated now
-    recovered: str      # how the stream recovers now
-    test: str           # the test proving it
-
+#: The rows (fault, what the user saw before, lost / duplicated now, recovered, test).
+Case = Row
 
 CASES = [
     Case("`lag_new_links(0.3)` + `server_shutdown()` (replacement runs 0.3 s behind)",
@@ -55,6 +43,10 @@ CASES = [
          "ignored; the replacement was then closed: unplanned reconnect, events lost",
          "0 / 0", "another replacement is opened while the old link delivers; no reconnect",
          "test_server_shutdown_on_the_replacement"),
+    Case("`absurd_trade_id('btcusdt@trade')` (one trade, and one aggTrade, id 10**15 too high)",
+         "the stream muted for good (every later trade \"already held\", only a counter moved)",
+         "0 / 0", "delivered once; every later trade arrives (no heal), also across a switch",
+         "test_one_absurd_trade_id_mutes_nothing"),
     Case("`refuse_upgrades(429, retry_after=2)`",
          "retried after 0.2, 0.7, 1.3, 2.6 s", "outage window only / 0",
          "next attempt >= Retry-After; stream goes on", "test_429_waits_retry_after"),
@@ -80,7 +72,7 @@ CASES = [
          "`unsubscribe()` returned normally", "- / 0",
          "`unsubscribe()` raises SubscriptionError after 4 attempts; the frames are dropped",
          "test_refused_unsubscribe_raises"),
-    Case("`list_subscriptions_fault('silent' | 'garbled', count=None)`",
+    Case("`list_subscriptions_fault('silent', count=None)` or `('garbled', ...)`",
          "`start()` raised a bare TimeoutError after 30 s and tore the stream down",
          "0 / 0", "`start()` succeeds once data flows; the check is retried, then reported",
          "test_list_never_answered_or_garbled"),
@@ -114,21 +106,10 @@ CASES = [
 ]
 
 
-def table() -> str:
-    rows = ["| fault (simulator) | what the user saw before | lost / duplicated now | recovered | test |",
-            "|---|---|---|---|---|"]
-    for c in CASES:
-        rows.append(f"| {c.fault} | {c.before} | {c.lost_dup} | {c.recovered} | `{c.test}` |")
-    return "\n".join(rows)
-
-
-async def _wait(pred: Any, timeout: float = 5.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout * UNIT
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+def test_every_case_names_a_test_of_this_module() -> None:
+    names = {n for n in globals() if n.startswith("test_")}
+    missing = [c.test for c in CASES if c.test not in names]
+    assert not missing, f"CASES name tests that do not exist: {missing}"
 
 
 def _no_trade_gaps(rec: Recorder, stream: str) -> None:
@@ -152,11 +133,11 @@ async def test_lagging_replacement_no_duplicates_quick_switch() -> None:
                 ex.faults.lag_new_links(0.3)
                 ex.faults.server_shutdown(close_after=15.0)
                 t0 = time.monotonic()
-                await _wait(lambda: ms.stats().connects == 2 and ms.connections == 1,
+                await wait_for(lambda: ms.stats().connects == 2 and ms.connections == 1,
                             timeout=14, what="switch")
                 took = time.monotonic() - t0
                 n = len(rec.trades["btcusdt@trade"])
-                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
             await settle_and_compare(ms, ex, SYMS)
             assert ms.error is None and ms.stats().reconnects == 0
             assert_no_duplicates(rec)
@@ -175,10 +156,10 @@ async def test_server_shutdown_on_the_replacement() -> None:
                 await ms.wait_synced(timeout=5 * UNIT)
                 ex.faults.shutdown_new_link(after=0.02, close_after=0.3)
                 ex.faults.server_shutdown(close_after=4.0)
-                await _wait(lambda: ms.stats().connects >= 3 and ms.connections == 1,
+                await wait_for(lambda: ms.stats().connects >= 3 and ms.connections == 1,
                             timeout=8, what="second replacement in use")
                 n = len(rec.trades["btcusdt@trade"])
-                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 10, what="trades after")
             await settle_and_compare(ms, ex, SYMS)
             assert ms.error is None
             assert ms.stats().reconnects == 0, "an unplanned reconnect happened"
@@ -188,6 +169,77 @@ async def test_server_shutdown_on_the_replacement() -> None:
                 _no_trade_gaps(rec, s)
             for s in DEPTH:
                 assert rec.depth_breaks(s) == []
+
+
+ABSURD = 10**15
+
+
+def _unabsurd(ids: list[int]) -> tuple[list[int], int]:
+    """(ids with the absurd offset taken off, how many carried it)."""
+    return [i - ABSURD if i >= ABSURD else i for i in ids], sum(i >= ABSURD for i in ids)
+
+
+async def test_one_absurd_trade_id_mutes_nothing() -> None:
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(TRADES + ["btcusdt@aggTrade"], venue=ex.venue, books=False,
+                                **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > 5
+                            and len(rec.aggs["btcusdt@aggTrade"]) > 5, what="trades")
+                ex.faults.absurd_trade_id("btcusdt@trade", offset=ABSURD)
+                ex.faults.absurd_trade_id("btcusdt@aggTrade", offset=ABSURD)
+                await wait_for(lambda: any(i >= ABSURD for i in rec.trades["btcusdt@trade"])
+                            and any(i >= ABSURD for i in rec.aggs["btcusdt@aggTrade"]),
+                            what="the absurd trades delivered")
+                n, a = len(rec.trades["btcusdt@trade"]), len(rec.aggs["btcusdt@aggTrade"])
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 30
+                            and len(rec.aggs["btcusdt@aggTrade"]) > a + 10, timeout=10,
+                            what="later trades (the old high-water mark dropped all of them)")
+                # nothing the venue sent was taken for a repeat (counted before the switch,
+                # whose overlap is counted there)
+                assert all(st["duplicates"] == 0 for st in ms.stats().streams.values())
+                # a planned switch soon after: the absurd id is no floor for the new link
+                ex.faults.server_shutdown(close_after=5.0)
+                await wait_for(lambda: ms.stats().connects == 2 and ms.connections == 1,
+                            timeout=10, what="switch")
+                n = len(rec.trades["btcusdt@trade"])
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 30, what="trades after")
+            assert ms.error is None
+            assert ms.stats().heals == 0 and ms.stats().reconnects == 0   # no heal needed
+            for ids in (rec.trades["btcusdt@trade"], rec.aggs["btcusdt@aggTrade"]):
+                real, odd = _unabsurd(ids)
+                assert odd == 1, f"{odd} absurd ids delivered"
+                # every trade the venue sent reached the user once, in order: 0 lost, 0 dup
+                assert real == list(range(real[0], real[0] + len(real)))
+            assert_no_duplicates(rec)
+            _no_trade_gaps(rec, "ethusdt@trade")
+
+
+async def test_sim_absurd_trade_id_seen_without_fastws() -> None:
+    """The fault does what it says, seen by a plain websockets client: one event of that
+    stream only carries the offset; the next ones and the other streams are normal."""
+    import websockets
+
+    from tests.sim_support import drain
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        url = ex.venue.raw_stream_url(["btcusdt@trade", "ethusdt@trade"])
+        async with websockets.connect(url) as ws:
+            await ex.wait_connections(1, 5 * UNIT)
+            await ex.advance(500)
+            await drain(ws)
+            ex.faults.absurd_trade_id("btcusdt@trade")
+            evs: list[dict[str, Any]] = []
+            while len([e for e in evs if e.get("s") == "BTCUSDT"]) < 10:
+                await ex.advance(200)
+                evs += [e for e in await drain(ws) if isinstance(e, dict) and e.get("e") == "trade"]
+        btc = [e["t"] for e in evs if e["s"] == "BTCUSDT"]
+        eth = [e["t"] for e in evs if e["s"] == "ETHUSDT"]
+        assert btc[0] >= ABSURD and all(t < ABSURD for t in btc[1:]) and btc[1] == btc[0] - ABSURD + 1
+        assert eth and all(t < ABSURD for t in eth)
+        assert not ex.faults.absurd_trades
+        with pytest.raises(ValueError):
+            ex.faults.absurd_trade_id("btcusdt@depth")
 
 
 # -- contract 3: never give up ------------------------------------------------------------------
@@ -205,20 +257,20 @@ async def test_429_waits_retry_after() -> None:
     async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
         async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.refuse_upgrades(429, count=2, retry_after=1.5)
                 times: list[float] = []
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_attempt_times(ex, stop, times))
                 ex.faults.close(how="reset")
-                await _wait(lambda: ms.connections == 1 and len(times) >= 3, timeout=10,
+                await wait_for(lambda: ms.connections == 1 and len(times) >= 3, timeout=10,
                             what="reconnected after two 429s")
                 stop.set()
                 await watcher
                 assert times[1] - times[0] >= 1.5 - 0.05, times
                 assert times[2] - times[1] >= 1.5 - 0.05, times
                 n = ms.stats().messages
-                await _wait(lambda: ms.stats().messages > n + 5, what="trades again")
+                await wait_for(lambda: ms.stats().messages > n + 5, what="trades again")
             assert ms.error is None
 
 
@@ -236,7 +288,7 @@ async def test_418_and_403_never_end_the_stream(monkeypatch: pytest.MonkeyPatch)
                 def watch() -> bool:
                     states.add(ms.stats().streams["btcusdt@depth@100ms"].get("link", "").split(":")[0])
                     return ms.connections == 1 and ms.stats().connects == 2
-                await _wait(watch, timeout=10, what="reconnected after 418 and 403s")
+                await wait_for(watch, timeout=10, what="reconnected after 418 and 403s")
                 assert ms.error is None and _shard(ms).error is None
                 assert "backing-off" in states, states      # the state was visible meanwhile
                 assert ex.refused >= 3
@@ -248,7 +300,7 @@ async def test_links_dropped_right_after_opening_back_off() -> None:
     async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
         async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.drop_new_links(after=0.3)
                 before = ex.connection_attempts
                 ex.faults.close(how="reset")
@@ -258,9 +310,9 @@ async def test_links_dropped_right_after_opening_back_off() -> None:
                 # backoff grows: 0.25, 0.5, 0.8, 1.3, 2.1, 3.4 s... (it used to restart from
                 # the bottom on every subscribe: ~15 attempts in 8 s)
                 assert attempts <= 10, f"{attempts} handshakes in 8 s"
-                await _wait(lambda: ms.connections == 1, timeout=40, what="recovered")
+                await wait_for(lambda: ms.connections == 1, timeout=40, what="recovered")
                 n = ms.stats().messages
-                await _wait(lambda: ms.stats().messages > n + 5, what="trades again")
+                await wait_for(lambda: ms.stats().messages > n + 5, what="trades again")
             assert ms.error is None
 
 
@@ -271,10 +323,10 @@ async def test_stray_control_error_keeps_the_stream() -> None:
         async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
             rec = Recorder(ms)
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.control_errors_without_id(count=1)
                 await ms.subscribe("ethusdt@trade")
-                await _wait(lambda: len(rec.trades["ethusdt@trade"]) > 5, what="eth trades")
+                await wait_for(lambda: len(rec.trades["ethusdt@trade"]) > 5, what="eth trades")
                 await asyncio.sleep(0.5)
                 assert "ethusdt@trade" in ex.connection().state.subscriptions
                 assert "ethusdt@trade" in _shard(ms).desired
@@ -286,14 +338,15 @@ async def test_refused_subscribe_raises() -> None:
     async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
         async with MarketStream(["btcusdt@trade"], venue=ex.venue, books=False, **FAST) as ms:
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.control_errors_without_id(count=1, refuse=True,
                                                     msg="Invalid request: too many streams")
                 with pytest.raises(SubscriptionError, match="ethusdt@trade"):
                     await ms.subscribe("ethusdt@trade")
                 assert "ethusdt@trade" not in _shard(ms).desired
+                assert "ethusdt@trade" not in ms.streams      # MarketStream forgot it too
                 n = ms.stats().messages
-                await _wait(lambda: ms.stats().messages > n + 5, what="btc trades go on")
+                await wait_for(lambda: ms.stats().messages > n + 5, what="btc trades go on")
             assert ms.error is None
 
 
@@ -302,7 +355,7 @@ async def test_refused_unsubscribe_raises() -> None:
         async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
             seen: list[str] = []
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.control_errors_without_id(count=None, refuse=True, method="UNSUBSCRIBE")
                 with pytest.raises(SubscriptionError, match="UNSUBSCRIBE of ethusdt@trade"):
                     await ms.unsubscribe("ethusdt@trade")
@@ -323,7 +376,7 @@ async def test_list_never_answered_or_garbled(mode: str) -> None:
             _shard(ms).control_timeout = 0.3 * UNIT
             try:
                 await ms.wait_synced(timeout=5 * UNIT)
-                await _wait(lambda: _shard(ms).stats.listing_failures >= 1, timeout=15,
+                await wait_for(lambda: _shard(ms).stats.listing_failures >= 1, timeout=15,
                             what="the failed check reported")
                 assert ms.connections == 1 and ms.stats().reconnects == 0
             finally:
@@ -366,9 +419,9 @@ async def test_frames_of_unsubscribed_streams_are_dropped() -> None:
             seen: list[str] = []
             ms.on(Trade, lambda ev: seen.append(ev.stream))
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.faults.send_unsubscribed("xrpusdt@trade", count=5)
-                await _wait(lambda: _shard(ms).stats.unsubscribed_frames == 5, what="counted")
+                await wait_for(lambda: _shard(ms).stats.unsubscribed_frames == 5, what="counted")
             assert set(seen) == {"btcusdt@trade"}
             assert set(ms.stats().streams) == {"btcusdt@trade"}
 
@@ -379,9 +432,9 @@ async def test_unknown_json_reaches_the_user_as_a_dict() -> None:
             seen: list[dict] = []
             ms.on(dict, seen.append)
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 ex.connection().send_now(b'{"e":"brandNewEvent","E":1,"x":[1,{"y":null}]}')
-                await _wait(lambda: bool(seen), what="the dict")
+                await wait_for(lambda: bool(seen), what="the dict")
             assert seen == [{"e": "brandNewEvent", "E": 1, "x": [1, {"y": None}]}]
             assert ms.stats().parse_errors == 0
 
@@ -397,12 +450,12 @@ async def test_fragmented_frames_and_endless_continuation(caplog: pytest.LogCapt
                 assert ms.stats().parse_errors == 0 and ms.stats().reconnects == 0
                 with caplog.at_level(logging.WARNING, logger="fastws.connection"):
                     ex.faults.endless_continuation(chunk=1 << 20)
-                    await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1,
+                    await wait_for(lambda: ms.stats().reconnects == 1 and ms.connections == 1,
                                 timeout=10, what="dropped at the cap and reconnected")
                 assert any("message too big" in r.getMessage() for r in caplog.records)
                 assert _shard(ms).stats.too_big == 1
                 n = len(rec.trades["btcusdt@trade"])
-                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
             await settle_and_compare(ms, ex, SYMS)
             assert_no_duplicates(rec)
 
@@ -419,13 +472,13 @@ async def test_busy_trade_stream_that_stops_is_healed(caplog: pytest.LogCaptureF
                 assert len(rec.trades["btcusdt@trade"]) > 40
                 with caplog.at_level(logging.WARNING, logger="fastws.connection"):
                     ex.faults.mute_stream("btcusdt@trade", 60.0)
-                    await _wait(lambda: ms.stats().silences >= 1, timeout=5, what="reported")
-                    await _wait(lambda: ms.stats().heals >= 1 and ms.connections == 1
+                    await wait_for(lambda: ms.stats().silences >= 1, timeout=5, what="reported")
+                    await wait_for(lambda: ms.stats().heals >= 1 and ms.connections == 1
                                 and ms.stats().connects == 2, timeout=10, what="healed")
                 assert any("btcusdt@trade" in r.getMessage() and "silent" in r.getMessage()
                            for r in caplog.records)
                 n = len(rec.trades["btcusdt@trade"])
-                await _wait(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
+                await wait_for(lambda: len(rec.trades["btcusdt@trade"]) > n + 5, what="trades again")
             assert ms.error is None and ms.stats().reconnects == 0
             assert_no_duplicates(rec)
             _no_trade_gaps(rec, "ethusdt@trade")      # the other stream lost nothing
@@ -469,12 +522,12 @@ async def test_drop_cause_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
         async with MarketStream(TRADES, venue=ex.venue, books=False, **FAST) as ms:
             async with driven(ex):
-                await _wait(lambda: ms.stats().messages > 5, what="trades")
+                await wait_for(lambda: ms.stats().messages > 5, what="trades")
                 with caplog.at_level(logging.WARNING, logger="fastws.connection"):
                     ex.faults.close(code=1011, reason="backend restart")
-                    await _wait(lambda: ms.stats().reconnects == 1 and ms.connections == 1)
+                    await wait_for(lambda: ms.stats().reconnects == 1 and ms.connections == 1)
                     ex.faults.close(how="reset")
-                    await _wait(lambda: ms.stats().reconnects == 2 and ms.connections == 1)
+                    await wait_for(lambda: ms.stats().reconnects == 2 and ms.connections == 1)
             text = "\n".join(r.getMessage() for r in caplog.records)
             assert "code 1011 backend restart" in text
             assert "connection reset" in text
@@ -497,7 +550,3 @@ def test_tls_advice_matches_the_failure() -> None:
     assert "ca_file" not in tls_advice(err(10, "certificate has expired"))
     assert "ca_file" in tls_advice(err(19, "self-signed certificate in certificate chain"))
 
-
-if __name__ == "__main__":  # pragma: no cover - table generator for bench/README.md
-    if "--table" in sys.argv:
-        print(table())

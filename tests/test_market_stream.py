@@ -373,3 +373,41 @@ async def test_link_state_from_the_connection_layer_marks_books() -> None:
                 assert all("stream ended: RuntimeError: venue gone" in r
                            for r in ms.stats().stale.values())
                 ms.error = None
+
+
+async def test_refused_subscribe_rolls_back_exactly_the_refused_streams() -> None:
+    """A SUBSCRIBE the venue refuses (``control_errors_without_id(refuse=True)``) raises
+    SubscriptionError, and MarketStream forgets exactly those streams: no name in ``streams``,
+    no book (a book no stream feeds would stay stale in ``stats().stale`` and make
+    ``wait_synced()`` time out), no retry of the refused SUBSCRIBE on the next ``subscribe``;
+    the streams wanted before are untouched and their books stay synced and equal."""
+    from fastws.exceptions import SubscriptionError
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock()) as ex:
+        async with MarketStream(["btcusdt@depth@100ms", "btcusdt@trade"], venue=ex.venue,
+                                **FAST) as ms:
+            rec = Recorder(ms)
+            async with driven(ex):
+                await ms.wait_synced(timeout=5 * UNIT)
+                ex.faults.control_errors_without_id(count=1, refuse=True, method="SUBSCRIBE",
+                                                    msg="Invalid request: too many streams")
+                with pytest.raises(SubscriptionError) as info:
+                    await ms.subscribe(["ethusdt@depth@100ms", "ethusdt@trade"])
+                assert set(info.value.streams) == {"ethusdt@depth@100ms", "ethusdt@trade"}
+                assert ms.streams == ["btcusdt@depth@100ms", "btcusdt@trade"]
+                assert set(ms.books) == set(ms.syncs) == {"BTCUSDT"}
+                assert ms.stats().stale == {}
+                await ms.wait_synced(timeout=5 * UNIT)        # no book waits for a dead stream
+                # the next subscribe carries only what is wanted: the refused ones are not
+                # asked for again behind the user's back
+                assert await ms.subscribe("ethusdt@aggTrade") == ["ethusdt@aggTrade"]
+                assert set(ex.connection().state.subscriptions) == {
+                    "btcusdt@depth@100ms", "btcusdt@trade", "ethusdt@aggTrade"}
+                assert ms.streams == ["btcusdt@depth@100ms", "btcusdt@trade", "ethusdt@aggTrade"]
+                # subscribing the refused depth stream again, now accepted, gives it a book
+                assert await ms.subscribe("ethusdt@depth@100ms") == ["ethusdt@depth@100ms"]
+                await ms.wait_synced(timeout=5 * UNIT)
+                assert set(ms.books) == {"BTCUSDT", "ETHUSDT"}
+            await settle_and_compare(ms, ex, SYMS)
+            assert_no_duplicates(rec)
+            assert rec.trade_breaks("btcusdt@trade") == []
+            assert ms.error is None

@@ -52,6 +52,7 @@ class Faults:
         self._links: list[list] = []      # new stream connections: [kind, count, args...]
         self._upgrades: list[list] = []   # [status, count, retry_after, ban_seconds]
         self._controls: list[list] = []   # [action, method, conn id, count, code, msg]
+        self.absurd_trades: dict[str, list[int]] = {}   # trade stream -> [count, id offset]
 
     # -- scripting ----------------------------------------------------------------------------
     def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -473,6 +474,30 @@ class Faults:
         for c in self._targets(conn):
             c.muted_streams[stream] = until
 
+    def absurd_trade_id(self, stream: str = "btcusdt@trade", count: int = 1,
+                        offset: int = 10**15) -> None:
+        """Give the next ``count`` events of one ``trade`` or ``aggTrade`` stream an id
+        ``offset`` past their own (``t`` / ``a``: a far-too-high trade id); their other
+        fields and every later event are correct. At the source: every subscriber of that
+        stream sees it."""
+        name = stream.lower()
+        if not (name.endswith("@trade") or name.endswith("@aggtrade")):
+            raise ValueError(f"absurd_trade_id needs a trade or aggTrade stream, not {stream!r}")
+        if count < 1 or offset < 1:
+            raise ValueError("count and offset must be >= 1")
+        self.absurd_trades[name] = [int(count), int(offset)]
+
+    def take_absurd_trade(self, stream: str) -> int:
+        """The id offset for the next event of ``stream`` (0: none), consumed."""
+        f = self.absurd_trades.get(stream.lower())
+        if f is None:
+            return 0
+        f[0] -= 1
+        if f[0] <= 0:
+            del self.absurd_trades[stream.lower()]
+        log.info("= fault: absurd trade id on %s (+%d)", stream, f[1])
+        return f[1]
+
     def _link_plan(self) -> list:
         return self._links
 
@@ -529,6 +554,7 @@ class Faults:
         self._links.clear()
         self._upgrades.clear()
         self._controls.clear()
+        self.absurd_trades.clear()
         for c in self._ex.connections:
             c.stall(0.0, None, False)
             c.delay = 0.0
@@ -540,5 +566,6 @@ class Faults:
         out = [f"{f.action} x{f.count} {f.symbol or '*'} conn={f.conn_id}" for f in self._depth]
         out += [f"gap {s} x{n}" for s, n in self._gaps.items()]
         out += [f"stale snapshot {s} x{n}" for s, n in self._stale.items() if n]
+        out += [f"absurd trade id {s} x{n}" for s, (n, _) in self.absurd_trades.items()]
         out += [f"api {k} {ms or '*'} conn={c} x{n}" for k, ms, c, n, _ in self._api]
         return out

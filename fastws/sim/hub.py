@@ -229,14 +229,21 @@ class Hub:
 
     def _realtime(self, m: SymbolMarket, res: Any, rt: dict) -> None:
         E = res.time + 1
+        absurd = self.faults.absurd_trades          # Faults.absurd_trade_id, usually empty
         for name, spec in list(rt.items()):
             kind = spec.kind
             if kind == "trade":
                 for f in res.fills:
-                    self.emit(name, P.dumps(P.trade(m, E, f)))
+                    d = P.trade(m, E, f)
+                    if absurd and name.lower() in absurd:
+                        d["t"] += self.faults.take_absurd_trade(name)
+                    self.emit(name, P.dumps(d))
             elif kind == "aggTrade":
                 for a in res.agg:
-                    self.emit(name, P.dumps(P.agg_trade(m, E, a)))
+                    d = P.agg_trade(m, E, a)
+                    if absurd and name.lower() in absurd:
+                        d["a"] += self.faults.take_absurd_trade(name)
+                    self.emit(name, P.dumps(d))
             elif kind == "bookTicker":
                 if res.top_changed:
                     self.emit(name, P.dumps(P.book_ticker(m, E)))
