@@ -4,13 +4,13 @@ connections included)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
 
 from fastws.api.signing import Ed25519Signer, HmacSigner, RsaSigner
-from fastws.sim import Exchange
+from fastws.sim import Exchange, SymbolSpec
 from fastws.sim.conns import ApiConn
 
 
@@ -61,3 +61,18 @@ def recording(ex: Exchange) -> Iterator[Requests]:
         del _active[id(ex)]
         if not _active:
             ApiConn.on_text = _real_on_text  # type: ignore[method-assign]
+
+
+@contextlib.asynccontextmanager
+async def recorded(ex: Exchange) -> AsyncIterator[tuple[Exchange, Requests]]:
+    """Run ``ex`` and record its WS API requests: ``async with recorded(Exchange(...)) as
+    (ex, sent)``."""
+    async with ex:
+        with recording(ex) as log:
+            yield ex, log
+
+
+def old_grid(market: str = "spot", symbol: str = "BTCUSDT") -> SymbolSpec:
+    """A symbol on a round grid: price 100, tick 0.01, step 0.00001, min notional 5 (LOT_SIZE
+    maxQty 9000 is Binance's BTCUSDT default), so the formatting and filter tests read simply."""
+    return SymbolSpec(symbol, symbol[:-4], symbol[-4:], "0.01", "0.00001", "100", "5")
