@@ -513,11 +513,14 @@ class ApiConn(BaseConn):
 
     @staticmethod
     def _rewritten(resp: bytes, rewrite: Any) -> bytes:
-        """The answer ``resp`` with the result (and rateLimits) of a ``rewrite_answers``
-        fault: status 200, the id kept."""
-        result, rate_limits = rewrite
+        """The answer ``resp`` with the result or error (and rateLimits) of a
+        ``rewrite_answers`` fault, the id kept."""
+        result, rate_limits, error = rewrite
         out = orjson.loads(resp)
         new: dict[str, Any] = {"id": out.get("id"), "status": 200, "result": result}
+        if error is not None:
+            new = {"id": out.get("id"), "status": error[0],
+                   "error": {"code": error[1], "msg": error[2]}}
         if rate_limits is not None:
             new["rateLimits"] = rate_limits
         elif "rateLimits" in out:

@@ -52,7 +52,7 @@ class Faults:
         self._links: list[list] = []      # new stream connections: [kind, count, args...]
         self._upgrades: list[list] = []   # [status, count, retry_after, ban_seconds]
         self._controls: list[list] = []   # [action, method, conn id, count, code, msg]
-        self.rewrite: Any = None          # (result, rateLimits) of the last "rewrite" fault taken
+        self.rewrite: Any = None          # (result, rateLimits, error) of the last "rewrite" taken
         self.order_window_spec: Optional[tuple[int, int]] = None   # (limit, ms) of order_window
         self._order_windows: dict[int, list[int]] = {}   # account uid: [window index, count]
         self.order_limits_hidden = False
@@ -341,20 +341,26 @@ class Faults:
         return action, delay
 
     # -- WS API: rewritten answers, order windows ----------------------------------------------
-    def rewrite_answers(self, result: Any, rate_limits: Optional[list] = None,
+    def rewrite_answers(self, result: Any = None, rate_limits: Optional[list] = None,
                         count: Optional[int] = 1, methods: Any = _TRADING,
-                        conn: ConnRef = None) -> None:
+                        conn: ConnRef = None,
+                        error: Optional[tuple[int, int, str]] = None) -> None:
         """Run the next ``count`` requests of ``methods`` (None: any) as usual but answer each
         200 with ``result`` in place of the simulator's result (any JSON value: an odd but
-        valid shape, unknown fields, escaped quotes and brackets in strings), and with
-        ``rate_limits`` as its ``rateLimits`` when given. A bot's decoder and rate-limit
-        accounting meet answers the simulator would not write; its own state stays true."""
+        valid shape, unknown fields, escaped quotes and brackets in strings), or, with
+        ``error=(status, code, msg)``, with that error; and with ``rate_limits`` as its
+        ``rateLimits`` when given. A bot's decoder and rate-limit accounting meet answers the
+        simulator would not write; the exchange's own state stays true."""
         if count is not None and count < 1:
             raise ValueError("count must be >= 1 (or None: until cleared)")
+        if error is not None:
+            status, code, msg = error
+            if not (isinstance(status, int) and isinstance(code, int) and isinstance(msg, str)):
+                raise ValueError("error must be (status: int, code: int, msg: str)")
         ms = None if methods is None else ((methods,) if isinstance(methods, str)
                                            else tuple(methods))
         self._api.append(["rewrite", ms, self._conn_id(conn), count,
-                          (result, None if rate_limits is None else list(rate_limits))])
+                          (result, None if rate_limits is None else list(rate_limits), error)])
         self.api_faults = True
 
     def order_window(self, limit: int, seconds: int = 1) -> None:
