@@ -24,7 +24,15 @@ def trader(ex: Exchange, key_type: str = "HMAC", **balances: str) -> tuple[Any, 
 
 
 class Requests(list):  # type: ignore[type-arg]
-    """(connection id, method, params) of every WS API request received while recording."""
+    """(connection id, method, params) of every WS API request received while recording;
+    ``answers``: every answer sent, decoded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[dict[str, Any]] = []
+
+    def statuses(self) -> list[int]:
+        return [a.get("status", 0) for a in self.answers]
 
     def methods(self) -> list[str]:
         return [m for _, m, _ in self]
@@ -35,6 +43,7 @@ class Requests(list):  # type: ignore[type-arg]
 
 _active: dict[int, Requests] = {}
 _real_on_text = ApiConn.on_text
+_real_answer = ApiConn._answer
 
 
 def _on_text(self: ApiConn, data: bytes) -> None:
@@ -48,12 +57,20 @@ def _on_text(self: ApiConn, data: bytes) -> None:
     _real_on_text(self, data)
 
 
+def _answer(self: ApiConn, resp: bytes) -> None:
+    log = _active.get(id(self.ex))
+    if log is not None:
+        log.answers.append(orjson.loads(resp))
+    _real_answer(self, resp)
+
+
 @contextlib.contextmanager
 def recording(ex: Exchange) -> Iterator[Requests]:
     """Record the WS API requests ``ex`` receives inside the block."""
     log = Requests()
     if not _active:
         ApiConn.on_text = _on_text  # type: ignore[method-assign]
+        ApiConn._answer = _answer  # type: ignore[method-assign]
     _active[id(ex)] = log
     try:
         yield log
@@ -61,6 +78,7 @@ def recording(ex: Exchange) -> Iterator[Requests]:
         del _active[id(ex)]
         if not _active:
             ApiConn.on_text = _real_on_text  # type: ignore[method-assign]
+            ApiConn._answer = _real_answer  # type: ignore[method-assign]
 
 
 @contextlib.asynccontextmanager
