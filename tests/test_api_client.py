@@ -1,7 +1,6 @@
 """ApiClient: requests by id over picows, timeouts, events, reconnect + logon, clock skew, rate
-limits (pacing, retryAfter, 418), secrets. Against the simulator (fastws.sim), but for the two
-order-rate tests that need the fake's per-second ORDERS window or its unreported one
-(tests/api_fake.py)."""
+limits (pacing, retryAfter, 418), secrets. Against the simulator (fastws.sim); the order-rate
+tests use its faults order_window (a per-second ORDERS window) and hide_order_limits."""
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +27,7 @@ from fastws.exceptions import (
 from fastws.api.order_stream import OrderStream
 from fastws.api.signing import Ed25519Signer, HmacSigner
 from fastws.sim import Exchange
-from tests.api_fake import FakeExchange
-from tests.sim_api_support import recording, trader
+from tests.sim_api_support import old_grid, recorded, recording, trader
 from tests.utils import UNIT
 
 #: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
@@ -167,8 +165,11 @@ async def test_clock_skew_is_measured_and_signed_requests_pass(skew_ms):
 
 
 async def test_burst_of_200_orders_is_paced_and_never_draws_a_429():
-    async with FakeExchange(api_key=API_KEY, hmac_secret=SECRET, orders_per_second=50) as ex:
-        async with BaseOperations(ex.venue, key=API_KEY, signer=HmacSigner(SECRET)) as api:
+    # an ORDERS window of 50 per second (faults.order_window), Binance's 10 s window wide open
+    async with recorded(Exchange([old_grid()], order_limits=(10_000, 160_000))) as (ex, sent):
+        ex.faults.order_window(50, seconds=1)
+        _, k, signer = trader(ex)
+        async with BaseOperations(ex.venue, key=k.api_key, signer=signer) as api:
             orders = OrderStream(api)
             t0 = time.monotonic()
             results = await asyncio.gather(*(
@@ -176,52 +177,67 @@ async def test_burst_of_200_orders_is_paced_and_never_draws_a_429():
                 for _ in range(200)))
             elapsed = time.monotonic() - t0
             assert len({r["orderId"] for r in results}) == 200
-            assert ex.order_429s == 0
-            assert ex.requests.count("exchangeInfo") == 1   # filters loaded once for the burst
+            assert 429 not in sent.statuses() and sent.methods().count("order.place") == 200
+            assert sent.methods().count("exchangeInfo") == 1   # filters loaded once for the burst
             assert elapsed > 2.0                             # 200 orders at 50/s: paced
             assert api.remaining_orders is not None and api.remaining_orders <= 50
             assert api.remaining_weight is not None and 0 < api.remaining_weight <= 6000
 
 
+async def _early_in_a_second(ex: Exchange) -> None:
+    """Wait for the simulator's clock to start a second (a per-second window then holds the
+    next few requests together)."""
+    while ex.now_ms() % 1000 > 200:
+        await asyncio.sleep(0.005)
+
+
 async def test_429_retry_after_is_honoured_and_418_never_sent_into():
-    async with FakeExchange(api_key=API_KEY, hmac_secret=SECRET, orders_per_second=3) as ex:
-        ex.report_order_limits = False   # the client cannot see the limit coming: it draws one 429
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
+        ex.faults.order_window(3, seconds=1)
+        ex.faults.hide_order_limits()   # the client cannot see the limit coming: it draws one 429
+        _, k, signer = trader(ex)
         # validate=False: no exchangeInfo, so the client assumes the default 50/10 s
-        async with BaseOperations(ex.venue, key=API_KEY, signer=HmacSigner(SECRET)) as api:
+        async with BaseOperations(ex.venue, key=k.api_key, signer=signer) as api:
             orders = OrderStream(api, validate=False)
+            await _early_in_a_second(ex)
             for _ in range(3):
                 await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
             with pytest.raises(RateLimitError) as e:
                 await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
             assert e.value.retry_after is not None and e.value.should_retry
             await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")  # waits, then goes
-            assert ex.order_429s == 1
-            # a ban: nothing is sent while it lasts
-            ex.banned_until = ex.now() + 60_000
+            assert sent.statuses().count(429) == 1
+            assert "exchangeInfo" not in sent.methods()
+            # a ban (the next request is answered 418 and the connection dropped, SPEC §5.3):
+            # nothing is sent while it lasts
+            ex.weights.ban(60)
             with pytest.raises(IPBannedError):
                 await api.ping()
-            sent = len(ex.requests)
+            n, attempts = len(sent), ex.connection_attempts
             with pytest.raises(IPBannedError) as e:
                 await api.ping()
             assert not e.value.should_retry
-            assert len(ex.requests) == sent
+            assert len(sent) == n and ex.connection_attempts == attempts
 
 
 async def test_pace_false_refuses_locally():
-    # the fake: its answers can leave the ORDERS window out, so only the local accounting knows it
-    async with FakeExchange(api_key=API_KEY, hmac_secret=SECRET) as ex:
-        ex.report_order_limits = False
+    # the answers leave the ORDERS windows out (faults.hide_order_limits): only the local
+    # accounting knows them
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
+        ex.faults.hide_order_limits()
+        _, k, signer = trader(ex)
         limits = RateLimits("spot")
         limits.configure([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 2}])
-        async with BaseOperations(ex.venue, key=API_KEY, signer=HmacSigner(SECRET), pace=False,
+        async with BaseOperations(ex.venue, key=k.api_key, signer=signer, pace=False,
                                   limits=limits) as api:
             orders = OrderStream(api, validate=False)
             await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
             await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
-            n = ex.requests.count("order.place")
+            assert all("ORDERS" not in str(a.get("rateLimits")) for a in sent.answers)
+            n = sent.methods().count("order.place")
             with pytest.raises(RateLimitError, match="local rate-limit"):
                 await orders.place("BTCUSDT", "BUY", quantity="0.1", price="90.00")
-            assert ex.requests.count("order.place") == n
+            assert sent.methods().count("order.place") == n
 
 
 async def test_secrets_never_in_reprs_logs_or_errors(caplog):

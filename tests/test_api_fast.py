@@ -130,17 +130,17 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
     the first time, a longer answer or an error still take the general path."""
     from fastws.api.base_operations import BaseOperations
     from fastws.exceptions import ApiError
-    from tests.api_fake import Err, FakeExchange
+    from fastws.sim import Exchange
 
     def entry(t: str, interval: str, num: int, limit: int, count: int) -> dict:
         return {"rateLimitType": t, "interval": interval, "intervalNum": num, "limit": limit, "count": count}
 
-    async with FakeExchange() as ex:
+    async with Exchange(["BTCUSDT"]) as ex:
         async with BaseOperations(ex.venue) as api:
             limits = api.client.protocol.limits
             for count in (5, 6, 0, 7):
                 rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, count)]
-                ex.m_ping = lambda ws, p, rl=rl: ({}, rl)
+                ex.faults.rewrite_answers({}, rl, methods="ping")
                 assert await api.ping() is None
                 w = limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)]
                 assert (w.count, w.limit) == (count, 6000) and (w.reset_at > 0) == (count > 0)
@@ -148,22 +148,19 @@ async def test_ping_answers_are_accounted_alike_by_the_scanner_and_the_decoder()
                 assert limits.core.pending_raw == 0 and limits.core.pending_weight == 0
             # a window not known yet: added by the general path
             rl = [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 9), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 4)]
-            ex.m_ping = lambda ws, p: ({}, rl)
+            ex.faults.rewrite_answers({}, rl, methods="ping")
             assert await api.ping() is None
             assert limits._windows[("RAW_REQUESTS", "MINUTE", 5)].count == 4
             rl2 = [entry("REQUEST_WEIGHT", "MINUTE", 1, 5000, 10), entry("RAW_REQUESTS", "MINUTE", 5, 61000, 3)]
-            ex.m_ping = lambda ws, p: ({}, rl2)
+            ex.faults.rewrite_answers({}, rl2, methods="ping")
             assert await api.ping() is None
             assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].limit == 5000
             assert limits._windows[("RAW_REQUESTS", "MINUTE", 5)].count == 3
             # a result that is not {} and an error answer: decoded, the error raised
-            ex.m_ping = lambda ws, p: ({"x": 1}, [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 11)])
+            ex.faults.rewrite_answers({"x": 1}, [entry("REQUEST_WEIGHT", "MINUTE", 1, 6000, 11)], methods="ping")
             assert await api.ping() is None
             assert limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 11
-
-            def fail(ws, p):
-                raise Err(400, -1100, "bad")
-            ex.m_ping = fail
+            ex.faults.rewrite_answers(error=(400, -1100, "bad"), methods="ping")
             with pytest.raises(ApiError):
                 await api.ping()
             assert api.client.protocol.in_flight == ()

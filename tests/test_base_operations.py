@@ -11,55 +11,74 @@ from hypothesis import strategies as st
 
 from fastws.api.base_operations import BaseOperations, FilterError, SymbolFilters, to_decimal
 from fastws.exceptions import ApiError, InvalidUsage
-from tests.api_fake import FakeExchange
+from fastws.sim import Exchange, ManualClock
+from tests.sim_api_support import old_grid, recorded
 
 #: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
 BOTH_LOOPS = True
 
 
 async def test_every_public_method_round_trips():
-    async with FakeExchange() as ex:
+    # a frozen clock: the simulator's market does not move, so each answer the client returns
+    # can be checked against the simulator's own answer to the same parameters
+    clock = ManualClock()
+    async with recorded(Exchange([old_grid(), old_grid(symbol="ETHUSDT")], clock=clock)) as (ex, sent):
+        await ex.advance(3000)                  # some trades on the tape
+        md = ex._api.market_data
+
+        def truth(method):
+            params = sent.params(method)[-1]
+            return md.ws_handler(method)(params)[1]
+
         async with BaseOperations(ex.venue) as api:
             assert await api.ping() is None
             t = await api.server_time()
-            assert abs(t - ex.now()) < 1000
+            assert abs(t - ex.now_ms()) < 1000
             info = await api.exchange_info()
             assert {s["symbol"] for s in info["symbols"]} == {"BTCUSDT", "ETHUSDT"}
             f = api.filters("ETHUSDT")
             assert f is not None and f.tick_size == Decimal("0.01")
-            assert (await api.depth("BTCUSDT", 5))["lastUpdateId"] == 1027024
-            assert (await api.recent_trades("BTCUSDT", limit=1))[0]["price"] == "100.00"
-            assert (await api.aggregate_trades("BTCUSDT", start_time=1))[0]["a"] == 1
+            assert (await api.depth("BTCUSDT", 5))["lastUpdateId"] == ex.update_id("BTCUSDT")
+            trades = await api.recent_trades("BTCUSDT", limit=1)
+            assert len(trades) == 1 and isinstance(trades[0]["price"], str) and trades == truth("trades.recent")
+            agg = await api.aggregate_trades("BTCUSDT", start_time=1)
+            assert agg and isinstance(agg[0]["a"], int) and agg == truth("trades.aggregate")
             rows = await api.klines("BTCUSDT", "1m", limit=1)
-            assert len(rows[0]) == 12
-            assert len((await api.klines("BTCUSDT", "1m", ui=True))[0]) == 12
-            assert (await api.avg_price("BTCUSDT"))["price"] == "100.00000000"
+            assert len(rows[0]) == 12 and rows == truth("klines")
+            ui = await api.klines("BTCUSDT", "1m", ui=True)
+            assert len(ui[0]) == 12 and ui == truth("uiKlines")
+            avg = await api.avg_price("BTCUSDT")
+            assert isinstance(avg["price"], str) and avg == truth("avgPrice")
             assert (await api.ticker_24hr("BTCUSDT"))["symbol"] == "BTCUSDT"
-            assert len(await api.ticker_24hr(symbols=["BTCUSDT", "ETHUSDT"])) == 2
+            both = await api.ticker_24hr(symbols=["BTCUSDT", "ETHUSDT"])
+            assert len(both) == 2 and both == truth("ticker.24hr")
             assert (await api.ticker("BTCUSDT", window_size="1h"))["symbol"] == "BTCUSDT"
             assert (await api.ticker_trading_day("BTCUSDT"))["symbol"] == "BTCUSDT"
-            assert (await api.ticker_price("BTCUSDT"))["price"] == "100.00"
-            assert (await api.ticker_book("BTCUSDT"))["askPrice"] == "100.01"
+            price = await api.ticker_price("BTCUSDT")
+            assert isinstance(price["price"], str) and price == truth("ticker.price")
+            book = await api.ticker_book("BTCUSDT")
+            assert Decimal(book["askPrice"]) == Decimal(ex.book("BTCUSDT", 1)[1][0][0])
+            assert book == truth("ticker.book")
             st_ = await api.session_status()
             assert st_["apiKey"] is None
-            sent = [m for m in ex.requests]
+            methods = sent.methods()
             for m in ("ping", "time", "exchangeInfo", "depth", "trades.recent", "trades.aggregate", "klines",
                       "uiKlines", "avgPrice", "ticker.24hr", "ticker", "ticker.tradingDay", "ticker.price",
                       "ticker.book", "session.status"):
-                assert m in sent
+                assert m in methods
 
 
 async def test_bad_arguments_are_refused_locally():
-    async with FakeExchange() as ex:
+    async with recorded(Exchange([old_grid(), old_grid(symbol="ETHUSDT")])) as (ex, sent):
         async with BaseOperations(ex.venue) as api:
-            n = len(ex.requests)
+            n = len(sent)
             with pytest.raises(InvalidUsage):
                 await api.exchange_info("BTCUSDT", symbols=["ETHUSDT"])
             with pytest.raises(InvalidUsage):
                 await api.ticker_price("BTCUSDT", symbols=["ETHUSDT"])
             with pytest.raises(InvalidUsage):
                 await api.aggregate_trades("BTCUSDT", from_id=1, start_time=2)
-            assert len(ex.requests) == n
+            assert len(sent) == n
             with pytest.raises(ApiError) as e:
                 await api.klines("BTCUSDT", "7x")
             assert e.value.code == -1120

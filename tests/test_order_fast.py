@@ -230,71 +230,72 @@ def path(request, monkeypatch):
 
 def _session(ex, **kw):
     from fastws.api.base_operations import BaseOperations
-    return BaseOperations(ex.venue, key="k" * 64, signer=HmacSigner("s" * 64), timeout=3.0, **kw)
+    from tests.sim_api_support import trader
+    _, k, signer = trader(ex, "HMAC", USDT="10000000", BTC="100")
+    return BaseOperations(ex.venue, key=k.api_key, signer=signer, timeout=3.0, **kw)
 
 
 @pytest.fixture
 async def trading():
-    """A fake exchange, an HMAC session on it and an OrderStream, BTCUSDT's filters loaded (so
-    orders may take the fast path from the first one)."""
-    from tests.api_fake import FakeExchange
-    async with FakeExchange() as ex:
+    """The simulator (BTCUSDT on a round grid near 100), an HMAC session on it, an OrderStream
+    and the record of the requests sent, BTCUSDT's filters loaded (so orders may take the fast
+    path from the first one)."""
+    from fastws.sim import Exchange
+    from tests.sim_api_support import old_grid, recorded
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
         async with _session(ex) as api:
             orders = OrderStream(api)
             await api.symbol_filters("BTCUSDT")
-            yield ex, api, orders
+            yield ex, sent, api, orders
 
 
 async def test_orders_round_trip_alike_on_both_paths(path, trading):
     from fastws.exceptions import ApiError
     mode, general_calls = path
-    ex, api, orders = trading
+    ex, sent, api, orders = trading
     client = api.client
     r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90.1", response_type="ACK")
     assert set(r) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
-    _, p = ex.params[-1]
+    p = sent[-1][2]
     assert p["price"] == "90.10" and p["quantity"] == "0.10000" and p["timeInForce"] == "GTC"
     assert p["newClientOrderId"] == r["clientOrderId"] and p["newOrderRespType"] == "ACK"
     full = await orders.place("BTCUSDT", "SELL", "MARKET", quantity=Decimal("0.2"))
-    assert full["status"] == "FILLED" and full["executedQty"] == "0.20000"
+    # Binance writes quantities with 8 decimals
+    assert full["status"] == "FILLED" and full["executedQty"] == "0.20000000"
     own = await orders.place("BTCUSDT", "BUY", "LIMIT_MAKER", quantity=1, price=Decimal("95"),
                              client_order_id="mine.1", self_trade_prevention_mode="EXPIRE_MAKER")
-    assert own["clientOrderId"] == "mine.1" and ex.params[-1][1]["selfTradePreventionMode"] == "EXPIRE_MAKER"
+    assert own["clientOrderId"] == "mine.1" and sent[-1][2]["selfTradePreventionMode"] == "EXPIRE_MAKER"
     with pytest.raises(ApiError) as e:                 # an error answer: raised as before
         await orders.place("BTCUSDT", "BUY", "LIMIT", quantity=1, price=95, client_order_id="mine.1")
     assert e.value.code == -2010
     assert client.protocol.in_flight == ()
     core = client.protocol.limits.core
     assert core.pending_weight == 0 and core.pending_orders == 0
-    assert ex.requests.count("order.place") == 4
+    assert sent.methods().count("order.place") == 4
     assert len(general_calls) == (0 if mode == "fast" else 4)
 
 
 async def test_outcome_unknown_is_settled_by_a_query_on_both_paths(path, trading):
     from fastws.exceptions import OutcomeUnknownError
     mode, general_calls = path
-    ex, api, orders = trading
-    ex.unknown_next_order = True                       # -1007, but it executed
+    ex, sent, api, orders = trading
+    ex.faults.outcome_unknown(methods="order.place")   # -1007, but it executed
     r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="101")
     assert r["status"] == "FILLED" and orders.unknown_outcomes == 1
-    assert ex.requests.count("order.place") == 1
-    ex.unknown_next_order_lost = True                  # -1007, and it did not
+    assert sent.methods().count("order.place") == 1
+    ex.faults.unknown_not_executed(methods="order.place")   # -1007, and it did not
     with pytest.raises(OutcomeUnknownError) as e:
         await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="lost-1")
     assert e.value.placed is False and e.value.client_order_id == "lost-1"
-    ex.drop_after_next_order = True                    # the connection drops after the accept
+    ex.faults.drop_after_accept(methods="order.place")     # the connection drops after the accept
     r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90")
     assert r["status"] == "NEW" and api.client.connections == 2
-    assert ex.requests.count("order.place") == 3
+    assert sent.methods().count("order.place") == 3
     # no answer in time: queried by its (generated) client order id
-    real = ex.m_order_place
-
-    async def slow(ws, p):
-        await asyncio.sleep(0.3)
-        return await real(ws, p)
-    ex.m_order_place = slow
+    ex.faults.delay_responses(0.3, count=1, methods="order.place")
     r = await orders.place("BTCUSDT", "SELL", "LIMIT", quantity="0.1", price="150", timeout=0.1)
-    assert r["status"] == "NEW" and r["clientOrderId"] == ex.params[-2][1]["newClientOrderId"]
+    assert r["status"] == "NEW" and r["clientOrderId"] == sent.params("order.place")[-1]["newClientOrderId"]
+    assert sent.methods()[-1] == "order.status"
     assert len(general_calls) == (0 if mode == "fast" else 4)
 
 
@@ -303,8 +304,8 @@ async def test_any_result_comes_back_decoded_and_new_windows_are_learnt(path, tr
            "u": "\u00e9\u20ac"}
     rl = [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 3},
           {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 2}]
-    ex, api, orders = trading
-    ex.m_order_place = lambda ws, p: (odd, rl)
+    ex, sent, api, orders = trading
+    ex.faults.rewrite_answers(odd, rl, count=3, methods="order.place")
     for _ in range(3):     # the first answer teaches the ORDERS window; then all are known
         assert await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90") == odd
     limits = api.client.protocol.limits
@@ -316,25 +317,21 @@ async def test_any_result_comes_back_decoded_and_new_windows_are_learnt(path, tr
 async def test_a_logged_on_session_sends_unsigned_orders_on_both_paths(path):
     """Ed25519 ``session.logon``: orders carry a timestamp and no apiKey nor signature, and the
     fast path takes them (no per-request signing at all)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from fastws.api.base_operations import BaseOperations
     from fastws.api.signing import Ed25519Signer
-    from tests.api_fake import FakeExchange
+    from fastws.sim import Exchange
+    from tests.sim_api_support import old_grid, recorded, trader
     mode, general_calls = path
-    key = Ed25519PrivateKey.generate()
-    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    async with FakeExchange(api_key="e" * 64, hmac_secret=None, ed25519_public_pem=pub) as ex:
-        async with BaseOperations(ex.venue, key="e" * 64, signer=Ed25519Signer(priv), timeout=3.0) as api:
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
+        _, k, signer = trader(ex, "ED25519")
+        assert isinstance(signer, Ed25519Signer)
+        async with BaseOperations(ex.venue, key=k.api_key, signer=signer, timeout=3.0) as api:
             assert api.client.logged_on
             orders = OrderStream(api)
             await api.symbol_filters("BTCUSDT")
             r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", response_type="ACK")
-            _, p = ex.params[-1]
+            p = sent[-1][2]
             assert "signature" not in p and "apiKey" not in p and isinstance(p["timestamp"], int)
             assert p["newClientOrderId"] == r["clientOrderId"]
             assert len(general_calls) == (0 if mode == "fast" else 1)
@@ -345,15 +342,15 @@ async def test_a_fast_order_in_flight_is_an_ordinary_request_record(trading):
     general-path order would (method, params decoded from the frame sent, weight, order count),
     so timeouts, dropped connections and rate-limit releases treat it alike."""
     from fastws.api.protocol import ApiRequest
-    ex, api, orders = trading
-    real = ex.m_order_place
+    ex, sent, api, orders = trading
+    ex.faults.delay_responses(0.5, count=1, methods="order.place")
     seen = []
-
-    async def slow(ws, p):
-        seen.append(api.client.protocol.in_flight)
-        return await real(ws, p)
-    ex.m_order_place = slow
-    r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", client_order_id="look-1")
+    task = asyncio.ensure_future(orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90",
+                                              client_order_id="look-1"))
+    while "order.place" not in sent.methods():       # the exchange has it; its answer is late
+        await asyncio.sleep(0.005)
+    seen.append(api.client.protocol.in_flight)
+    r = await task
     (req,) = seen[0]
     assert type(req) is ApiRequest and req.method == "order.place" and (req.weight, req.orders) == (1, 1)
     assert req.params["newClientOrderId"] == "look-1" == r["clientOrderId"]

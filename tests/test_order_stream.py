@@ -11,25 +11,25 @@ from fastws.api.base_operations import BaseOperations, FilterError, FilterGrids
 from fastws.exceptions import ApiError, InvalidUsage, OutcomeUnknownError
 from fastws.api.order_stream import OrderStream
 from fastws.api.signing import HmacSigner
-from tests.api_fake import FakeExchange
+from fastws.sim import Exchange
+from tests.sim_api_support import old_grid, recorded
 
 #: the async tests here run on asyncio's loop and on uvloop (tests/conftest.py)
 BOTH_LOOPS = True
 
-KEY = "k" * 64
-SECRET = "s" * 64
 
 
 def session(ex):
-    return BaseOperations(ex.venue, key=KEY, signer=HmacSigner(SECRET), timeout=3.0)
+    """An HMAC session on a fresh account of ``ex``."""
+    return sim_session(ex, "HMAC", timeout=3.0)[1]
 
 
 async def test_place_formats_exactly_and_round_trips():
-    async with FakeExchange() as ex:
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
         async with session(ex) as api:
             orders = OrderStream(api)
             r = await orders.place("BTCUSDT", "buy", "LIMIT", quantity=Decimal("0.1"), price=Decimal("90.1"))
-            _, p = ex.params[-1]
+            p = sent[-1][2]
             assert p["price"] == "90.10" and p["quantity"] == "0.10000" and p["timeInForce"] == "GTC"
             assert p["side"] == "BUY" and p["newClientOrderId"] == r["clientOrderId"]
             assert r["status"] == "NEW"
@@ -50,14 +50,16 @@ async def test_place_formats_exactly_and_round_trips():
                 "symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
             rep = await orders.cancel_replace("BTCUSDT", "SELL", "LIMIT", cancel_order_id=r["orderId"],
                                               quantity="0.3", price="201.5")
-            assert rep["cancelResult"] == "SUCCESS" and rep["newOrderResponse"]["price"] == "201.50"
-            assert ex.params[-1][1]["cancelReplaceMode"] == "STOP_ON_FAILURE"
+            # Binance answers prices with 8 decimals; the text the client sent is on the grid
+            assert rep["cancelResult"] == "SUCCESS" and rep["newOrderResponse"]["price"] == "201.50000000"
+            assert sent[-1][2]["cancelReplaceMode"] == "STOP_ON_FAILURE"
+            assert sent[-1][2]["price"] == "201.50" and sent[-1][2]["quantity"] == "0.30000"
             done = await orders.cancel_all("BTCUSDT")
             assert [o["status"] for o in done] == ["CANCELED"]
             assert await orders.test("BTCUSDT", "BUY", quantity="0.1", price="90") == {}
             oco = await orders.place_oco("BTCUSDT", "SELL", "0.1", above_type="LIMIT_MAKER", above_price="110",
                                          below_type="STOP_LOSS_LIMIT", below_price="95", below_stop_price="95.5")
-            _, p = ex.params[-1]
+            p = sent[-1][2]
             assert p["abovePrice"] == "110.00" and p["belowStopPrice"] == "95.50"
             assert p["belowTimeInForce"] == "GTC" and p["quantity"] == "0.10000"
             assert len(oco["orders"]) == 2
@@ -82,13 +84,13 @@ async def test_place_formats_exactly_and_round_trips():
     (dict(type="LIMIT", quantity="0.1", price="90", signature="x"), "set by the client"),
 ])
 async def test_bad_orders_are_refused_before_sending(kwargs, match):
-    async with FakeExchange() as ex:
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
         async with session(ex) as api:
             orders = OrderStream(api)
             await api.symbol_filters("BTCUSDT")
             with pytest.raises(InvalidUsage, match=match):
                 await orders.place("BTCUSDT", "BUY", **kwargs)
-            assert "order.place" not in ex.requests
+            assert "order.place" not in sent.methods()
 
 
 @pytest.mark.parametrize("kwargs, filter_", [
@@ -99,21 +101,21 @@ async def test_bad_orders_are_refused_before_sending(kwargs, match):
     (dict(quantity="10000", price="90"), "LOT_SIZE"),
 ])
 async def test_filter_failures_are_caught_locally(kwargs, filter_):
-    async with FakeExchange() as ex:
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
         async with session(ex) as api:
             orders = OrderStream(api)
             with pytest.raises(FilterError) as e:
                 await orders.place("BTCUSDT", "BUY", "LIMIT", **kwargs)
             assert e.value.filter == filter_ and e.value.symbol == "BTCUSDT"
-            assert "order.place" not in ex.requests
+            assert "order.place" not in sent.methods()
 
 
 async def test_rounding_moves_values_onto_the_grid():
-    async with FakeExchange() as ex:
+    async with recorded(Exchange([old_grid()])) as (ex, sent):
         async with session(ex) as api:
             orders = OrderStream(api, rounding="down")
             await orders.place("BTCUSDT", "BUY", quantity="0.123456789", price="90.129")
-            _, p = ex.params[-1]
+            p = sent[-1][2]
             assert p["price"] == "90.12" and p["quantity"] == "0.12345"
 
 
@@ -138,11 +140,11 @@ async def test_minus_1007_that_did_not_execute_says_so():
 
 
 async def test_usdm_orders_and_modify():
-    async with FakeExchange("usdm") as ex:
+    async with recorded(Exchange([old_grid("usdm")], market="usdm")) as (ex, sent):
         async with session(ex) as api:
             orders = OrderStream(api)
             r = await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.1", price="90", positionSide="BOTH")
-            assert ex.params[-1][1]["positionSide"] == "BOTH"
+            assert sent[-1][2]["positionSide"] == "BOTH"
             m = await orders.modify("BTCUSDT", "BUY", order_id=r["orderId"], quantity="0.2", price="91")
             assert m["price"] == "91.00" and m["origQty"] == "0.20000"
             with pytest.raises(InvalidUsage, match="unknown usdm order type"):
@@ -157,7 +159,6 @@ async def test_usdm_orders_and_modify():
 # -- against the simulator (its own matching engine, accounts and signature checks) -----------
 
 from fastws.api.signing import Ed25519Signer, RsaSigner  # noqa: E402
-from fastws.sim import Exchange  # noqa: E402
 
 
 def sim_session(ex, key_type="ED25519", **kw):

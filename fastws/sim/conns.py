@@ -504,10 +504,28 @@ class ApiConn(BaseConn):
         if action == "fragment":
             self._answer_fragmented(resp, faults.fragment_size)
             return
+        if action == "rewrite":
+            resp = self._rewritten(resp, faults.rewrite)
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._late_answer, resp)
             return
         self._answer(resp)
+
+    @staticmethod
+    def _rewritten(resp: bytes, rewrite: Any) -> bytes:
+        """The answer ``resp`` with the result or error (and rateLimits) of a
+        ``rewrite_answers`` fault, the id kept."""
+        result, rate_limits, error = rewrite
+        out = orjson.loads(resp)
+        new: dict[str, Any] = {"id": out.get("id"), "status": 200, "result": result}
+        if error is not None:
+            new = {"id": out.get("id"), "status": error[0],
+                   "error": {"code": error[1], "msg": error[2]}}
+        if rate_limits is not None:
+            new["rateLimits"] = rate_limits
+        elif "rateLimits" in out:
+            new["rateLimits"] = out["rateLimits"]
+        return orjson.dumps(new)
 
     def _answer_fragmented(self, resp: bytes, size: int) -> None:
         """One answer as a text frame without FIN and continuation frames (RFC 6455 §5.4)."""

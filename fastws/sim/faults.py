@@ -53,6 +53,10 @@ class Faults:
         self._upgrades: list[list] = []   # [status, count, retry_after, ban_seconds]
         self._controls: list[list] = []   # [action, method, conn id, count, code, msg]
         self.absurd_trades: dict[str, list[int]] = {}   # trade stream -> [count, id offset]
+        self.rewrite: Any = None          # (result, rateLimits, error) of the last "rewrite" taken
+        self.order_window_spec: Optional[tuple[int, int]] = None   # (limit, ms) of order_window
+        self._order_windows: dict[int, list[int]] = {}   # account uid: [window index, count]
+        self.order_limits_hidden = False
 
     # -- scripting ----------------------------------------------------------------------------
     def at(self, t_ms: int, fault: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -325,6 +329,8 @@ class Faults:
                 action = kind
                 if kind == "fragment":
                     self.fragment_size = int(d)
+                elif kind == "rewrite":
+                    self.rewrite = d
             else:
                 continue
             if count is not None:
@@ -334,6 +340,90 @@ class Faults:
             log.info("= fault: %s on %s (conn %s)", kind, method, conn_id)
         self.api_faults = bool(self._api)
         return action, delay
+
+    # -- WS API: rewritten answers, order windows ----------------------------------------------
+    def rewrite_answers(self, result: Any = None, rate_limits: Optional[list] = None,
+                        count: Optional[int] = 1, methods: Any = _TRADING,
+                        conn: ConnRef = None,
+                        error: Optional[tuple[int, int, str]] = None) -> None:
+        """Run the next ``count`` requests of ``methods`` (None: any) as usual but answer each
+        200 with ``result`` in place of the simulator's result (any JSON value: an odd but
+        valid shape, unknown fields, escaped quotes and brackets in strings), or, with
+        ``error=(status, code, msg)``, with that error; and with ``rate_limits`` as its
+        ``rateLimits`` when given. A bot's decoder and rate-limit accounting meet answers the
+        simulator would not write; the exchange's own state stays true."""
+        if count is not None and count < 1:
+            raise ValueError("count must be >= 1 (or None: until cleared)")
+        if error is not None:
+            status, code, msg = error
+            if not (isinstance(status, int) and isinstance(code, int) and isinstance(msg, str)):
+                raise ValueError("error must be (status: int, code: int, msg: str)")
+        ms = None if methods is None else ((methods,) if isinstance(methods, str)
+                                           else tuple(methods))
+        self._api.append(["rewrite", ms, self._conn_id(conn), count,
+                          (result, None if rate_limits is None else list(rate_limits), error)])
+        self.api_faults = True
+
+    def order_window(self, limit: int, seconds: int = 1) -> None:
+        """Add an ``ORDERS`` window of ``limit`` orders per ``seconds`` seconds (calendar
+        aligned, per account) on top of Binance's 10-second and day (USDⓈ-M: minute) windows,
+        as a venue or an account with a stricter limit: ``exchangeInfo`` lists it, order
+        answers report its count, an order past it gets 429 / -1015 with ``retryAfter`` (the
+        window's end) and counts toward an IP ban like any ignored 429. For another 10-second
+        limit use ``Exchange(order_limits=...)``. Until :meth:`clear`."""
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be an int >= 1")
+        if not isinstance(seconds, int) or not 1 <= seconds <= 59 or seconds == 10:
+            raise ValueError("seconds must be an int in 1..59 other than 10 "
+                             "(Exchange(order_limits=) sets the 10-second window)")
+        self.order_window_spec = (limit, seconds * 1000)
+        self._order_windows.clear()
+
+    def hide_order_limits(self, hidden: bool = True) -> None:
+        """Leave every ``ORDERS`` window out of the answers' ``rateLimits`` (the limits are
+        still enforced): only the client's own accounting knows how many orders it has left.
+        ``exchangeInfo`` still lists the limits. ``hidden=False`` shows them again."""
+        self.order_limits_hidden = bool(hidden)
+
+    def order_window_check(self, uid: int, now_ms: int) -> None:
+        """Raise the 429 / -1015 answer when account ``uid`` has no room in the
+        :meth:`order_window` (the simulator's WS API calls this before an order runs)."""
+        spec = self.order_window_spec
+        if spec is None:
+            return
+        limit, ms = spec
+        w = self._order_windows.setdefault(uid, [now_ms // ms, 0])
+        if w[0] != now_ms // ms:
+            w[0], w[1] = now_ms // ms, 0
+        if w[1] >= limit:
+            from fastws.sim.wsapi import ApiError
+            raise ApiError(429, -1015, f"Too many new orders; current limit is {limit} orders "
+                                       f"per {ms // 1000} SECOND.",
+                           {"retryAfter": (w[0] + 1) * ms})
+
+    def order_window_add(self, uid: int, now_ms: int, n: int) -> None:
+        """Count ``n`` orders of account ``uid`` in the :meth:`order_window`."""
+        spec = self.order_window_spec
+        if spec is None or n <= 0:
+            return
+        w = self._order_windows.setdefault(uid, [now_ms // spec[1], 0])
+        if w[0] != now_ms // spec[1]:
+            w[0], w[1] = now_ms // spec[1], 0
+        w[1] += n
+
+    def order_window_limits(self, uid: Optional[int], now_ms: int) -> list[dict]:
+        """The :meth:`order_window` as ``rateLimits`` entries (with ``count`` when ``uid``
+        is given), or [] when there is none."""
+        spec = self.order_window_spec
+        if spec is None:
+            return []
+        limit, ms = spec
+        out: dict[str, Any] = {"rateLimitType": "ORDERS", "interval": "SECOND",
+                               "intervalNum": ms // 1000, "limit": limit}
+        if uid is not None:
+            w = self._order_windows.get(uid)
+            out["count"] = w[1] if w is not None and w[0] == now_ms // ms else 0
+        return [out]
 
     # -- WS API: clock steps, fragmented answers ------------------------------------------------
     def step_clock(self, ms: int) -> None:
@@ -551,6 +641,9 @@ class Faults:
         self.conn_faults = False
         self._api.clear()
         self.api_faults = False
+        self.order_window_spec = None
+        self._order_windows.clear()
+        self.order_limits_hidden = False
         self._links.clear()
         self._upgrades.clear()
         self._controls.clear()

@@ -237,14 +237,31 @@ class WsApi:
             for s in syms:
                 if s not in self.ex._markets:
                     raise ApiError(400, -1121, "Invalid symbol.")
-        return (20 if self.ex.market == "spot" else 1), self.ex.exchange_info(syms)
+        info = self.ex.exchange_info(syms)
+        extra = self.ex.faults.order_window_limits(None, self.ex.now_ms())
+        if extra:                               # faults.order_window: listed with the others
+            info = dict(info, rateLimits=list(info["rateLimits"]) + extra)
+        return (20 if self.ex.market == "spot" else 1), info
 
     # -- WS API -------------------------------------------------------------------------------
     def _rate_limits(self, ctx: Any) -> list:
         out: list = []
-        if ctx.account is not None:
-            out = self.ex.trading.limiter(ctx.account).rate_limits(self.ex.now_ms())
+        faults = self.ex.faults
+        if ctx.account is not None and not faults.order_limits_hidden:
+            now = self.ex.now_ms()
+            out = faults.order_window_limits(ctx.account.uid, now) + \
+                self.ex.trading.limiter(ctx.account).rate_limits(now)
         return out + self.ex.weights.rate_limits()
+
+    def _account_of(self, params: dict, conn: Any) -> Any:
+        """The account a trading request speaks for (its ``apiKey``, else the session's
+        logon), or None when it names none the exchange knows."""
+        key = params.get("apiKey")
+        if isinstance(key, str):
+            found = self.ex.find_key(key)
+            return found[0] if found is not None else None
+        sess = getattr(conn, "session", None)
+        return getattr(sess, "account", None)
 
     def handle(self, data: bytes, return_rate_limits: bool, micro: bool = False,
                conn: Any = None) -> bytes:
@@ -280,10 +297,22 @@ class WsApi:
             name = method if method in trading.methods else (
                 method.split("/", 1)[1] if "/" in method else method)
             if name in trading.methods:
-                from fastws.sim.trading import Ctx
+                from fastws.sim.trading import ORDER_COUNTING, Ctx
                 ctx = Ctx()
+                window = None
                 try:
+                    if self.ex.faults.order_window_spec is not None and name in ORDER_COUNTING:
+                        acct = self._account_of(params, conn)
+                        if acct is not None:            # faults.order_window: room left?
+                            now = self.ex.now_ms()
+                            self.ex.faults.order_window_check(acct.uid, now)
+                            window = (acct, _orders_counted(trading, acct, now))
                     result = trading.call(name, params, conn, ctx)
+                    if window is not None:          # as many as Binance's windows counted
+                        now = self.ex.now_ms()
+                        self.ex.faults.order_window_add(
+                            window[0].uid, now,
+                            _orders_counted(trading, window[0], now) - window[1])
                     if ctx.refund:
                         self.ex.weights.used = max(0, self.ex.weights.used - ctx.weight)
                     if micro:
@@ -327,6 +356,11 @@ class WsApi:
     def shutdown_event(E: int) -> bytes:
         """WS API ``serverShutdown`` connection event (SPEC §5.1)."""
         return orjson.dumps({"event": P.server_shutdown(E)})
+
+
+def _orders_counted(trading: Any, acct: Any, now: int) -> int:
+    """Orders of ``acct`` in its longest ``ORDERS`` window now."""
+    return int(trading.limiter(acct).rate_limits(now)[-1]["count"])
 
 
 _MICRO_KEYS = frozenset({"serverTime", "E", "T", "time", "closeTime", "openTime",
