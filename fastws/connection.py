@@ -227,8 +227,9 @@ class PrivateStream:
         ``(message, link_serial) -> None``: each JSON message of any link (during a switch,
         both links deliver: the consumer deduplicates). Called on the event loop.
     before_connect : async callable, optional
-        Awaited before every connection attempt after the first (e.g. to check or renew the
-        key); an exception is logged and the attempt made anyway.
+        Awaited before every reconnection attempt (not before the first link, nor before a
+        planned make-before-break replacement), e.g. to check or renew the key; at most
+        ``control_timeout`` seconds; an exception is logged and the attempt made anyway.
     overlap : float
         Seconds both links deliver during a make-before-break switch before the old one is
         closed (it is closed earlier if the server closes it).
@@ -1031,9 +1032,12 @@ class StreamConnection:
             if replacing is None:
                 self._set_state("reconnecting" if self._ready.done() else "connecting",
                                 self.last_failure or "")
-            if self.private is not None and self.private.before_connect is not None and self._serial:
+            if (self.private is not None and self.private.before_connect is not None
+                    and self._serial and replacing is None):
+                # a reconnect (not a planned replacement: that one must be quick, and the
+                # key it uses is known good)
                 try:
-                    await self.private.before_connect()
+                    await asyncio.wait_for(self.private.before_connect(), self.control_timeout)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

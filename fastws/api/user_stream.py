@@ -15,7 +15,15 @@ USD-M (SPEC §8.4): a listenKey from ``userDataStream.start`` on the WS API, kep
 connection to ``/private/ws?listenKey=<key>`` (the form of Binance's 2026 USD-M WebSocket
 change notice; ``&events=...`` with ``events=``; ``/ws/<listenKey>`` where routes are not split);
 ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` are typed. ``listenKeyExpired`` gets a new key.
-``userDataStream.stop`` on :meth:`UserStream.close`.
+``userDataStream.stop`` on :meth:`UserStream.close`. That connection is a
+:class:`~fastws.connection.StreamConnection` in private mode (:attr:`UserStream.connection`):
+the market streams' one reconnect loop (shared budget; 429/418 waited out, never given up),
+make-before-break at the 24-hour cut, on ``serverShutdown`` and onto a renewed key. During a
+switch both links deliver for a moment; duplicates are dropped: a trade by ``(symbol, order
+id, trade id)``, another ``ORDER_TRADE_UPDATE`` by ``(order id, event time, execution type,
+order status, cumulative quantity)``, every other event (``ACCOUNT_UPDATE``,
+``listenKeyExpired``, ``TRADE_LITE``...) by its type, event time and a digest of its whole
+payload. Only a link lost without replacement (a gap) is reconciled (below).
 
 Never missing a fill. While a connection is down, events are lost at the exchange's end: a
 subscription does not replay. So after every reconnect the stream resubscribes, then
@@ -165,6 +173,7 @@ class UserStream:
         self._keepalive_task: asyncio.Task[None] | None = None
         self._gap = False                 # the private link was lost (not switched) since
         self._seen_events = _Seen(DEDUP_MEMORY)
+        self._reconcile_lock = asyncio.Lock()
         self.reconnects = 0
         #: fills delivered by reconciliation rather than live
         self.reconciled_fills = 0
@@ -518,7 +527,13 @@ class UserStream:
         """Query every order known as open, deliver missed fills and state; re-read balances.
 
         Returns the number of missed fills delivered. Called by itself after a reconnect.
+        Reconciliations run one at a time (the WS API and the user data link may both come
+        back at once: the second one then finds nothing missing).
         """
+        async with self._reconcile_lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> int:
         missed = 0
         known = list(self._orders.values())
         seen_keys = set()
