@@ -49,6 +49,15 @@ that happen a few times a day, in plain Python, by asking the pure policy object
   * every drop is logged with its cause (the close code and reason, a protocol error, a
     message too big, a reset without close frame, a timeout, a replacement).
 
+- private mode (``private=PrivateStream(...)``): the same machinery carries a stream of
+  account events (the USD-M user data stream, ``/private/ws?listenKey=<key>``): the URL comes
+  from the :class:`PrivateStream` at every link (a renewed key is used at once), there is no
+  SUBSCRIBE/LIST control plane, no market parser and no stream table: every JSON message is
+  handed to ``PrivateStream.on_message`` (``serverShutdown`` excepted, which starts the
+  switch). A make-before-break switch keeps both links delivering for ``PrivateStream.overlap``
+  seconds (or until the old one closes), so the consumer sees each event once or twice and
+  deduplicates by its ids; nothing is lost. :meth:`StreamConnection.refresh` forces a switch
+  (e.g. to a renewed listenKey).
 - :class:`StreamPool`: spreads streams over :class:`StreamConnection` shards with
   :class:`~fastws.streams.ShardPlanner` (1024 per connection; USD-M ``/public`` and
   ``/market`` never mixed, SPEC §4.1).
@@ -67,7 +76,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from picows import WSMsgType, WSTransport, ws_connect
+import orjson
+from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
 from fastws.exceptions import (
     ConnectError,
@@ -102,6 +112,7 @@ __all__ = [
     "MAX_URL_LENGTH",
     "ConnectionStats",
     "Link",
+    "PrivateStream",
     "StreamConnection",
     "StreamPool",
     "ssl_context_for",
@@ -201,6 +212,130 @@ class ConnectionStats:
     drops: dict[str, int] = field(default_factory=dict)
 
 
+# -- private mode (account event streams) -------------------------------------------------------
+
+
+class PrivateStream:
+    """What a :class:`StreamConnection` in private mode needs from its owner.
+
+    Parameters
+    ----------
+    url : callable
+        ``() -> str``: the URL of the next link (called at every link, so a renewed key is
+        used by the next one).
+    on_message : callable
+        ``(message, link_serial) -> None``: each JSON message of any link (during a switch,
+        both links deliver: the consumer deduplicates). Called on the event loop.
+    before_connect : async callable, optional
+        Awaited before every reconnection attempt (not before the first link, nor before a
+        planned make-before-break replacement), e.g. to check or renew the key; at most
+        ``control_timeout`` seconds; an exception is logged and the attempt made anyway.
+    overlap : float
+        Seconds both links deliver during a make-before-break switch before the old one is
+        closed (it is closed earlier if the server closes it).
+    """
+
+    __slots__ = ("url", "on_message", "before_connect", "overlap")
+
+    def __init__(self, url: Callable[[], str], on_message: Callable[[Any, int], None], *,
+                 before_connect: Callable[[], Awaitable[None]] | None = None,
+                 overlap: float = 2.0) -> None:
+        if overlap < 0:
+            raise InvalidUsage(f"overlap must be >= 0 seconds, got {overlap}")
+        self.url = url
+        self.on_message = on_message
+        self.before_connect = before_connect
+        self.overlap = float(overlap)
+
+
+class _PrivateListener(WSListener):
+    """picows listener of one private link: pings, close, reassembly (capped), JSON, and
+    ``serverShutdown``; the same counters the watchdog reads from a StreamListener."""
+
+    def __init__(self, link: "Link", deliver: Callable[[Any, int], None], max_message_size: int) -> None:
+        super().__init__()
+        self.link = link
+        self.deliver = deliver
+        self.max_message_size = max_message_size
+        self.transport: WSTransport | None = None
+        self.frames = 0
+        self.bytes = 0
+        self.messages = 0
+        self.last_frame_time = time.monotonic()
+        self.muted = False
+        self._fragments: bytearray | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.last_frame_time = time.monotonic()
+        self.link.on_connected(transport)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._fragments = None
+        self.link.on_disconnected()
+
+    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
+        t = frame.msg_type
+        self.last_frame_time = time.monotonic()
+        self.frames += 1
+        if t == WSMsgType.TEXT and frame.fin:
+            self._message(frame.get_payload_as_bytes())
+        elif t == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+            self.link.on_ping()
+        elif t == WSMsgType.PONG:
+            pass
+        elif t == WSMsgType.CLOSE:
+            code = frame.get_close_code()
+            try:
+                reason = frame.get_close_reason()
+            except Exception:
+                reason = ""
+            self.link.on_close_frame(int(code), reason or "")
+            if not transport.is_close_frame_sent:
+                transport.send_close(code)
+            transport.disconnect()
+        elif t == WSMsgType.TEXT or t == WSMsgType.CONTINUATION:
+            if t == WSMsgType.TEXT:
+                self._fragments = bytearray()
+            if self._fragments is None:
+                self.link.on_bad_frame("continuation", frame.get_payload_as_bytes()[:160], None)
+                return
+            size = len(self._fragments) + frame.payload_size
+            if size > self.max_message_size:
+                self._fragments = None
+                self.link.on_message_too_big(size)
+                return
+            self._fragments += frame.get_payload_as_bytes()
+            if frame.fin:
+                whole = bytes(self._fragments)
+                self._fragments = None
+                self._message(whole)
+        else:
+            self.link.on_bad_frame("binary", frame.get_payload_as_bytes()[:160], None)
+
+    def _message(self, data: bytes) -> None:
+        self.bytes += len(data)
+        if self.muted:
+            return
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            self.link.on_bad_frame("parse", data[:160], exc)
+            return
+        inner = msg.get("data") if isinstance(msg, dict) and "stream" in msg else msg
+        if isinstance(inner, dict) and inner.get("e") == "serverShutdown":
+            self.link.on_server_shutdown(inner)
+            return
+        self.messages += 1
+        if self.messages == 1:
+            self.link.on_first_message()
+        try:
+            self.deliver(msg, self.link.serial)
+        except Exception:  # an exception here would make picows drop the connection
+            _log.exception("~ %s: private message handler failed", self.link)
+
+
 # -- one physical connection -------------------------------------------------------------------
 
 
@@ -220,10 +355,11 @@ class Link:
     def __init__(self, conn: "StreamConnection", serial: int) -> None:
         self.conn = conn
         self.serial = serial
-        self.subs = SubscriptionManager(conn.market, route=conn.route if conn.market == "usdm" else None)  # type: ignore[arg-type]
+        self.subs = SubscriptionManager(conn.market, route=conn.route if conn.market == "usdm"  # type: ignore[arg-type]
+                                        and conn.private is None else None)
         self.pacer = ControlPacer.for_market(conn.market)
         self.transport: WSTransport | None = None
-        self.listener: StreamListener | None = None
+        self.listener: Any = None             # StreamListener, or _PrivateListener in private mode
         self.connected_at = 0.0
         self.closed = asyncio.get_running_loop().create_future()
         self.first_message = asyncio.Event()
@@ -279,7 +415,7 @@ class Link:
         self._waiters.clear()
         if not self.closed.done():
             self.closed.set_result(None)
-        if self.listener is not None:
+        if self.listener is not None and self.conn.private is None:
             self.conn.table.drop_link(self.listener)
         self.conn._link_closed(self)
 
@@ -496,6 +632,8 @@ class StreamConnection:
         ``(streams, state, reason)``: ``state`` is ``"down"`` when the link carrying
         ``streams`` is lost (reconnecting) and ``"up"`` when a link carries them again (also
         after each make-before-break switch).
+    private : PrivateStream, optional
+        Private mode (see the module docstring): ``streams`` must be empty.
     name : str
     """
 
@@ -511,9 +649,15 @@ class StreamConnection:
                  max_message_size: int = 16 << 20,
                  on_error: Callable[[BaseException], None] | None = None,
                  on_link_state: LinkStateCallback | None = None,
+                 private: PrivateStream | None = None,
                  name: str = "shard") -> None:
         if max_message_size < 1:
             raise InvalidUsage(f"max_message_size must be >= 1, got {max_message_size}")
+        self.private = private
+        if private is not None:
+            streams = list(streams)
+            if streams:
+                raise InvalidUsage("a private StreamConnection carries no market streams")
         self.venue = venue
         self.market = venue.market
         self.route = route
@@ -720,6 +864,16 @@ class StreamConnection:
                                         f"after {LISTING_ATTEMPTS} UNSUBSCRIBE attempts",
                                         method="UNSUBSCRIBE")
 
+    def refresh(self, reason: str = "refresh") -> None:
+        """Replace the active link now, make-before-break (e.g. a private stream whose URL
+        changed: a renewed listenKey). Nothing happens while no link is up (the next one uses
+        the new URL anyway)."""
+        link = self.active
+        if link is None or link.closed.done() or link.retiring or self._closing:
+            return
+        self._reason = reason
+        self._wake.set()
+
     def set_silence(self, stream: str, limit: float | None | str = "auto") -> None:
         """How ``stream``'s silence is checked: ``"auto"`` (its period, or for trade and
         aggTrade its recent rate), a number of seconds, or None (never)."""
@@ -804,11 +958,19 @@ class StreamConnection:
         self._serial += 1
         link = Link(self, self._serial)
         streams = list(self.desired)
-        url, url_streams = self._url(streams)
-        parser = self._parser_factory()
+        private = self.private
+        if private is not None:
+            url, url_streams = private.url(), list[str]()
+        else:
+            url, url_streams = self._url(streams)
+        parser = self._parser_factory() if private is None else None
         factory = self._listener_factory
 
-        def make() -> StreamListener:
+        def make() -> Any:
+            if private is not None:
+                plst = _PrivateListener(link, private.on_message, self.max_message_size)
+                link.listener = plst
+                return plst
             lst = factory(parser, self.router, self.table, link)
             lst.max_message_size = self.max_message_size
             link.listener = lst
@@ -828,12 +990,12 @@ class StreamConnection:
                            max_frame_size=self.max_message_size, logger_name="fastws.picows"),
                 timeout + 5.0)
         except asyncio.TimeoutError:
-            if link.listener is not None and self.table.candidate is link.listener:
+            if link.listener is not None and private is None and self.table.candidate is link.listener:
                 self.table.drop_link(link.listener)
             raise TimeoutError(f"TCP/TLS connect and WebSocket upgrade of {host} not done "
                                f"within {timeout + 5.0:g} s") from None
         except BaseException:
-            if link.listener is not None and self.table.candidate is link.listener:
+            if link.listener is not None and private is None and self.table.candidate is link.listener:
                 self.table.drop_link(link.listener)
             raise
         self.links.append(link)
@@ -842,8 +1004,11 @@ class StreamConnection:
         if len(url_streams) == len(streams):
             link.subscribed.set()
         self.stats.connects += 1
-        _log.info("= %s: link #%d open (%d streams in URL, %d to subscribe)", self.name,
-                  link.serial, len(url_streams), len(streams) - len(url_streams))
+        if private is None:
+            _log.info("= %s: link #%d open (%d streams in URL, %d to subscribe)", self.name,
+                      link.serial, len(url_streams), len(streams) - len(url_streams))
+        else:
+            _log.info("= %s: private link #%d open", self.name, link.serial)
         return link
 
     async def _connect(self, replacing: Link | None = None) -> Link:
@@ -867,6 +1032,17 @@ class StreamConnection:
             if replacing is None:
                 self._set_state("reconnecting" if self._ready.done() else "connecting",
                                 self.last_failure or "")
+            if (self.private is not None and self.private.before_connect is not None
+                    and self._serial and replacing is None):
+                # a reconnect (not a planned replacement: that one must be quick, and the
+                # key it uses is known good)
+                try:
+                    await asyncio.wait_for(self.private.before_connect(), self.control_timeout)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    _log.warning("~ %s: before_connect failed (%s: %s); connecting anyway",
+                                 self.name, type(exc).__name__, exc)
             self.policy.attempted(time.monotonic())
             try:
                 link = await self._open_link(replacing)
@@ -905,7 +1081,10 @@ class StreamConnection:
 
     async def _usable(self, link: Link) -> bool:
         """Start the subscription (and its check) on ``link``; True as soon as data flows or
-        the subscriptions are answered, False if the link dies or stays mute."""
+        the subscriptions are answered, False if the link dies or stays mute. A private link
+        is in use once open (its URL subscribed it; a quiet account sends nothing)."""
+        if self.private is not None:
+            return not link.closed.done()
         link.sync_task = self._spawn(link.sync_subscriptions(check=True), f"subscriptions of link #{link.serial}")
         waiters = [asyncio.ensure_future(link.first_message.wait()),
                    asyncio.ensure_future(link.subscribed.wait()),
@@ -948,6 +1127,8 @@ class StreamConnection:
     async def _switch(self, old: Link, new: Link, reason: str) -> bool:
         """Wait until every stream moved to ``new`` (or ``switch_timeout``); False if ``new``
         died or announced its shutdown meanwhile."""
+        if self.private is not None:
+            return await self._switch_private(old, new, reason)
         loop = asyncio.get_running_loop()
         start = loop.time()
         periods = [p for p in (_expected_interval(s, self.market) for s in self.desired) if p]
@@ -992,6 +1173,36 @@ class StreamConnection:
                 _log.exception("~ %s: on_link_state callback failed", self.name)
         return True
 
+    async def _switch_private(self, old: Link, new: Link, reason: str) -> bool:
+        """Both links deliver for ``private.overlap`` seconds (the consumer deduplicates),
+        then the old one is closed: whatever the server sent before the new link was
+        subscribed has reached us on the old one by then, the rest comes on the new one."""
+        assert self.private is not None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() - start < self.private.overlap and not old.closed.done():
+            if new.doomed or new.closed.done():
+                return False
+            await asyncio.sleep(0.01)
+        if new.doomed or new.closed.done():
+            return False
+        if old.listener is not None:
+            old.listener.muted = True
+        if not old.closed.done():
+            old.cause = f"replaced ({reason})"
+            old.close()
+        self.active = new
+        if reason == "cut-over":
+            self.stats.cutovers += 1
+        _log.info("= %s: switched to link #%d in %.2f s", self.name, new.serial, loop.time() - start)
+        self._set_state("up", f"link #{new.serial}")
+        if self._on_link_state is not None:
+            try:
+                self._on_link_state([], "up", f"switched to link #{new.serial} ({reason})")
+            except Exception:
+                _log.exception("~ %s: on_link_state callback failed", self.name)
+        return True
+
     def _link_closed(self, link: Link) -> None:
         if link in self.links:
             self.links.remove(link)
@@ -1002,13 +1213,18 @@ class StreamConnection:
 
     def _server_shutdown(self, link: Link) -> None:
         self.stats.server_shutdowns += 1
-        if link.listener is not None and self.table.candidate is link.listener:
+        if self.private is not None:
+            candidate = link is not self.active and not link.closed.done()
+        else:
+            candidate = link.listener is not None and self.table.candidate is link.listener
+        if candidate and link.listener is not None:
             # the replacement itself is going away: the old link goes on delivering and
             # another replacement is opened (see _replace)
             _log.warning("~ %s: serverShutdown on replacement link #%d: opening another",
                          self.name, link.serial)
             link.doomed = True
-            self.table.drop_link(link.listener)
+            if self.private is None:
+                self.table.drop_link(link.listener)
             link.listener.muted = True
             link.cause = "serverShutdown (replacement given up)"
             link.close()
@@ -1121,7 +1337,7 @@ class StreamConnection:
                              now - lst.last_frame_time, link.serial)
                 link.drop(f"timeout: no frame at all (not even a ping) for {now - lst.last_frame_time:.1f} s")
                 continue
-            if (not link.stable and lst is not None and lst.messages > 0
+            if (not link.stable and lst is not None and (lst.messages > 0 or self.private is not None)
                     and now - link.connected_at >= self.stable_after):
                 link.stable = True
                 self.policy.succeeded()        # only a link that delivered for a while resets it
@@ -1153,11 +1369,11 @@ class StreamConnection:
     # views ----------------------------------------------------------------------------------------
     @property
     def frames(self) -> int:
-        return self._prev_frames + sum(l.listener.frames for l in self.links if l.listener)
+        return self._prev_frames + int(sum(l.listener.frames for l in self.links if l.listener))
 
     @property
     def bytes(self) -> int:
-        return self._prev_bytes + sum(l.listener.bytes for l in self.links if l.listener)
+        return self._prev_bytes + int(sum(l.listener.bytes for l in self.links if l.listener))
 
     @property
     def confirmed(self) -> frozenset[str]:

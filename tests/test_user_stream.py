@@ -395,3 +395,7 @@ async def test_usdm_listen_key_expired_gets_a_new_key():
                 r, _ = await _rest_inside_spread(api, orders)
                 ev = await next_of(users, OrderTradeUpdate, pred=lambda e: e.order_id == r["orderId"])
                 assert ev.execution_type == "NEW"
+                # onto the new key make-before-break: the old key's link is closed, no gap
+                await wait_until(lambda: len(_user_conns(ex)) == 1, what="the old key's link closed")
+                assert users.connection is not None and users.connection.stats.reconnects == 0
+                assert users.reconnects == 0

@@ -15,7 +15,15 @@ USD-M (SPEC §8.4): a listenKey from ``userDataStream.start`` on the WS API, kep
 connection to ``/private/ws?listenKey=<key>`` (the form of Binance's 2026 USD-M WebSocket
 change notice; ``&events=...`` with ``events=``; ``/ws/<listenKey>`` where routes are not split);
 ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` are typed. ``listenKeyExpired`` gets a new key.
-``userDataStream.stop`` on :meth:`UserStream.close`.
+``userDataStream.stop`` on :meth:`UserStream.close`. That connection is a
+:class:`~fastws.connection.StreamConnection` in private mode (:attr:`UserStream.connection`):
+the market streams' one reconnect loop (shared budget; 429/418 waited out, never given up),
+make-before-break at the 24-hour cut, on ``serverShutdown`` and onto a renewed key. During a
+switch both links deliver for a moment; duplicates are dropped: a trade by ``(symbol, order
+id, trade id)``, another ``ORDER_TRADE_UPDATE`` by ``(order id, event time, execution type,
+order status, cumulative quantity)``, every other event (``ACCOUNT_UPDATE``,
+``listenKeyExpired``, ``TRADE_LITE``...) by its type, event time and a digest of its whole
+payload. Only a link lost without replacement (a gap) is reconciled (below).
 
 Never missing a fill. While a connection is down, events are lost at the exchange's end: a
 subscription does not replay. So after every reconnect the stream resubscribes, then
@@ -37,13 +45,16 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from picows import WSListener, WSMsgType, WSTransport, ws_connect
+import hashlib
 
-from fastws.connection import ssl_context_for
+import orjson
+
+from fastws.connection import PrivateStream, StreamConnection, ssl_context_for
+from fastws.listener import Router
 from fastws.api.protocol import ApiEvent
 from fastws.api.base_operations import BaseOperations
 from fastws.exceptions import ApiError, ConnectionClosedError, InvalidUsage, ParseError
-from fastws.retry import ReconnectPolicy, backoff, is_retryable
+from fastws.retry import ReconnectPolicy, backoff
 from fastws.api.signing import mask_key
 from fastws.api.user_events import (
     AccountUpdate,
@@ -89,6 +100,13 @@ class _Seen:
         return True
 
 
+def _content_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    """(event type, event time, digest of the whole payload): two deliveries of one event
+    (the two links of a switch) share it; two distinct events never do."""
+    body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
+    return (payload.get("e"), payload.get("E"), hashlib.blake2b(body, digest_size=16).digest())
+
+
 class _Order:
     __slots__ = ("symbol", "order_id", "client_order_id", "status", "filled", "quote")
 
@@ -100,29 +118,6 @@ class _Order:
         self.status = status
         self.filled = filled
         self.quote = quote
-
-
-class _StreamListener(WSListener):
-    def __init__(self, owner: "UserStream") -> None:
-        super().__init__()
-        self.owner = owner
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.owner._stream_transport = transport
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.owner._stream_lost(transport)
-
-    def on_ws_frame(self, transport: WSTransport, frame: Any) -> None:
-        t = frame.msg_type
-        if t == WSMsgType.TEXT:
-            self.owner._raw_frame(frame.get_payload_as_bytes())
-        elif t == WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif t == WSMsgType.CLOSE:
-            if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())
-            transport.disconnect()
 
 
 class UserStream:
@@ -173,9 +168,12 @@ class UserStream:
         self._tasks: set[asyncio.Task[Any]] = set()
         # USD-M
         self._listen_key: str | None = None
-        self._stream_transport: WSTransport | None = None
-        self._stream_task: asyncio.Task[None] | None = None
-        self._stream_lost_evt: asyncio.Event | None = None
+        #: the USD-M user data connection (the market streams' machinery, private mode)
+        self.connection: StreamConnection | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._gap = False                 # the private link was lost (not switched) since
+        self._seen_events = _Seen(DEDUP_MEMORY)
+        self._reconcile_lock = asyncio.Lock()
         self.reconnects = 0
         #: fills delivered by reconciliation rather than live
         self.reconciled_fills = 0
@@ -267,15 +265,14 @@ class UserStream:
                 except (ApiError, asyncio.TimeoutError, ConnectionClosedError):
                     pass
         else:
-            if self._stream_task is not None:
-                self._stream_task.cancel()
+            if self._keepalive_task is not None:
+                self._keepalive_task.cancel()
                 try:
-                    await self._stream_task
+                    await self._keepalive_task
                 except (asyncio.CancelledError, Exception):
                     pass
-            tr = self._stream_transport
-            if tr is not None:
-                tr.disconnect()
+            if self.connection is not None:
+                await self.connection.close()
             if self._listen_key is not None and self.client.connected:
                 try:
                     await self.client.request("userDataStream.stop", {"apiKey": self._api_key()}, timeout=2.0)
@@ -346,9 +343,24 @@ class UserStream:
         if not isinstance(key, str) or not key:
             raise ParseError("userDataStream.start answered without a listenKey")
         self._listen_key = key
-        await self._open_stream()
-        if self._stream_task is None:
-            self._stream_task = asyncio.ensure_future(self._usdm_supervisor())
+        if self.connection is None:
+            venue = self.api.venue
+            # one reconnect loop for every stream: the market streams' connection (private
+            # mode: no control plane, no market parser), under the client's shared budget
+            self.connection = StreamConnection(
+                venue, (), Router(), route="private",
+                private=PrivateStream(self._stream_url, self._on_private, before_connect=self._check_key),
+                ssl_context=ssl_context_for(venue),
+                policy=ReconnectPolicy(self.client.policy.budget, lambda: backoff(initial=0.2, max_delay=10.0)),
+                on_link_state=self._on_link_state, name=f"{venue.name}/user-data")
+            try:
+                await self.connection.start()
+            except BaseException:
+                await self.connection.close()
+                self.connection = None
+                raise
+        if self._keepalive_task is None:
+            self._keepalive_task = asyncio.ensure_future(self._keepalive())
 
     def _stream_url(self) -> str:
         """The user data URL. On split venues the form of Binance's 2026 change notice,
@@ -363,67 +375,54 @@ class UserStream:
             url += "&events=" + "/".join(self.events)
         return url
 
-    async def _open_stream(self) -> None:
-        self._stream_lost_evt = asyncio.Event()
-        ctx = ssl_context_for(self.api.venue)
-        await ws_connect(lambda: _StreamListener(self), self._stream_url(), ssl_context=ctx,
-                         enable_auto_pong=False, websocket_handshake_timeout=10,
-                         logger_name="fastws.picows.uds")
-
-    def _stream_lost(self, transport: WSTransport) -> None:
-        if transport is self._stream_transport:
-            self._stream_transport = None
-            if self._stream_lost_evt is not None:
-                self._stream_lost_evt.set()
-
-    async def _usdm_supervisor(self) -> None:
-        policy = ReconnectPolicy(self.client.policy.budget, lambda: backoff(initial=0.2, max_delay=10.0))
-        loop = asyncio.get_running_loop()
-        next_ping = loop.time() + self.keepalive
+    async def _keepalive(self) -> None:
+        """The listenKey's own loop: ``userDataStream.ping`` every ``keepalive`` seconds; a
+        key the server no longer knows (-1125) is replaced by a new one."""
         while not self._closed:
-            evt = self._stream_lost_evt
-            assert evt is not None
+            await asyncio.sleep(self.keepalive)
             try:
-                await asyncio.wait_for(evt.wait(), max(0.0, next_ping - loop.time()))
-            except asyncio.TimeoutError:
-                next_ping = loop.time() + self.keepalive
-                try:
-                    await self.client.request("userDataStream.ping", {"apiKey": self._api_key()})
-                except ApiError as exc:
-                    if exc.code == -1125:  # the key is gone: make a new one
-                        await self._renew_key()
-                    else:
-                        _log.warning("= listenKey keepalive failed: %s", exc)
-                except (asyncio.TimeoutError, ConnectionClosedError) as exc:
-                    _log.warning("= listenKey keepalive failed: %s", type(exc).__name__)
-                continue
-            if self._closed:
-                return
-            # the stream dropped: reconnect it (the key may still be valid: start returns it)
-            while not self._closed:
-                await asyncio.sleep(policy.next_delay(loop.time()))
-                policy.attempted(loop.time())
-                try:
-                    res = await self.client.request("userDataStream.start", {"apiKey": self._api_key()})
-                    if isinstance(res, dict) and isinstance(res.get("listenKey"), str):
-                        self._listen_key = res["listenKey"]
-                    await self._open_stream()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not is_retryable(exc) and not isinstance(exc, (ApiError, ConnectionClosedError)):
-                        _log.error("= user data stream: giving up: %s", self._scrub(exc))
-                        return
-                    _log.warning("= user data stream reconnect failed: %s", self._scrub(exc))
-                    continue
-                policy.succeeded()
-                self.reconnects += 1
-                if self.reconcile_on_reconnect:
+                await self.client.request("userDataStream.ping", {"apiKey": self._api_key()})
+            except ApiError as exc:
+                if exc.code == -1125:  # the key is gone: make a new one
                     try:
-                        await self.reconcile()
-                    except Exception:
-                        _log.exception("reconciliation failed")
-                break
+                        await self._renew_key()
+                    except (ApiError, asyncio.TimeoutError, ConnectionClosedError) as exc2:
+                        _log.warning("= listenKey renewal failed: %s", self._scrub(exc2))
+                else:
+                    _log.warning("= listenKey keepalive failed: %s", self._scrub(exc))
+            except (asyncio.TimeoutError, ConnectionClosedError) as exc:
+                _log.warning("= listenKey keepalive failed: %s", type(exc).__name__)
+
+    async def _check_key(self) -> None:
+        """Before a reconnect attempt: ``userDataStream.start`` returns the key if it is still
+        valid, a new one if it expired meanwhile (the next link's URL uses it)."""
+        res = await self.client.request("userDataStream.start", {"apiKey": self._api_key()})
+        key = res.get("listenKey") if isinstance(res, dict) else None
+        if isinstance(key, str) and key:
+            self._listen_key = key
+
+    def _on_link_state(self, streams: list[str], state: str, reason: str) -> None:
+        if self._closed:
+            return
+        if state == "down":
+            self._gap = True
+            return
+        if not self._gap:
+            return  # a make-before-break switch: no gap, nothing to reconcile
+        self._gap = False
+        self.reconnects += 1
+        if self.reconcile_on_reconnect:
+            t = asyncio.ensure_future(self._reconcile_logged())
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _reconcile_logged(self) -> None:
+        try:
+            await self.reconcile()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("reconciliation failed")
 
     def _scrub(self, exc: BaseException) -> str:
         """An error's text with the listenKey (it grants access to the stream) masked."""
@@ -436,21 +435,14 @@ class UserStream:
         key = res.get("listenKey") if isinstance(res, dict) else None
         if isinstance(key, str) and key != self._listen_key:
             self._listen_key = key
-            tr = self._stream_transport
-            if tr is not None:
-                tr.disconnect()  # the supervisor reconnects with the new key
+            if self.connection is not None:
+                # make-before-break onto the new key (the old key's link delivers nothing more)
+                self.connection.refresh("listenKey renewed")
 
-    def _raw_frame(self, data: bytes) -> None:
-        import orjson
-
-        try:
-            msg = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            _log.warning("~ user data stream: a frame that is not JSON (%d bytes)", len(data))
-            return
+    def _on_private(self, msg: Any, link: int) -> None:
         if isinstance(msg, dict) and "data" in msg and "stream" in msg:
             msg = msg["data"]  # combined form
-        if not isinstance(msg, dict):
+        if not isinstance(msg, dict) or self._closed:
             return
         ev = self._deliver_payload(msg)
         if isinstance(ev, ListenKeyExpired) and not self._closed:
@@ -464,6 +456,8 @@ class UserStream:
         try:
             ev = decode_user_event(payload)
         except ParseError as exc:
+            if self.market != "spot" and not self._seen_events.add(_content_key(payload)):
+                return None
             _log.warning("~ user data: undecodable %s event: %s", payload.get("e"), exc.reason)
             self._emit(dict(payload))
             return None
@@ -477,7 +471,8 @@ class UserStream:
         elif isinstance(ev, OrderTradeUpdate):
             if ev.is_trade and not self._seen_trades.add((ev.symbol, ev.order_id, ev.trade_id)):
                 return None
-            if not self._seen_exec.add((ev.order_id, ev.event_time, ev.execution_type, ev.cumulative_filled_qty)):
+            if not self._seen_exec.add((ev.order_id, ev.event_time, ev.execution_type,
+                                        ev.order_status, ev.cumulative_filled_qty)):
                 return None
             self._track(ev.symbol, ev.order_id, ev.client_order_id, ev.order_status,
                         ev.cumulative_filled_qty, ev.cumulative_filled_qty * ev.average_price)
@@ -486,8 +481,10 @@ class UserStream:
                 self.balances[b.asset] = b
         elif isinstance(ev, EventStreamTerminated) and self.market == "spot":
             self._active = self._active and not self._closed
-        elif isinstance(ev, AccountUpdate):
-            pass
+        elif self.market != "spot" and not self._seen_events.add(_content_key(payload)):
+            # ACCOUNT_UPDATE, listenKeyExpired, TRADE_LITE, MARGIN_CALL...: carried by both
+            # links during a switch; the same type, event time and content is one event
+            return None
         self._emit(ev)
         return ev
 
@@ -530,7 +527,13 @@ class UserStream:
         """Query every order known as open, deliver missed fills and state; re-read balances.
 
         Returns the number of missed fills delivered. Called by itself after a reconnect.
+        Reconciliations run one at a time (the WS API and the user data link may both come
+        back at once: the second one then finds nothing missing).
         """
+        async with self._reconcile_lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> int:
         missed = 0
         known = list(self._orders.values())
         seen_keys = set()
