@@ -1155,22 +1155,7 @@ class StreamConnection:
                 break
             await asyncio.sleep(0.01)
         self.table.finish_switch()
-        if old.listener is not None:
-            old.listener.muted = True          # nothing more from the old link reaches the user
-        if not old.closed.done():
-            old.cause = f"replaced ({reason})"
-            old.close()
-        self.active = new
-        if reason == "cut-over":
-            self.stats.cutovers += 1
-        _log.info("= %s: switched to link #%d in %.2f s%s", self.name, new.serial,
-                  loop.time() - start, " (forced)" if forced else "")
-        self._set_state("up", f"link #{new.serial}")
-        if self._on_link_state is not None:
-            try:
-                self._on_link_state(list(self.desired), "up", f"switched to link #{new.serial} ({reason})")
-            except Exception:
-                _log.exception("~ %s: on_link_state callback failed", self.name)
+        self._switched(old, new, reason, loop.time() - start, " (forced)" if forced else "")
         return True
 
     async def _switch_private(self, old: Link, new: Link, reason: str) -> bool:
@@ -1186,6 +1171,12 @@ class StreamConnection:
             await asyncio.sleep(0.01)
         if new.doomed or new.closed.done():
             return False
+        self._switched(old, new, reason, loop.time() - start)
+        return True
+
+    def _switched(self, old: Link, new: Link, reason: str, took: float, note: str = "") -> None:
+        """The end of every make-before-break switch: the old link is muted (nothing more
+        from it reaches the user) and closed, the new one is the active link."""
         if old.listener is not None:
             old.listener.muted = True
         if not old.closed.done():
@@ -1194,14 +1185,13 @@ class StreamConnection:
         self.active = new
         if reason == "cut-over":
             self.stats.cutovers += 1
-        _log.info("= %s: switched to link #%d in %.2f s", self.name, new.serial, loop.time() - start)
+        _log.info("= %s: switched to link #%d in %.2f s%s", self.name, new.serial, took, note)
         self._set_state("up", f"link #{new.serial}")
         if self._on_link_state is not None:
             try:
-                self._on_link_state([], "up", f"switched to link #{new.serial} ({reason})")
+                self._on_link_state(list(self.desired), "up", f"switched to link #{new.serial} ({reason})")
             except Exception:
                 _log.exception("~ %s: on_link_state callback failed", self.name)
-        return True
 
     def _link_closed(self, link: Link) -> None:
         if link in self.links:
