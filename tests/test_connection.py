@@ -8,6 +8,7 @@ book ends synced and equal, level for level, to the simulator's own book.
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import ssl
 
@@ -280,7 +281,10 @@ async def test_pings_answered_and_pongs_paced() -> None:
             link = ms.pool.shards[0].active
             assert link is not None and link.listener.pings >= 4
             assert ms.stats().reconnects == 0 and ms.connections == 1
-            assert link.pacer.sent_in_window(asyncio.get_running_loop().time()) <= 4
+            # pongs go out at once (4 a second here), so timing jitter can put a fifth in the
+            # same second: within the venue's limit (what it drops a connection for), which is
+            # the bound; read on the clock the pacer is fed (uvloop's loop.time() lags it)
+            assert link.pacer.sent_in_window(time.monotonic()) <= link.pacer.limit
 
 
 def _basic(loop_kind: str) -> None:
