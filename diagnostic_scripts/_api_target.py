@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from typing import Any
 
-from _house import add_target_arguments
+from _house import Check, CheckFailed, add_target_arguments, main_loop
 
 from fastws import BaseOperations, Ed25519Signer, HmacSigner, RsaSigner, mask_key
 from fastws.live import venue_for_url
 from fastws.trade import ENV_KEY, ENV_PEM, ENV_PW, ENV_SECRET, signer_from_env
 
-__all__ = ["Target", "add_arguments", "where", "ENV_KEY", "ENV_SECRET", "ENV_PEM", "ENV_PW"]
+__all__ = ["Target", "add_arguments", "where", "run_checks", "ENV_KEY", "ENV_SECRET", "ENV_PEM", "ENV_PW"]
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -42,6 +43,22 @@ def where(args: argparse.Namespace) -> str:
     if args.venue:
         return f"venue {args.venue}"
     return "embedded simulator"
+
+
+def run_checks(doc: str, checks: list[tuple[str, Check, str]], feature: str,
+               argv: list[str] | None, *, orders: bool = False) -> int:
+    """The ``main()`` of a WS API diagnostic: its options (``--allow-orders`` where its checks
+    place orders), logging, then every check isolated, with the header and the summary."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    if orders:
+        ap.add_argument("--allow-orders", action="store_true",
+                        help="on a real venue, place (and cancel) a LIMIT order far from the market")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
+                        format="  %(name)s: %(message)s")
+    return main_loop(args, checks, lambda: Target(args), where(args), feature)
 
 
 class Target:
@@ -65,6 +82,12 @@ class Target:
     @property
     def signed(self) -> bool:
         return self.key is not None
+
+    def need_order_permission(self) -> None:
+        """Real orders only with ``--allow-orders``; a simulator (embedded or running) is paper."""
+        if not self.sim and not getattr(self.args, "url", None) and \
+                not getattr(self.args, "allow_orders", False):
+            raise CheckFailed("real orders need --allow-orders")
 
     async def __aenter__(self) -> "Target":
         if self.sim:

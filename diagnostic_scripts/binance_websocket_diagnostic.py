@@ -17,8 +17,6 @@ and ``--url`` come from the environment (see ``_api_target.py``), shown masked o
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import statistics
 import sys
@@ -27,8 +25,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments, where  # noqa: E402
-from _house import CheckFailed, expect, main_loop, wait_for  # noqa: E402
+from _api_target import Target, run_checks  # noqa: E402
+from _house import CheckFailed, expect, wait_for  # noqa: E402
 
 from fastws.sim.conns import ApiConn  # noqa: E402
 
@@ -136,13 +134,7 @@ CHECKS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
-                        format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), where(args), "Base Operations")
+    return run_checks(__doc__, CHECKS, "Base Operations", argv)
 
 
 if __name__ == "__main__":

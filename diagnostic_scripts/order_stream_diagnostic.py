@@ -20,8 +20,6 @@ cleanly (connections closed) with exit status 130. Keys come from the environmen
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import sys
 from decimal import Decimal
@@ -29,13 +27,12 @@ from decimal import Decimal
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments, where  # noqa: E402
-from _house import CheckFailed, expect, main_loop  # noqa: E402
+from _api_target import Target, run_checks  # noqa: E402
+from _house import CheckFailed, expect  # noqa: E402
 
 from fastws import FilterError  # noqa: E402
 from fastws import OrderStream  # noqa: E402
 
-ARGS: argparse.Namespace
 
 
 def need_key(t: Target) -> None:
@@ -77,8 +74,7 @@ async def check_order_test(t: Target) -> str:
 
 async def check_place_status_cancel(t: Target) -> str:
     need_key(t)
-    if not t.sim and not ARGS.url and not ARGS.allow_orders:   # a running fastws sim is paper
-        raise CheckFailed("real orders need --allow-orders")
+    t.need_order_permission()
     async with t.session() as api:
         orders = OrderStream(api)
         price, qty = await far_price(api, t.symbol)
@@ -127,16 +123,7 @@ CHECKS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    global ARGS
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    ap.add_argument("--allow-orders", action="store_true",
-                    help="on a real venue, place (and cancel) a LIMIT order far from the market")
-    ARGS = args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
-                        format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), where(args), "Order Stream")
+    return run_checks(__doc__, CHECKS, "Order Stream", argv, orders=True)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ Ctrl-C stops cleanly (connections closed) with exit status 130. Keys come from t
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import os
 import sys
 from decimal import Decimal
@@ -30,8 +28,8 @@ from decimal import Decimal
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _api_target import Target, add_arguments, where  # noqa: E402
-from _house import CheckFailed, expect, main_loop, wait_for  # noqa: E402
+from _api_target import Target, run_checks  # noqa: E402
+from _house import CheckFailed, expect, wait_for  # noqa: E402
 from order_stream_diagnostic import far_price  # noqa: E402
 
 from fastws import OrderStream  # noqa: E402
@@ -39,7 +37,6 @@ from fastws.sim.conns import ApiConn  # noqa: E402
 from fastws import AccountUpdate, ExecutionReport, OrderTradeUpdate  # noqa: E402
 from fastws import UserStream  # noqa: E402
 
-ARGS: argparse.Namespace
 
 
 async def next_event(users: UserStream, cls: type, pred=lambda e: True, timeout: float = 10.0):  # type: ignore[no-untyped-def]
@@ -70,8 +67,7 @@ async def check_subscribe(t: Target) -> str:
 async def check_order_events(t: Target) -> str:
     if not t.signed:
         raise CheckFailed("no API key in the environment (FASTWS_API_KEY)")
-    if not t.sim and not ARGS.url and not ARGS.allow_orders:   # a running fastws sim is paper
-        raise CheckFailed("real orders need --allow-orders")
+    t.need_order_permission()
     async with t.session() as api:
         orders = OrderStream(api)
         async with UserStream(api) as users:
@@ -145,16 +141,7 @@ CHECKS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    global ARGS
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(ap)
-    ap.add_argument("--allow-orders", action="store_true",
-                    help="on a real venue, place (and cancel) a LIMIT order far from the market")
-    ARGS = args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL,
-                        format="  %(name)s: %(message)s")
-    return main_loop(args, CHECKS, lambda: Target(args), where(args), "User Stream")
+    return run_checks(__doc__, CHECKS, "User Stream", argv, orders=True)
 
 
 if __name__ == "__main__":
