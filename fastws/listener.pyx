@@ -482,7 +482,10 @@ cdef class StreamListener(WSListener):
             if self.muted:
                 return
             try:
-                ev = self.parser.parse_buffer(frame.payload_ptr, frame.payload_size, None, None)
+                # keep_raw: the payload as received goes with the event (ev.raw)
+                ev = self.parser.parse_buffer(
+                    frame.payload_ptr, frame.payload_size, None,
+                    frame.get_payload_as_bytes() if self.parser.keep_raw else None)
             except Exception as exc:
                 self._parse_failed(frame.get_payload_as_bytes(), exc, frame.payload_size, now)
                 return
