@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("fastws.sim.cli", "run the Binance-compatible exchange simulator as a server"),
     "trade": ("fastws.trade", "trade the signals with risk limits (a paper account on the simulator by default)"),
     "replay": ("fastws.replay", "replay a recorded capture through parser, sync and book; check it"),
+    "serve": ("fastws.bus.serve", "feed handler: publish a venue's streams and synced books on NATS JetStream"),
     "bench": ("fastws.quickbench", "parse benchmark: ns per message per event kind, beside orjson"),
 }
 

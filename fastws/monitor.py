@@ -9,7 +9,9 @@ through :class:`~fastws.market_stream.MarketStream` (book synced from snapshots)
     SIGNAL: BUY | 0.723 | Positive momentum, Volume spike        (when a signal fires)
 
 Where: Binance spot by default, ``--venue NAME`` another venue, ``--sim`` an embedded
-simulator, ``--url ws://HOST:PORT`` a running ``fastws sim``. On a terminal the view is one
+simulator, ``--url ws://HOST:PORT`` a running ``fastws sim``; ``--bus nats://HOST:PORT`` reads
+them from the NATS bus a ``fastws serve`` feeds (``--bus URL --sim`` for ``fastws serve --sim``),
+books synced from the bus. On a terminal the view is one
 redrawn screen; in a pipe or a log it prints plain blocks of lines. Ctrl-C ends it with the
 summary (exit status 130).
 """
@@ -66,6 +68,15 @@ async def _monitor(args: argparse.Namespace) -> int:
     else:
         venue = VENUES[args.venue or "binance-spot"]
     streams = [n for s in symbols for n in streams_for(s, not args.no_books, venue.market)]
+    if getattr(args, "bus", None):
+        # the same view fed from a NATS bus (a `fastws serve` publishing these symbols)
+        import dataclasses
+        from fastws.bus.consumer import BusStream
+        if args.sim:
+            venue = dataclasses.replace(venue, name=f"sim-{args.market or 'spot'}")
+        bus_venue = dataclasses.replace(venue, stream_url=args.bus)
+        return await _watch(BusStream(streams, nats=args.bus, venue=venue,
+                                      connect_timeout=args.timeout), bus_venue, symbols, args)
     if args.sim:
         from fastws.sim import Exchange
         async with Exchange(symbols, market=venue.market) as ex:
@@ -130,6 +141,9 @@ def build_parser() -> ArgumentParser:
     where.add_argument("--venue", choices=sorted(VENUES), help="a Binance venue (default binance-spot)")
     where.add_argument("--url", help="a running fastws sim, e.g. ws://127.0.0.1:8765")
     p.add_argument("--market", choices=("spot", "usdm"), help="with --url: the simulator's market")
+    p.add_argument("--bus", metavar="NATS_URL",
+                   help="read from a NATS bus that `fastws serve` feeds (with --venue, or --sim "
+                        "for a `fastws serve --sim`) instead of connecting to the venue")
     p.add_argument("--ca-file", help="CA bundle for wss:// (default: the system store)")
     p.add_argument("--interval", type=positive, default=1.0, help="seconds between refreshes")
     p.add_argument("--seconds", type=non_negative, default=0.0, help="stop after this long (0: at Ctrl-C)")
