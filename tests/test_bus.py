@@ -196,3 +196,29 @@ async def test_slow_consumer_slows_neither_the_feed_handler_nor_another_consumer
             _assert_complete(rec)
             fst = fh.stats()
             assert fst.dropped == 0 and fst.publish_errors == 0
+
+
+async def test_nats_restart_feed_handler_and_consumer_recover(nats_server) -> None:
+    """nats-server restarted (same port and store): the feed handler reconnects and publishes
+    again, the consumer's books go stale while it is down, then resync from the bus and equal
+    the simulator's; the venue is not asked for any snapshot because of it."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=100.0) as ex:
+        snaps = SnapshotCounter(ex)
+        async with _feed(ex, nats_server.url) as fh:
+            async with driven(ex):
+                await fh.wait_synced(timeout=10 * UNIT)
+                async with _bus(ex, nats_server.url) as bs:
+                    await bs.wait_synced(timeout=10 * UNIT)
+                    await nats_server.restart(down_for=0.5 * UNIT)
+                    await wait_for(lambda: bs.nats_disconnects == 1 and bs.stats().reconnects == 1,
+                                   10, "the consumer's reconnect")
+                    await wait_for(lambda: fh.stats().nats_reconnects == 1, 10, "the feed's reconnect")
+                    n = bs.stats().messages
+                    await wait_for(lambda: bs.stats().messages > n + 50, 10, "events after the restart")
+                    await settle_and_compare(bs, ex, SYMS)
+                    st = bs.stats()
+                    downs = [s.stats.link_downs for s in bs.syncs.values()]
+            assert downs == [1, 1]
+            assert st.resyncs >= 2 and st.stale == {}
+            assert fh.stats().connected and fh.ms.stats().gaps == 0
+        assert snaps.count == 2

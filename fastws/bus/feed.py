@@ -235,6 +235,7 @@ class FeedHandler:
         self._disconnects = 0
         self._reconnects = 0
         self._drop_logged = -1e9
+        self._ready = True
         self._started = False
         self._closed = False
 
@@ -309,6 +310,7 @@ class FeedHandler:
 
         async def reconnected() -> None:
             self._reconnects += 1
+            self._ready = False      # hold the buffer until the stream is ensured again
             _log.info("= %s: NATS reconnected (%s)", self.name, self._nc.connected_url.netloc
                       if self._nc.connected_url else "?")
             self._tasks.append(asyncio.create_task(self._after_reconnect()))
@@ -333,7 +335,11 @@ class FeedHandler:
         """After a NATS restart a memory stream may be gone: ensure it (and the bucket) again,
         then put every book state at once for the consumers resyncing."""
         try:
-            self._kv = await ensure_bus(self._nc.jetstream(), self.prefix)
+            try:
+                self._kv = await ensure_bus(self._nc.jetstream(), self.prefix)
+            finally:
+                self._ready = True
+                self._wake.set()
             self._put_ids.clear()
             await self._put_books()
         except Exception as exc:
@@ -347,7 +353,7 @@ class FeedHandler:
             await self._wake.wait()
             self._wake.clear()
             nc = self._nc
-            while out and nc.is_connected:
+            while out and nc.is_connected and self._ready:
                 subj, raw, mid = out[0]
                 try:
                     await nc.publish(subj, raw, headers={MSG_ID_HEADER: mid})
