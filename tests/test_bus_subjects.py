@@ -64,12 +64,12 @@ def test_bad_prefix_is_refused(prefix: object) -> None:
 
 def test_msg_id_is_made_of_the_venue_ids() -> None:
     p = Parser()
-    assert S.msg_id(p.parse(DEPTH)) == "btcusdt@depth@100ms:157-160"
-    assert S.msg_id(p.parse(TRADE)) == "btcusdt@trade:t12345"
-    assert S.msg_id(p.parse(AGG)) == "btcusdt@aggTrade:a777"
-    assert S.msg_id(p.parse(BOOK_TICKER)) == "btcusdt@bookTicker:u400900217"
-    assert S.msg_id(p.parse(KLINE)) == "btcusdt@kline_1m:E1700000000300"
-    assert S.msg_id(p.parse(PARTIAL)) == "btcusdt@depth5@100ms:L160"
+    assert S.msg_id("v", p.parse(DEPTH)) == "v/btcusdt@depth@100ms:157-160"
+    assert S.msg_id("v", p.parse(TRADE)) == "v/btcusdt@trade:t12345"
+    assert S.msg_id("v", p.parse(AGG)) == "v/btcusdt@aggTrade:a777"
+    assert S.msg_id("v", p.parse(BOOK_TICKER)) == "v/btcusdt@bookTicker:u400900217"
+    assert S.msg_id("v", p.parse(KLINE)) == "v/btcusdt@kline_1m:E1700000000300"
+    assert S.msg_id("v", p.parse(PARTIAL)) == "v/btcusdt@depth5@100ms:L160"
     assert type(p.parse(PARTIAL)) is PartialDepth and type(p.parse(KLINE)) is Kline
     assert type(p.parse(AGG)) is AggTrade and type(p.parse(BOOK_TICKER)) is BookTicker
 
@@ -80,26 +80,28 @@ def test_two_copies_of_one_event_share_the_id_and_neighbours_do_not() -> None:
     a, b = Parser(), Parser()
     again = (b'{"data": {"s":"BTCUSDT","u":160,"U":157,"E":1700000000999,"e":"depthUpdate",'
              b'"a":[["67000.20","0.25"]],"b":[["67000.10","1.5"]]}, "stream":"btcusdt@depth@100ms"}')
-    assert S.msg_id(a.parse(DEPTH)) == S.msg_id(b.parse(again))
+    assert S.msg_id("v", a.parse(DEPTH)) == S.msg_id("v", b.parse(again))
     nxt = DEPTH.replace(b'"U":157,"u":160', b'"U":161,"u":163')
-    assert S.msg_id(a.parse(nxt)) != S.msg_id(a.parse(DEPTH))
+    assert S.msg_id("v", a.parse(nxt)) != S.msg_id("v", a.parse(DEPTH))
     t2 = TRADE.replace(b'"t":12345', b'"t":12346')
-    assert S.msg_id(a.parse(t2)) != S.msg_id(a.parse(TRADE))
+    assert S.msg_id("v", a.parse(t2)) != S.msg_id("v", a.parse(TRADE))
     # the same ids on another stream are another event
-    assert S.msg_id(Trade("BTCUSDT", 5, 1.0, 1.0, 0, False, stream="ethusdt@trade")) != \
-        S.msg_id(Trade("BTCUSDT", 5, 1.0, 1.0, 0, False, stream="btcusdt@trade"))
+    assert S.msg_id("v", Trade("BTCUSDT", 5, 1.0, 1.0, 0, False, stream="ethusdt@trade")) != \
+        S.msg_id("v", Trade("BTCUSDT", 5, 1.0, 1.0, 0, False, stream="btcusdt@trade"))
 
 
 def test_msg_id_of_events_without_ids() -> None:
     """Lists (``@arr``) by their event time; an event with neither ids nor time by a CRC of
     the payload (both feed handlers receive the same bytes)."""
     arr = [Trade("BTCUSDT", 1, 1.0, 1.0, 0, False, event_time=55, stream="!x@arr")]
-    assert S.msg_id(arr) == "!x@arr:E55"
+    assert S.msg_id("v", arr) == "v/!x@arr:E55"
     raw = b'{"stream":"x@y","data":{"k":1}}'
     ev = Trade("BTCUSDT", 1, 1.0, 1.0, 0, False, stream="x@y")
-    assert S.msg_id([], raw).startswith("?:c")
-    assert S.msg_id(object(), raw) == S.msg_id(object(), raw) != S.msg_id(object(), raw + b" ")
-    assert S.msg_id(ev) == "x@y:t1"
+    assert S.msg_id("v", [], raw).startswith("v/?:c")
+    assert S.msg_id("v", object(), raw) == S.msg_id("v", object(), raw) != S.msg_id("v", object(), raw + b" ")
+    assert S.msg_id("v", ev) == "v/x@y:t1"
+    # the same event of another venue is another message
+    assert S.msg_id("binance-spot", ev) != S.msg_id("binance-usdm", ev)
 
 
 def test_book_state_round_trips_into_book_sync() -> None:

@@ -262,6 +262,18 @@ class FeedHandler:
         """Wait until the handler's books are synced (see MarketStream.wait_synced)."""
         await self.ms.wait_synced(symbols, timeout)
 
+    async def subscribe(self, streams: str | Iterable[str]) -> list[str]:
+        """Add streams at runtime (see MarketStream.subscribe); their events and books are
+        published from then on."""
+        return await self.ms.subscribe(streams)
+
+    async def unsubscribe(self, streams: str | Iterable[str]) -> list[str]:
+        """Remove streams at runtime; their books are no longer put in the KV."""
+        removed = await self.ms.unsubscribe(streams)
+        for sym in [s for s in self._put_ids if s not in self.ms.books]:
+            del self._put_ids[sym]
+        return removed
+
     def _subject(self, stream: str) -> str:
         subj = self._subjects.get(stream)
         if subj is None:
@@ -289,7 +301,7 @@ class FeedHandler:
                              "(%d so far)", self.name, self.max_pending,
                              "connected" if self.connected else "unreachable", self._dropped)
             return
-        self._out.append((self._subject(stream), raw, msg_id(ev, raw)))
+        self._out.append((self._subject(stream), raw, msg_id(self._venue_token, ev, raw)))
         if not self._wake.is_set():
             self._wake.set()
 

@@ -21,7 +21,7 @@ was stored, at core-NATS latency (no JetStream consumer state, no acks).
 Message ids (``Nats-Msg-Id``)
 -----------------------------
 Made of the venue's own ids (:func:`msg_id`), so two feed handlers that receive the same venue
-event publish the same id and JetStream keeps one: ``<stream>:<id>`` with depth ``U-u``, trade
+event publish the same id and JetStream keeps one: ``<venue>/<stream>:<id>`` with depth ``U-u``, trade
 ``t``, aggTrade ``a``, bookTicker ``u``, partial depth ``lastUpdateId``; any other event (tickers,
 klines, mark price, ``@arr`` lists) its event time ``E``; an event with neither, a CRC-32 of its
 payload (both handlers receive the same bytes from the venue).
@@ -151,9 +151,14 @@ def book_key(venue: str, symbol: str) -> str:
     return f"{token(venue)}.{token(symbol.upper())}"
 
 
-def msg_id(ev: Any, raw: bytes | None = None) -> str:
-    """The JetStream message id of a venue event, from the venue's ids (see the module
-    docstring); equal for every copy of the same venue event."""
+def msg_id(venue: str, ev: Any, raw: bytes | None = None) -> str:
+    """The JetStream message id of an event of ``venue`` (its name), from the venue's ids (see
+    the module docstring); equal for every copy of the same venue event. The venue is part of
+    it: spot and USD-M share stream names and trade ids, never events."""
+    return f"{venue}/{_event_id(ev, raw)}"
+
+
+def _event_id(ev: Any, raw: bytes | None) -> str:
     if type(ev) is list:
         first = ev[0] if ev else None
         stream = getattr(first, "stream", None) or "?"
