@@ -25,9 +25,12 @@ Phases, interleaved in every round (medians over the rounds are reported):
     frames; "added" is the bus figure minus the direct one.
 ``firehose k``
     Frames as fast as the fastest reader takes them (the simulator skips a connection whose
-    write buffer is over 4 MiB instead of disconnecting it) with k bus consumers subscribed
-    (the others unsubscribed): messages/s each bus consumer received (from its first to its
-    last event of the phase), the direct consumer's too, what the feed handler published.
+    write buffer is over 4 MiB instead of disconnecting it), at most ``--firehose-frames``
+    (60k: more would pile up past the 64 MiB nats-server holds for a consumer that lags, and
+    it would cut that consumer off), with k bus consumers subscribed (the others
+    unsubscribed): messages/s each bus consumer received (from its first to its last event of
+    the phase), the direct consumer's too, what the feed handler published. A phase ends when
+    the feed handler has published everything and no consumer receives more.
 
 CPU of every process per phase from ``/proc/<pid>/stat`` (user + system): the feed handler's
 and nats-server's, as % of a core and as microseconds per message delivered to one consumer
@@ -96,7 +99,7 @@ def _sim_proc(cmdq: Any, outq: Any) -> None:
                 cmd = await _commands(cmdq)
                 if cmd[0] == "stop":
                     return
-                kind, phase, rate, seconds = cmd
+                kind, phase, rate, seconds, cap = cmd
                 head = b'{"stream":"' + STREAM.encode() + b'","data":'
                 tail = b',"s":"BTCUSDT","b":"67000.01","B":"%d","a":"67000.02","A":"1.5"}}' % phase
                 sent = skipped = 0
@@ -104,13 +107,13 @@ def _sim_proc(cmdq: Any, outq: Any) -> None:
                 end = t0 + seconds
                 while True:
                     now = time.monotonic()
-                    if now >= end:
+                    if now >= end or sent >= cap:
                         break
                     conns = [c for c in hub.subs.get(STREAM, ()) if not c.closed and c.transport]
                     if kind == "paced":
                         due = min(int((now - t0) * rate) - sent, 5000)
                     else:
-                        due = 1000
+                        due = min(1000, cap - sent)
                     if due > 0 and conns:
                         open_ = [c for c in conns if c.transport.underlying_transport
                                  .get_write_buffer_size() < BUFFER_LIMIT]
@@ -165,11 +168,13 @@ def _consumer_proc(kind: str, idx: int, venue_b: bytes, url: str, cmdq: Any, out
     from fastws.events import BookTicker
 
     recs: dict[int, list[Any]] = {}
+    total = [0]
 
     def on_ticker(ev: Any) -> None:
         u = ev.update_id
         if u < MIN_U:
             return
+        total[0] += 1
         t = time.monotonic_ns()
         ph = int(ev.best_bid_quantity)
         r = recs.get(ph)
@@ -203,8 +208,7 @@ def _consumer_proc(kind: str, idx: int, venue_b: bytes, url: str, cmdq: Any, out
                     await ms.unsubscribe([STREAM])
                     subscribed = False
                 elif cmd[0] == "peek":
-                    r = recs.get(cmd[1])
-                    outq.put(("peek", kind, idx, r[1] if r else 0))
+                    outq.put(("peek", kind, idx, total[0]))
                 elif cmd[0] == "report":
                     r = recs.pop(cmd[1], None)
                     st = ms.stats()
@@ -295,16 +299,17 @@ def _profile(b: Bench, outdir: str, tag: str, seconds: float) -> list[Any]:
             for (k, i), pid in b.pids.items() if (k, i) in (("feed", 0), ("bus", 1))]
 
 
-def _drain(b: Bench, active: list[tuple[str, int]], phase: int, timeout: float = 60.0) -> None:
-    """Wait until no consumer receives more of ``phase`` (slow ones work through a backlog
-    that nats-server holds for them)."""
+def _drain(b: Bench, active: list[tuple[str, int]], timeout: float = 60.0) -> None:
+    """Wait until the feed handler has published everything and no consumer receives
+    anything more (slow ones work through a backlog that nats-server holds for them)."""
     end = time.monotonic() + timeout
     last: list[int] = []
     while time.monotonic() < end:
         time.sleep(0.3)
-        counts = []
+        b.send(("feed", 0), "stats")
+        counts = [b.get("feed")[1]]
         for key in active:
-            b.send(key, "peek", phase)
+            b.send(key, "peek")
             counts.append(b.get("peek")[3])
         if counts == last:
             return
@@ -312,16 +317,17 @@ def _drain(b: Bench, active: list[tuple[str, int]], phase: int, timeout: float =
 
 
 def _phase(b: Bench, nats_pid: int, kind: str, phase: int, rate: float, seconds: float,
-           active: list[tuple[str, int]], profile: str | None = None) -> dict[str, Any]:
+           active: list[tuple[str, int]], profile: str | None = None,
+           cap: int = 1 << 62) -> dict[str, Any]:
     b.send(("feed", 0), "stats")
     f0 = b.get("feed")
     c0, w0 = b.cpu(nats_pid), time.monotonic()
     spies = _profile(b, profile, f"{kind}{phase}", seconds) if profile else []
-    b.send(("sim", 0), kind, phase, rate, seconds)
+    b.send(("sim", 0), kind, phase, rate, seconds, cap)
     _, _, sent, skipped, took = b.get("sent", seconds + 30)
     for sp in spies:
         sp.wait()
-    _drain(b, active, phase)
+    _drain(b, active)
     c1, w1 = b.cpu(nats_pid), time.monotonic()
     b.send(("feed", 0), "stats")
     f1 = b.get("feed")
@@ -387,7 +393,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     phase += 1 if phase % 2 == 0 else 2
                     out[f"firehose{k}"] = _phase(b, srv.pid, "firehose", phase, 0, args.firehose_seconds,
                                                  [("direct", 0)] + [("bus", i) for i in range(1, k + 1)],
-                                                 args.profile if r == 0 and k == ks[0] else None)
+                                                 args.profile if r == 0 and k == ks[0] else None,
+                                                 args.firehose_frames)
                     phase += 1
                 rounds.append(out)
                 if not args.json:
@@ -500,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="length of each phase")
     ap.add_argument("--firehose-seconds", type=float, help="length of each firehose phase "
                     "(default: --seconds)")
+    ap.add_argument("--firehose-frames", type=int, default=60_000,
+                    help="most frames of a firehose phase (default 60000: what nats-server holds "
+                    "for a slow consumer, 64 MiB, before it cuts it off)")
     ap.add_argument("--rate", type=float, default=10_000.0, help="paced frames/s")
     ap.add_argument("--consumers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4],
                     help="bus consumer counts of the firehose phases (default 1,2,4)")
@@ -511,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.seconds, args.consumers = 1, 0.5, [1, 2]
         args.firehose_seconds = args.firehose_seconds or 0.2
+        args.firehose_frames = min(args.firehose_frames, 20_000)
     args.firehose_seconds = args.firehose_seconds or args.seconds
     try:
         import nats  # noqa: F401
