@@ -208,7 +208,8 @@ def _consumer_proc(kind: str, idx: int, venue_b: bytes, url: str, cmdq: Any, out
                     await ms.unsubscribe([STREAM])
                     subscribed = False
                 elif cmd[0] == "peek":
-                    outq.put(("peek", kind, idx, total[0]))
+                    r = recs.get(cmd[1])
+                    outq.put(("peek", kind, idx, total[0], r[1] if r else 0))
                 elif cmd[0] == "report":
                     r = recs.pop(cmd[1], None)
                     st = ms.stats()
@@ -299,21 +300,33 @@ def _profile(b: Bench, outdir: str, tag: str, seconds: float) -> list[Any]:
             for (k, i), pid in b.pids.items() if (k, i) in (("feed", 0), ("bus", 1))]
 
 
-def _drain(b: Bench, active: list[tuple[str, int]], timeout: float = 60.0) -> None:
-    """Wait until the feed handler has published everything and no consumer receives
-    anything more (slow ones work through a backlog that nats-server holds for them)."""
+def _drain(b: Bench, active: list[tuple[str, int]], phase: int, published0: int,
+           stall: float = 3.0, timeout: float = 60.0) -> None:
+    """Wait until the feed handler has published everything and every bus consumer received
+    all of it (slow ones work through a backlog nats-server holds for them), or nothing moved
+    for ``stall`` seconds."""
     end = time.monotonic() + timeout
     last: list[int] = []
+    moved = time.monotonic()
     while time.monotonic() < end:
-        time.sleep(0.3)
+        time.sleep(0.2)
         b.send(("feed", 0), "stats")
-        counts = [b.get("feed")[1]]
+        f = b.get("feed")
+        published, pending = f[1] - published0, f[3]
+        totals, done = [f[1]], pending == 0
         for key in active:
-            b.send(key, "peek")
-            counts.append(b.get("peek")[3])
-        if counts == last:
+            b.send(key, "peek", phase)
+            m = b.get("peek")
+            totals.append(m[3])
+            if key[0] == "bus" and m[4] < published:
+                done = False
+        if done and totals == last:
             return
-        last = counts
+        if totals != last:
+            moved = time.monotonic()
+        elif time.monotonic() - moved > stall:
+            return
+        last = totals
 
 
 def _phase(b: Bench, nats_pid: int, kind: str, phase: int, rate: float, seconds: float,
@@ -327,7 +340,7 @@ def _phase(b: Bench, nats_pid: int, kind: str, phase: int, rate: float, seconds:
     _, _, sent, skipped, took = b.get("sent", seconds + 30)
     for sp in spies:
         sp.wait()
-    _drain(b, active)
+    _drain(b, active, phase, f0[1])
     c1, w1 = b.cpu(nats_pid), time.monotonic()
     b.send(("feed", 0), "stats")
     f1 = b.get("feed")
