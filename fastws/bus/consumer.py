@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -87,6 +88,37 @@ class BusFaults:
     @property
     def active(self) -> bool:
         return bool(self._drop_depth)
+
+
+_SPACE = re.compile(rb"[\s\x1c-\x1f]")   # what str.isspace() finds in ASCII
+
+
+def parse_header_lines(raw: bytes) -> dict[str, str]:
+    """NATS header lines (``Name: Value\\r\\n``) -> dict, with nats-py's rules (a name with
+    white space inside, or not ASCII, is skipped; values decoded as UTF-8 with replacement).
+
+    The same result as nats-py's ``Client._parse_header_lines``, a third cheaper: every
+    republished event carries six headers (``Nats-Stream``, ``Nats-Sequence``...) and nats-py's
+    version, which tests each character of each name in a generator, was most of a consumer's
+    CPU per message. Installed on the consumer's own connection only (:func:`_fast_headers`).
+    """
+    out: dict[str, str] = {}
+    for line in raw.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = name.strip()
+        if _SPACE.search(name) or not name.isascii():
+            continue
+        out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
+    return out
+
+
+def _fast_headers(nc: Any) -> None:
+    """Use :func:`parse_header_lines` on this nats-py connection (where nats-py has the
+    hook; a nats-py without it keeps its own parser)."""
+    if callable(getattr(type(nc), "_parse_header_lines", None)):
+        nc._parse_header_lines = parse_header_lines
 
 
 class _Stat:
@@ -182,6 +214,7 @@ class BusStream(MarketStream):
                 max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 error_cb=self._error)
+            _fast_headers(self._nc)
             self._connects += 1
             self._snap_task = asyncio.create_task(self._snapshot_worker(), name="fastws-bus-snapshots")
             self._rate_task = asyncio.create_task(self._rate_sampler(), name="fastws-bus-rate")
