@@ -265,3 +265,27 @@ async def test_market_stream_keep_raw_gives_the_frame_as_received() -> None:
         frame = orjson.loads(ev.raw)
         assert frame["stream"] == ev.stream and frame["data"]["t"] == ev.trade_id
         assert float(ev.decimal("price")) == ev.price
+
+
+async def test_usdm_books_through_the_bus_and_a_consumer_that_starts_first(nats_server) -> None:
+    """USD-M (pu chains, split routes) through the bus; the consumer starts before any feed
+    handler ever ran (no stream, no bucket yet) and syncs once one does."""
+    from fastws.testing import fast_limits
+    limits = fast_limits("usdm", ping_interval=1.0, pong_timeout=5.0)
+    streams = ["btcusdt@depth@100ms", "btcusdt@aggTrade", "btcusdt@markPrice@1s"]
+    async with Exchange(["BTCUSDT"], market="usdm", limits=limits, clock=manual_clock()) as ex:
+        async with _bus(ex, nats_server.url, streams) as bs:
+            rec = Recorder(bs)
+            await asyncio.sleep(0.5 * UNIT)
+            assert not bs.books["BTCUSDT"].is_synced
+            async with FeedHandler(streams, venue=ex.venue, nats=nats_server.url,
+                                   book_interval=0.1 * UNIT, **FAST) as fh:
+                async with driven(ex):
+                    await fh.wait_synced(timeout=10 * UNIT)
+                    await bs.wait_synced(timeout=15 * UNIT)
+                    await asyncio.sleep(0.5 * UNIT)
+                    await settle_and_compare(bs, ex, ["BTCUSDT"])
+            assert bs.market == "usdm" and bs.stats().gaps == 0
+            aggs = rec.aggs["btcusdt@aggTrade"]
+            assert aggs and aggs == list(range(aggs[0], aggs[0] + len(aggs)))
+            assert bs.stats().streams["btcusdt@markPrice@1s"]["messages"] > 0
