@@ -289,3 +289,28 @@ async def test_usdm_books_through_the_bus_and_a_consumer_that_starts_first(nats_
             aggs = rec.aggs["btcusdt@aggTrade"]
             assert aggs and aggs == list(range(aggs[0], aggs[0] + len(aggs)))
             assert bs.stats().streams["btcusdt@markPrice@1s"]["messages"] > 0
+
+
+async def test_nats_down_buffer_is_bounded_and_drops_are_counted(nats_server) -> None:
+    """NATS unreachable: the feed handler keeps its market stream and books going, holds at
+    most max_pending events, counts what it drops, and publishes again after the restart."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=200.0) as ex:
+        async with _feed(ex, nats_server.url, max_pending=40) as fh:
+            async with driven(ex):
+                await fh.wait_synced(timeout=10 * UNIT)
+                await nats_server.kill()
+                await wait_for(lambda: not fh.connected, 5, "the feed handler noticing")
+                m0 = fh.ms.stats().messages
+                await wait_for(lambda: fh.stats().dropped > 0, 10, "drops")
+                st = fh.stats()
+                assert st.pending <= 40 and not st.connected
+                assert fh.ms.stats().messages > m0                 # the market side goes on
+                assert all(b.is_synced for b in fh.books.values())
+                await nats_server.restart()
+                p0 = fh.stats().published
+                await wait_for(lambda: fh.stats().published > p0 + 100, 10, "publishing again")
+            st = fh.stats()
+            assert st.nats_reconnects == 1 and st.connected and st.publish_errors == 0
+            # every event the market stream delivered is accounted for
+            assert st.market.messages == st.published + st.pending + st.dropped
+            assert st.market.gaps == 0
