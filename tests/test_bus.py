@@ -314,3 +314,23 @@ async def test_nats_down_buffer_is_bounded_and_drops_are_counted(nats_server) ->
             # every event the market stream delivered is accounted for
             assert st.market.messages == st.published + st.pending + st.dropped
             assert st.market.gaps == 0
+
+
+async def test_books_go_stale_when_the_bus_falls_silent_and_resync_when_it_speaks(nats_server) -> None:
+    """The only feed handler dies: the consumer's books do not stay "synced" on a dead feed;
+    after min_silence they are stale ("bus silent"), and a new feed handler resyncs them."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=100.0) as ex:
+        async with driven(ex):
+            async with _bus(ex, nats_server.url, min_silence=0.5 * UNIT) as bs:
+                fh = _feed(ex, nats_server.url, name="first")
+                await fh.start()
+                await bs.wait_synced(timeout=10 * UNIT)
+                await fh.kill()
+                await wait_for(lambda: not any(b.is_synced for b in bs.books.values()), 5,
+                               "stale books")
+                assert all("bus silent" in (s.stale_reason or "") for s in bs.syncs.values())
+                assert bs.stats().silences == 2 and set(bs.stats().stale) == set(SYMS)
+                async with _feed(ex, nats_server.url, name="second") as fh2:
+                    await fh2.wait_synced(timeout=10 * UNIT)
+                    await bs.wait_synced(timeout=10 * UNIT)
+                    await settle_and_compare(bs, ex, SYMS)

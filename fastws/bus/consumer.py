@@ -122,12 +122,13 @@ def _fast_headers(nc: Any) -> None:
 
 
 class _Stat:
-    __slots__ = ("messages", "bytes", "last_time")
+    __slots__ = ("messages", "bytes", "last_time", "since")
 
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
         self.last_time = 0.0
+        self.since = time.monotonic()      # subscribed at
 
 
 class BusStream(MarketStream):
@@ -156,15 +157,29 @@ class BusStream(MarketStream):
         Messages nats-py buffers per subscription before dropping (a process too slow).
     name : str, optional
         NATS connection name.
+    books : bool
+        Keep a synced book per diff-depth stream (default True).
+    silence_factor, min_silence : float
+        A book whose depth stream brings nothing for ``max(silence_factor * period,
+        min_silence)`` seconds (no feed handler publishing it any more) is marked stale
+        (``"bus silent ..."``) and resynced from the bus when events come again, as
+        MarketStream does with a dead link.
     """
 
     def __init__(self, streams: Iterable[str] = (), *, nats: str = DEFAULT_NATS_URL,
                  venue: Venue = BINANCE_SPOT, prefix: str = DEFAULT_PREFIX,
                  queue_size: int = 10_000, connect_timeout: float = 10.0,
                  snapshot_timeout: float = 5.0, request_timeout: float = 0.5,
-                 pending_msgs_limit: int = 1 << 19, name: str | None = None) -> None:
-        super().__init__(streams, venue=venue, queue_size=queue_size,
-                         connect_timeout=connect_timeout, snapshot_timeout=snapshot_timeout)
+                 pending_msgs_limit: int = 1 << 19, name: str | None = None,
+                 books: bool = True, silence_factor: float = 10.0,
+                 min_silence: float = 5.0) -> None:
+        super().__init__(streams, venue=venue, queue_size=queue_size, books=books,
+                         connect_timeout=connect_timeout, snapshot_timeout=snapshot_timeout,
+                         silence_factor=silence_factor, min_silence=min_silence)
+        if not min_silence > 0 or not silence_factor > 0:
+            raise InvalidUsage("silence_factor and min_silence must be > 0")
+        self.silence_factor = silence_factor
+        self.min_silence = min_silence
         try:
             self.prefix = check_prefix(prefix)
         except ValueError as exc:
@@ -189,6 +204,7 @@ class BusStream(MarketStream):
         self._from_request = 0
         self._from_kv = 0
         self._closing = False
+        self._silences = 0
 
     def __repr__(self) -> str:
         return f"<BusStream {self.venue.name} via {self.nats_url} streams={len(self._wanted)}>"
@@ -335,6 +351,31 @@ class BusStream(MarketStream):
         self._from_kv += 1
         return state
 
+    def _silence_limit(self, stream: str) -> float:
+        info = self._wanted.get(stream)
+        period = info.update_ms / 1000.0 if info is not None and info.update_ms else 0.0
+        return max(self.silence_factor * period, self.min_silence)
+
+    def _check_silence(self, now: float) -> None:
+        """Books whose depth stream went silent are stale (like a dead link)."""
+        for sym, stream in self._book_stream.items():
+            st = self._stats.get(stream)
+            sync = self.syncs.get(sym)
+            if st is None or sync is None or not sync.book.is_synced:
+                continue
+            quiet = now - max(st.last_time, st.since)
+            if quiet > self._silence_limit(stream):
+                self._silences += 1
+                sync.link_down(f"bus silent for {quiet:.1f} s on {stream} (no feed handler "
+                               f"publishing it?)")
+
+    async def _rate_sampler(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._rate.append((now, self._total_messages()))
+            self._check_silence(now)
+            await asyncio.sleep(min(0.5, self.min_silence / 4))
+
     # statistics -----------------------------------------------------------------------------------
     @property
     def snapshot_sources(self) -> dict[str, int]:
@@ -375,6 +416,7 @@ class BusStream(MarketStream):
         out.connects = self._connects
         out.reconnects = self._reconnects
         out.parse_errors = self._parse_errors
+        out.silences = self._silences
         if self._parse_errors:
             out.bad_frames["parse"] = self._parse_errors
         if self._slow_drops:
