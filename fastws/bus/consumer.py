@@ -20,6 +20,11 @@ Where the data comes from
   rather than JetStream consumers: no acks, no flow-control round trips, no per-message
   metadata, so the added latency is one server hop; the dedup already happened on the stream.
   Each payload is the venue's frame, parsed by :class:`fastws.parser.Parser`.
+* Order: each stream's events arrive in the order the events stream stored them (the venue's
+  order). Across streams nats-py runs one task per subscription, so two streams' events that
+  arrived in one read may be delivered stream by stream; a direct MarketStream keeps the
+  arrival order of one connection. Compare ``event_time`` where the order across streams
+  matters.
 * Books: the same :class:`~fastws.sync.BookSync` procedure and id rules as a direct stream.
   A snapshot (at start, after a gap, after a NATS reconnect) comes from the bus, never from the
   venue: first a request to the feed handlers (``<prefix>.snap.<venue>.<SYMBOL>``, answered only

@@ -121,9 +121,9 @@ class FeedHandlerStats:
         Events waiting in the buffer now.
     publish_errors : int
         Publishes NATS refused (other than while disconnected).
-    book_puts, snap_requests, snap_answers, snap_unsynced : int
-        Book states put in the KV; snapshot requests received / answered / left unanswered
-        because the book was not synced.
+    book_puts, book_put_errors, snap_requests, snap_answers, snap_unsynced : int
+        Book states put in the KV / puts that failed; snapshot requests received / answered /
+        left unanswered because the book was not synced.
     nats_disconnects, nats_reconnects : int
         Connection losses to NATS and reconnects.
     connected : bool
@@ -137,6 +137,7 @@ class FeedHandlerStats:
     pending: int = 0
     publish_errors: int = 0
     book_puts: int = 0
+    book_put_errors: int = 0
     snap_requests: int = 0
     snap_answers: int = 0
     snap_unsynced: int = 0
@@ -235,6 +236,8 @@ class FeedHandler:
         self._disconnects = 0
         self._reconnects = 0
         self._drop_logged = -1e9
+        self._put_errors = 0
+        self._put_error_logged: tuple[str, float] = ("", -1e9)
         self._ready = True
         self._started = False
         self._closed = False
@@ -413,8 +416,13 @@ class FeedHandler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                _log.warning("~ %s: book state put failed: %s: %s", self.name,
-                             type(exc).__name__, exc)
+                self._put_errors += 1
+                what = f"{type(exc).__name__}: {exc}"
+                now = time.monotonic()
+                if what != self._put_error_logged[0] or now - self._put_error_logged[1] > 60.0:
+                    self._put_error_logged = (what, now)
+                    _log.warning("~ %s: book state put failed (%d so far): %s", self.name,
+                                 self._put_errors, what)
             await asyncio.sleep(self.book_interval)
 
     async def _on_snap_request(self, msg: Any) -> None:
@@ -493,6 +501,7 @@ class FeedHandler:
         return FeedHandlerStats(
             published=self._published, dropped=self._dropped, pending=len(self._out),
             publish_errors=self._publish_errors, book_puts=self._book_puts,
+            book_put_errors=self._put_errors,
             snap_requests=self._snap_requests, snap_answers=self._snap_answers,
             snap_unsynced=self._snap_unsynced, nats_disconnects=self._disconnects,
             nats_reconnects=self._reconnects, connected=self.connected, market=self.ms.stats())
