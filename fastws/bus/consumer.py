@@ -252,8 +252,8 @@ class BusStream(MarketStream):
         nc, self._nc = self._nc, None
         if nc is not None:
             try:
-                await nc.close()
-            except Exception:
+                await asyncio.wait_for(nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
         self._subs.clear()
         await super().close()

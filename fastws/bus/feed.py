@@ -472,15 +472,17 @@ class FeedHandler:
             await asyncio.sleep(0.01)
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
         if self._nc is not None:
             try:
-                await self._nc.drain() if self._nc.is_connected else await self._nc.close()
-            except Exception:
+                if self._nc.is_connected:
+                    await asyncio.wait_for(self._nc.drain(), 5.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            try:
+                await asyncio.wait_for(self._nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
 
     async def kill(self) -> None:
@@ -492,8 +494,8 @@ class FeedHandler:
         await self.ms.close()
         if self._nc is not None:
             try:
-                await self._nc.close()
-            except Exception:
+                await asyncio.wait_for(self._nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
 
     # statistics -----------------------------------------------------------------------------------
