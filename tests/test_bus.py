@@ -334,3 +334,26 @@ async def test_books_go_stale_when_the_bus_falls_silent_and_resync_when_it_speak
                     await fh2.wait_synced(timeout=10 * UNIT)
                     await bs.wait_synced(timeout=10 * UNIT)
                     await settle_and_compare(bs, ex, SYMS)
+
+
+async def test_no_nats_server_is_a_clear_error_not_a_hang() -> None:
+    """Nothing listens at the URL: start() fails within connect_timeout with a ConnectionError
+    that names the URL (nats-py told to reconnect forever would retry it forever)."""
+    import socket
+
+    from fastws.venues import BINANCE_SPOT
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"nats://127.0.0.1:{s.getsockname()[1]}"       # bound, not listening
+        for obj in (BusStream(["btcusdt@trade"], nats=url, connect_timeout=1.0 * UNIT),
+                    FeedHandler(["btcusdt@trade"], venue=BINANCE_SPOT, nats=url,
+                                connect_timeout=1.0 * UNIT)):
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            try:
+                await obj.start()
+            except ConnectionError as exc:
+                assert url in str(exc)
+            else:
+                raise AssertionError("start() succeeded without a server")
+            assert loop.time() - t0 < 5 * UNIT

@@ -53,6 +53,7 @@ from typing import Any
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, book_key, books_bucket, check_prefix, decode_book, live_subject, snap_subject,
 )
+from fastws.bus.connect import connect_nats
 from fastws.events import DepthUpdate
 from fastws.exceptions import InvalidUsage
 from fastws.market_stream import MarketStream, MarketStreamStats
@@ -229,10 +230,9 @@ class BusStream(MarketStream):
         except ImportError as exc:  # pragma: no cover - the extra is missing
             raise RuntimeError("BusStream needs nats-py: pip install 'fastws[bus]'") from exc
         try:
-            self._nc = await nats.connect(
-                self.nats_url.split(",") if "," in self.nats_url else self.nats_url,
-                name=self.name or f"fastws-bus-{id(self):x}", connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+            self._nc = await connect_nats(
+                nats, self.nats_url, self.connect_timeout,
+                name=self.name or f"fastws-bus-{id(self):x}",
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 error_cb=self._error)
             _fast_headers(self._nc)

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastws.bus.connect import connect_nats
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, DUPLICATE_WINDOW, MSG_ID_HEADER, book_key, books_bucket, check_prefix,
     encode_book, event_subject, events_filter, events_stream_name, live_filter, msg_id,
@@ -334,10 +335,8 @@ class FeedHandler:
         async def error(exc: Exception) -> None:
             _log.debug("~ %s: NATS: %s: %s", self.name, type(exc).__name__, exc)
 
-        self._nc = await nats.connect(
-            self.nats_url.split(",") if "," in self.nats_url else self.nats_url,
-            name=f"fastws-feed-{self.name}", connect_timeout=self.connect_timeout,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+        self._nc = await connect_nats(
+            nats, self.nats_url, self.connect_timeout, name=f"fastws-feed-{self.name}",
             disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
             pending_size=64 << 20)
         js = self._nc.jetstream()
