@@ -265,3 +265,95 @@ async def test_market_stream_keep_raw_gives_the_frame_as_received() -> None:
         frame = orjson.loads(ev.raw)
         assert frame["stream"] == ev.stream and frame["data"]["t"] == ev.trade_id
         assert float(ev.decimal("price")) == ev.price
+
+
+async def test_usdm_books_through_the_bus_and_a_consumer_that_starts_first(nats_server) -> None:
+    """USD-M (pu chains, split routes) through the bus; the consumer starts before any feed
+    handler ever ran (no stream, no bucket yet) and syncs once one does."""
+    from fastws.testing import fast_limits
+    limits = fast_limits("usdm", ping_interval=1.0, pong_timeout=5.0)
+    streams = ["btcusdt@depth@100ms", "btcusdt@aggTrade", "btcusdt@markPrice@1s"]
+    async with Exchange(["BTCUSDT"], market="usdm", limits=limits, clock=manual_clock()) as ex:
+        async with _bus(ex, nats_server.url, streams) as bs:
+            rec = Recorder(bs)
+            await asyncio.sleep(0.5 * UNIT)
+            assert not bs.books["BTCUSDT"].is_synced
+            async with FeedHandler(streams, venue=ex.venue, nats=nats_server.url,
+                                   book_interval=0.1 * UNIT, **FAST) as fh:
+                async with driven(ex):
+                    await fh.wait_synced(timeout=10 * UNIT)
+                    await bs.wait_synced(timeout=15 * UNIT)
+                    await asyncio.sleep(0.5 * UNIT)
+                    await settle_and_compare(bs, ex, ["BTCUSDT"])
+            assert bs.market == "usdm" and bs.stats().gaps == 0
+            aggs = rec.aggs["btcusdt@aggTrade"]
+            assert aggs and aggs == list(range(aggs[0], aggs[0] + len(aggs)))
+            assert bs.stats().streams["btcusdt@markPrice@1s"]["messages"] > 0
+
+
+async def test_nats_down_buffer_is_bounded_and_drops_are_counted(nats_server) -> None:
+    """NATS unreachable: the feed handler keeps its market stream and books going, holds at
+    most max_pending events, counts what it drops, and publishes again after the restart."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=200.0) as ex:
+        async with _feed(ex, nats_server.url, max_pending=40) as fh:
+            async with driven(ex):
+                await fh.wait_synced(timeout=10 * UNIT)
+                await nats_server.kill()
+                await wait_for(lambda: not fh.connected, 5, "the feed handler noticing")
+                m0 = fh.ms.stats().messages
+                await wait_for(lambda: fh.stats().dropped > 0, 10, "drops")
+                st = fh.stats()
+                assert st.pending <= 40 and not st.connected
+                assert fh.ms.stats().messages > m0                 # the market side goes on
+                assert all(b.is_synced for b in fh.books.values())
+                await nats_server.restart()
+                p0 = fh.stats().published
+                await wait_for(lambda: fh.stats().published > p0 + 100, 10, "publishing again")
+            st = fh.stats()
+            assert st.nats_reconnects == 1 and st.connected and st.publish_errors == 0
+            # every event the market stream delivered is accounted for
+            assert st.market.messages == st.published + st.pending + st.dropped
+            assert st.market.gaps == 0
+
+
+async def test_books_go_stale_when_the_bus_falls_silent_and_resync_when_it_speaks(nats_server) -> None:
+    """The only feed handler dies: the consumer's books do not stay "synced" on a dead feed;
+    after min_silence they are stale ("bus silent"), and a new feed handler resyncs them."""
+    async with Exchange(SYMS, limits=LIMITS, clock=manual_clock(), rate=100.0) as ex:
+        async with driven(ex):
+            async with _bus(ex, nats_server.url, min_silence=0.5 * UNIT) as bs:
+                fh = _feed(ex, nats_server.url, name="first")
+                await fh.start()
+                await bs.wait_synced(timeout=10 * UNIT)
+                await fh.kill()
+                await wait_for(lambda: not any(b.is_synced for b in bs.books.values()), 5,
+                               "stale books")
+                assert all("bus silent" in (s.stale_reason or "") for s in bs.syncs.values())
+                assert bs.stats().silences == 2 and set(bs.stats().stale) == set(SYMS)
+                async with _feed(ex, nats_server.url, name="second") as fh2:
+                    await fh2.wait_synced(timeout=10 * UNIT)
+                    await bs.wait_synced(timeout=10 * UNIT)
+                    await settle_and_compare(bs, ex, SYMS)
+
+
+async def test_no_nats_server_is_a_clear_error_not_a_hang() -> None:
+    """Nothing listens at the URL: start() fails within connect_timeout with a ConnectionError
+    that names the URL (nats-py told to reconnect forever would retry it forever)."""
+    import socket
+
+    from fastws.venues import BINANCE_SPOT
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"nats://127.0.0.1:{s.getsockname()[1]}"       # bound, not listening
+        for obj in (BusStream(["btcusdt@trade"], nats=url, connect_timeout=1.0 * UNIT),
+                    FeedHandler(["btcusdt@trade"], venue=BINANCE_SPOT, nats=url,
+                                connect_timeout=1.0 * UNIT)):
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            try:
+                await obj.start()
+            except ConnectionError as exc:
+                assert url in str(exc)
+            else:
+                raise AssertionError("start() succeeded without a server")
+            assert loop.time() - t0 < 5 * UNIT

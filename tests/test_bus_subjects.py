@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from fastws.bus import subjects as S
+from fastws.bus.consumer import parse_header_lines
 from fastws.events import AggTrade, BookTicker, DepthUpdate, Kline, PartialDepth, Trade
 from fastws.parser import Parser
 from fastws.sync import BookSync, SyncAction
@@ -130,3 +132,34 @@ def test_book_state_round_trips_into_book_sync() -> None:
 def test_bad_book_state_is_refused(bad: bytes) -> None:
     with pytest.raises(ValueError, match="book state"):
         S.decode_book(bad)
+
+
+# --- the consumer's header parser equals nats-py's -------------------------------------------
+
+_REPUBLISHED = (b"Nats-Msg-Id: binance-spot/btcusdt@trade:t1\r\nNats-Stream: FASTWS_EV\r\n"
+                b"Nats-Subject: fastws.ev.binance-spot.BTCUSDT.trade\r\nNats-Sequence: 12\r\n"
+                b"Nats-Time-Stamp: 2026-12-03T16:48:16.42025276Z\r\nNats-Last-Sequence: 11\r\n\r\n")
+
+
+def _nats_py(raw: bytes) -> dict[str, str]:
+    from nats.aio.client import Client
+    return Client._parse_header_lines(raw)
+
+
+def test_header_parser_reads_republished_headers() -> None:
+    pytest.importorskip("nats")
+    got = parse_header_lines(_REPUBLISHED)
+    assert got == _nats_py(_REPUBLISHED)
+    assert got["Nats-Sequence"] == "12" and got["Nats-Stream"] == "FASTWS_EV"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=12), st.sampled_from([b":", b": ", b"", b":\t"]),
+                          st.binary(max_size=12)), max_size=6),
+       st.sampled_from([b"\r\n", b"\n", b"\r\n\r\n"]))
+def test_header_parser_equals_nats_py(lines: list[tuple[bytes, bytes, bytes]], sep: bytes) -> None:
+    pytest.importorskip("nats")
+    raw = sep.join(n + c + v for n, c, v in lines) + b"\r\n\r\n"
+    assert parse_header_lines(raw) == _nats_py(raw)
+    odd = b"A\x1cB: 1\r\n \t: 2\r\nK\xc3\xa9: 3\r\nok: v\xff\r\n"
+    assert parse_header_lines(odd) == _nats_py(odd)

@@ -20,6 +20,11 @@ Where the data comes from
   rather than JetStream consumers: no acks, no flow-control round trips, no per-message
   metadata, so the added latency is one server hop; the dedup already happened on the stream.
   Each payload is the venue's frame, parsed by :class:`fastws.parser.Parser`.
+* Order: each stream's events arrive in the order the events stream stored them (the venue's
+  order). Across streams nats-py runs one task per subscription, so two streams' events that
+  arrived in one read may be delivered stream by stream; a direct MarketStream keeps the
+  arrival order of one connection. Compare ``event_time`` where the order across streams
+  matters.
 * Books: the same :class:`~fastws.sync.BookSync` procedure and id rules as a direct stream.
   A snapshot (at start, after a gap, after a NATS reconnect) comes from the bus, never from the
   venue: first a request to the feed handlers (``<prefix>.snap.<venue>.<SYMBOL>``, answered only
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -47,6 +53,7 @@ from typing import Any
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, book_key, books_bucket, check_prefix, decode_book, live_subject, snap_subject,
 )
+from fastws.bus.connect import connect_nats
 from fastws.events import DepthUpdate
 from fastws.exceptions import InvalidUsage
 from fastws.market_stream import MarketStream, MarketStreamStats
@@ -89,13 +96,45 @@ class BusFaults:
         return bool(self._drop_depth)
 
 
+_SPACE = re.compile(rb"[\s\x1c-\x1f]")   # what str.isspace() finds in ASCII
+
+
+def parse_header_lines(raw: bytes) -> dict[str, str]:
+    """NATS header lines (``Name: Value\\r\\n``) -> dict, with nats-py's rules (a name with
+    white space inside, or not ASCII, is skipped; values decoded as UTF-8 with replacement).
+
+    The same result as nats-py's ``Client._parse_header_lines``, a third cheaper: every
+    republished event carries six headers (``Nats-Stream``, ``Nats-Sequence``...) and nats-py's
+    version, which tests each character of each name in a generator, was most of a consumer's
+    CPU per message. Installed on the consumer's own connection only (:func:`_fast_headers`).
+    """
+    out: dict[str, str] = {}
+    for line in raw.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = name.strip()
+        if _SPACE.search(name) or not name.isascii():
+            continue
+        out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
+    return out
+
+
+def _fast_headers(nc: Any) -> None:
+    """Use :func:`parse_header_lines` on this nats-py connection (where nats-py has the
+    hook; a nats-py without it keeps its own parser)."""
+    if callable(getattr(type(nc), "_parse_header_lines", None)):
+        nc._parse_header_lines = parse_header_lines
+
+
 class _Stat:
-    __slots__ = ("messages", "bytes", "last_time")
+    __slots__ = ("messages", "bytes", "last_time", "since")
 
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
         self.last_time = 0.0
+        self.since = time.monotonic()      # subscribed at
 
 
 class BusStream(MarketStream):
@@ -124,15 +163,29 @@ class BusStream(MarketStream):
         Messages nats-py buffers per subscription before dropping (a process too slow).
     name : str, optional
         NATS connection name.
+    books : bool
+        Keep a synced book per diff-depth stream (default True).
+    silence_factor, min_silence : float
+        A book whose depth stream brings nothing for ``max(silence_factor * period,
+        min_silence)`` seconds (no feed handler publishing it any more) is marked stale
+        (``"bus silent ..."``) and resynced from the bus when events come again, as
+        MarketStream does with a dead link.
     """
 
     def __init__(self, streams: Iterable[str] = (), *, nats: str = DEFAULT_NATS_URL,
                  venue: Venue = BINANCE_SPOT, prefix: str = DEFAULT_PREFIX,
                  queue_size: int = 10_000, connect_timeout: float = 10.0,
                  snapshot_timeout: float = 5.0, request_timeout: float = 0.5,
-                 pending_msgs_limit: int = 1 << 19, name: str | None = None) -> None:
-        super().__init__(streams, venue=venue, queue_size=queue_size,
-                         connect_timeout=connect_timeout, snapshot_timeout=snapshot_timeout)
+                 pending_msgs_limit: int = 1 << 19, name: str | None = None,
+                 books: bool = True, silence_factor: float = 10.0,
+                 min_silence: float = 5.0) -> None:
+        super().__init__(streams, venue=venue, queue_size=queue_size, books=books,
+                         connect_timeout=connect_timeout, snapshot_timeout=snapshot_timeout,
+                         silence_factor=silence_factor, min_silence=min_silence)
+        if not min_silence > 0 or not silence_factor > 0:
+            raise InvalidUsage("silence_factor and min_silence must be > 0")
+        self.silence_factor = silence_factor
+        self.min_silence = min_silence
         try:
             self.prefix = check_prefix(prefix)
         except ValueError as exc:
@@ -157,6 +210,7 @@ class BusStream(MarketStream):
         self._from_request = 0
         self._from_kv = 0
         self._closing = False
+        self._silences = 0
 
     def __repr__(self) -> str:
         return f"<BusStream {self.venue.name} via {self.nats_url} streams={len(self._wanted)}>"
@@ -176,12 +230,12 @@ class BusStream(MarketStream):
         except ImportError as exc:  # pragma: no cover - the extra is missing
             raise RuntimeError("BusStream needs nats-py: pip install 'fastws[bus]'") from exc
         try:
-            self._nc = await nats.connect(
-                self.nats_url.split(",") if "," in self.nats_url else self.nats_url,
-                name=self.name or f"fastws-bus-{id(self):x}", connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+            self._nc = await connect_nats(
+                nats, self.nats_url, self.connect_timeout,
+                name=self.name or f"fastws-bus-{id(self):x}",
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 error_cb=self._error)
+            _fast_headers(self._nc)
             self._connects += 1
             self._snap_task = asyncio.create_task(self._snapshot_worker(), name="fastws-bus-snapshots")
             self._rate_task = asyncio.create_task(self._rate_sampler(), name="fastws-bus-rate")
@@ -198,8 +252,8 @@ class BusStream(MarketStream):
         nc, self._nc = self._nc, None
         if nc is not None:
             try:
-                await nc.close()
-            except Exception:
+                await asyncio.wait_for(nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
         self._subs.clear()
         await super().close()
@@ -302,6 +356,31 @@ class BusStream(MarketStream):
         self._from_kv += 1
         return state
 
+    def _silence_limit(self, stream: str) -> float:
+        info = self._wanted.get(stream)
+        period = info.update_ms / 1000.0 if info is not None and info.update_ms else 0.0
+        return max(self.silence_factor * period, self.min_silence)
+
+    def _check_silence(self, now: float) -> None:
+        """Books whose depth stream went silent are stale (like a dead link)."""
+        for sym, stream in self._book_stream.items():
+            st = self._stats.get(stream)
+            sync = self.syncs.get(sym)
+            if st is None or sync is None or not sync.book.is_synced:
+                continue
+            quiet = now - max(st.last_time, st.since)
+            if quiet > self._silence_limit(stream):
+                self._silences += 1
+                sync.link_down(f"bus silent for {quiet:.1f} s on {stream} (no feed handler "
+                               f"publishing it?)")
+
+    async def _rate_sampler(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._rate.append((now, self._total_messages()))
+            self._check_silence(now)
+            await asyncio.sleep(min(0.5, self.min_silence / 4))
+
     # statistics -----------------------------------------------------------------------------------
     @property
     def snapshot_sources(self) -> dict[str, int]:
@@ -342,6 +421,7 @@ class BusStream(MarketStream):
         out.connects = self._connects
         out.reconnects = self._reconnects
         out.parse_errors = self._parse_errors
+        out.silences = self._silences
         if self._parse_errors:
             out.bad_frames["parse"] = self._parse_errors
         if self._slow_drops:

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastws.bus.connect import connect_nats
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, DUPLICATE_WINDOW, MSG_ID_HEADER, book_key, books_bucket, check_prefix,
     encode_book, event_subject, events_filter, events_stream_name, live_filter, msg_id,
@@ -121,9 +122,9 @@ class FeedHandlerStats:
         Events waiting in the buffer now.
     publish_errors : int
         Publishes NATS refused (other than while disconnected).
-    book_puts, snap_requests, snap_answers, snap_unsynced : int
-        Book states put in the KV; snapshot requests received / answered / left unanswered
-        because the book was not synced.
+    book_puts, book_put_errors, snap_requests, snap_answers, snap_unsynced : int
+        Book states put in the KV / puts that failed; snapshot requests received / answered /
+        left unanswered because the book was not synced.
     nats_disconnects, nats_reconnects : int
         Connection losses to NATS and reconnects.
     connected : bool
@@ -137,6 +138,7 @@ class FeedHandlerStats:
     pending: int = 0
     publish_errors: int = 0
     book_puts: int = 0
+    book_put_errors: int = 0
     snap_requests: int = 0
     snap_answers: int = 0
     snap_unsynced: int = 0
@@ -235,6 +237,8 @@ class FeedHandler:
         self._disconnects = 0
         self._reconnects = 0
         self._drop_logged = -1e9
+        self._put_errors = 0
+        self._put_error_logged: tuple[str, float] = ("", -1e9)
         self._ready = True
         self._started = False
         self._closed = False
@@ -331,10 +335,8 @@ class FeedHandler:
         async def error(exc: Exception) -> None:
             _log.debug("~ %s: NATS: %s: %s", self.name, type(exc).__name__, exc)
 
-        self._nc = await nats.connect(
-            self.nats_url.split(",") if "," in self.nats_url else self.nats_url,
-            name=f"fastws-feed-{self.name}", connect_timeout=self.connect_timeout,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.25,
+        self._nc = await connect_nats(
+            nats, self.nats_url, self.connect_timeout, name=f"fastws-feed-{self.name}",
             disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
             pending_size=64 << 20)
         js = self._nc.jetstream()
@@ -413,8 +415,13 @@ class FeedHandler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                _log.warning("~ %s: book state put failed: %s: %s", self.name,
-                             type(exc).__name__, exc)
+                self._put_errors += 1
+                what = f"{type(exc).__name__}: {exc}"
+                now = time.monotonic()
+                if what != self._put_error_logged[0] or now - self._put_error_logged[1] > 60.0:
+                    self._put_error_logged = (what, now)
+                    _log.warning("~ %s: book state put failed (%d so far): %s", self.name,
+                                 self._put_errors, what)
             await asyncio.sleep(self.book_interval)
 
     async def _on_snap_request(self, msg: Any) -> None:
@@ -464,15 +471,17 @@ class FeedHandler:
             await asyncio.sleep(0.01)
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
         if self._nc is not None:
             try:
-                await self._nc.drain() if self._nc.is_connected else await self._nc.close()
-            except Exception:
+                if self._nc.is_connected:
+                    await asyncio.wait_for(self._nc.drain(), 5.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            try:
+                await asyncio.wait_for(self._nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
 
     async def kill(self) -> None:
@@ -484,8 +493,8 @@ class FeedHandler:
         await self.ms.close()
         if self._nc is not None:
             try:
-                await self._nc.close()
-            except Exception:
+                await asyncio.wait_for(self._nc.close(), 5.0)
+            except (asyncio.TimeoutError, Exception):
                 pass
 
     # statistics -----------------------------------------------------------------------------------
@@ -493,6 +502,7 @@ class FeedHandler:
         return FeedHandlerStats(
             published=self._published, dropped=self._dropped, pending=len(self._out),
             publish_errors=self._publish_errors, book_puts=self._book_puts,
+            book_put_errors=self._put_errors,
             snap_requests=self._snap_requests, snap_answers=self._snap_answers,
             snap_unsynced=self._snap_unsynced, nats_disconnects=self._disconnects,
             nats_reconnects=self._reconnects, connected=self.connected, market=self.ms.stats())

