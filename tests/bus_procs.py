@@ -29,7 +29,8 @@ async def _feed(venue: Any, url: str, streams: list[str], opts: dict[str, Any]) 
         while True:
             st = fh.stats()
             print(json.dumps({"published": st.published, "dropped": st.dropped,
-                              "connected": st.connected}), flush=True)
+                              "connected": st.connected, "snapshots": st.market.snapshots}),
+                  flush=True)
             await asyncio.sleep(0.2)
 
 
