@@ -187,21 +187,20 @@ class DepthCycle:
 class _Block:
     """The frames of one connection's streams for one pass, with the id digit positions."""
 
-    def __init__(self, frames: list[bytes], id_at: list[tuple[int, int, int, int]]) -> None:
+    def __init__(self, frames: list[bytes], id_at: list[tuple[int, int, int]]) -> None:
         self.data = bytearray(b"".join(frames))
         self.view = np.frombuffer(self.data, dtype=np.uint8)
-        # (offset of U's digits, offset of u's digits, rel U, rel u, cycle length)
-        arr = np.array(id_at, dtype=np.int64).reshape(-1, 5)
-        self.offs_U, self.offs_u = arr[:, 0], arr[:, 1]
-        self.rel_U, self.rel_u, self.length = arr[:, 2], arr[:, 3], arr[:, 4]
+        self.frames = len(frames)
+        # (offset of the id's 12 digits, id relative to the pass, ids per pass)
+        arr = np.array(id_at, dtype=np.int64).reshape(-1, 3)
+        self.offs, self.rel, self.length = arr[:, 0], arr[:, 1], arr[:, 2]
 
     def pass_bytes(self, k: int) -> bytes:
         """The block with the ids of pass ``k`` written in."""
-        if len(self.offs_U):
-            for offs, rel in ((self.offs_U, self.rel_U), (self.offs_u, self.rel_u)):
-                vals = BASE_ID + k * self.length + rel
-                for d in range(_ID_WIDTH):
-                    self.view[offs + d] = 48 + (vals // 10 ** (_ID_WIDTH - 1 - d)) % 10
+        if len(self.offs):
+            vals = BASE_ID + k * self.length + self.rel
+            for d in range(_ID_WIDTH):
+                self.view[self.offs + d] = 48 + (vals // 10 ** (_ID_WIDTH - 1 - d)) % 10
         return bytes(self.data)
 
 
@@ -281,8 +280,6 @@ class FeedConn(StreamConn):
         self.feed_frames = 0
         self._block: Optional[_Block] = None
         self._lossy: Optional[_Block] = None
-        self._tick_block = b""
-        self._tick_frames = 0
         self._pass = 0
         self._paused = False
         self._scheduled = False
@@ -329,7 +326,7 @@ class FeedConn(StreamConn):
     def _rebuild(self) -> None:
         """(Re)build what this connection is sent for its current feed streams."""
         self._block = self._lossy = None
-        self._tick_block, self._paced = b"", None
+        self._paced = None
         if not self.names:
             return
         feed = self.feed
@@ -341,14 +338,25 @@ class FeedConn(StreamConn):
                 self._lossy = self._depth_block(syms, lossy=True)
             self._pass = max(feed.passes[s] for s in syms if s) + 1
         elif mode == "tickers":
-            frames = []
-            for i in range(feed.spec.tickers):
+            # distinct payloads repeated to about 1 MiB, "u" moving on (12 digits, patched)
+            frames: list[bytes] = []
+            id_at: list[tuple[int, int, int]] = []
+            n = feed.spec.tickers
+            size = sum(len(P.dumps(feed.tickers[s][0])) + 60 for s in syms)  # type: ignore[index]
+            reps = max(1, _BLOCK_TARGET // (size * n))
+            pos = 0
+            for i in range(n * reps):
                 for name, s in zip(self.names, syms):
-                    frames.append(self._frame(name, P.dumps(feed.tickers[s][i])))  # type: ignore[index]
-            block = b"".join(frames)
-            reps = max(1, _BLOCK_TARGET // len(block))
-            self._tick_block = block * reps
-            self._tick_frames = len(frames) * reps
+                    d = dict(feed.tickers[s][i % n])  # type: ignore[index]
+                    d["u"] = BASE_ID + i + 1
+                    raw = P.dumps(d)
+                    fr = self._frame(name, raw)
+                    start = pos + len(fr) - len(raw) - (1 if self.combined else 0)
+                    id_at.append((start + raw.index(b'"u":') + 4, i + 1, n * reps))
+                    frames.append(fr)
+                    pos += len(fr)
+            self._block = _Block(frames, id_at)
+            self._pass = 0
         else:
             tpl = []
             for name, s in zip(self.names, syms):
@@ -366,7 +374,7 @@ class FeedConn(StreamConn):
 
     def _depth_block(self, syms: list[Optional[str]], lossy: bool) -> _Block:
         frames: list[bytes] = []
-        id_at: list[tuple[int, int, int, int, int]] = []
+        id_at: list[tuple[int, int, int]] = []
         pos = 0
         cycles = [self.feed.cycles[s] for s in syms if s]
         names = [n for n, s in zip(self.names, syms) if s]
@@ -381,10 +389,11 @@ class FeedConn(StreamConn):
                 oU = raw.index(b'"U":') + 4
                 ou = raw.index(b'"u":') + 4
                 U, u = c.rel[i]
-                id_at.append((start + oU, start + ou, U, u, c.length))
+                id_at.append((start + oU, U, c.length))
+                id_at.append((start + ou, u, c.length))
                 frames.append(fr)
                 pos += len(fr)
-        return _Block(frames, id_at)  # type: ignore[arg-type]
+        return _Block(frames, id_at)
 
     # -- writing ------------------------------------------------------------------------------
     def pause_writing(self) -> None:
@@ -424,6 +433,11 @@ class FeedConn(StreamConn):
             ut = self.transport.underlying_transport  # type: ignore[union-attr]
             if self._block is not None:
                 k = self._pass
+                if self.feed.spec.mode == "tickers":
+                    ut.write(self._block.pass_bytes(k))
+                    self.feed_frames += self._block.frames
+                    self._pass = k + 1
+                    continue
                 every = self.feed.spec.drop_every
                 blk = self._lossy if (self._lossy is not None and k % every == every - 1) \
                     else self._block
@@ -432,11 +446,8 @@ class FeedConn(StreamConn):
                     if sym is not None and self.feed.passes[sym] < k:
                         self.feed.passes[sym] = k
                 ut.write(blk.pass_bytes(k))
-                self.feed_frames += len(blk.offs_U)
+                self.feed_frames += blk.frames
                 self._pass = k + 1
-            elif self._tick_block:
-                ut.write(self._tick_block)
-                self.feed_frames += self._tick_frames
             else:
                 return
         self._scheduled = True
