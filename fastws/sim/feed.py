@@ -9,8 +9,9 @@ the paths every third-party client uses). Control messages (SUBSCRIBE, LIST_SUBS
 ...) and pings behave as on any stream connection. Modes:
 
 ``tickers``
-    ``<symbol>@bookTicker`` frames of the feed's symbols, a block of distinct payloads per
-    symbol repeated as fast as the client reads.
+    ``<symbol>@bookTicker`` frames of the feed's symbols: ``tickers`` distinct payloads per
+    symbol, repeated to about 1 MiB per write as fast as the client reads, ``"u"`` moving on
+    (patched in place) so that no client sees an id twice.
 ``paced``
     The same streams at ``rate`` messages per second per connection (all its streams
     together), each frame stamped at write time with ``time.monotonic_ns()`` in ``"u"``
@@ -330,24 +331,24 @@ class FeedConn(StreamConn):
         if not self.names:
             return
         feed = self.feed
-        syms = [feed.serves(n) for n in self.names]
+        syms = [feed.serves(n) or "" for n in self.names]      # every name here is served
         mode = feed.spec.mode
         if mode == "depth":
             self._block = self._depth_block(syms, lossy=False)
             if feed.spec.drop_every:
                 self._lossy = self._depth_block(syms, lossy=True)
-            self._pass = max(feed.passes[s] for s in syms if s) + 1
+            self._pass = max(feed.passes[s] for s in syms) + 1
         elif mode == "tickers":
             # distinct payloads repeated to about 1 MiB, "u" moving on (12 digits, patched)
             frames: list[bytes] = []
             id_at: list[tuple[int, int, int]] = []
             n = feed.spec.tickers
-            size = sum(len(P.dumps(feed.tickers[s][0])) + 60 for s in syms)  # type: ignore[index]
+            size = sum(len(P.dumps(feed.tickers[s][0])) + 60 for s in syms)
             reps = max(1, _BLOCK_TARGET // (size * n))
             pos = 0
             for i in range(n * reps):
                 for name, s in zip(self.names, syms):
-                    d = dict(feed.tickers[s][i % n])  # type: ignore[index]
+                    d = dict(feed.tickers[s][i % n])
                     d["u"] = BASE_ID + i + 1
                     raw = P.dumps(d)
                     fr = self._frame(name, raw)
@@ -360,7 +361,7 @@ class FeedConn(StreamConn):
         else:
             tpl = []
             for name, s in zip(self.names, syms):
-                d = dict(feed.tickers[s][0])               # type: ignore[index]
+                d = dict(feed.tickers[s][0])             
                 d.pop("u")
                 rest = b"," + P.dumps(d)[1:]
                 head = b'{"u":'
@@ -372,12 +373,12 @@ class FeedConn(StreamConn):
             self._pace_t0 = time.monotonic()
             self._pace_sent = 0
 
-    def _depth_block(self, syms: list[Optional[str]], lossy: bool) -> _Block:
+    def _depth_block(self, syms: list[str], lossy: bool) -> _Block:
         frames: list[bytes] = []
         id_at: list[tuple[int, int, int]] = []
         pos = 0
-        cycles = [self.feed.cycles[s] for s in syms if s]
-        names = [n for n, s in zip(self.names, syms) if s]
+        cycles = [self.feed.cycles[s] for s in syms]
+        names = self.names
         n = max(len(c.payloads) for c in cycles)
         for i in range(n):
             for name, c in zip(names, cycles):
