@@ -50,12 +50,12 @@ import time
 from typing import Any, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+if os.path.dirname(HERE) not in sys.path:
+    sys.path.insert(0, os.path.dirname(HERE))      # the repository: bench.peers, fastws
 
-from peers import ADAPTERS  # noqa: E402
-from peers import harness as H  # noqa: E402
-from peers import report as R  # noqa: E402
+from bench.peers import ADAPTERS  # noqa: E402
+from bench.peers import harness as H  # noqa: E402
+from bench.peers import report as R  # noqa: E402
 
 SCENARIOS: list[tuple[str, str, Optional[dict[str, Any]]]] = [
     (R.TICKERS, "tickers", {"mode": "tickers"}),
@@ -80,7 +80,7 @@ def load_clients(wanted: Optional[list[str]]) -> list[dict[str, Any]]:
     for mod_name in ADAPTERS:
         info: dict[str, Any] = {"module": mod_name, "name": mod_name}
         try:
-            mod = importlib.import_module(f"peers.{mod_name}")
+            mod = importlib.import_module(f"bench.peers.{mod_name}")
             info.update(name=mod.NAME, package=mod.PACKAGE, pointed=mod.POINTED,
                         kinds=sorted(mod.KINDS), latency=getattr(mod, "LATENCY", True))
             why = mod.available()
@@ -253,7 +253,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     hook: Any = None
     if not args.no_hook and os.path.exists(os.path.join(HERE, "bench_hook.py")):
         try:
-            bench_hook = importlib.import_module("bench_hook")
+            bench_hook = importlib.import_module("bench.bench_hook")
             hook = bench_hook.run(quick=args.quick, out_dir=args.out)
             if isinstance(hook, dict) and hook.get("markdown"):
                 md += "\n" + hook["markdown"] + "\n"

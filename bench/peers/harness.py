@@ -273,11 +273,11 @@ def _worker(job: Job, q: Any, window_done: Any, paused: Any) -> None:
             os.sched_setaffinity(0, {job.cpu})
         except OSError:
             pass
-    sys.path.insert(0, ROOT)
-    sys.path.insert(0, os.path.dirname(HERE))
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
     res: dict[str, Any] = {"module": job.module, "scenario": job.scenario, "errors": []}
     try:
-        mod = importlib.import_module(f"peers.{job.module}")
+        mod = importlib.import_module(f"bench.peers.{job.module}")
     except Exception as exc:             # noqa: BLE001 - reported, not raised
         res["errors"].append(f"import failed: {exc!r}")
         q.put(res)

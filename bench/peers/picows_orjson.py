@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peers import _transport as T
+from bench.peers import _transport as T
 
 NAME = "picows+orjson"
 PACKAGE = "picows"

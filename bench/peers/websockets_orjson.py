@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from peers import _transport as T
+from bench.peers import _transport as T
 
 NAME = "websockets+orjson"
 PACKAGE = "websockets"
