@@ -27,7 +27,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# run as a script, this folder is sys.path[0]: the adapter binance_sdk_spot.py would then
+# shadow the library of the same name
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
