@@ -50,7 +50,9 @@ async def _tickers(ctx: Any, bm: Any) -> None:
                 if socket._handle_read_loop is None:     # the loop ended: nothing more comes
                     return
                 continue
-            tick(int(msg["data"]["u"]))
+            d = msg["data"]
+            if "u" in d:                         # not the venue's {"e": "serverShutdown"}
+                tick(int(d["u"]))
 
 
 async def _depth(ctx: Any, client: Any, bm: Any, symbol: str) -> None:
