@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import threading
 import traceback
 from typing import Any, Awaitable, Callable, Optional
@@ -152,3 +153,33 @@ class DiffBook:
 
     def best(self) -> tuple[Optional[float], Optional[float]]:
         return top(self.bids, True), top(self.asks, False)
+
+
+class ErrorLog(logging.Handler):
+    """Forward a library's WARNING+ log records to ``ctx.error`` (the first ``limit`` of
+    them; :meth:`close` adds how many more there were), for libraries that report what broke
+    (a reset book, a dropped connection) only in their log."""
+
+    def __init__(self, ctx: Any, prefix: str, limit: int = 20) -> None:
+        super().__init__(logging.WARNING)
+        self.ctx = ctx
+        self.prefix = prefix
+        self.limit = limit
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.ctx.stop.is_set():
+            return                        # shutting down: not what the benchmark measures
+        self.count += 1
+        if self.count <= self.limit:
+            try:
+                msg = record.getMessage()
+            except Exception:
+                msg = str(record.msg)
+            self.ctx.error(f"{self.prefix} log {record.levelname}: {msg[:300]}")
+
+    def close(self) -> None:
+        if self.count > self.limit:
+            self.ctx.error(f"{self.prefix} log: {self.count - self.limit} more warnings")
+        self.count = 0
+        super().close()
