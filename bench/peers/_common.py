@@ -65,11 +65,12 @@ def run_async(ctx: Any, main: Callable[[], Awaitable[None]], *, use_uvloop: bool
             await stopper
             return
         task.cancel()
-        try:
-            await asyncio.wait_for(task, 1.5)
-        except (asyncio.CancelledError, asyncio.TimeoutError):
-            pass
-        except Exception as exc:  # an error while shutting down is still worth a line
+        # not wait_for: it would wait for a library that sits on its own timeout while
+        # being cancelled (python-binance's read loop: 10 s); the contract gives 2 s
+        await asyncio.wait({task}, timeout=1.2)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
             ctx.error(f"{what} failed to stop cleanly: {describe(exc)}")
 
     if use_uvloop:
@@ -88,10 +89,11 @@ def run_async(ctx: Any, main: Callable[[], Awaitable[None]], *, use_uvloop: bool
         for t in pending:
             t.cancel()
         if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
+            loop.run_until_complete(asyncio.wait(pending, timeout=0.3))
     finally:
         asyncio.set_event_loop(None)
-        loop.close()
+        if not any(not t.done() for t in asyncio.all_tasks(loop)):
+            loop.close()      # else left to the process exit: closing would log each task
 
 
 def top(levels: dict[float, float], highest: bool) -> Optional[float]:

@@ -228,9 +228,12 @@ def main() -> None:
                     help="seconds to wait for the books to catch up once the market stops")
     ap.add_argument("--rate", type=float, default=200.0,
                     help="market steps per second per symbol")
+    ap.add_argument("--symbols", default=",".join(SYMBOLS),
+                    help="comma-separated, upper case (default: %(default)s)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = try_adapter(args.module, args.kind, args.seconds, args.settle, args.rate)
+    out = try_adapter(args.module, args.kind, args.seconds, args.settle, args.rate,
+                      [s.strip().upper() for s in args.symbols.split(",") if s.strip()])
     if args.json:
         print(json.dumps(out))
     else:
