@@ -21,8 +21,9 @@ client order rotating:
   each library keeping its OWN local book (snapshot + diffs), the best bid/ask read after every
   update: updates/s, CPU per update, time until every book matched the simulator's book,
   depth snapshots served (counted at the server).
-* ``depth-drop``: the same with one update per symbol missing on every 32nd pass (one update in ~70,000): the share of
-  book callbacks that are right, and the snapshots taken to recover of the feed.
+* ``depth-drop``: the same with one update of each symbol missing on every 64th pass of the
+  feed, the symbols taking turns (one update in ~140,000; a gap somewhere every 16 passes):
+  the share of book callbacks that are right, and the snapshots taken to recover. of the feed.
 * ``depth-replay``: a real capture (``shared/binance/recorded``, spot BTCUSDT, 6.5k updates)
   replayed as fast as possible; skipped with the reason when the data is absent.
 
@@ -62,7 +63,7 @@ SCENARIOS: list[tuple[str, str, Optional[dict[str, Any]]]] = [
     (R.LAT1K, "tickers", {"mode": "paced", "rate": 1000.0}),
     (R.LAT10K, "tickers", {"mode": "paced", "rate": 10000.0}),
     (R.DEPTH, "depth", {"mode": "depth"}),
-    (R.DROP, "depth", {"mode": "depth", "drop_every": 32}),
+    (R.DROP, "depth", {"mode": "depth", "drop_every": 64}),
     (R.REPLAY, "depth", None),
 ]
 REPLAY_FILES = ["hftbacktest_spot_btcusdt_20240808_part1.gz",

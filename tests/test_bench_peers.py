@@ -183,6 +183,22 @@ async def test_lossy_depth_feed_leaves_one_gap_per_lossy_pass() -> None:
         assert ((prev_u - BASE_ID - 1) // L) % 2 == 1       # only odd passes are lossy
 
 
+async def test_lossy_depth_feed_staggers_the_symbols() -> None:
+    spec = FeedSpec("depth", events=150, drop_every=4)
+    async with Exchange(["BTCUSDT", "ETHUSDT"], rest=False, feed=spec) as ex:
+        got = await _collect(f"{ex.venue.stream_url}/stream?streams=btcusdt@depth/ethusdt@depth",
+                             0.4 * UNIT)
+        lengths = {s: c.length for s, c in ex.feed.cycles.items()}
+    phases: dict[str, set[int]] = {"BTCUSDT": set(), "ETHUSDT": set()}
+    prev: dict[str, int] = {}
+    for m in got:
+        d = m["data"]
+        if d["s"] in prev and d["U"] != prev[d["s"]] + 1:
+            phases[d["s"]].add(((d["U"] - BASE_ID - 1) // lengths[d["s"]]) % 4)
+        prev[d["s"]] = d["u"]
+    assert phases == {"BTCUSDT": {3}, "ETHUSDT": {1}}      # one symbol per lossy pass
+
+
 # -- harness pieces ---------------------------------------------------------------------------------
 
 def test_percentiles_nearest_rank() -> None:

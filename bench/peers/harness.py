@@ -310,6 +310,9 @@ def _worker(job: Job, q: Any, window_done: Any, paused: Any) -> None:
             ctx._lat_on = False
             n1, b1, c1, w1 = ctx.ticks, ctx.books, _cpu(), time.perf_counter()
             res.update(window_s=w1 - w0, cpu_s=c1 - c0, ticks=n1 - n0, book_updates=b1 - b0)
+            if n1 == n0 and b1 == b0:
+                ctx.error(f"nothing in the measured window ({n0 + b0} callbacks before it: "
+                          "the client stopped delivering)")
             window_done.set()
             # the harness pauses the feed; wait until the callbacks stop (caught up)
             paused.wait(10)

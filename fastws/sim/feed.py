@@ -26,7 +26,9 @@ the paths every third-party client uses). Control messages (SUBSCRIBE, LIST_SUBS
     and the WS API ``depth``) of a feed symbol are the cycle's starting book at the end of
     the pass being written, so they are always consistent with the stream: a client that
     follows Binance's procedure syncs at the next pass. ``drop_every=n`` leaves one update
-    per symbol out of every n-th pass (what a lossy link does); the book that the cycle's
+    of each symbol out of every n-th pass, the symbols of a connection taking turns (symbol
+    ``i`` of ``m`` on passes ``k`` with ``(k + i * n // m) % n == n - 1``: what a lossy link
+    does); the book that the cycle's
     :meth:`DepthCycle.reference` gives is the true one, dropped updates included.
 
 :meth:`Feed.pause` stops every feed connection writing (the end of a measured window);
@@ -192,6 +194,7 @@ class _Block:
         self.data = bytearray(b"".join(frames))
         self.view = np.frombuffer(self.data, dtype=np.uint8)
         self.frames = len(frames)
+        self.dropped: set[str] = set()           # symbols with an update left out
         # (offset of the id's 12 digits, id relative to the pass, ids per pass)
         arr = np.array(id_at, dtype=np.int64).reshape(-1, 3)
         self.offs, self.rel, self.length = arr[:, 0], arr[:, 1], arr[:, 2]
@@ -280,7 +283,7 @@ class FeedConn(StreamConn):
         self.names: list[str] = []               # the feed streams, in subscription order
         self.feed_frames = 0
         self._block: Optional[_Block] = None
-        self._lossy: Optional[_Block] = None
+        self._lossy: dict[int, _Block] = {}          # pass phase -> block missing an update
         self._pass = 0
         self._paused = False
         self._scheduled = False
@@ -326,7 +329,8 @@ class FeedConn(StreamConn):
 
     def _rebuild(self) -> None:
         """(Re)build what this connection is sent for its current feed streams."""
-        self._block = self._lossy = None
+        self._block = None
+        self._lossy = {}
         self._paced = None
         if not self.names:
             return
@@ -334,9 +338,16 @@ class FeedConn(StreamConn):
         syms = [feed.serves(n) or "" for n in self.names]      # every name here is served
         mode = feed.spec.mode
         if mode == "depth":
-            self._block = self._depth_block(syms, lossy=False)
-            if feed.spec.drop_every:
-                self._lossy = self._depth_block(syms, lossy=True)
+            self._block = self._depth_block(syms)
+            every = feed.spec.drop_every
+            if every:
+                for i, sym in enumerate(syms):
+                    phase = (every - 1 - i * every // len(syms)) % every
+                    if phase not in self._lossy:
+                        self._lossy[phase] = self._depth_block(syms, lossy={sym})
+                    else:                        # more symbols than passes: share the pass
+                        drop = {sym} | self._lossy[phase].dropped
+                        self._lossy[phase] = self._depth_block(syms, lossy=drop)
             self._pass = max(feed.passes[s] for s in syms) + 1
         elif mode == "tickers":
             # distinct payloads repeated to about 1 MiB, "u" moving on (12 digits, patched)
@@ -373,7 +384,8 @@ class FeedConn(StreamConn):
             self._pace_t0 = time.monotonic()
             self._pace_sent = 0
 
-    def _depth_block(self, syms: list[str], lossy: bool) -> _Block:
+    def _depth_block(self, syms: list[str], lossy: "set[str] | frozenset[str]" = frozenset()
+                     ) -> _Block:
         frames: list[bytes] = []
         id_at: list[tuple[int, int, int]] = []
         pos = 0
@@ -382,7 +394,7 @@ class FeedConn(StreamConn):
         n = max(len(c.payloads) for c in cycles)
         for i in range(n):
             for name, c in zip(names, cycles):
-                if i >= len(c.payloads) or (lossy and i == c.drop_at):
+                if i >= len(c.payloads) or (c.symbol in lossy and i == c.drop_at):
                     continue
                 raw = c.payloads[i]
                 fr = self._frame(name, raw)
@@ -394,7 +406,9 @@ class FeedConn(StreamConn):
                 id_at.append((start + ou, u, c.length))
                 frames.append(fr)
                 pos += len(fr)
-        return _Block(frames, id_at)
+        blk = _Block(frames, id_at)
+        blk.dropped = set(lossy)
+        return blk
 
     # -- writing ------------------------------------------------------------------------------
     def pause_writing(self) -> None:
@@ -440,8 +454,7 @@ class FeedConn(StreamConn):
                     self._pass = k + 1
                     continue
                 every = self.feed.spec.drop_every
-                blk = self._lossy if (self._lossy is not None and k % every == every - 1) \
-                    else self._block
+                blk = self._lossy.get(k % every, self._block) if every else self._block
                 for s in self.names:
                     sym = self.feed.serves(s)
                     if sym is not None and self.feed.passes[sym] < k:
