@@ -156,6 +156,26 @@ def finish(res: dict[str, Any], ref: Optional[H.Reference], last_ids: dict[str, 
     res["end_ok"] = ok
 
 
+def write_outputs(out: str, runs: list[dict[str, Any]], clients: list[dict[str, Any]],
+                  meta: dict[str, Any], hook: Any = None, hook_md: str = "") -> str:
+    """results.md, results.json and the three PNGs from the raw runs; the markdown."""
+    summary = R.summarize(runs)
+    md = R.markdown(summary, clients, meta)
+    if meta.get("skipped"):
+        md += "\nSkipped: " + "; ".join(f"{k}: {v}" for k, v in meta["skipped"].items()) + "\n"
+    if hook_md:
+        md += "\n" + hook_md + "\n"
+    names = [c["name"] for c in clients if not c.get("unavailable")]
+    sub = f"{meta.get('machine')}; load {meta.get('load_before')} -> {meta.get('load_after')}"
+    R.plots(summary, names, out, sub)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "clients": clients, "runs": runs, "summary": summary,
+                   "hook": hook, "hook_markdown": hook_md}, f, indent=1, default=str)
+    return md
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 round of 1.5 s: a few minutes")
@@ -165,7 +185,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--no-hook", action="store_true", help="skip bench_hook's section")
+    ap.add_argument("--render", action="store_true",
+                    help="only rebuild the tables and plots of --out from its results.json")
     args = ap.parse_args(argv)
+    if args.render:
+        with open(os.path.join(args.out, "results.json")) as f:
+            saved = json.load(f)
+        print(write_outputs(args.out, saved["runs"], saved["clients"], saved["meta"],
+                            saved.get("hook"), saved.get("hook_markdown", "")))
+        return 0
     rounds = args.rounds or (1 if args.quick else 3)
     seconds = args.seconds or (1.5 if args.quick else 3.0)
     os.makedirs(args.out, exist_ok=True)
@@ -247,27 +275,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         server.close()
     meta["load_after"] = _loadavg()
-    summary = R.summarize(runs)
-    md = R.markdown(summary, clients, meta)
-    if meta["skipped"]:
-        md += "\nSkipped: " + "; ".join(f"{k}: {v}" for k, v in meta["skipped"].items()) + "\n"
     hook: Any = None
+    hook_md = ""
     if not args.no_hook and os.path.exists(os.path.join(HERE, "bench_hook.py")):
         try:
             bench_hook = importlib.import_module("bench.bench_hook")
             hook = bench_hook.run(quick=args.quick, out_dir=args.out)
             if isinstance(hook, dict) and hook.get("markdown"):
-                md += "\n" + hook["markdown"] + "\n"
+                hook_md = hook["markdown"]
         except Exception as exc:        # noqa: BLE001 - its section says why
-            md += f"\n## Cython hook and depth + book paths\n\nnot run: {exc!r}\n"
-    names = [c["name"] for c in clients if not c.get("unavailable")]
-    sub = f"{meta['machine']}; load {meta['load_before']} -> {meta['load_after']}"
-    R.plots(summary, names, args.out, sub)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "clients": clients, "runs": runs, "summary": summary,
-                   "hook": hook}, f, indent=1, default=str)
+            hook_md = f"## Cython hook and depth + book paths\n\nnot run: {exc!r}"
+    md = write_outputs(args.out, runs, clients, meta, hook, hook_md)
     print()
     print(md)
     return 0

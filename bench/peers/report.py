@@ -33,8 +33,21 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         by.setdefault((r["scenario"], r["client"]), []).append(r)
+    # fastws's figures per (scenario, round): ratios are taken within a round, then the median
+    base: dict[tuple[str, Any], tuple[Optional[float], Optional[float]]] = {}
+    for r in runs:
+        if r["client"] == "fastws":
+            base[(r["scenario"], r.get("round"))] = _rate_cpu(r)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for (scen, client), rs in by.items():
+        rate_x, cpu_x = [], []
+        for r in rs:
+            fr, fc = base.get((scen, r.get("round")), (None, None))
+            rr, rc = _rate_cpu(r)
+            if fr and rr:
+                rate_x.append(fr / rr)
+            if fc and rc:
+                cpu_x.append(rc / fc)
         rates, cpus, rss, syncs, snaps = [], [], [], [], []
         checked = matched = no_id = 0
         ends: list[bool] = []
@@ -70,12 +83,22 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
         out.setdefault(scen, {})[client] = {
             "rounds": len(rs), "rate": _median(rates), "cpu_ns": _median(cpus),
             "rss_mb": _median(rss), "sync_s": _median(syncs), "snapshots": _median(snaps),
+            "rate_x": _median(rate_x), "cpu_x": _median(cpu_x),
             "checked": checked, "matched": matched, "no_id": no_id,
             "correct": matched / checked if checked else None,
             "end_ok": (sum(ends), len(ends)) if ends else None,
             "latency": {k: _median(v) for k, v in lat.items()}, "cdf_us": cdf,
             "errors": errors}
     return out
+
+
+def _rate_cpu(r: dict[str, Any]) -> tuple[Optional[float], Optional[float]]:
+    """(messages/s, CPU ns per message) of one run, None where nothing was measured."""
+    n = r.get("book_updates") if r["scenario"] in (DEPTH, DROP, REPLAY) else r.get("ticks")
+    w = r.get("window_s")
+    if not n or not w:
+        return None, None
+    return n / w, r["cpu_s"] / n * 1e9
 
 
 def _fmt_rate(x: Optional[float]) -> str:
@@ -91,13 +114,16 @@ def _fmt_rate(x: Optional[float]) -> str:
 def _fmt_ns(x: Optional[float]) -> str:
     if x is None:
         return "–"
+    if x >= 1e6:
+        return f"{x / 1e6:.1f} ms"
     return f"{x / 1e3:.1f} µs" if x >= 1e4 else f"{x:.0f} ns"
 
 
-def _ratio(a: Optional[float], b: Optional[float]) -> str:
+def _ratio(a: Optional[float], b: Optional[float] = 1.0) -> str:
     if a is None or b is None or not b:
         return ""
-    return f" ({a / b:.1f}x)"
+    r = a / b
+    return f" ({r:,.0f}x)" if r >= 100 else f" ({r:.1f}x)"
 
 
 def _us(x: Optional[float]) -> str:
@@ -116,12 +142,11 @@ def markdown(summary: dict[str, dict[str, dict[str, Any]]], clients: list[dict[s
              f"rounds {meta.get('rounds')}, {meta.get('seconds')} s measured per client and "
              f"scenario, client order rotating; feed server pinned to core "
              f"{meta.get('server_cpu')}, clients to core {meta.get('client_cpu')}. Medians over "
-             "rounds; (Nx) = that client against fastws in the same run (msg/s: fastws / it; "
-             "CPU: it / fastws). CPU is the client process's user+system time (every thread) "
+             "rounds; (Nx) = that client against fastws in the same round (msg/s: fastws / it; "
+             "CPU: it / fastws), median over rounds. CPU is the client process's user+system time (every thread) "
              "over the measured window; it is the steadier figure on a shared machine.")
     L.append("")
     t, d = summary.get(TICKERS, {}), summary.get(DEPTH, {})
-    ft, fd = t.get("fastws", {}), d.get("fastws", {})
     L.append("| client | bookTicker msg/s | CPU per msg | depth updates/s | CPU per update | "
              "books synced after | snapshots | books correct | RSS at end |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -129,10 +154,10 @@ def markdown(summary: dict[str, dict[str, dict[str, Any]]], clients: list[dict[s
         a, b = t.get(n, {}), d.get(n, {})
         if not a and not b:
             continue
-        rate_t = _fmt_rate(a.get("rate")) + _ratio(ft.get("rate"), a.get("rate")) if a else "n/a"
-        cpu_t = _fmt_ns(a.get("cpu_ns")) + _ratio(a.get("cpu_ns"), ft.get("cpu_ns")) if a else "n/a"
-        rate_d = _fmt_rate(b.get("rate")) + _ratio(fd.get("rate"), b.get("rate")) if b else "n/a"
-        cpu_d = _fmt_ns(b.get("cpu_ns")) + _ratio(b.get("cpu_ns"), fd.get("cpu_ns")) if b else "n/a"
+        rate_t = _fmt_rate(a.get("rate")) + _ratio(a.get("rate_x")) if a else "n/a"
+        cpu_t = _fmt_ns(a.get("cpu_ns")) + _ratio(a.get("cpu_x")) if a else "n/a"
+        rate_d = _fmt_rate(b.get("rate")) + _ratio(b.get("rate_x")) if b else "n/a"
+        cpu_d = _fmt_ns(b.get("cpu_ns")) + _ratio(b.get("cpu_x")) if b else "n/a"
         sync = "n/a" if not b else ("never" if b.get("sync_s") is None else f"{b['sync_s']:.2f} s")
         snaps = "n/a" if not b or b.get("snapshots") is None else f"{b['snapshots']:.0f}"
         corr = "n/a" if not b else _correct(b)
