@@ -178,7 +178,9 @@ def write_outputs(out: str, runs: list[dict[str, Any]], clients: list[dict[str, 
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="1 round of 1.5 s: a few minutes")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 round of 1.5 s, shorter give-up times (10 s to the first message, "
+                         "6 s for the books to sync)")
     ap.add_argument("--out", default="bench_peers_out", help="output folder")
     ap.add_argument("--clients", default="", help="comma-separated client names (default all)")
     ap.add_argument("--scenarios", default="", help="comma-separated scenarios (default all)")
@@ -247,7 +249,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                     job = H.Job(c["module"], kind, scen, info["ws_base"], info["rest_base"],
                                 symbols, seconds, cpu=cli_cpu,
                                 reference=ref_data if kind == "depth" else None,
-                                latency=scen.startswith("latency"), wait_sync=scen == R.DEPTH)
+                                latency=scen.startswith("latency"), wait_sync=scen == R.DEPTH,
+                                **({"first_timeout": 10.0, "sync_timeout": 6.0,
+                                    "drain_timeout": 3.0} if args.quick else {}))
                     res = H.run_client(job, server, timeout=seconds + 90)
                     res["client"] = c["name"]
                     res["round"] = rnd
