@@ -96,6 +96,9 @@ class Exchange:
         per minute (USDⓈ-M, default 300 / 1200).
     listen_key_ttl : float
         Seconds a USDⓈ-M listenKey lives without a keepalive (default 3600).
+    feed : FeedSpec, optional
+        Serve the benchmark feed (:mod:`fastws.sim.feed`) on the standard stream paths
+        instead of the live market (spot); also :meth:`set_feed` later.
     """
 
     def __init__(self, symbols: Sequence[Union[str, SymbolSpec]] = ("BTCUSDT",), *,
@@ -109,7 +112,8 @@ class Exchange:
                  book_levels: int = 200, max_write_buffer: int = 64 << 20,
                  accounts: Sequence[Account] = (),
                  order_limits: Optional[tuple[int, int]] = None,
-                 listen_key_ttl: float = 3600.0, replay_loop: "bool | int" = False) -> None:
+                 listen_key_ttl: float = 3600.0, replay_loop: "bool | int" = False,
+                 feed: Any = None) -> None:
         if market is None:
             market = "spot"
             forced = None
@@ -174,6 +178,10 @@ class Exchange:
         self.connection_attempts = 0          # every handshake seen, refused ones included
         self.max_write_buffer = max_write_buffer
         self._own_tls_dir: Optional[str] = None
+        self.snapshots_served = 0             # depth snapshots answered (REST and WS API)
+        self.feed: Any = None                 # fastws.sim.feed.Feed
+        if feed is not None:
+            self.set_feed(feed)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> "Exchange":
@@ -433,7 +441,24 @@ class Exchange:
     def update_id(self, symbol: str) -> int:
         return self.market_of(symbol).update_id
 
+    def set_feed(self, spec: Any) -> Any:
+        """Serve :class:`~fastws.sim.feed.FeedSpec` ``spec`` to every new stream connection
+        (None: back to the live market); returns the :class:`~fastws.sim.feed.Feed`."""
+        from fastws.sim.feed import Feed
+        if spec is None:
+            self.feed = None
+            return None
+        if self.market != "spot" or self._replay is not None:
+            raise InvalidUsage("the benchmark feed is spot only and not with a replay")
+        self.feed = Feed(self, spec)
+        return self.feed
+
     def _snapshot(self, m: SymbolMarket, limit: int) -> dict:
+        self.snapshots_served += 1
+        if self.feed is not None:
+            snap = self.feed.snapshot(m.symbol, limit)
+            if snap is not None:
+                return snap
         if self._replay is None and self.faults.take_stale(m.symbol):
             snaps = self._hub.snapshots.get(m.symbol)
             if snaps:
@@ -630,6 +655,10 @@ class Exchange:
             return None
         if len(streams) > self.limits.max_streams_per_connection:
             return self._refuse(400, "Too many streams requested.")
+        if self.feed is not None and route is None and not micro:
+            from fastws.sim.feed import FeedConn
+            conn = FeedConn(self, raw_path, streams, combined, self.feed)
+            return conn
         conn = StreamConn(self, raw_path, streams, combined, route)
         conn.micro = micro
         return conn

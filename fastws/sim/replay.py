@@ -105,6 +105,9 @@ class Replay:
         self.symbols = list(symbols)
         self.position_ns = 0
         self.sent = 0
+        # stream name -> more names its messages also go out under (the benchmark serves a
+        # capture's "btcusdt@depth@100ms" to clients that subscribe "btcusdt@depth" too)
+        self.aliases: dict[str, list[str]] = {}
         if start not in ("first-subscription", "now", "manual"):
             raise ValueError("start must be 'first-subscription', 'now' or 'manual'")
         self.done = asyncio.Event()
@@ -197,6 +200,8 @@ class Replay:
                 if action == "drop":
                     continue
                 hub.emit(name, data, kind=kind, symbol=sym)
+                for alias in self.aliases.get(name, ()):
+                    hub.emit(alias, data, kind=kind, symbol=sym)
                 if action == "duplicate":
                     hub.emit(name, data, kind=kind, symbol=sym)
             else:
