@@ -133,7 +133,7 @@ def test_error_log_forwards_warnings_up_to_a_limit():
         log.removeHandler(h)
         h.close()
     assert errors == ["lib log WARNING: book reset 0", "lib log WARNING: book reset 1",
-                      "lib log: 2 more warnings"]
+                      "lib log: 2 more records"]
 
 
 def test_run_async_reports_a_crash_and_returns_on_stop():
