@@ -179,3 +179,28 @@ def test_adapter_against_the_simulator(mod, kind):
     else:
         assert out["equal"], out["check"]
         assert all(out["books"].get(s, 0) > 0 for s in ("BTCUSDT", "ETHUSDT")), out
+
+
+def _try(mod: str, kind: str, *args: str, seconds: float) -> dict:
+    cmd = [sys.executable, str(ROOT / "bench" / "peers" / "try_adapter.py"), mod, kind,
+           "--json", "--seconds", str(seconds), *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120 * UNIT,
+                       env=env, cwd=str(ROOT))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_python_binance_read_loop_dying_under_a_depth_flood_is_reported():
+    """With its default queue (100), python-binance's read loop ends on a depth flood and its
+    DepthCacheManager then spins on ReadLoopClosed for ever: the adapter must say so (and not
+    spin), the benchmark reports it as what broke."""
+    if importlib.util.find_spec("binance") is None:
+        pytest.skip("python-binance is not installed")
+    out = _try("python_binance", "depth", "--flood", "5000", "--settle", "2",
+               "--symbols", "BTCUSDT,ETHUSDT", seconds=5 * UNIT)
+    errors = " | ".join(out["errors"])
+    assert "BinanceWebsocketQueueOverflow" in errors, out
+    assert "read loop ended" in errors, out
+    assert out["returned_after_stop_s"] is not None and out["returned_after_stop_s"] < 2.0
