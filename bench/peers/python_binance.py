@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any, Optional
 
-from bench.peers._common import ErrorLog, missing, run_async
+from ._common import ErrorLog, missing, run_async
 
 NAME = "python-binance"
 PACKAGE = "python-binance"
