@@ -21,11 +21,12 @@ import pytest
 from tests.utils import UNIT
 
 ROOT = Path(__file__).resolve().parent.parent
-MINE = ("python_binance", "binance_sdk_spot", "unicorn", "unicorn_picows", "unicorn_ldc",
-        "cryptofeed_client", "ccxt_pro")
+MINE = ("python_binance", "python_binance_bigq", "binance_sdk_spot", "unicorn", "unicorn_picows",
+        "unicorn_ldc", "cryptofeed_client", "ccxt_pro")
 # the libraries each adapter needs (made unimportable to check the adapter still imports)
 LIBS = {
     "python_binance": ("binance",),
+    "python_binance_bigq": ("binance",),
     "binance_sdk_spot": ("binance_sdk_spot",),
     "unicorn": ("unicorn_binance_websocket_api",),
     "unicorn_picows": ("unicorn_binance_websocket_api",),

@@ -27,22 +27,24 @@ def available() -> Optional[str]:
     return missing("binance")
 
 
-def run(ctx: Any, kind: str) -> None:
+def run(ctx: Any, kind: str, max_queue_size: Optional[int] = None) -> None:
+    """``max_queue_size``: None keeps the library's default (100)."""
     log = logging.getLogger("binance")
     handler = ErrorLog(ctx, NAME, level=logging.ERROR)
     log.addHandler(handler)
     try:
-        run_async(ctx, lambda: _main(ctx, kind), what=NAME)
+        run_async(ctx, lambda: _main(ctx, kind, max_queue_size), what=NAME)
     finally:
         log.removeHandler(handler)
         handler.close()
 
 
-async def _main(ctx: Any, kind: str) -> None:
+async def _main(ctx: Any, kind: str, max_queue_size: Optional[int]) -> None:
     from binance import AsyncClient, BinanceSocketManager
     client = AsyncClient()                       # no I/O at construction
     client.API_URL = ctx.rest_base + "/api"
-    bm = BinanceSocketManager(client)
+    bm = (BinanceSocketManager(client) if max_queue_size is None
+          else BinanceSocketManager(client, max_queue_size=max_queue_size))
     bm.STREAM_URL = ctx.ws_base + "/"
     try:
         if kind == "tickers":
