@@ -158,12 +158,14 @@ class DiffBook:
 
 
 class ErrorLog(logging.Handler):
-    """Forward a library's WARNING+ log records to ``ctx.error`` (the first ``limit`` of
-    them; :meth:`close` adds how many more there were), for libraries that report what broke
-    (a reset book, a dropped connection) only in their log."""
+    """Forward a library's log records of ``level`` and above (WARNING by default) to
+    ``ctx.error`` (the first ``limit`` of them; :meth:`close` adds how many more there were),
+    for libraries that report what broke (a reset book, a dropped connection) only in their
+    log."""
 
-    def __init__(self, ctx: Any, prefix: str, limit: int = 20) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(self, ctx: Any, prefix: str, limit: int = 20,
+                 level: int = logging.WARNING) -> None:
+        super().__init__(level)
         self.ctx = ctx
         self.prefix = prefix
         self.limit = limit
@@ -182,6 +184,6 @@ class ErrorLog(logging.Handler):
 
     def close(self) -> None:
         if self.count > self.limit:
-            self.ctx.error(f"{self.prefix} log: {self.count - self.limit} more warnings")
+            self.ctx.error(f"{self.prefix} log: {self.count - self.limit} more records")
         self.count = 0
         super().close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Optional
 
-from bench.peers._common import DiffBook, describe, missing, run_async
+from ._common import DiffBook, describe, missing, run_async
 
 NAME = "binance-sdk-spot"
 PACKAGE = "binance-sdk-spot"

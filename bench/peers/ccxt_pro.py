@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Optional
 
-from bench.peers._common import missing, run_async
+from ._common import missing, run_async
 
 NAME = "ccxt.pro"
 PACKAGE = "ccxt"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from bench.peers._common import ErrorLog, missing, run_async, until_stopped
+from ._common import ErrorLog, missing, run_async, until_stopped
 
 NAME = "cryptofeed"
 PACKAGE = "cryptofeed"

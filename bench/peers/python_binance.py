@@ -1,11 +1,18 @@
 """python-binance: ``BinanceSocketManager`` multiplex socket (tickers) and ``DepthCacheManager``
-(depth), written as its docs show, with its defaults (the socket queue of 100 included)."""
+(depth), written as its docs show, with its defaults (the socket queue of 100 included).
+
+What breaks, reported through ``ctx.error``: when the queue is full the socket's read loop
+raises ``BinanceWebsocketQueueOverflow`` and ends (logged at ERROR, which is forwarded); the
+socket's ``recv()`` then raises ``ReadLoopClosed`` before reading what is still queued, and
+``DepthCacheManager.recv()`` catches that and retries at once, for ever: a busy loop that never
+returns. A watcher notices the dead read loop, says so and cancels that cache's reader."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Optional
 
-from bench.peers._common import missing, run_async
+from ._common import ErrorLog, missing, run_async
 
 NAME = "python-binance"
 PACKAGE = "python-binance"
@@ -20,15 +27,24 @@ def available() -> Optional[str]:
     return missing("binance")
 
 
-def run(ctx: Any, kind: str) -> None:
-    run_async(ctx, lambda: _main(ctx, kind), what=NAME)
+def run(ctx: Any, kind: str, max_queue_size: Optional[int] = None) -> None:
+    """``max_queue_size``: None keeps the library's default (100)."""
+    log = logging.getLogger("binance")
+    handler = ErrorLog(ctx, NAME, level=logging.ERROR)
+    log.addHandler(handler)
+    try:
+        run_async(ctx, lambda: _main(ctx, kind, max_queue_size), what=NAME)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
-async def _main(ctx: Any, kind: str) -> None:
+async def _main(ctx: Any, kind: str, max_queue_size: Optional[int]) -> None:
     from binance import AsyncClient, BinanceSocketManager
     client = AsyncClient()                       # no I/O at construction
     client.API_URL = ctx.rest_base + "/api"
-    bm = BinanceSocketManager(client)
+    bm = (BinanceSocketManager(client) if max_queue_size is None
+          else BinanceSocketManager(client, max_queue_size=max_queue_size))
     bm.STREAM_URL = ctx.ws_base + "/"
     try:
         if kind == "tickers":
@@ -40,15 +56,18 @@ async def _main(ctx: Any, kind: str) -> None:
 
 
 async def _tickers(ctx: Any, bm: Any) -> None:
+    from binance.exceptions import ReadLoopClosed
     tick = ctx.tick
     streams = [f"{s.lower()}@bookTicker" for s in ctx.symbols]
     async with bm.multiplex_socket(streams) as socket:
         while True:
-            msg = await socket.recv()
-            if msg.get("e") == "error":          # how the socket reports a dead read loop
+            try:
+                msg = await socket.recv()
+            except ReadLoopClosed:
+                ctx.error(f"{NAME} socket: read loop closed, nothing more arrives")
+                return
+            if msg.get("e") == "error":          # how the socket reports a broken read
                 ctx.error(f"{NAME} socket: {msg.get('type')}: {msg.get('m')}")
-                if socket._handle_read_loop is None:     # the loop ended: nothing more comes
-                    return
                 continue
             d = msg["data"]
             if "u" in d:                         # not the venue's {"e": "serverShutdown"}
@@ -60,15 +79,27 @@ async def _depth(ctx: Any, client: Any, bm: Any, symbol: str) -> None:
     book = ctx.book
     dcm = DepthCacheManager(client, symbol, bm=bm, limit=1000, ws_interval=100)
     async with dcm as cache:
-        while True:
-            dc = await cache.recv()
-            if isinstance(dc, dict):             # {"e": "error", ...}: the socket broke
-                ctx.error(f"{NAME} depth cache {symbol}: {dc.get('type')}: {dc.get('m')}")
-                if dcm._socket._handle_read_loop is None:
-                    # its recv() now spins on ReadLoopClosed: the cache is dead for good
+        reader = asyncio.ensure_future(_read_cache(ctx, cache, dcm, symbol, book))
+        try:
+            while not reader.done():
+                await asyncio.wait({reader}, timeout=0.1)
+                if dcm._socket._handle_read_loop is None and not reader.done():
+                    ctx.error(f"{NAME} depth cache {symbol}: the socket's read loop ended; "
+                              "DepthCacheManager.recv() now retries ReadLoopClosed in a busy "
+                              "loop and never returns (reader cancelled)")
+                    reader.cancel()
                     return
-                continue
-            bids, asks = dc.get_bids(), dc.get_asks()
-            # the manager keeps the last applied update id (no public accessor)
-            book(symbol, dcm._last_update_id, bids[0][0] if bids else None,
-                 asks[0][0] if asks else None)
+        finally:
+            reader.cancel()
+
+
+async def _read_cache(ctx: Any, cache: Any, dcm: Any, symbol: str, book: Any) -> None:
+    while True:
+        dc = await cache.recv()
+        if isinstance(dc, dict):                 # {"e": "error", ...}: the socket broke
+            ctx.error(f"{NAME} depth cache {symbol}: {dc.get('type')}: {dc.get('m')}")
+            continue
+        bids, asks = dc.get_bids(), dc.get_asks()
+        # the manager keeps the last applied update id (no public accessor)
+        book(symbol, dcm._last_update_id, bids[0][0] if bids else None,
+             asks[0][0] if asks else None)

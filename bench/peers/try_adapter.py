@@ -130,7 +130,7 @@ class SimThread:
 
         async def on_loop() -> Any:
             return fn(*args)
-        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(10)
+        return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(60)
 
     def top(self, symbol: str) -> tuple[int, Optional[float], Optional[float]]:
         def read() -> tuple[int, Optional[float], Optional[float]]:
@@ -150,7 +150,7 @@ def check(ctx: TryCtx, sim: SimThread, kind: str, seconds: float, settle: float)
     while time.monotonic() < deadline and not ctx.stop.is_set():
         time.sleep(0.05)
     sim.frozen.set()
-    sim.settled.wait(10)
+    sim.settled.wait(60)
     truth = {s: sim.top(s) for s in ctx.symbols}
     verdict: dict[str, Any] = {}
     if kind == "depth":
@@ -165,7 +165,9 @@ def check(ctx: TryCtx, sim: SimThread, kind: str, seconds: float, settle: float)
             seen = dict(ctx.last_book)
         for s in ctx.symbols:
             got = seen.get(s)
-            verdict[s] = {"sim": truth[s], "client": got, "equal": _matches(got, truth[s])}
+            verdict[s] = {"sim": truth[s], "client": got, "equal": _matches(got, truth[s]),
+                          # still catching up when the settle time ran out (not wrong)
+                          "behind": bool(got and got[0] is not None and got[0] < truth[s][0])}
     verdict["_stop_at"] = time.monotonic()
     ctx.stop.set()
     return verdict
@@ -181,8 +183,12 @@ def _matches(got: Optional[tuple], truth: tuple) -> bool:
 
 
 def try_adapter(module: str, kind: str, seconds: float = 5.0, settle: float = 10.0,
-                rate: float = 200.0, symbols: Optional[list[str]] = None) -> dict:
-    """Run adapter ``bench.peers.<module>`` for ``kind``; the findings as a dict."""
+                rate: float = 200.0, symbols: Optional[list[str]] = None,
+                flood: int = 0) -> dict:
+    """Run adapter ``bench.peers.<module>`` for ``kind``; the findings as a dict.
+
+    ``flood``: extra diff-depth events per second per symbol for the whole run
+    (:meth:`fastws.sim.Faults.flood_depth`, genuine events: the book stays exact)."""
     mod = importlib.import_module(f"bench.peers.{module}")
     why = mod.available()
     if why is not None:
@@ -191,10 +197,20 @@ def try_adapter(module: str, kind: str, seconds: float = 5.0, settle: float = 10
         return {"adapter": module, "kind": kind, "unavailable": f"{kind!r} not supported"}
     sim = SimThread(symbols or SYMBOLS, rate).start()
     venue = sim.ex.venue
+    if flood:
+        for s in sim.symbols:
+            sim.call(sim.ex.faults.flood_depth, s, flood, seconds + 1.0)
     ctx = TryCtx(venue.stream_url, venue.rest_url, list(sim.symbols))
     result: dict[str, Any] = {}
-    checker = threading.Thread(
-        target=lambda: result.update(check(ctx, sim, kind, seconds, settle)), daemon=True)
+    def checking() -> None:
+        try:
+            result.update(check(ctx, sim, kind, seconds, settle))
+        except Exception as exc:    # the runner's own failure (its simulator shares the GIL)
+            result["_runner_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            result.setdefault("_stop_at", time.monotonic())
+            ctx.stop.set()
+    checker = threading.Thread(target=checking, daemon=True)
     checker.start()
     t0 = time.monotonic()
     try:
@@ -206,11 +222,14 @@ def try_adapter(module: str, kind: str, seconds: float = 5.0, settle: float = 10
     ran = returned - t0
     checker.join(seconds + settle + 30)
     stop_at = result.pop("_stop_at", None)
+    runner_error = result.pop("_runner_error", None)
     stopped_in = None if stop_at is None else round(returned - stop_at, 2)
     sim.stop()
     out = {"adapter": module, "name": mod.NAME, "kind": kind, "seconds": round(ran, 2),
            "ticks": ctx.ticks, "books": ctx.books, "errors": ctx.errors, "check": result,
            "pointed": mod.POINTED}
+    if runner_error:
+        out["runner_error"] = runner_error
     out["returned_after_stop_s"] = stopped_in
     if stopped_in is None or stopped_in > 2.0:
         out["errors"].append(f"run() did not return within 2 s of ctx.stop ({stopped_in})")
@@ -230,10 +249,13 @@ def main() -> None:
                     help="market steps per second per symbol")
     ap.add_argument("--symbols", default=",".join(SYMBOLS),
                     help="comma-separated, upper case (default: %(default)s)")
+    ap.add_argument("--flood", type=int, default=0,
+                    help="extra diff-depth events per second per symbol (depth flood)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     out = try_adapter(args.module, args.kind, args.seconds, args.settle, args.rate,
-                      [s.strip().upper() for s in args.symbols.split(",") if s.strip()])
+                      [s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+                      args.flood)
     if args.json:
         print(json.dumps(out))
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Optional
 
-from bench.peers._common import describe, missing
+from ._common import describe, missing
 
 NAME = "unicorn"
 PACKAGE = "unicorn-binance-websocket-api"

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, Optional
 
-from bench.peers._common import describe, missing
+from ._common import describe, missing
 
 NAME = "unicorn-ldc"
 PACKAGE = "unicorn-binance-local-depth-cache"

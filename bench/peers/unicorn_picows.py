@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from bench.peers import unicorn as _u
-from bench.peers._common import missing
+from . import unicorn as _u
+from ._common import missing
 
 NAME = "unicorn+picows"
 PACKAGE = "unicorn-binance-websocket-api"
