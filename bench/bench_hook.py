@@ -156,10 +156,14 @@ setup(ext_modules=cythonize([Extension({mod!r}, [{mod!r} + '.pyx'],
 """
 
 
-def build_hooks(build_dir: str | os.PathLike[str] | None = None) -> str:
-    """Compile :data:`HOOK_PYX` (once per source and fastws .pxd version); returns its dir."""
+def build_hooks(build_dir: str | os.PathLike[str] | None = None,
+                repo: str | os.PathLike[str] = REPO) -> str:
+    """Compile :data:`HOOK_PYX` against the fastws tree ``repo`` (once per source and
+    fastws .pxd version); returns the directory holding the module."""
+    repo = Path(repo).resolve()
     h = hashlib.sha256(HOOK_PYX.encode())
-    for pxd in sorted((REPO / "fastws").glob("*.pxd")):
+    h.update(str(repo).encode())
+    for pxd in sorted((repo / "fastws").glob("*.pxd")):
         h.update(pxd.read_bytes())
     base = Path(build_dir) if build_dir else Path(tempfile.gettempdir()) / "fastws-bench-hook"
     d = base / h.hexdigest()[:16]
@@ -167,8 +171,8 @@ def build_hooks(build_dir: str | os.PathLike[str] | None = None) -> str:
         return str(d)
     d.mkdir(parents=True, exist_ok=True)
     (d / (MODULE + ".pyx")).write_text(HOOK_PYX)
-    (d / "setup.py").write_text(SETUP_PY.format(mod=MODULE, repo=str(REPO)))
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    (d / "setup.py").write_text(SETUP_PY.format(mod=MODULE, repo=str(repo)))
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     res = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=d,
                          env=env, capture_output=True, text=True)
     if res.returncode != 0:
@@ -252,34 +256,39 @@ def _make(name: str, kind: str) -> tuple[Any, Any]:
     elif name == "hook-book":
         cls = hk.BookHook
         counter = lambda: made[0].n if made else 0  # noqa: E731
-    elif name == "callback":
-        from fastws.listener import StreamListener as cls
-
-        def on_ticker(ev: Any) -> None:
-            count[0] += 1
-        router.set_callbacks({BookTicker: [on_ticker]}, {})
-        counter = lambda: count[0]  # noqa: E731
-    elif name == "python-book":
+    elif name in ("callback", "python-book"):
         import logging
 
         from fastws.listener import StreamListener as cls
-        # the firehose's id wrap is a "backwards" resync every 4096 frames: not worth a line
-        logging.getLogger("fastws.sync").setLevel(logging.ERROR)
-        sync = BookSync("BTCUSDT", "spot", OrderBook("BTCUSDT", tick_size=0.01))
-        book = sync.book
+        from fastws.market_stream import MarketStream
+        from fastws.venues import BINANCE_SPOT
 
-        def on_depth(ev: Any) -> None:        # MarketStream._on_depth, snapshot answered at once
-            action = sync.on_event(ev)
-            if action.needs_snapshot:
+        # the per-message path of a real MarketStream (never started: no connection, no
+        # snapshot worker): its Router, its depth hook (_on_depth -> BookSync.on_event ->
+        # OrderBook.apply) and callbacks registered with ms.on()
+        ms = MarketStream([KINDS[kind]], venue=BINANCE_SPOT)
+        router = ms.router
+        if name == "callback":
+            @ms.on(BookTicker)
+            def on_ticker(ev: Any) -> None:
+                count[0] += 1
+        else:
+            # the firehose's id wrap is a "backwards" resync every 4096 frames: not worth a line
+            logging.getLogger("fastws.sync").setLevel(logging.ERROR)
+            sync = ms.syncs["BTCUSDT"]
+            book = ms.books["BTCUSDT"]
+            far = ([["0.01", "1"]], [["10000000.00", "1"]])   # two far levels: the tick grid
+
+            def snapshot_now(symbol: str) -> None:   # the snapshot "arrives" at once
                 first = sync.first_buffered_id
-                sync.on_snapshot(first - 1 if first is not None else ev.final_update_id, [], [])
+                sync.on_snapshot(first - 1 if first is not None else 0, *far)
+            ms._want_snapshot = snapshot_now        # type: ignore[method-assign]
 
-        def on_update(ev: Any) -> None:       # the user's callback: read the top of the book
-            book.best_bid()
-            book.best_ask()
-            count[0] += 1
-        router.depth_hook = on_depth
-        router.set_callbacks({DepthUpdate: [on_update]}, {})
+            @ms.on(DepthUpdate)
+            def on_update(ev: Any) -> None:       # the user's callback: read the top of the book
+                book.best_bid()
+                book.best_ask()
+                count[0] += 1
         counter = lambda: count[0]  # noqa: E731
     else:
         raise ValueError(name)
@@ -294,9 +303,9 @@ def _make(name: str, kind: str) -> tuple[Any, Any]:
 
 
 def _client(name: str, kind: str, url: str, seconds: float, build: str, q: Any,
-            cpu: int | None) -> None:
+            cpu: int | None, repo: str) -> None:
     _pin(cpu)
-    sys.path.insert(0, build)
+    sys.path[:0] = [build, repo]
     import asyncio
 
     import uvloop
@@ -326,10 +335,10 @@ def _client(name: str, kind: str, url: str, seconds: float, build: str, q: Any,
 
 
 def _one(ctx: Any, port: int, name: str, kind: str, seconds: float, build: str,
-         cpu: int | None) -> dict[str, Any]:
+         cpu: int | None, repo: str) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}/firehose/{KINDS[kind]}?combined=1"
     q = ctx.Queue()
-    p = ctx.Process(target=_client, args=(name, kind, url, seconds, build, q, cpu))
+    p = ctx.Process(target=_client, args=(name, kind, url, seconds, build, q, cpu, repo))
     p.start()
     try:
         return q.get(timeout=seconds + 60)  # type: ignore[no-any-return]
@@ -357,8 +366,12 @@ def firehose_payloads(kind: str, n: int = 4096) -> list[bytes]:
 
 def replay(name: str, kind: str, reps: int, build: str | None = None) -> dict[str, Any]:
     """Run ``reps`` passes of the firehose payloads through one client's listener in this
-    process (no socket, picows' frame object refilled per payload); ns per message."""
-    sys.path.insert(0, build or build_hooks())
+    process (no socket, picows' frame object refilled per payload); ns per message.
+    ``FASTWS_BENCH_TREE`` names another fastws tree to load instead of this one."""
+    tree = os.environ.get("FASTWS_BENCH_TREE")
+    if tree:
+        sys.path.insert(0, str(Path(tree).resolve()))
+    sys.path.insert(0, build or build_hooks(None, tree or REPO))
     import fastws_bench_hook as hk
 
     factory, counter = _make(name, kind)
@@ -419,6 +432,34 @@ def summarise(rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
     return out
 
 
+def compare(rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
+    """Current tree vs baseline per (kind, client): medians of per-round ratios."""
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        for client in CLIENTS[kind]:
+            rate, cpu = [], []
+            for rd in sorted({r["round"] for r in rows}):
+                a = [r for r in rows if r["round"] == rd and r["kind"] == kind and r["client"] == client]
+                b = [r for r in rows if r["round"] == rd and r["kind"] == kind
+                     and r["client"] == client + "@baseline"]
+                if a and b:
+                    rate.append(a[0]["msgs_per_s"] / b[0]["msgs_per_s"])
+                    cpu.append(b[0]["cpu_ns_per_msg"] / a[0]["cpu_ns_per_msg"])
+            if rate:
+                out[f"{kind}/{client}"] = {"rate_x": _median(rate), "cpu_x": _median(cpu),
+                                           "rounds": len(rate)}
+    return out
+
+
+def compare_markdown(cmp: dict[str, Any], baseline: str) -> str:
+    lines = [f"Against the baseline tree `{baseline}` in the same rounds (medians of per-round "
+             "ratios; > 1 is faster / cheaper now):", "",
+             "| frames/client | msg/s now / before | CPU per msg before / now |", "|---|---:|---:|"]
+    for key, r in cmp.items():
+        lines.append(f"| {key} | {r['rate_x']:.2f}x | {r['cpu_x']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(summary: dict[str, Any], seconds: float, rounds: int) -> str:
     lines = [f"### Cython hook path (`bench/bench_hook.py`, {rounds} interleaved rounds of "
              f"{seconds:g} s, medians)", "",
@@ -448,17 +489,23 @@ def markdown(summary: dict[str, Any], seconds: float, rounds: int) -> str:
 
 def run(quick: bool = False, out_dir: str | None = None, *, seconds: float | None = None,
         rounds: int | None = None, kinds: list[str] | None = None,
-        clients: list[str] | None = None, log: bool = False) -> dict[str, Any]:
+        clients: list[str] | None = None, baseline: str | None = None,
+        log: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns ``{"rows", "summary", "markdown", ...}``.
 
     ``quick``: 3 rounds of 0.5 s (about half a minute); else 5 rounds of 2 s. With
     ``out_dir`` the markdown and JSON are written there (``hook.md``, ``hook.json``) and the
-    compiled listeners are kept in ``out_dir/build``.
+    compiled listeners are kept in ``out_dir/build``. ``baseline``: another fastws source
+    tree (built in place, e.g. an older commit): every client also runs against it in the
+    same rounds, as ``<client>@baseline``, and ``summary["baseline"]`` gives the ratios.
     """
     seconds = seconds if seconds is not None else (0.5 if quick else 2.0)
     rounds = rounds if rounds is not None else (3 if quick else 5)
     kinds = kinds or list(KINDS)
-    build = build_hooks(Path(out_dir) / "build" if out_dir else None)
+    builds = {"": (build_hooks(Path(out_dir) / "build" if out_dir else None), str(REPO))}
+    if baseline:
+        builds["@baseline"] = (build_hooks(Path(out_dir) / "build" if out_dir else None, baseline),
+                               str(Path(baseline).resolve()))
     ctx = mp.get_context("spawn")
     ncpu = len(os.sched_getaffinity(0))
     srv_cpu, cli_cpu = (0, 1) if ncpu >= 2 else (None, None)
@@ -474,19 +521,28 @@ def run(quick: bool = False, out_dir: str | None = None, *, seconds: float | Non
                 names = [c for c in CLIENTS[kind] if clients is None or c in clients]
                 k = rd % len(names)
                 for name in names[k:] + names[:k]:
-                    r = _one(ctx, port, name, kind, seconds, build, cli_cpu)
-                    r["round"] = rd
-                    rows.append(r)
+                    tags = list(builds) if rd % 2 == 0 else list(builds)[::-1]
+                    for tag in tags:
+                        build, repo = builds[tag]
+                        r = _one(ctx, port, name, kind, seconds, build, cli_cpu, repo)
+                        r["round"] = rd
+                        r["tree"] = tag or "current"
+                        if tag:
+                            r["client"] = name + tag
+                        rows.append(r)
                     if log:
-                        print(f"round {rd} {kind:10s} {name:12s} {r['msgs_per_s'] / 1e6:6.2f} M msg/s "
+                        print(f"round {rd} {kind:10s} {r['client']:21s} {r['msgs_per_s'] / 1e6:6.2f} M msg/s "
                               f"{r['cpu_ns_per_msg']:6.0f} ns CPU/msg", file=sys.stderr, flush=True)
     finally:
         stop.set()
         server.join(10)
         if server.is_alive():
             server.terminate()
-    summary = summarise(rows, kinds)
+    summary = summarise([r for r in rows if r["tree"] == "current"], kinds)
     md = markdown(summary, seconds, rounds)
+    if baseline:
+        summary["baseline"] = compare(rows, kinds)
+        md += "\n" + compare_markdown(summary["baseline"], baseline)
     result = {"seconds": seconds, "rounds": rounds, "pinned": srv_cpu is not None,
               "load_average": os.getloadavg(), "rows": rows, "summary": summary, "markdown": md}
     if out_dir:
@@ -504,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
     ap.add_argument("--out", default=None, help="write hook.md and hook.json here")
+    ap.add_argument("--baseline", default=None, metavar="DIR",
+                    help="another fastws tree (built in place): run every client against it too")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--replay", metavar="CLIENT", default=None,
                     help="in-process replay of one client's listener (for callgrind/perf)")
@@ -515,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['kind']} {r['client']}: {r['ns_per_msg']:.0f} ns/msg over {r['messages']} messages")
         return 0
     res = run(args.quick, args.out, seconds=args.seconds, rounds=args.rounds, kinds=args.kinds,
-              log=not args.json)
+              baseline=args.baseline, log=not args.json)
     if args.json:
         print(json.dumps({k: v for k, v in res.items() if k != "markdown"}, indent=2))
     else:

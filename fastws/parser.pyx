@@ -600,10 +600,13 @@ cdef object _levels_reused(Parser self, Obj *o, int i, str path, str key, bint a
             arr = <cnp.ndarray>old
             dims = cnp.PyArray_DIMS(arr)
             if (dims[0] <= 1) != (n <= 1):
-                dims[0] = n
-                cnp.PyArray_UpdateFlags(arr, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_F_CONTIGUOUS)
-            else:
-                dims[0] = n
+                # rows of 2 float64 at strides (16, 8): C-contiguous whatever n; also
+                # F-contiguous with at most one row (what numpy computes for that shape)
+                if n <= 1:
+                    cnp.PyArray_ENABLEFLAGS(arr, cnp.NPY_ARRAY_F_CONTIGUOUS)
+                else:
+                    cnp.PyArray_CLEARFLAGS(arr, cnp.NPY_ARRAY_F_CONTIGUOUS)
+            dims[0] = n
             memcpy(cnp.PyArray_DATA(arr), self._lv + 2 * en.lv, n * 2 * sizeof(double))
             return arr
     arr = _levels(self, o, i, path, key)

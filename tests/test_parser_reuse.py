@@ -71,3 +71,29 @@ def test_an_array_reshaped_in_place_is_not_reused() -> None:
     gc.collect()
     ev = p.parse(_frame(2, _levels(2, 20.0), _levels(2, 120.0)))
     _expect(ev, 2, 2, 20.0)
+
+
+def test_whitespace_runs_of_every_length_and_kind() -> None:
+    """Runs of whitespace (skipped 32 and 8 bytes at a time) around every token and after
+    the document parse like the compact frame; anything else after it is still an error."""
+    import pytest
+
+    from fastws.exceptions import ParseError
+
+    p = Parser("spot")
+    compact = _frame(7, _levels(3, 10.0), _levels(2, 110.0))
+    want = p.parse(compact)
+    want_b, want_a = want.bids.copy(), want.asks.copy()
+    del want
+    indented = orjson.dumps(orjson.loads(compact), option=orjson.OPT_INDENT_2)
+    fills = [b" " * n for n in (0, 1, 7, 8, 9, 31, 32, 33, 64, 100, 1000)]
+    fills += [b" " * 40 + b"\n" + b" " * 40, b"\t\r\n " * 20, b" " * 35 + b"\t"]
+    for fill in fills:
+        for payload in (compact + fill, fill + indented + fill,
+                        indented.replace(b"\n", b"\n" + fill)):
+            ev = p.parse(payload)
+            assert ev.final_update_id == 7 and ev.symbol == "BTCUSDT"
+            assert np.array_equal(ev.bids, want_b) and np.array_equal(ev.asks, want_a)
+            del ev
+        with pytest.raises(ParseError, match="trailing data"):
+            p.parse(compact + fill + b"x" + fill)
