@@ -506,6 +506,9 @@ def run(quick: bool = False, out_dir: str | None = None, *, seconds: float | Non
     if baseline:
         builds["@baseline"] = (build_hooks(Path(out_dir) / "build" if out_dir else None, baseline),
                                str(Path(baseline).resolve()))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)      # spawned processes import this module by its name
     ctx = mp.get_context("spawn")
     ncpu = len(os.sched_getaffinity(0))
     srv_cpu, cli_cpu = (0, 1) if ncpu >= 2 else (None, None)
