@@ -417,7 +417,7 @@ def summarise(rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
             for rd in rounds:
                 a = [r for r in mine if r["round"] == rd and r["client"] == client]
                 f = [r for r in mine if r["round"] == rd and r["client"] == "floor"]
-                if a and f:
+                if a and f and a[0]["messages"] > 0 and f[0]["messages"] > 0:
                     rate.append(a[0]["msgs_per_s"] / f[0]["msgs_per_s"])
                     cpu.append(a[0]["cpu_ns_per_msg"] / f[0]["cpu_ns_per_msg"])
             per[client]["rate_vs_floor"] = _median(rate)
@@ -442,7 +442,7 @@ def compare(rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
                 a = [r for r in rows if r["round"] == rd and r["kind"] == kind and r["client"] == client]
                 b = [r for r in rows if r["round"] == rd and r["kind"] == kind
                      and r["client"] == client + "@baseline"]
-                if a and b:
+                if a and b and a[0]["messages"] > 0 and b[0]["messages"] > 0:
                     rate.append(a[0]["msgs_per_s"] / b[0]["msgs_per_s"])
                     cpu.append(b[0]["cpu_ns_per_msg"] / a[0]["cpu_ns_per_msg"])
             if rate:
@@ -533,9 +533,10 @@ def run(quick: bool = False, out_dir: str | None = None, *, seconds: float | Non
                         if tag:
                             r["client"] = name + tag
                         rows.append(r)
-                    if log:
-                        print(f"round {rd} {kind:10s} {r['client']:21s} {r['msgs_per_s'] / 1e6:6.2f} M msg/s "
-                              f"{r['cpu_ns_per_msg']:6.0f} ns CPU/msg", file=sys.stderr, flush=True)
+                        if log:
+                            print(f"round {rd} {kind:10s} {r['client']:21s} "
+                                  f"{r['msgs_per_s'] / 1e6:6.2f} M msg/s "
+                                  f"{r['cpu_ns_per_msg']:6.0f} ns CPU/msg", file=sys.stderr, flush=True)
     finally:
         stop.set()
         server.join(10)
