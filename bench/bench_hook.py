@@ -169,14 +169,19 @@ def build_hooks(build_dir: str | os.PathLike[str] | None = None,
     d = base / h.hexdigest()[:16]
     if any(d.glob(MODULE + "*.so")) or any(d.glob(MODULE + "*.pyd")):
         return str(d)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / (MODULE + ".pyx")).write_text(HOOK_PYX)
-    (d / "setup.py").write_text(SETUP_PY.format(mod=MODULE, repo=str(repo)))
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=d.name + ".", dir=base))   # built apart, then moved
+    (tmp / (MODULE + ".pyx")).write_text(HOOK_PYX)
+    (tmp / "setup.py").write_text(SETUP_PY.format(mod=MODULE, repo=str(repo)))
     env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    res = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=d,
+    res = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=tmp,
                          env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"building the hook listeners failed:\n{res.stdout}\n{res.stderr}")
+    try:
+        tmp.rename(d)
+    except OSError:                   # another run built it meanwhile: use theirs
+        return str(d) if any(d.glob(MODULE + "*")) else str(tmp)
     return str(d)
 
 
