@@ -700,6 +700,84 @@ cdef object _book_ticker(Parser self, Obj *o, object stream, str path):
     return ev
 
 
+cdef const char *_BT_KEYS = b'","b":"' b'","B":"' b'","a":"' b'","A":"'
+
+
+cdef object _fast_book_ticker(Parser self, const char *buf, const char *end):
+    """A spot bookTicker in the exact shape Binance sends it, or None.
+
+    ``{"stream":"<s>@bookTicker","data":{"u":<int>,"s":"<sym>","b":"<d>","B":"<d>",
+    "a":"<d>","A":"<d>"}}`` plus optional trailing whitespace, checked byte for byte as it is
+    read (strings validated, decimals parsed by the same fast path as the scan). Any other
+    byte anywhere (key order, whitespace, escapes, extra keys, a number the fast paths do not
+    take) returns None before anything is built, and the generic scan decides, so results
+    and errors are those of the generic path. Saves the generic scan's per-key work (key
+    strings, entries, the key index) on the busiest stream."""
+    cdef const char *p = buf
+    cdef const char *q = NULL
+    cdef const char *s0
+    cdef const char *y0
+    cdef fw_err err
+    cdef int esc = 0, isint = 0, stag = 0, k
+    cdef int64_t uid = 0
+    cdef double v[4]
+    cdef Py_ssize_t sn, yn
+    cdef BookTicker ev
+    if end - p < 11 or memcmp(p, b'{"stream":"', 11) != 0:
+        return None
+    s0 = p + 11
+    q = fw_string_end(s0, end, &esc, &err)
+    if q == NULL or esc:
+        return None
+    sn = q - s0
+    if sn < 11 or memcmp(q - 11, b"@bookTicker", 11) != 0:
+        return None
+    p = q
+    if end - p < 14 or memcmp(p, b'","data":{"u":', 14) != 0:
+        return None
+    q = fw_number(p + 14, end, &isint, &uid, &err)
+    if q == NULL or isint != 2:
+        return None
+    p = q
+    if end - p < 6 or memcmp(p, b',"s":"', 6) != 0:
+        return None
+    y0 = p + 6
+    q = fw_string_end(y0, end, &esc, &err)
+    if q == NULL or esc:
+        return None
+    yn = q - y0
+    p = q
+    for k in range(4):
+        if end - p < 7 or memcmp(p, _BT_KEYS + 7 * k, 7) != 0:
+            return None
+        if not fw_dec_fast(p + 7, end, &v[k], &q) or q >= end or q[0] != b'"':
+            return None
+        p = q
+    if end - p < 3 or memcmp(p, b'"}}', 3) != 0:
+        return None
+    if fw_ws(p + 3, end) != end:
+        return None
+    stream = self._streams.get_tagged(s0, sn, &stag)
+    if stag != S_BOOK_TICKER:
+        return None
+    if self._spare_book_ticker is not None and fw_sole_ref(<PyObject *>self._spare_book_ticker):
+        ev = <BookTicker>self._spare_book_ticker  # nobody else holds the last one: fill it again
+    else:
+        ev = BookTicker.__new__(BookTicker)
+        self._spare_book_ticker = ev
+    _base(ev, self, stream)
+    ev.type = EventType.BOOK_TICKER
+    ev.update_id = uid
+    ev.symbol = self._symbols.get(y0, yn)
+    ev.best_bid_price = v[0]
+    ev.best_bid_quantity = v[1]
+    ev.best_ask_price = v[2]
+    ev.best_ask_quantity = v[3]
+    ev.event_time = -1
+    ev.transaction_time = -1
+    return ev
+
+
 cdef object _trade(Parser self, Obj *o, object stream, str path):
     cdef Trade ev
     if self._spare_trade is not None and fw_sole_ref(<PyObject *>self._spare_trade):
@@ -1197,6 +1275,10 @@ cdef class Parser:
         self._base = buf
         self._lv_used = 0
         try:
+            if not self._usdm and n > 11 and buf[1] == b'"':
+                result = _fast_book_ticker(self, buf, end)   # the busiest stream's exact shape
+                if result is not None:
+                    return result
             p = fw_ws(buf, end)
             if p >= end:
                 _fail(self, "empty payload", p, "$")
