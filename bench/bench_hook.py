@@ -379,15 +379,22 @@ def replay(name: str, kind: str, reps: int, build: str | None = None) -> dict[st
     sys.path.insert(0, build or build_hooks(None, tree or REPO))
     import fastws_bench_hook as hk
 
-    factory, counter = _make(name, kind)
-    lst = factory()
-    payloads = firehose_payloads(kind)
-    hk.replay(lst, payloads, 1)                      # warm-up: book filled, caches hot
-    n0 = counter()
-    t0 = time.perf_counter()
-    hk.replay(lst, payloads, reps)
-    dt = time.perf_counter() - t0
-    n = counter() - n0
+    import logging
+
+    sync_log = logging.getLogger("fastws.sync")
+    level = sync_log.level
+    try:
+        factory, counter = _make(name, kind)
+        lst = factory()
+        payloads = firehose_payloads(kind)
+        hk.replay(lst, payloads, 1)                  # warm-up: book filled, caches hot
+        n0 = counter()
+        t0 = time.perf_counter()
+        hk.replay(lst, payloads, reps)
+        dt = time.perf_counter() - t0
+        n = counter() - n0
+    finally:
+        sync_log.setLevel(level)                     # in process: leave logging as it was
     if name == "floor":
         n = len(payloads) * reps
     return {"client": name, "kind": kind, "messages": n, "ns_per_msg": dt / max(n, 1) * 1e9,
