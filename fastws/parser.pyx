@@ -778,6 +778,92 @@ cdef object _fast_book_ticker(Parser self, const char *buf, const char *end):
     return ev
 
 
+cdef inline const char *_fast_int(const char *p, const char *end, const char *lit,
+                                   Py_ssize_t n, int64_t *out):
+    """``lit`` then a JSON integer of at most 18 digits, or NULL."""
+    cdef fw_err err
+    cdef int isint = 0
+    cdef const char *q
+    if end - p < n or memcmp(p, lit, n) != 0:
+        return NULL
+    q = fw_number(p + n, end, &isint, out, &err)
+    if q == NULL or isint != 2:
+        return NULL
+    return q
+
+
+cdef object _fast_depth(Parser self, const char *buf, const char *end):
+    """A spot depthUpdate in the exact shape Binance sends it, or None.
+
+    ``{"stream":"<s>","data":{"e":"depthUpdate","E":<int>,"s":"<sym>","U":<int>,"u":<int>,
+    "b":[levels],"a":[levels]}}`` plus optional trailing whitespace, checked byte for byte
+    as it is read (the level arrays by the scan's own level reader); anything else returns
+    None, having built nothing, and the generic scan decides (see ``_fast_book_ticker``)."""
+    cdef const char *p = buf
+    cdef const char *q = NULL
+    cdef const char *s0
+    cdef const char *y0
+    cdef fw_err err
+    cdef int esc = 0, stag = 0
+    cdef int64_t E = 0, U = 0, u = 0
+    cdef Py_ssize_t sn, yn, nb = 0, na = 0, lb = -1, la = -1
+    cdef Obj lv
+    cdef DepthUpdate ev
+    cdef bint recycled = False
+    if end - p < 11 or memcmp(p, b'{"stream":"', 11) != 0:
+        return None
+    s0 = p + 11
+    q = fw_string_end(s0, end, &esc, &err)
+    if q == NULL or esc:
+        return None
+    sn = q - s0
+    p = _fast_int(q, end, b'","data":{"e":"depthUpdate","E":', 32, &E)
+    if p == NULL or end - p < 6 or memcmp(p, b',"s":"', 6) != 0:
+        return None
+    y0 = p + 6
+    q = fw_string_end(y0, end, &esc, &err)
+    if q == NULL or esc:
+        return None
+    yn = q - y0
+    p = _fast_int(q, end, b'","U":', 6, &U)
+    if p == NULL:
+        return None
+    p = _fast_int(p, end, b',"u":', 5, &u)
+    if p == NULL or end - p < 6 or memcmp(p, b',"b":[', 6) != 0:
+        return None
+    p = _try_levels(self, p + 5, end, &nb, &lb)
+    if p == NULL or end - p < 6 or memcmp(p, b',"a":[', 6) != 0:
+        self._lv_used = 0
+        return None
+    p = _try_levels(self, p + 5, end, &na, &la)
+    if p == NULL or end - p < 2 or memcmp(p, b'}}', 2) != 0 or fw_ws(p + 2, end) != end:
+        self._lv_used = 0
+        return None
+    stream = self._streams.get_tagged(s0, sn, &stag)
+    if self._spare_depth is not None and fw_sole_ref(<PyObject *>self._spare_depth):
+        ev = <DepthUpdate>self._spare_depth  # nobody else holds the last one: fill it again
+        recycled = True
+    else:
+        ev = DepthUpdate.__new__(DepthUpdate)
+        self._spare_depth = ev
+    _base(ev, self, stream)
+    ev.type = EventType.DEPTH_UPDATE
+    ev.event_time = E
+    ev.symbol = self._symbols.get(y0, yn)
+    ev.first_update_id = U
+    ev.final_update_id = u
+    ev.transaction_time = -1
+    ev.prev_final_update_id = -1
+    lv.ent[0].kind = K_ARR
+    lv.ent[0].count = nb
+    lv.ent[0].lv = lb
+    ev.bids = _levels_reused(self, &lv, 1, "$.data", "b", False, recycled)
+    lv.ent[0].count = na
+    lv.ent[0].lv = la
+    ev.asks = _levels_reused(self, &lv, 1, "$.data", "a", True, recycled)
+    return ev
+
+
 cdef object _trade(Parser self, Obj *o, object stream, str path):
     cdef Trade ev
     if self._spare_trade is not None and fw_sole_ref(<PyObject *>self._spare_trade):
@@ -1276,7 +1362,9 @@ cdef class Parser:
         self._lv_used = 0
         try:
             if not self._usdm and n > 11 and buf[1] == b'"':
-                result = _fast_book_ticker(self, buf, end)   # the busiest stream's exact shape
+                result = _fast_book_ticker(self, buf, end)   # the busiest streams' exact shapes
+                if result is None:
+                    result = _fast_depth(self, buf, end)
                 if result is not None:
                     return result
             p = fw_ws(buf, end)

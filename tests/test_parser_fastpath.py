@@ -113,3 +113,83 @@ def test_recorded_spot_book_tickers() -> None:
                     _same(payload)
                     n += 1
     assert n > 100
+
+
+DEPTH = (b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000162,'
+         b'"s":"BTCUSDT","U":2282077837,"u":2282077841,"b":[["59999.86000000","0.00907000"],'
+         b'["59999.01000000","0.00011000"]],"a":[["60000.01000000","0.00000000"]]}}')
+DEPTH_FIELDS = ("stream", "symbol", "event_time", "first_update_id", "final_update_id",
+                "prev_final_update_id", "transaction_time", "type")
+
+
+def _depth_outcome(p: Parser, payload: bytes) -> Any:
+    from fastws.events import DepthUpdate
+
+    try:
+        r = p.parse(payload)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    if isinstance(r, DepthUpdate):
+        return ("depth", tuple(getattr(r, f) for f in DEPTH_FIELDS),
+                r.bids.shape, r.bids.tobytes(), r.asks.shape, r.asks.tobytes())
+    return ("other", type(r).__name__, repr(r)[:200])
+
+
+def _same_depth(payload: bytes, fast: Parser | None = None) -> None:
+    a = _depth_outcome(fast or Parser("spot"), payload)
+    b = _depth_outcome(Parser("spot"), b" " + payload)
+    assert a == b, payload
+
+
+def test_depth_base_frame() -> None:
+    ev = Parser("spot").parse(DEPTH)
+    assert (ev.symbol, ev.first_update_id, ev.final_update_id) == ("BTCUSDT", 2282077837, 2282077841)
+    assert ev.prev_final_update_id == -1 and ev.transaction_time == -1 and ev.event_time == 1700000000162
+    assert ev.bids.tolist() == [[59999.86, 0.00907], [59999.01, 0.00011]]
+    assert ev.asks.tolist() == [[60000.01, 0.0]]
+    _same_depth(DEPTH)
+    _same_depth(DEPTH + b" " * 500)
+
+
+def test_depth_every_single_byte_change() -> None:
+    subst = b'",:{}[] \\x0-.e\x00\xff'
+    fast = Parser("spot")                    # one parser: refilled events and arrays too
+    for i in range(len(DEPTH)):
+        _same_depth(DEPTH[:i] + DEPTH[i + 1:], fast)
+        _same_depth(DEPTH[:i] + DEPTH[i:i + 1] + DEPTH[i:], fast)
+        for c in subst:
+            if c != DEPTH[i]:
+                _same_depth(DEPTH[:i] + bytes([c]) + DEPTH[i + 1:], fast)
+
+
+@pytest.mark.parametrize("payload", [
+    DEPTH.replace(b'"b":[["59999.86000000","0.00907000"],["59999.01000000","0.00011000"]]', b'"b":[]'),
+    DEPTH.replace(b'"a":[["60000.01000000","0.00000000"]]', b'"a":[]'),
+    DEPTH.replace(b'"u":2282077841,', b'"u":2282077841,"pu":2282077836,'),
+    DEPTH.replace(b'"E":1700000000162,', b'"E":1700000000162,"T":1700000000160,'),
+    DEPTH.replace(b'"U":2282077837', b'"U":12345678901234567890'),
+    DEPTH.replace(b'"0.00907000"', b'"1e400"'),
+    DEPTH.replace(b'"0.00907000"', b'"abc"'),
+    DEPTH.replace(b'["59999.01000000","0.00011000"]', b'["59999.01000000","0.00011000",1]'),
+    DEPTH.replace(b'"s":"BTCUSDT"', b'"s":"BTC\\u0055SDT"'),
+])
+def test_depth_shapes_near_the_fast_one(payload: bytes) -> None:
+    _same_depth(payload)
+
+
+def test_recorded_spot_depth() -> None:
+    if not RECORDED_DIR.is_dir():
+        pytest.skip(f"no recorded captures at {RECORDED_DIR}")
+    files = sorted(RECORDED_DIR.glob("hftbacktest_spot_*.gz"))
+    if not files:
+        pytest.skip("no hftbacktest spot capture")
+    n = 0
+    fast = Parser("spot")
+    for path in files:
+        with gzip.open(path, "rb") as fh:
+            for line in itertools.islice(fh, 20000):
+                payload = line.rstrip(b"\r\n").split(b" ", 1)[-1]
+                if b"depthUpdate" in payload:
+                    _same_depth(payload, fast)
+                    n += 1
+    assert n > 100
