@@ -43,6 +43,11 @@ cdef class Parser:
     cdef object _spare_trade
     cdef object _spare_agg_trade
     cdef object _spare_depth
+    # the level arrays of the last DepthUpdate, refilled in place with it (see _levels_reused)
+    cdef object _spare_bids
+    cdef object _spare_asks
+    cdef Py_ssize_t _bids_rows       # rows allocated in _spare_bids (its shape may be fewer)
+    cdef Py_ssize_t _asks_rows
 
     cpdef object parse(self, object payload)
     cdef object parse_buffer(self, const char *buf, Py_ssize_t n, object payload, object raw)

@@ -16,6 +16,7 @@
  *  - fw_int64       JSON integer text -> int64 with overflow detection
  *  - fw_levels      [["p","q"],...] -> n*2 doubles, in one pass
  *  - fw_sole_ref    whether an object is referenced only once (event recycling)
+ *  - fw_refs_are    whether an object is referenced exactly n times (array recycling)
  *
  * Correct rounding: results equal CPython's float() bit for bit. Exact cases use one double
  * operation on exact operands (Clinger's fast path); 19-digit mantissas use one x87 extended
@@ -46,13 +47,6 @@ static inline const char *fw_fail(fw_err *e, const char *pos, const char *msg) {
     return NULL;
 }
 
-static inline const char *fw_ws(const char *p, const char *end) {
-    /* the common case first: no whitespace at all (anything above ' ' is not whitespace) */
-    if (p < end && (unsigned char)*p > ' ') return p;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-    return p;
-}
-
 static inline int fw_hex(unsigned char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -78,6 +72,46 @@ static inline int fw_hex4(const char *p) {
 #define FW_LIKELY(x) (x)
 #define FW_UNLIKELY(x) (x)
 #endif
+
+/* A run of whitespace: 32 (SSE2) or 8 spaces at a time (padded or indented JSON, and the
+ * firehose's equal-size frames, end in hundreds of them), byte by byte for anything else. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+static FW_NOINLINE const char *fw_ws_run(const char *p, const char *end) {
+    uint64_t x;
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(' ');
+#endif
+    for (;;) {
+#if defined(__SSE2__)
+        while (end - p >= 32) {
+            __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), sp);
+            __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), sp);
+            if (_mm_movemask_epi8(_mm_and_si128(a, b)) != 0xFFFF) break;
+            p += 32;
+        }
+#endif
+        while (end - p >= 8) {
+            memcpy(&x, p, 8);
+            if (x != 0x2020202020202020ULL) break;
+            p += 8;
+        }
+        if (p >= end) return p;
+        if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
+            p++;
+            continue;
+        }
+        return p;
+    }
+}
+
+static inline const char *fw_ws(const char *p, const char *end) {
+    /* the common case first: no whitespace at all (anything above ' ' is not whitespace) */
+    if (p < end && (unsigned char)*p > ' ') return p;
+    if (p + 1 < end && *p == ' ' && (unsigned char)p[1] > ' ') return p + 1;  /* ": " */
+    return fw_ws_run(p, end);
+}
 
 /* 1 for bytes that may appear as-is in a JSON string and need no further look:
  * printable ASCII except '"' and '\\'. */
@@ -727,6 +761,17 @@ static inline int fw_sole_ref(PyObject *o) {
     return 0;
 #else
     return Py_REFCNT(o) == 1;
+#endif
+}
+
+/* whether an object is referenced exactly n times (0 on free-threaded builds: never reuse) */
+static inline int fw_refs_are(PyObject *o, Py_ssize_t n) {
+#ifdef Py_GIL_DISABLED
+    (void)o;
+    (void)n;
+    return 0;
+#else
+    return Py_REFCNT(o) == n;
 #endif
 }
 

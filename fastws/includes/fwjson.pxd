@@ -8,6 +8,7 @@ from cpython.object cimport PyObject
 
 cdef extern from "includes/fwjson.h":
     bint fw_sole_ref(PyObject *o)
+    bint fw_refs_are(PyObject *o, Py_ssize_t n)
     ctypedef struct fw_err:
         const char *pos
         const char *msg
