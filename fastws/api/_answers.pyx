@@ -18,11 +18,23 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import orjson
+from asyncio import InvalidStateError
 
 __all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "bind_types", "REQUEST_FIELDS",
            "RESPONSE_FIELDS"]
 
 cdef object _loads = orjson.loads
+cdef object _InvalidStateError = InvalidStateError
+
+
+cdef inline int _settle(object fut, object result) except -1:
+    """``fut.set_result(result)`` unless ``fut`` is already done (a timeout or a cancellation
+    got there first): one call instead of ``done()`` then ``set_result()``."""
+    try:
+        fut.set_result(result)
+    except _InvalidStateError:
+        pass
+    return 0
 cdef object _tuple_new = tuple.__new__
 cdef object _ApiRequest = None
 
@@ -399,8 +411,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
         w.reset_at = core.reset_for(w, now_ms) if ents[j].count else 0
         mask |= 1 << w.kind
     core._release_mask(_as_i64(req_weight(req)), _as_i64(req_orders(req)), now_ms, mask)
-    if not fut.done():
-        fut.set_result(result)
+    _settle(fut, result)
     return 1
 
 
@@ -443,8 +454,7 @@ cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters
         return False
     resp = account_success(proto, <dict>msg, id_, status,
                            proto.clock() if clock is None else server_ms(<ClockState>clock))
-    if not fut.done():
-        fut.set_result(resp)
+    _settle(fut, resp)
     return True
 
 
