@@ -249,14 +249,25 @@ cdef object _flat_object(const char* p, Py_ssize_t n):
     (no escapes), integers of up to 18 digits, ``true``, ``false`` or ``null`` (an order's ACK
     or RESULT answer), read in place; None for anything else (nesting, floats, escapes,
     whitespace...), which orjson then decodes."""
+    cdef Py_ssize_t end = 0
+    if n < 2 or p[n - 1] != 125:
+        return None
+    out = _flat_prefix(p, n, &end)
+    return out if end == n else None
+
+
+cdef object _flat_prefix(const char* p, Py_ssize_t n, Py_ssize_t* end):
+    """The flat object of :func:`_flat_object` that starts ``p[:n]`` (what follows it is not
+    read), its length in ``end``; None for anything else."""
     cdef Py_ssize_t i = 1, j, klen
     cdef int64_t v
     cdef bint neg
     cdef char c
     cdef dict out = {}
-    if n < 2 or p[0] != 123 or p[n - 1] != 125:
+    if n < 2 or p[0] != 123:
         return None
-    if n == 2:
+    if p[1] == 125:
+        end[0] = 2
         return out
     while True:
         if p[i] != 34:
@@ -295,7 +306,8 @@ cdef object _flat_object(const char* p, Py_ssize_t n):
         if i >= n:
             return None
         if p[i] == 125:
-            return out if i == n - 1 else None
+            end[0] = i + 1
+            return out
         if p[i] != 44:
             return None
         i += 1
@@ -340,9 +352,20 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
         return 0
     i = _uint(p, _lit(p, i, n, b',"status":', 10), n, &status)
     rs = _lit(p, i, n, b',"result":', 10)
-    rend = _skip_object(p, rs, n)
+    if rs < 0 or status < 200 or status >= 300:
+        return 0
+    # an order's flat result is decoded as it is scanned; anything else is skipped here and
+    # decoded (or dropped: a check) once the rest of the answer is known to be plain
+    result = None
+    rend = -1
+    if not check:
+        result = _flat_prefix(p + rs, n - rs, &rend)
+        if result is not None:
+            rend += rs
+    if rend < 0:
+        rend = _skip_object(p, rs, n)
     i = rend
-    if i < 0 or status < 200 or status >= 300:
+    if i < 0:
         return 0
     if i + 1 != n:
         i = _lit(p, i, n, b',"rateLimits":[', 15)
@@ -389,14 +412,11 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
                 break
         if found[j] == NULL:
             return 0
-    result = None
-    if not check:
-        result = _flat_object(p + rs, rend - rs)
-        if result is None:
-            try:
-                result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
-            except Exception:
-                return 0                     # not JSON after all: the general path says so
+    if not check and result is None:
+        try:
+            result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
+        except Exception:
+            return 0                         # not JSON after all: the general path says so
     # account: as account_success (update, then release with the reported kinds)
     cdef int64_t now_ms = proto.clock() if clock is None else server_ms(<ClockState>clock)
     cdef int mask = 0

@@ -257,6 +257,7 @@ cdef object _TEXT = None
 cdef dict _FIXED_W = None        # api_protocol._FIXED_WEIGHTS
 cdef dict _FIXED_O = None        # api_protocol._FIXED_ORDERS
 cdef dict _TAILS = None          # api_protocol._TAILS: frame tail per parameterless method
+cdef dict _PLAIN = {}            # method -> (weight, orders, tail): the three above in one look-up
 cdef object _ApiProtocol = None
 cdef object _ApiResponse = None
 
@@ -325,11 +326,19 @@ cdef object _start_plain(Session s, str method, object timeout, int mark, int64_
     proto = s.proto
     if type(proto) is not _ApiProtocol:
         return None
-    w = _FIXED_W.get(method)
-    o = _FIXED_O.get(method)
-    tail = _TAILS.get(method)
-    if w is None or o is None or tail is None:   # tail: the general path caches it once
-        return None
+    entry = _PLAIN.get(method)
+    if entry is None:
+        w = _FIXED_W.get(method)
+        o = _FIXED_O.get(method)
+        tail = _TAILS.get(method)
+        if w is None or o is None or tail is None:   # tail: the general path caches it once
+            return None
+        entry = (w, o, tail)
+        if len(_PLAIN) < 1024:
+            _PLAIN[method] = entry
+    w = (<tuple>entry)[0]
+    o = (<tuple>entry)[1]
+    tail = (<tuple>entry)[2]
     if s.limits.banned is not None:
         return None
     # the protocol's clock is the client's server clock (ApiClient._server_ms): read it in C
