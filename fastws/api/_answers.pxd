@@ -27,6 +27,11 @@ cdef inline object resp_error(object r):
     return (<tuple>r)[3]
 
 
+cdef class RequestIds:
+    cdef public int64_t next_id          # the next request id
+    cpdef int64_t take(self) except? -1
+
+
 cdef class FrameParams:
     cdef bytes _data
     cdef dict _params

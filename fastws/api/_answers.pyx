@@ -20,8 +20,8 @@ from types import MappingProxyType
 import orjson
 from asyncio import InvalidStateError
 
-__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "bind_types", "REQUEST_FIELDS",
-           "RESPONSE_FIELDS"]
+__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "RequestIds", "bind_types",
+           "REQUEST_FIELDS", "RESPONSE_FIELDS"]
 
 cdef object _loads = orjson.loads
 cdef object _InvalidStateError = InvalidStateError
@@ -476,6 +476,31 @@ cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters
                            proto.clock() if clock is None else server_ms(<ClockState>clock))
     _settle(fut, resp)
     return True
+
+
+# -- request ids -------------------------------------------------------------------------------------
+
+cdef class RequestIds:
+    """The request ids of one :class:`~fastws.api.protocol.ApiProtocol` (its ``next_id``), in a
+    C field that the compiled request paths take ids from without a Python attribute read
+    and write per request.
+
+    Parameters
+    ----------
+    first_id : int
+        The first id :meth:`take` returns.
+    """
+
+    def __init__(self, int64_t first_id=1):
+        self.next_id = first_id
+
+    cpdef int64_t take(self) except? -1:
+        """A fresh id (ids increase by one and are never reused)."""
+        self.next_id += 1
+        return self.next_id - 1
+
+    def __repr__(self):
+        return f"RequestIds(next_id={self.next_id})"
 
 
 # -- the lazily decoded params of a request sent by a fast path ----------------------------------

@@ -701,9 +701,8 @@ cdef object _start_order(OrderPath op, object stream, object symbol, object side
     if core.delay(weight, orders, now) > 0:
         return None                               # pacing: the general path waits
     # committed from here on
-    id_ = proto.next_id
-    proto.next_id = id_ + 1
-    o.id = id_
+    o.id = s.ids.take()
+    id_ = o.id
     o.cid_num = 0
     if o.cid == NULL:
         o.cid_num = _draw_cid()

@@ -230,6 +230,7 @@ cdef class Session:
         client."""
         self.client = client
         self.proto = proto
+        self.ids = <RequestIds?>proto.ids
         self.limits = proto.limits
         self.core = <WindowSet>proto.limits.core
         self.pending = proto.pending
@@ -349,9 +350,8 @@ cdef object _start_plain(Session s, str method, object timeout, int mark, int64_
     if core.delay(weight, orders, now) > 0:
         return None
     # ApiProtocol.request, inlined (no params, no debug log)
-    id_ = proto.next_id
-    cdef long idv = id_
-    proto.next_id = id_ + 1
+    cdef long idv = s.ids.take()
+    id_ = idv
     data = _id_frame(idv, <bytes>tail)
     fut = send_request(s, link, <WSTransport>link.transport, method, {}, data, w, o, now, timeout, id_, mark)
     id_out[0] = idv
