@@ -99,6 +99,8 @@ _PARAM_KINDS = {
 #: drawn once per process + a hex counter (unique across restarts and within a process; Binance
 #: allows 36 of ``[.A-Z:/a-z0-9_-]``). The order fast path draws from the same counter.
 new_client_order_id = _order_fast.new_client_order_id
+#: the compiled order path, bound once (a module attribute read per order costs a dict look-up)
+_order_place = _order_fast.order_place
 
 
 class OrderOptions(TypedDict, total=False):
@@ -448,7 +450,7 @@ class OrderStream:
         byte the frame :meth:`_place` sends.
         """
         if not options:
-            res = await _order_fast.order_place(
+            res = await _order_place(
                 self._fast, self, symbol, side, type, quantity, price, time_in_force,
                 client_order_id, response_type, self_trade_prevention_mode, timeout)
             if isinstance(res, dict):
