@@ -32,7 +32,15 @@ With ``--rounds R`` every client runs R times, interleaved (raw, fastws, raw, ..
 table gives the median over rounds of each figure, the ratios being taken within each round
 (the shared machine's noise moves both clients of a round alike) with their range.
 
-Run: ``python bench/bench_api.py`` (``--n 3000``, ``--rounds 3``, ``--json``).
+With ``--instructions`` the figures are the client's instructions per request instead of
+times: each client runs under ``valgrind --tool=callgrind`` (the client process only, the
+server natively), and only the timed requests are counted (the client calls ``os.getppid()``
+just before the first and after the last; callgrind dumps a profile part there). These counts
+do not depend on the machine's load, so they rank changes to the request path on a shared
+machine. Under valgrind the CPU reports no SHA extensions: HMAC takes the OpenSSL fallback.
+
+Run: ``python bench/bench_api.py`` (``--n 3000``, ``--rounds 3``, ``--json``);
+``python bench/bench_api.py --instructions --n 300 --signer hmac`` (~2 min).
 """
 from __future__ import annotations
 
