@@ -513,13 +513,13 @@ cdef class FrameParams:
     ``repr`` leaves them out. Their type also tells the answer scanner that the caller keeps
     only the answer's ``result``."""
     def __init__(self, bytes data):
-        self._data = data
-        self._params = None
+        self.frame = data
+        self.decoded = None
 
     cdef dict _get(self):
-        if self._params is None:
-            self._params = _loads(self._data)["params"]
-        return self._params
+        if self.decoded is None:
+            self.decoded = _loads(self.frame)["params"]
+        return self.decoded
 
     def __getitem__(self, key):
         return self._get()[key]
@@ -558,6 +558,14 @@ cdef class FrameParams:
 
 
 Mapping.register(FrameParams)
+
+
+cdef FrameParams frame_params(bytes data):
+    """``FrameParams(data)`` without the type call and its argument parsing."""
+    cdef FrameParams p = FrameParams.__new__(FrameParams)
+    p.frame = data
+    p.decoded = None
+    return p
 
 
 # -- named tuples built in C ---------------------------------------------------------------------

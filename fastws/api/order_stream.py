@@ -158,7 +158,6 @@ class OrderStream:
         self.api = api
         self.client = api.client
         self.market = api.market
-        self.validate = validate
         self.rounding: Rounding = rounding
         #: orders whose outcome had to be settled by a query
         self.unknown_outcomes = 0
@@ -169,6 +168,20 @@ class OrderStream:
             api._filters, client._c, client.market,
             signer.keyed_state() if type(signer) is HmacSigner else None,
             client._api_key, type(self) is OrderStream and type(client) is ApiClient)
+        self.validate = validate
+
+    @property
+    def validate(self) -> bool:
+        """Check orders against the symbol filters before sending (the compiled order path
+        reads the same flag, a C field of its ``OrderPath``)."""
+        return self._validate
+
+    @validate.setter
+    def validate(self, on: bool) -> None:
+        self._validate = bool(on)
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.validate = self._validate
 
     def __repr__(self) -> str:
         return f"OrderStream({self.api.venue.name}, key={self.client.api_key_masked})"
