@@ -32,7 +32,15 @@ With ``--rounds R`` every client runs R times, interleaved (raw, fastws, raw, ..
 table gives the median over rounds of each figure, the ratios being taken within each round
 (the shared machine's noise moves both clients of a round alike) with their range.
 
-Run: ``python bench/bench_api.py`` (``--n 3000``, ``--rounds 3``, ``--json``).
+With ``--instructions`` the figures are the client's instructions per request instead of
+times: each client runs under ``valgrind --tool=callgrind`` (the client process only, the
+server natively), and only the timed requests are counted (the client calls ``os.getppid()``
+just before the first and after the last; callgrind dumps a profile part there). These counts
+do not depend on the machine's load, so they rank changes to the request path on a shared
+machine. Under valgrind the CPU reports no SHA extensions: HMAC takes the OpenSSL fallback.
+
+Run: ``python bench/bench_api.py`` (``--n 3000``, ``--rounds 3``, ``--json``);
+``python bench/bench_api.py --instructions --n 300 --signer hmac`` (~2 min).
 """
 from __future__ import annotations
 
@@ -108,7 +116,8 @@ def _server(q: Any, stop: Any, cpu: int | None) -> None:
     uvloop.run(main())
 
 
-def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, cpu: int | None) -> None:
+def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, cpu: int | None,
+            warm: int | None = None) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     import uvloop
@@ -116,7 +125,8 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
     from fastws.venues import SPOT_LIMITS, Venue
     venue = Venue("bench", "spot", f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws-api/v3",
                   f"http://127.0.0.1:{port}", SPOT_LIMITS)
-    warm = max(100, n // 10)
+    if warm is None:
+        warm = max(100, n // 10)
 
     async def fastws_run() -> list[float]:
         from fastws.api.base_operations import BaseOperations
@@ -137,6 +147,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
         out = []
         for i in range(warm + n):
             if i == warm:
+                os.getppid()                     # marks the timed part for --instructions
                 cpu0 = time.process_time()
             t0 = time.perf_counter()
             if what == "place":
@@ -149,6 +160,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
             if i >= warm:
                 out.append(time.perf_counter() - t0)
         out.append(time.process_time() - cpu0)
+        os.getppid()
         await api.close()
         return out
 
@@ -178,6 +190,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
         out = []
         for i in range(warm + n):
             if i == warm:
+                os.getppid()                     # marks the timed part for --instructions
                 cpu0 = time.process_time()
             fut = loop.create_future()
             box.append(fut)
@@ -187,6 +200,7 @@ def _client(name: str, what: str, signer_name: str, port: int, n: int, q: Any, c
             if i >= warm:
                 out.append(time.perf_counter() - t0)
         out.append(time.process_time() - cpu0)
+        os.getppid()
         tr.disconnect()
         return out
 
@@ -207,6 +221,49 @@ def measure(ctx: Any, port: int, name: str, what: str, signer: str, n: int, cpu:
             "client_cpu_us": cpu_s / len(res) * 1e6}
 
 
+class _Print:
+    """The queue of a client run in this process (``--client``): its figures to stdout."""
+
+    def put(self, got: list[float]) -> None:
+        print(json.dumps({"n": len(got) - 1, "client_cpu_s": got[-1]}))
+
+
+def _callgrind_total(path: str) -> int:
+    """The instruction count (``Ir``) of a callgrind output file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no instruction total in {path}")
+
+
+def instructions(port: int, configs: list[tuple[str, str, str]], n: int, out_dir: str) -> list[dict[str, Any]]:
+    """Client instructions per request under ``valgrind --tool=callgrind``: the client process
+    only (the server runs natively in its own process), the timed requests only (the client
+    calls ``os.getppid()`` just before the first and after the last one, and callgrind dumps a
+    profile part there: ``--dump-before=getppid``; part 2 is the ``n`` requests, start-up,
+    connect and warm-up left out). Instruction counts do not depend on the machine's load.
+    The files stay in ``out_dir`` (``callgrind_annotate --inclusive=yes FILE.2``)."""
+    import subprocess
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    for c in configs:
+        out = os.path.join(out_dir, f"callgrind.{c[0]}.{c[1]}.{c[2]}")
+        for old in os.listdir(out_dir):
+            if old.startswith(os.path.basename(out) + "."):
+                os.remove(os.path.join(out_dir, old))
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getppid",
+             sys.executable, os.path.abspath(__file__), "--client", ":".join(c),
+             "--port", str(port), "--n", str(n), "--warm", "100", "--cpu", "-1"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONHASHSEED": "0"})
+        rows.append({"client": c[0], "request": c[1],
+                     "signer": c[2] if c[0] == "fastws" and c[1] != "ping" else "-",
+                     "instructions": _callgrind_total(out + ".2") / n, "file": out + ".2"})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="fastws WS API round-trip benchmark (see the docstring)")
     ap.add_argument("--n", type=int, default=3000, help="timed requests per client")
@@ -218,8 +275,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["ping", "place"], default=None,
                     help="run only the ping rows or only the order rows")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--instructions", action="store_true",
+                    help="client instructions per request under callgrind instead of times "
+                         "(slow: use --n 300)")
+    ap.add_argument("--callgrind-dir", default="/tmp/fastws-callgrind",
+                    help="where --instructions leaves the callgrind files")
+    ap.add_argument("--client", default=None, help=argparse.SUPPRESS)  # name:what:signer, run here
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--warm", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     cpu = None if args.cpu < 0 else args.cpu
+    if args.client:
+        name, what, signer = args.client.split(":")
+        _client(name, what, signer, args.port, args.n, _Print(), cpu, args.warm)
+        return 0
     ctx = mp.get_context("spawn")
     q, stop = ctx.Queue(), ctx.Event()
     srv = ctx.Process(target=_server, args=(q, stop, cpu))
@@ -233,6 +302,23 @@ def main(argv: list[str] | None = None) -> int:
         configs = [c for c in configs if c[1] == "ping"]
     elif args.only == "place":
         configs = [c for c in configs if c[1] != "ping"]
+    if args.instructions:
+        try:
+            irows = instructions(port, configs, args.n, args.callgrind_dir)
+        finally:
+            stop.set()
+            srv.join(10)
+        if args.json:
+            print(json.dumps(irows, indent=2))
+        else:
+            raw_i = {r["request"]: r["instructions"] for r in irows if r["client"] == "raw"}
+            print(f"{'client':8s} {'request':7s} {'signing':14s} {'instr/req':>10s} {'x raw':>6s}")
+            for r in irows:
+                base = raw_i.get("place" if r["request"] == "request" else r["request"])
+                ratio = f"{r['instructions'] / base:6.2f}" if base else "     -"
+                print(f"{r['client']:8s} {r['request']:7s} {r['signer']:14s} "
+                      f"{r['instructions'] / 1000:9.1f}k {ratio}")
+        return 0
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {c: [] for c in configs}
     try:
         for _ in range(args.rounds):  # rounds interleave the clients, so a noisy moment hits all

@@ -227,3 +227,46 @@ def test_client_state_lives_in_the_c_session():
         client.recv_window = 70_000
     assert c.proto is client.protocol and c.core is client.protocol.limits.core and c.clock is client.clock
     assert client._deadlines is c.deadlines
+
+
+async def test_an_answer_to_a_request_already_settled_is_accounted_and_dropped():
+    """A timeout or a cancellation may settle a request's future before its answer is read:
+    the answer is still accounted (nothing left in flight, its windows counted) and resolving
+    raises nothing, by the scanner (a check) and by the decoder (a plain request) alike."""
+    import asyncio
+
+    import orjson
+
+    from fastws.api._answers import resolve
+    from fastws.api.protocol import ApiProtocol
+
+    loop = asyncio.get_running_loop()
+    proto = ApiProtocol("spot")
+    entry = {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": 6000, "count": 4}
+    for settle in ("cancel", "fail"):
+        req = proto.request("ping")
+        fut = loop.create_future()
+        if settle == "cancel":
+            fut.cancel()
+        else:
+            fut.set_exception(asyncio.TimeoutError())
+            fut.exception()                   # retrieved: no "never retrieved" warning
+        waiters = {req.id: fut}
+        frame = orjson.dumps({"id": req.id, "status": 200, "result": {}, "rateLimits": [entry]})
+        assert resolve(proto, waiters, frame)
+        assert not waiters and proto.in_flight == ()
+        assert proto.limits._windows[("REQUEST_WEIGHT", "MINUTE", 1)].count == 4
+
+
+def test_request_ids_are_one_counter_for_the_protocol_and_the_compiled_paths():
+    """``ApiProtocol.next_id`` reads and sets the C counter the compiled paths take ids from."""
+    from fastws.api._answers import RequestIds
+    from fastws.api.protocol import ApiProtocol
+
+    proto = ApiProtocol("spot", first_id=41)
+    assert isinstance(proto.ids, RequestIds) and proto.next_id == 41
+    assert proto.request("ping").id == 41 and proto.ids.take() == 42
+    assert proto.request("time").id == 43 and proto.next_id == 44
+    proto.next_id = 1000
+    assert proto.ids.next_id == 1000 and proto.request("ping").id == 1000

@@ -100,3 +100,34 @@ async def test_each_parameter_reaches_the_exchange_on_its_path(option):
                 got = sent[0].get(name)
                 assert got is not None and str(got) == str(value) or Decimal(str(got)) == Decimal(str(value)), (name, got)
             assert (general == []) == (option is None), "options must take the general path, the rest the fast one"
+
+
+async def test_validate_set_after_the_stream_is_made_steers_the_compiled_path():
+    """``OrderStream.validate`` is read by the compiled order path (a C field the property
+    writes): turned off after the stream is made, orders take the general path (which then
+    skips the filters), turned on again, the fast path."""
+    async with Exchange(["BTCUSDT"]) as ex:
+        acct = ex.add_account(balances={"USDT": "100000", "BTC": "10"}, keys=["HMAC"])
+        k = acct.keys[0]
+        async with BaseOperations(ex.venue, key=k.api_key, signer=HmacSigner(k.secret), timeout=3 * UNIT) as ops:
+            orders = OrderStream(ops)
+            f = await ops.symbol_filters("BTCUSDT")
+            px = f.round_price(Decimal(ex.book("BTCUSDT")[0][0][0]) * Decimal("0.95"), "down")
+            general: list[object] = []
+            real = orders._place
+
+            async def spy(*a, **kw):
+                general.append(kw)
+                return await real(*a, **kw)
+
+            orders._place = spy
+            assert orders.validate is True
+            await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
+            assert general == []
+            orders.validate = False
+            assert orders.validate is False
+            await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
+            assert len(general) == 1
+            orders.validate = True
+            await orders.place("BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=px)
+            assert len(general) == 1

@@ -27,12 +27,18 @@ cdef inline object resp_error(object r):
     return (<tuple>r)[3]
 
 
+cdef class RequestIds:
+    cdef public int64_t next_id          # the next request id
+    cpdef int64_t take(self) except? -1
+
+
 cdef class FrameParams:
-    cdef bytes _data
-    cdef dict _params
+    cdef bytes frame                      # the frame sent
+    cdef dict decoded                     # its params, once decoded
     cdef dict _get(self)
 
 
+cdef FrameParams frame_params(bytes data)
 cpdef object account_success(object proto, dict msg, object id_, object status, int64_t now_ms)
 cpdef bint resolve(object proto, dict waiters, bytes data, object clock=*) except -1
 cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters, bytes data,

@@ -18,11 +18,23 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import orjson
+from asyncio import InvalidStateError
 
-__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "bind_types", "REQUEST_FIELDS",
-           "RESPONSE_FIELDS"]
+__all__ = ["account_success", "resolve", "decode_flat", "FrameParams", "RequestIds", "bind_types",
+           "REQUEST_FIELDS", "RESPONSE_FIELDS"]
 
 cdef object _loads = orjson.loads
+cdef object _InvalidStateError = InvalidStateError
+
+
+cdef inline int _settle(object fut, object result) except -1:
+    """``fut.set_result(result)`` unless ``fut`` is already done (a timeout or a cancellation
+    got there first): one call instead of ``done()`` then ``set_result()``."""
+    try:
+        fut.set_result(result)
+    except _InvalidStateError:
+        pass
+    return 0
 cdef object _tuple_new = tuple.__new__
 cdef object _ApiRequest = None
 
@@ -237,14 +249,25 @@ cdef object _flat_object(const char* p, Py_ssize_t n):
     (no escapes), integers of up to 18 digits, ``true``, ``false`` or ``null`` (an order's ACK
     or RESULT answer), read in place; None for anything else (nesting, floats, escapes,
     whitespace...), which orjson then decodes."""
+    cdef Py_ssize_t end = 0
+    if n < 2 or p[n - 1] != 125:
+        return None
+    out = _flat_prefix(p, n, &end)
+    return out if end == n else None
+
+
+cdef object _flat_prefix(const char* p, Py_ssize_t n, Py_ssize_t* end):
+    """The flat object of :func:`_flat_object` that starts ``p[:n]`` (what follows it is not
+    read), its length in ``end``; None for anything else."""
     cdef Py_ssize_t i = 1, j, klen
     cdef int64_t v
     cdef bint neg
     cdef char c
     cdef dict out = {}
-    if n < 2 or p[0] != 123 or p[n - 1] != 125:
+    if n < 2 or p[0] != 123:
         return None
-    if n == 2:
+    if p[1] == 125:
+        end[0] = 2
         return out
     while True:
         if p[i] != 34:
@@ -283,7 +306,8 @@ cdef object _flat_object(const char* p, Py_ssize_t n):
         if i >= n:
             return None
         if p[i] == 125:
-            return out if i == n - 1 else None
+            end[0] = i + 1
+            return out
         if p[i] != 44:
             return None
         i += 1
@@ -328,9 +352,20 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
         return 0
     i = _uint(p, _lit(p, i, n, b',"status":', 10), n, &status)
     rs = _lit(p, i, n, b',"result":', 10)
-    rend = _skip_object(p, rs, n)
+    if rs < 0 or status < 200 or status >= 300:
+        return 0
+    # an order's flat result is decoded as it is scanned; anything else is skipped here and
+    # decoded (or dropped: a check) once the rest of the answer is known to be plain
+    result = None
+    rend = -1
+    if not check:
+        result = _flat_prefix(p + rs, n - rs, &rend)
+        if result is not None:
+            rend += rs
+    if rend < 0:
+        rend = _skip_object(p, rs, n)
     i = rend
-    if i < 0 or status < 200 or status >= 300:
+    if i < 0:
         return 0
     if i + 1 != n:
         i = _lit(p, i, n, b',"rateLimits":[', 15)
@@ -377,14 +412,11 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
                 break
         if found[j] == NULL:
             return 0
-    result = None
-    if not check:
-        result = _flat_object(p + rs, rend - rs)
-        if result is None:
-            try:
-                result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
-            except Exception:
-                return 0                     # not JSON after all: the general path says so
+    if not check and result is None:
+        try:
+            result = _loads(PyBytes_FromStringAndSize(p + rs, rend - rs))
+        except Exception:
+            return 0                         # not JSON after all: the general path says so
     # account: as account_success (update, then release with the reported kinds)
     cdef int64_t now_ms = proto.clock() if clock is None else server_ms(<ClockState>clock)
     cdef int mask = 0
@@ -399,8 +431,7 @@ cdef int _resolve_scanned(object proto, WindowSet core, dict pending, dict waite
         w.reset_at = core.reset_for(w, now_ms) if ents[j].count else 0
         mask |= 1 << w.kind
     core._release_mask(_as_i64(req_weight(req)), _as_i64(req_orders(req)), now_ms, mask)
-    if not fut.done():
-        fut.set_result(result)
+    _settle(fut, result)
     return 1
 
 
@@ -443,9 +474,33 @@ cdef bint resolve_frame(object proto, WindowSet core, dict pending, dict waiters
         return False
     resp = account_success(proto, <dict>msg, id_, status,
                            proto.clock() if clock is None else server_ms(<ClockState>clock))
-    if not fut.done():
-        fut.set_result(resp)
+    _settle(fut, resp)
     return True
+
+
+# -- request ids -------------------------------------------------------------------------------------
+
+cdef class RequestIds:
+    """The request ids of one :class:`~fastws.api.protocol.ApiProtocol` (its ``next_id``), in a
+    C field that the compiled request paths take ids from without a Python attribute read
+    and write per request.
+
+    Parameters
+    ----------
+    first_id : int
+        The first id :meth:`take` returns.
+    """
+
+    def __init__(self, int64_t first_id=1):
+        self.next_id = first_id
+
+    cpdef int64_t take(self) except? -1:
+        """A fresh id (ids increase by one and are never reused)."""
+        self.next_id += 1
+        return self.next_id - 1
+
+    def __repr__(self):
+        return f"RequestIds(next_id={self.next_id})"
 
 
 # -- the lazily decoded params of a request sent by a fast path ----------------------------------
@@ -458,13 +513,13 @@ cdef class FrameParams:
     ``repr`` leaves them out. Their type also tells the answer scanner that the caller keeps
     only the answer's ``result``."""
     def __init__(self, bytes data):
-        self._data = data
-        self._params = None
+        self.frame = data
+        self.decoded = None
 
     cdef dict _get(self):
-        if self._params is None:
-            self._params = _loads(self._data)["params"]
-        return self._params
+        if self.decoded is None:
+            self.decoded = _loads(self.frame)["params"]
+        return self.decoded
 
     def __getitem__(self, key):
         return self._get()[key]
@@ -503,6 +558,14 @@ cdef class FrameParams:
 
 
 Mapping.register(FrameParams)
+
+
+cdef FrameParams frame_params(bytes data):
+    """``FrameParams(data)`` without the type call and its argument parsing."""
+    cdef FrameParams p = FrameParams.__new__(FrameParams)
+    p.frame = data
+    p.decoded = None
+    return p
 
 
 # -- named tuples built in C ---------------------------------------------------------------------

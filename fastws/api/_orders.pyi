@@ -16,6 +16,7 @@ class OrderSpec:
     def types(self) -> int: ...
 
 class OrderPath:
+    validate: bool
     def __init__(self, filters: dict[str, SymbolFilters], session: Any, market: str, keyed: Any,
                  api_key: str | None, plain: bool) -> None: ...
 

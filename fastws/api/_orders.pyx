@@ -33,7 +33,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
-from fastws.api._answers cimport FrameParams
+from fastws.api._answers cimport frame_params
 from fastws.api._limits cimport ClockState, Grid, WindowSet
 from fastws.api._session cimport LinkState, Session, bind, forget, send_request
 from picows.picows cimport WSTransport
@@ -561,8 +561,10 @@ cdef class OrderPath:
     OrderStream on a plain ApiClient: every order then takes the general path.
     """
     cdef dict filters
+    cdef dict specs                   # symbol -> (SymbolFilters, its OrderSpec)
     cdef Session session
     cdef str market
+    cdef public bint validate         # OrderStream.validate (the stream's property writes it)
     cdef object keyed
     cdef bytes key
     cdef bint ok
@@ -573,6 +575,8 @@ cdef class OrderPath:
         if not _bound:
             _bind()
         self.ok = False
+        self.validate = True
+        self.specs = {}
         if not plain:                 # a subclass of OrderStream or ApiClient: the general path
             return
         self.filters = filters
@@ -648,12 +652,18 @@ cdef object _start_order(OrderPath op, object stream, object symbol, object side
     cdef double local_ms, offset
     cdef int64_t now, timestamp, weight, orders
     cdef WindowSet core
-    if not op.ok or not stream.validate:
+    if not op.ok or not op.validate:
         return None
     f = op.filters.get(symbol)
     if f is None:
         return None                               # first order on the symbol: exchangeInfo
-    spec = f.grids.order_spec
+    cached = op.specs.get(symbol)
+    if cached is not None and (<tuple>cached)[0] is f:
+        spec = (<tuple>cached)[1]
+    else:                                         # new or refreshed filters
+        spec = f.grids.order_spec
+        if len(op.specs) < 4096:
+            op.specs[symbol] = (f, spec)
     if type(spec) is not OrderSpec or _W is None or _O is None:
         return None
     cdef Session s = op.session
@@ -701,15 +711,14 @@ cdef object _start_order(OrderPath op, object stream, object symbol, object side
     if core.delay(weight, orders, now) > 0:
         return None                               # pacing: the general path waits
     # committed from here on
-    id_ = proto.next_id
-    proto.next_id = id_ + 1
-    o.id = id_
+    o.id = s.ids.take()
+    id_ = o.id
     o.cid_num = 0
     if o.cid == NULL:
         o.cid_num = _draw_cid()
     data = _signed_frame(o, timestamp, keyed)
     # FrameParams as the params: the answer scanner resolves the future with the result alone
-    return send_request(s, link, <WSTransport>link.transport, _METHOD, FrameParams(data), data, _W, _O,
+    return send_request(s, link, <WSTransport>link.transport, _METHOD, frame_params(data), data, _W, _O,
                         now, timeout, id_, 0)
 
 

@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t
 
 from picows.picows cimport WSFrame, WSListener, WSTransport
 
+from fastws.api._answers cimport RequestIds
 from fastws.api._limits cimport ClockState, WindowSet
 
 
@@ -45,6 +46,7 @@ cdef class Deadlines:
 cdef class Session:
     cdef public object client
     cdef public object proto
+    cdef public RequestIds ids            # proto.ids
     cdef public object limits
     cdef public WindowSet core
     cdef public dict pending

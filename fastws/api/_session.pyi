@@ -58,6 +58,7 @@ class Deadlines:
 class Session:
     client: Any
     proto: Any
+    ids: Any
     limits: Any
     core: WindowSet
     pending: dict[int, Any]

@@ -14,10 +14,11 @@ at once with the same payload, a close frame is answered and the connection drop
 Times are epoch milliseconds; counts are 64-bit integers.
 """
 cimport cython
-from cpython.bytes cimport PyBytes_FromFormat, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.math cimport nearbyint
 from libc.stdint cimport int64_t
-from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
 
 from picows.picows cimport WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
@@ -135,14 +136,22 @@ cdef class LinkState:
     bound once (``new_future``, ``loop_time``)."""
 
 
+cdef inline double monotonic() noexcept:
+    """``time.monotonic()`` in C (the clock of the deadlines: reading the loop's ``time()``
+    is a Python call per request)."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
 cdef class Deadlines:
     """The timeouts of the requests in flight, served by one loop timer.
 
-    A request registers its deadline (``entries[id] = (deadline, future, method, timeout)``)
-    and removes it when answered; the timer is armed for the earliest deadline and, when it
-    fires, fails the requests that are due with ``asyncio.TimeoutError`` and re-arms for the
-    next one. Arming and cancelling a loop timer per request costs more than the rest of a
-    ``ping``'s bookkeeping.
+    A request registers its deadline (``entries[id] = (deadline, future, method, timeout)``,
+    ``deadline`` on the monotonic clock, ``time.monotonic()``) and removes it when answered;
+    the timer is armed for the earliest deadline and, when it fires, fails the requests that
+    are due with ``asyncio.TimeoutError`` and re-arms for the next one. Arming and cancelling
+    a loop timer per request costs more than the rest of a ``ping``'s bookkeeping.
     """
 
     def __init__(self):
@@ -154,25 +163,25 @@ cdef class Deadlines:
     def add(self, loop, key, fut, str method, double timeout):
         """Fail ``fut`` with ``asyncio.TimeoutError`` ``timeout`` s from now unless removed
         (``entries.pop(key)``) before."""
-        cdef double deadline = loop.time() + timeout
+        cdef double deadline = monotonic() + timeout
         self.entries[key] = (deadline, fut, method, timeout)
         if deadline < self.armed_at or self.handle is None or loop is not self.loop:
             self.arm(loop, deadline)
 
     cpdef arm(self, object loop, double deadline):
-        """(Re-)arm the timer for ``deadline`` (loop time)."""
+        """(Re-)arm the timer for ``deadline`` (monotonic clock)."""
         if self.handle is not None:
             self.handle.cancel()
         self.loop = loop
         self.armed_at = deadline
-        self.handle = loop.call_at(deadline, self._fire)
+        self.handle = loop.call_later(max(0.0, deadline - monotonic()), self._fire)
 
     def _fire(self):
         self.handle = None
         loop = self.loop
         if loop is None:  # pragma: no cover - cancelled
             return
-        cdef double now = loop.time() + 0.001    # loop timers have a millisecond's granularity
+        cdef double now = monotonic() + 0.001    # loop timers have a millisecond's granularity
         nxt = None
         for key, entry in list(self.entries.items()):
             deadline, fut, method, timeout = entry
@@ -187,7 +196,7 @@ cdef class Deadlines:
                 nxt = deadline
         if nxt is not None:
             self.armed_at = nxt
-            self.handle = loop.call_at(nxt, self._fire)
+            self.handle = loop.call_later(max(0.0, nxt - monotonic()), self._fire)
 
     def cancel(self):
         if self.handle is not None:
@@ -221,6 +230,7 @@ cdef class Session:
         client."""
         self.client = client
         self.proto = proto
+        self.ids = <RequestIds?>proto.ids
         self.limits = proto.limits
         self.core = <WindowSet>proto.limits.core
         self.pending = proto.pending
@@ -248,6 +258,7 @@ cdef object _TEXT = None
 cdef dict _FIXED_W = None        # api_protocol._FIXED_WEIGHTS
 cdef dict _FIXED_O = None        # api_protocol._FIXED_ORDERS
 cdef dict _TAILS = None          # api_protocol._TAILS: frame tail per parameterless method
+cdef dict _PLAIN = {}            # method -> (weight, orders, tail): the three above in one look-up
 cdef object _ApiProtocol = None
 cdef object _ApiResponse = None
 
@@ -272,6 +283,34 @@ cdef _bind():
     _TEXT = _WSMsgType.TEXT
 
 
+cdef bytes _id_frame(long idv, bytes tail):
+    """``b'{"id":<idv>' + tail``: a parameterless request's frame from its method's tail."""
+    cdef char digits[24]
+    cdef int k = 0
+    cdef unsigned long u = <unsigned long>idv if idv >= 0 else <unsigned long>(-idv)
+    while True:
+        digits[k] = <char>(48 + u % 10)
+        k += 1
+        u //= 10
+        if u == 0:
+            break
+    cdef Py_ssize_t tl = len(tail)
+    cdef Py_ssize_t neg = 1 if idv < 0 else 0
+    out = PyBytes_FromStringAndSize(NULL, 6 + neg + k + tl)
+    cdef char* w = PyBytes_AS_STRING(out)
+    memcpy(w, b'{"id":', 6)
+    w += 6
+    if neg:
+        w[0] = 45
+        w += 1
+    while k:
+        k -= 1
+        w[0] = digits[k]
+        w += 1
+    memcpy(w, <char*>tail, tl)
+    return out
+
+
 cdef object _start_plain(Session s, str method, object timeout, int mark, int64_t* id_out):
     """The common case of a request without params nor signature (``ping``, ``time``...) on an
     open connection, with room in every window and no ban: check the windows, build the frame
@@ -288,11 +327,19 @@ cdef object _start_plain(Session s, str method, object timeout, int mark, int64_
     proto = s.proto
     if type(proto) is not _ApiProtocol:
         return None
-    w = _FIXED_W.get(method)
-    o = _FIXED_O.get(method)
-    tail = _TAILS.get(method)
-    if w is None or o is None or tail is None:   # tail: the general path caches it once
-        return None
+    entry = _PLAIN.get(method)
+    if entry is None:
+        w = _FIXED_W.get(method)
+        o = _FIXED_O.get(method)
+        tail = _TAILS.get(method)
+        if w is None or o is None or tail is None:   # tail: the general path caches it once
+            return None
+        entry = (w, o, tail)
+        if len(_PLAIN) < 1024:
+            _PLAIN[method] = entry
+    w = (<tuple>entry)[0]
+    o = (<tuple>entry)[1]
+    tail = (<tuple>entry)[2]
     if s.limits.banned is not None:
         return None
     # the protocol's clock is the client's server clock (ApiClient._server_ms): read it in C
@@ -303,10 +350,9 @@ cdef object _start_plain(Session s, str method, object timeout, int mark, int64_
     if core.delay(weight, orders, now) > 0:
         return None
     # ApiProtocol.request, inlined (no params, no debug log)
-    id_ = proto.next_id
-    cdef long idv = id_
-    proto.next_id = id_ + 1
-    data = PyBytes_FromFormat(b'{"id":%ld%s', idv, <char*>(<bytes>tail))
+    cdef long idv = s.ids.take()
+    id_ = idv
+    data = _id_frame(idv, <bytes>tail)
     fut = send_request(s, link, <WSTransport>link.transport, method, {}, data, w, o, now, timeout, id_, mark)
     id_out[0] = idv
     return fut
@@ -339,7 +385,7 @@ cdef object submit(Session s, LinkState link, WSTransport tr, object id_, str me
     link.waiters[id_] = fut
     cdef Deadlines d = s.deadlines
     cdef double t = s.timeout if timeout is None else <double>timeout
-    cdef double deadline = link.loop_time() + t
+    cdef double deadline = monotonic() + t
     d.entries[id_] = (deadline, fut, method, t)
     if deadline < d.armed_at or d.handle is None or loop is not d.loop:
         d.arm(loop, deadline)

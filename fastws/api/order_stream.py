@@ -99,6 +99,8 @@ _PARAM_KINDS = {
 #: drawn once per process + a hex counter (unique across restarts and within a process; Binance
 #: allows 36 of ``[.A-Z:/a-z0-9_-]``). The order fast path draws from the same counter.
 new_client_order_id = _order_fast.new_client_order_id
+#: the compiled order path, bound once (a module attribute read per order costs a dict look-up)
+_order_place = _order_fast.order_place
 
 
 class OrderOptions(TypedDict, total=False):
@@ -156,7 +158,6 @@ class OrderStream:
         self.api = api
         self.client = api.client
         self.market = api.market
-        self.validate = validate
         self.rounding: Rounding = rounding
         #: orders whose outcome had to be settled by a query
         self.unknown_outcomes = 0
@@ -167,6 +168,20 @@ class OrderStream:
             api._filters, client._c, client.market,
             signer.keyed_state() if type(signer) is HmacSigner else None,
             client._api_key, type(self) is OrderStream and type(client) is ApiClient)
+        self.validate = validate
+
+    @property
+    def validate(self) -> bool:
+        """Check orders against the symbol filters before sending (the compiled order path
+        reads the same flag, a C field of its ``OrderPath``)."""
+        return self._validate
+
+    @validate.setter
+    def validate(self, on: bool) -> None:
+        self._validate = bool(on)
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.validate = self._validate
 
     def __repr__(self) -> str:
         return f"OrderStream({self.api.venue.name}, key={self.client.api_key_masked})"
@@ -448,7 +463,7 @@ class OrderStream:
         byte the frame :meth:`_place` sends.
         """
         if not options:
-            res = await _order_fast.order_place(
+            res = await _order_place(
                 self._fast, self, symbol, side, type, quantity, price, time_in_force,
                 client_order_id, response_type, self_trade_prevention_mode, timeout)
             if isinstance(res, dict):

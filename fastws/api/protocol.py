@@ -33,7 +33,7 @@ from typing import Final, Literal, NamedTuple
 
 import orjson
 
-from fastws.api._answers import REQUEST_FIELDS, RESPONSE_FIELDS, account_success, bind_types
+from fastws.api._answers import REQUEST_FIELDS, RESPONSE_FIELDS, RequestIds, account_success, bind_types
 from fastws.api._limits import INTERVAL_MS, Window, WindowSet
 from fastws.exceptions import (
     ApiError,
@@ -772,13 +772,24 @@ class ApiProtocol:
         self.market: Market = market
         self.limits = limits if limits is not None else RateLimits(market)
         self.clock = clock
-        self.next_id = first_id
+        #: the request ids (``next_id`` reads and sets its figure; the compiled request paths
+        #: take their ids from it in C)
+        self.ids = RequestIds(first_id)
         self.pending: dict[int, ApiRequest] = {}
         self.log = logger or _log
         self.debug = self.log.isEnabledFor(logging.DEBUG)
 
     def __repr__(self) -> str:
         return f"ApiProtocol({self.market}, in_flight={len(self.pending)})"
+
+    @property
+    def next_id(self) -> int:
+        """The id the next request gets."""
+        return self.ids.next_id
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self.ids.next_id = value
 
     @property
     def in_flight(self) -> tuple[ApiRequest, ...]:
@@ -825,8 +836,7 @@ class ApiProtocol:
         """
         if method.__class__ is not str and not isinstance(method, str) or not method:
             raise InvalidUsage(f"method must be a non-empty str, got {method!r}")
-        id_ = self.next_id
-        self.next_id = id_ + 1
+        id_ = self.ids.take()
         clean: dict[str, object] = {k: v for k, v in params.items() if v is not None} if params else {}
         if clean:
             try:
