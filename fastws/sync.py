@@ -48,7 +48,9 @@ Procedure (what the machine enforces)
    * **an implausible id**: an event spanning more than ``max_id_jump`` ids (``u - U``), or
      jumping that far past the book (``u - update_id``); the event is dropped, so one absurd
      ``u`` can never freeze the book;
-   * **a run of events that do not advance the book**: ``max_stall`` events in a row ignored;
+   * **a run of events that do not advance the book**: ``max_stall`` events in a row ignored
+     (a stream lagging behind a snapshot taken ahead of it is not one: while each event
+     continues the one before, it is catching up and dropped, however long that takes);
    * **a new link that does not bridge**: after :meth:`BookSync.link_changed` the next event
      must continue the book (spot ``U <= update_id + 1 < u + 1``, USD-M ``pu == update_id``);
    * **the stream being down**: :meth:`BookSync.link_down` (the caller's connection is gone or
@@ -275,6 +277,7 @@ class BookSync:
         self._snap_id = -1          # lastUpdateId of the snapshot the book was set to
         self._stalled = 0           # events in a row that did not advance the book
         self._stall_uid = -1        # ... at this update id
+        self._chain_u = -1          # u of the last event older than the snapshot, while catching up
         self._must_bridge = False   # a new link: the next event must continue the book
         self._down = False          # the link is down: not synced, no snapshot applied
         self._after_down = False    # link_down seen, link_changed not yet
@@ -382,6 +385,9 @@ class BookSync:
         self._stalled = 0
         self._stall_uid = -1
         self._snap_id = L
+        # a stream lagging behind the snapshot goes on with events the snapshot already holds:
+        # they are dropped (SPEC §3.1), and never count as a stall while they continue this chain
+        self._chain_u = buf[-1].final_update_id if buf and covered == len(buf) else -1
         self._recent.clear()
         self._recent.extend(ev.final_update_id
                             for ev in islice(buf, max(0, covered - RECENT_EVENTS), covered))
@@ -525,6 +531,11 @@ class BookSync:
     def _held(self, ev: DepthUpdate, u: int, uid: int) -> SyncAction:
         """The book already holds ``ev`` (u <= update_id): a repeat, or ids going backwards."""
         self.stats.ignored += 1
+        if uid == self._snap_id and self._chain_u >= 0 and self._continues(ev, self._chain_u):
+            # the stream catching up with a snapshot taken ahead of it: each event continues
+            # the one before (no repeat, no restart), so the book is right and will advance
+            self._chain_u = u
+            return SyncAction.IGNORED
         recent = self._recent
         low = recent[0] if recent else self._snap_id
         if u < low - max(_REPEAT_MARGIN, uid - low):
@@ -540,6 +551,12 @@ class BookSync:
             self.stats.stalls += 1
             return self._stale(f"{self._stalled} events in a row did not advance book {uid}", ev)
         return SyncAction.IGNORED
+
+    def _continues(self, ev: DepthUpdate, prev_u: int) -> bool:
+        """``ev`` is the event right after the one whose ``u`` was ``prev_u``."""
+        if self.market == "spot":
+            return ev.first_update_id == prev_u + 1
+        return ev.prev_final_update_id == prev_u
 
     def _restart(self, ev: DepthUpdate | None) -> None:
         self.book.mark_stale()

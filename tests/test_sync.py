@@ -720,3 +720,32 @@ def test_a_synced_book_always_equals_the_venues_book(run):
             _, bids, asks = truths[epoch][uid]
             got_b, got_a = sync.book.top(None)
             assert got_b.tolist() == [[float(p), float(q)] for p, q in bids]
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_a_stream_lagging_behind_its_snapshot_catches_up_without_a_resync(market):
+    # Under a flood the snapshot (another connection) can be far ahead of the stream: every
+    # event up to lastUpdateId is dropped (SPEC §3.1), however many there are; the book is
+    # right meanwhile and advances as soon as the stream passes the snapshot.
+    s = new_sync(market)
+    assert s.on_event(ev(1, 1, 0)) is A.NEED_SNAPSHOT
+    for i in range(2, 11):
+        assert s.on_event(ev(i, i, i - 1)) is A.BUFFERED
+    assert s.on_snapshot(500, SNAP_B, SNAP_A) is A.SYNCED
+    assert s.book.update_id == 500
+    for i in range(11, 500):                                  # 489 events older than the book
+        assert s.on_event(ev(i, i, i - 1)) is A.IGNORED, i
+    assert s.book.is_synced and s.stale_reason is None and s.stats.stalls == 0
+    assert s.on_event(ev(500, 501, 499, bids=[[100.5, 1.0]])) is A.APPLIED
+    assert s.book.best_bid() == (100.5, 1.0)
+
+
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+def test_a_lagging_stream_that_breaks_its_chain_still_stalls(market):
+    # catching up is an unbroken chain of events; repeats or a restart count as before
+    s = new_sync(market, max_stall=5)
+    assert s.on_event(ev(1, 1, 0)) is A.NEED_SNAPSHOT
+    assert s.on_snapshot(500, SNAP_B, SNAP_A) is A.SYNCED
+    assert s.on_event(ev(2, 2, 1)) is A.IGNORED               # continues the chain
+    actions = [s.on_event(ev(2, 2, 1)) for _ in range(5)]     # the same event again and again
+    assert A.GAP in actions and "did not advance" in s.stale_reason
