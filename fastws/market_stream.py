@@ -30,8 +30,10 @@ Books
 -----
 Every diff-depth stream (``<symbol>@depth``, ``@depth@100ms``) gets a
 :class:`~fastws.sync.BookSync`; ``books[SYMBOL]`` is its :class:`~fastws.book.OrderBook`.
-Snapshots come from the WS API ``depth`` method (REST ``/depth`` if the WS API fails), one at
-a time and paced under the venue's request weight (:class:`~fastws.api_protocol.RateLimits`);
+Snapshots come from the WS API ``depth`` method (REST ``/depth`` if the WS API fails), up to
+``snapshot_concurrency`` at a time (a flood that slows every answer delays the books side by
+side, not one after another) and paced under the venue's request weight
+(:class:`~fastws.api_protocol.RateLimits`);
 snapshots together never use more than ``snapshot_weight_share`` of the venue's weight per
 minute (half by default, the rest stays for the bot's own requests), each taking at most
 ``snapshot_timeout`` seconds. After every failure kind (stale or crossed snapshot, error,
@@ -95,6 +97,8 @@ CONFLATED_KINDS = frozenset({
 SNAPSHOT_WEIGHT_SHARE = 0.5
 #: Backoff of one book's snapshot attempts after a failure: first delay, cap (seconds).
 SNAPSHOT_BACKOFF = (0.2, 10.0)
+#: Book snapshots in flight at once.
+SNAPSHOT_CONCURRENCY = 4
 _ = (AvgPrice, BookTicker, ContinuousKline, Kline, MarkPrice, MiniTicker, PartialDepth,
      ReferencePrice, Ticker, WindowTicker)
 
@@ -261,6 +265,8 @@ class MarketStream:
     snapshot_weight_share : float
         Share of the venue's request weight per minute that snapshots may use together
         (default 0.5, at most 1).
+    snapshot_concurrency : int
+        Snapshots in flight at once (default 4), all within that share.
     """
 
     def __init__(self, streams: Iterable[str] = (), *, venue: Venue = BINANCE_SPOT,
@@ -274,7 +280,8 @@ class MarketStream:
                  max_silence: float = 60.0, connect_timeout: float = 30.0, max_per_connection: int | None = None,
                  budget: ConnectionBudget | None = None, keep_raw: bool = False,
                  api: Any = None, snapshot_timeout: float = 10.0,
-                 snapshot_weight_share: float = SNAPSHOT_WEIGHT_SHARE) -> None:
+                 snapshot_weight_share: float = SNAPSHOT_WEIGHT_SHARE,
+                 snapshot_concurrency: int = SNAPSHOT_CONCURRENCY) -> None:
         if queue_size < 1:
             raise InvalidUsage(f"queue_size must be >= 1, got {queue_size}")
         if snapshot_source not in ("ws_api", "rest"):
@@ -283,6 +290,9 @@ class MarketStream:
             raise InvalidUsage(f"snapshot_weight_share must be in (0, 1], got {snapshot_weight_share!r}")
         if not snapshot_timeout > 0:
             raise InvalidUsage(f"snapshot_timeout must be > 0, got {snapshot_timeout!r}")
+        if not isinstance(snapshot_concurrency, int) or snapshot_concurrency < 1:
+            raise InvalidUsage(f"snapshot_concurrency must be an int >= 1, got {snapshot_concurrency!r}")
+        self.snapshot_concurrency = snapshot_concurrency
         self.venue = venue
         self.market = venue.market
         self.keep_books = books
@@ -707,6 +717,10 @@ class MarketStream:
             await asyncio.sleep(spent[0][0] + 60.0 - now + 0.01)
 
     async def _snapshot_worker(self) -> None:
+        """``snapshot_concurrency`` loops taking books from one queue (cancelled together)."""
+        await asyncio.gather(*(self._snapshot_loop() for _ in range(self.snapshot_concurrency)))
+
+    async def _snapshot_loop(self) -> None:
         from fastws.api_protocol import request_weight
         loop = asyncio.get_running_loop()
         while True:

@@ -411,3 +411,27 @@ async def test_refused_subscribe_rolls_back_exactly_the_refused_streams() -> Non
             assert_no_duplicates(rec)
             assert rec.trade_breaks("btcusdt@trade") == []
             assert ms.error is None
+
+
+async def test_books_ask_their_snapshots_side_by_side() -> None:
+    """Under a flood every snapshot answer comes late; asked one at a time, the fourth book
+    waited for three answers first (the peers benchmark: 1-26 s to sync four books). Here
+    every depth answer is held back a minute: all books must have asked before any answer."""
+    syms = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"]
+    async with Exchange(syms, limits=LIMITS, clock=manual_clock()) as ex:
+        ex.faults.delay_responses(60.0 * UNIT, count=len(syms), methods="depth")
+
+        def asked() -> int:
+            return sum(1 for c in ex.api_connections for r in c.received if b'"depth"' in r)
+
+        async with MarketStream([f"{s.lower()}@depth@100ms" for s in syms], venue=ex.venue,
+                                **FAST) as ms:
+            assert ms.snapshot_concurrency == 4
+            async with driven(ex):
+                loop = asyncio.get_running_loop()
+                end = loop.time() + 10 * UNIT
+                while asked() < len(syms) and loop.time() < end:
+                    await asyncio.sleep(0.02)
+                assert asked() == len(syms), f"{asked()} of {len(syms)} books asked at once"
+        with pytest.raises(InvalidUsage):
+            MarketStream(["btcusdt@depth@100ms"], venue=ex.venue, snapshot_concurrency=0)
