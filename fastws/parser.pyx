@@ -637,17 +637,38 @@ cdef inline void _base(Event ev, Parser self, object stream):
 
 # ---------------------------------------------------------------------------- event builders
 
-cdef object _depth_update(Parser self, Obj *o, object stream, str path):
+cdef inline BookTicker _new_book_ticker(Parser self, object stream):
+    """The event to fill: the last one again when nobody else holds it, else a new one."""
+    cdef BookTicker ev
+    if self._spare_book_ticker is not None and fw_sole_ref(<PyObject *>self._spare_book_ticker):
+        ev = <BookTicker>self._spare_book_ticker
+    else:
+        ev = BookTicker.__new__(BookTicker)
+        self._spare_book_ticker = ev
+    _base(ev, self, stream)
+    ev.type = EventType.BOOK_TICKER
+    return ev
+
+
+cdef inline DepthUpdate _new_depth_update(Parser self, object stream, bint *recycled):
+    """As :func:`_new_book_ticker`; ``recycled`` says whether the last one is filled again
+    (its level arrays may then be refilled in place)."""
     cdef DepthUpdate ev
-    cdef bint recycled = False
     if self._spare_depth is not None and fw_sole_ref(<PyObject *>self._spare_depth):
-        ev = <DepthUpdate>self._spare_depth  # nobody else holds the last one: fill it again
-        recycled = True
+        ev = <DepthUpdate>self._spare_depth
+        recycled[0] = True
     else:
         ev = DepthUpdate.__new__(DepthUpdate)
         self._spare_depth = ev
     _base(ev, self, stream)
     ev.type = EventType.DEPTH_UPDATE
+    return ev
+
+
+cdef object _depth_update(Parser self, Obj *o, object stream, str path):
+    cdef DepthUpdate ev
+    cdef bint recycled = False
+    ev = _new_depth_update(self, stream, &recycled)
     ev.event_time = _int(self, o, _k1(o, c'E'), path, "E")
     ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
     ev.first_update_id = _int(self, o, _k1(o, c'U'), path, "U")
@@ -678,13 +699,7 @@ cdef object _partial_depth(Parser self, Obj *o, object stream, str path):
 
 cdef object _book_ticker(Parser self, Obj *o, object stream, str path):
     cdef BookTicker ev
-    if self._spare_book_ticker is not None and fw_sole_ref(<PyObject *>self._spare_book_ticker):
-        ev = <BookTicker>self._spare_book_ticker  # nobody else holds the last one: fill it again
-    else:
-        ev = BookTicker.__new__(BookTicker)
-        self._spare_book_ticker = ev
-    _base(ev, self, stream)
-    ev.type = EventType.BOOK_TICKER
+    ev = _new_book_ticker(self, stream)
     ev.update_id = _int(self, o, _k1(o, c'u'), path, "u")
     ev.symbol = _text(self, o, _k1(o, c's'), path, "s", self._symbols)
     ev.best_bid_price = _dec(self, o, _k1(o, c'b'), path, "b", D_REQ)
@@ -760,13 +775,7 @@ cdef object _fast_book_ticker(Parser self, const char *buf, const char *end):
     stream = self._streams.get_tagged(s0, sn, &stag)
     if stag != S_BOOK_TICKER:
         return None
-    if self._spare_book_ticker is not None and fw_sole_ref(<PyObject *>self._spare_book_ticker):
-        ev = <BookTicker>self._spare_book_ticker  # nobody else holds the last one: fill it again
-    else:
-        ev = BookTicker.__new__(BookTicker)
-        self._spare_book_ticker = ev
-    _base(ev, self, stream)
-    ev.type = EventType.BOOK_TICKER
+    ev = _new_book_ticker(self, stream)
     ev.update_id = uid
     ev.symbol = self._symbols.get(y0, yn)
     ev.best_bid_price = v[0]
@@ -840,14 +849,7 @@ cdef object _fast_depth(Parser self, const char *buf, const char *end):
         self._lv_used = 0
         return None
     stream = self._streams.get_tagged(s0, sn, &stag)
-    if self._spare_depth is not None and fw_sole_ref(<PyObject *>self._spare_depth):
-        ev = <DepthUpdate>self._spare_depth  # nobody else holds the last one: fill it again
-        recycled = True
-    else:
-        ev = DepthUpdate.__new__(DepthUpdate)
-        self._spare_depth = ev
-    _base(ev, self, stream)
-    ev.type = EventType.DEPTH_UPDATE
+    ev = _new_depth_update(self, stream, &recycled)
     ev.event_time = E
     ev.symbol = self._symbols.get(y0, yn)
     ev.first_update_id = U

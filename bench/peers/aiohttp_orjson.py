@@ -5,6 +5,7 @@ import asyncio
 from typing import Any
 
 from bench.peers import _transport as T
+from bench.peers._common import missing
 
 NAME = "aiohttp+orjson"
 PACKAGE = "aiohttp"
@@ -13,12 +14,7 @@ KINDS = frozenset({"tickers"})
 
 
 def available() -> str | None:
-    try:
-        import aiohttp  # noqa: F401
-        import orjson  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
+    return missing("aiohttp", "orjson")
 
 
 async def _main(ctx: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.peers import _transport as T
+from bench.peers._common import missing
 
 NAME = "picows-noop"
 PACKAGE = "picows"
@@ -16,11 +17,7 @@ LATENCY = False                     # reads no field, so no send stamp
 
 
 def available() -> str | None:
-    try:
-        import picows  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
+    return missing("picows")
 
 
 async def _main(ctx: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.peers import _transport as T
+from bench.peers._common import missing
 
 NAME = "picows+orjson"
 PACKAGE = "picows"
@@ -12,12 +13,7 @@ KINDS = frozenset({"tickers"})
 
 
 def available() -> str | None:
-    try:
-        import orjson  # noqa: F401
-        import picows  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
+    return missing("orjson", "picows")
 
 
 async def _main(ctx: Any) -> None:

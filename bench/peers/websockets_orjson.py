@@ -5,6 +5,7 @@ import asyncio
 from typing import Any
 
 from bench.peers import _transport as T
+from bench.peers._common import missing
 
 NAME = "websockets+orjson"
 PACKAGE = "websockets"
@@ -13,12 +14,7 @@ KINDS = frozenset({"tickers"})
 
 
 def available() -> str | None:
-    try:
-        import orjson  # noqa: F401
-        import websockets  # noqa: F401
-    except ImportError as exc:
-        return str(exc)
-    return None
+    return missing("orjson", "websockets")
 
 
 async def _main(ctx: Any) -> None:
