@@ -163,3 +163,22 @@ def test_header_parser_equals_nats_py(lines: list[tuple[bytes, bytes, bytes]], s
     assert parse_header_lines(raw) == _nats_py(raw)
     odd = b"A\x1cB: 1\r\n \t: 2\r\nK\xc3\xa9: 3\r\nok: v\xff\r\n"
     assert parse_header_lines(odd) == _nats_py(odd)
+
+
+def test_credentials_in_a_nats_url_are_never_shown() -> None:
+    from fastws.bus.connect import shown_url
+    assert shown_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+    assert shown_url("nats://alice:s3cret@h:4222") == "nats://***@h:4222"
+    assert shown_url("tls://TOKEN123@a:1, nats://b:2") == "tls://***@a:1,nats://b:2"
+    assert "s3cret" not in shown_url("nats://u:s3cret@x:1,nats://u:s3cret@y:1")
+
+
+async def test_a_nats_url_with_a_password_stays_out_of_reprs_and_errors() -> None:
+    import pytest as _pytest
+    from fastws.bus import BusStream, FeedHandler
+    url = "nats://alice:s3cret@127.0.0.1:9"          # nothing listens on port 9
+    for obj in (FeedHandler(["btcusdt@trade"], nats=url), BusStream(["btcusdt@trade"], nats=url)):
+        assert "s3cret" not in repr(obj) and "s3cret" not in obj.nats_url
+    with _pytest.raises(ConnectionError) as err:
+        await BusStream(["btcusdt@trade"], nats=url, connect_timeout=0.5).start()
+    assert "s3cret" not in str(err.value) and "***@127.0.0.1:9" in str(err.value)

@@ -4,7 +4,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["connect_nats"]
+__all__ = ["connect_nats", "shown_url"]
+
+
+def shown_url(url: str) -> str:
+    """``url`` (one NATS URL or several, comma-separated) as logs, reprs and errors may show
+    it: a user, password or token in it is replaced by ``***``."""
+    def one(u: str) -> str:
+        scheme, sep, rest = u.strip().rpartition("://")
+        head, at, host = rest.rpartition("@")
+        if not at:
+            return u.strip()
+        return f"{scheme}{sep}***@{host}"
+    return ",".join(one(u) for u in url.split(","))
 
 
 async def connect_nats(nats: Any, url: str, timeout: float, **options: Any) -> Any:
@@ -17,5 +29,5 @@ async def connect_nats(nats: Any, url: str, timeout: float, **options: Any) -> A
             nats.connect(servers, connect_timeout=min(timeout, 5.0), max_reconnect_attempts=-1,
                          reconnect_time_wait=0.25, **options), timeout)
     except asyncio.TimeoutError:
-        raise ConnectionError(f"no NATS server reachable at {url} within {timeout:g} s "
+        raise ConnectionError(f"no NATS server reachable at {shown_url(url)} within {timeout:g} s "
                               "(start one, or use fastws serve --embedded-nats)") from None

@@ -53,7 +53,7 @@ from typing import Any
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, book_key, books_bucket, check_prefix, decode_book, live_subject, snap_subject,
 )
-from fastws.bus.connect import connect_nats
+from fastws.bus.connect import connect_nats, shown_url
 from fastws.events import DepthUpdate
 from fastws.exceptions import InvalidUsage
 from fastws.market_stream import MarketStream, MarketStreamStats
@@ -192,7 +192,9 @@ class BusStream(MarketStream):
             raise InvalidUsage(str(exc)) from None
         if not request_timeout > 0:
             raise InvalidUsage(f"request_timeout must be > 0, got {request_timeout!r}")
-        self.nats_url = nats
+        self._nats = nats
+        #: The NATS URL as logs and reprs show it (credentials in it replaced by ``***``).
+        self.nats_url = shown_url(nats)
         self.request_timeout = request_timeout
         self.pending_msgs_limit = pending_msgs_limit
         self.name = name
@@ -231,7 +233,7 @@ class BusStream(MarketStream):
             raise RuntimeError("BusStream needs nats-py: pip install 'fastws[bus]'") from exc
         try:
             self._nc = await connect_nats(
-                nats, self.nats_url, self.connect_timeout,
+                nats, self._nats, self.connect_timeout,
                 name=self.name or f"fastws-bus-{id(self):x}",
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 error_cb=self._error)

@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastws.bus.connect import connect_nats
+from fastws.bus.connect import connect_nats, shown_url
 from fastws.bus.subjects import (
     DEFAULT_PREFIX, DUPLICATE_WINDOW, MSG_ID_HEADER, book_key, books_bucket, check_prefix,
     encode_book, event_subject, events_filter, events_stream_name, live_filter, msg_id,
@@ -209,7 +209,9 @@ class FeedHandler:
         except ValueError as exc:
             raise InvalidUsage(str(exc)) from None
         self.venue = venue
-        self.nats_url = nats
+        self._nats = nats
+        #: The NATS URL as logs and reprs show it (credentials in it replaced by ``***``).
+        self.nats_url = shown_url(nats)
         self.book_interval = book_interval
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.max_pending = max_pending
@@ -327,8 +329,8 @@ class FeedHandler:
         async def reconnected() -> None:
             self._reconnects += 1
             self._ready = False      # hold the buffer until the stream is ensured again
-            _log.info("= %s: NATS reconnected (%s)", self.name, self._nc.connected_url.netloc
-                      if self._nc.connected_url else "?")
+            _log.info("= %s: NATS reconnected (%s)", self.name,
+                      shown_url(self._nc.connected_url.geturl()) if self._nc.connected_url else "?")
             self._tasks.append(asyncio.create_task(self._after_reconnect()))
             self._wake.set()
 
@@ -336,7 +338,7 @@ class FeedHandler:
             _log.debug("~ %s: NATS: %s: %s", self.name, type(exc).__name__, exc)
 
         self._nc = await connect_nats(
-            nats, self.nats_url, self.connect_timeout, name=f"fastws-feed-{self.name}",
+            nats, self._nats, self.connect_timeout, name=f"fastws-feed-{self.name}",
             disconnected_cb=disconnected, reconnected_cb=reconnected, error_cb=error,
             pending_size=64 << 20)
         js = self._nc.jetstream()

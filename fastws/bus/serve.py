@@ -63,6 +63,7 @@ async def _nats_for(args: argparse.Namespace) -> AsyncIterator[str]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from fastws.bus.connect import shown_url
     from fastws.bus.feed import FeedHandler
     from fastws.monitor import VENUES
     market = args.market or "spot"
@@ -87,7 +88,7 @@ async def _serve(args: argparse.Namespace) -> int:
                          connect_timeout=args.timeout)
         await fh.start()
         stack.push_async_callback(fh.close)
-        print(f"fastws serve: {len(streams)} streams of {venue.name} -> {url} "
+        print(f"fastws serve: {len(streams)} streams of {venue.name} -> {shown_url(url)} "
               f"(subjects {args.prefix}.live.{venue.name}.<SYMBOL>.<kind>, "
               f"books in KV {args.prefix.replace('.', '_')}_books)", flush=True)
         stop, signals = stop_event()
