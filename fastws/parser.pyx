@@ -732,36 +732,20 @@ cdef object _fast_book_ticker(Parser self, const char *buf, const char *end):
     cdef const char *q = NULL
     cdef const char *s0
     cdef const char *y0
-    cdef fw_err err
-    cdef int esc = 0, isint = 0, stag = 0, k
+    cdef int stag = 0, k
     cdef int64_t uid = 0
     cdef double v[4]
     cdef Py_ssize_t sn, yn
     cdef BookTicker ev
-    if end - p < 11 or memcmp(p, b'{"stream":"', 11) != 0:
+    q = _fast_str(p, end, b'{"stream":"', 11, &s0, &sn)
+    if q == NULL or sn < 11 or memcmp(q - 11, b"@bookTicker", 11) != 0:
         return None
-    s0 = p + 11
-    q = fw_string_end(s0, end, &esc, &err)
-    if q == NULL or esc:
+    p = _fast_int(q, end, b'","data":{"u":', 14, &uid)
+    if p == NULL:
         return None
-    sn = q - s0
-    if sn < 11 or memcmp(q - 11, b"@bookTicker", 11) != 0:
+    p = _fast_str(p, end, b',"s":"', 6, &y0, &yn)
+    if p == NULL:
         return None
-    p = q
-    if end - p < 14 or memcmp(p, b'","data":{"u":', 14) != 0:
-        return None
-    q = fw_number(p + 14, end, &isint, &uid, &err)
-    if q == NULL or isint != 2:
-        return None
-    p = q
-    if end - p < 6 or memcmp(p, b',"s":"', 6) != 0:
-        return None
-    y0 = p + 6
-    q = fw_string_end(y0, end, &esc, &err)
-    if q == NULL or esc:
-        return None
-    yn = q - y0
-    p = q
     for k in range(4):
         if end - p < 7 or memcmp(p, _BT_KEYS + 7 * k, 7) != 0:
             return None
@@ -785,6 +769,23 @@ cdef object _fast_book_ticker(Parser self, const char *buf, const char *end):
     ev.event_time = -1
     ev.transaction_time = -1
     return ev
+
+
+cdef inline const char *_fast_str(const char *p, const char *end, const char *lit,
+                                   Py_ssize_t n, const char **start, Py_ssize_t *length):
+    """``lit`` (ending in the opening quote) then a string without escapes: its closing quote,
+    with ``start`` and ``length`` set, or NULL."""
+    cdef fw_err err
+    cdef int esc = 0
+    cdef const char *q
+    if end - p < n or memcmp(p, lit, n) != 0:
+        return NULL
+    start[0] = p + n
+    q = fw_string_end(p + n, end, &esc, &err)
+    if q == NULL or esc:
+        return NULL
+    length[0] = q - start[0]
+    return q
 
 
 cdef inline const char *_fast_int(const char *p, const char *end, const char *lit,
@@ -812,28 +813,21 @@ cdef object _fast_depth(Parser self, const char *buf, const char *end):
     cdef const char *q = NULL
     cdef const char *s0
     cdef const char *y0
-    cdef fw_err err
-    cdef int esc = 0, stag = 0
+    cdef int stag = 0
     cdef int64_t E = 0, U = 0, u = 0
     cdef Py_ssize_t sn, yn, nb = 0, na = 0, lb = -1, la = -1
     cdef Obj lv
     cdef DepthUpdate ev
     cdef bint recycled = False
-    if end - p < 11 or memcmp(p, b'{"stream":"', 11) != 0:
+    q = _fast_str(p, end, b'{"stream":"', 11, &s0, &sn)
+    if q == NULL:
         return None
-    s0 = p + 11
-    q = fw_string_end(s0, end, &esc, &err)
-    if q == NULL or esc:
-        return None
-    sn = q - s0
     p = _fast_int(q, end, b'","data":{"e":"depthUpdate","E":', 32, &E)
-    if p == NULL or end - p < 6 or memcmp(p, b',"s":"', 6) != 0:
+    if p == NULL:
         return None
-    y0 = p + 6
-    q = fw_string_end(y0, end, &esc, &err)
-    if q == NULL or esc:
+    q = _fast_str(p, end, b',"s":"', 6, &y0, &yn)
+    if q == NULL:
         return None
-    yn = q - y0
     p = _fast_int(q, end, b'","U":', 6, &U)
     if p == NULL:
         return None
